@@ -1,0 +1,65 @@
+"""User IDs and the rules for their localparts (spec appendices: identifier grammar)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass
+
+from homeserver.api.errors import Codes, MatrixError
+
+# Characters a newly registered localpart may use (spec: "user identifiers").
+_LOCALPART_RE = re.compile(r"^[a-z0-9._=\-/+]+$")
+MAX_USER_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class UserID:
+    localpart: str
+    domain: str
+
+    @classmethod
+    def parse(cls, s: str) -> UserID:
+        if not isinstance(s, str) or len(s) < 3 or s[0] != "@" or ":" not in s:
+            raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid user ID: {s!r}")
+        localpart, _, domain = s[1:].partition(":")
+        if not localpart or not domain:
+            raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid user ID: {s!r}")
+        return cls(localpart, domain)
+
+    def to_string(self) -> str:
+        return f"@{self.localpart}:{self.domain}"
+
+    __str__ = to_string
+
+
+def check_new_localpart(localpart: str, server_name: str) -> None:
+    """Raise M_INVALID_USERNAME unless `localpart` may be registered (it must be lowercase already)."""
+    if not localpart:
+        raise MatrixError(400, Codes.INVALID_USERNAME, "User ID cannot be empty")
+    if not _LOCALPART_RE.match(localpart):
+        raise MatrixError(
+            400, Codes.INVALID_USERNAME, "User ID can only contain characters a-z, 0-9, or '=_-./+'"
+        )
+    if localpart.startswith("_"):
+        raise MatrixError(400, Codes.INVALID_USERNAME, "User ID may not begin with '_'")
+    if localpart.isdigit():
+        raise MatrixError(400, Codes.INVALID_USERNAME, "Numeric user IDs are reserved")
+    if len(f"@{localpart}:{server_name}") > MAX_USER_ID_LENGTH:
+        raise MatrixError(
+            400, Codes.INVALID_USERNAME, f"User ID may not be longer than {MAX_USER_ID_LENGTH} characters"
+        )
+
+
+def random_string(length: int, alphabet: str = string.ascii_letters) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def generate_localpart() -> str:
+    """A localpart for a user who did not choose one: lowercase, never all digits."""
+    return "u" + random_string(11, string.ascii_lowercase + string.digits)
+
+
+def generate_device_id() -> str:
+    return random_string(10, string.ascii_uppercase)

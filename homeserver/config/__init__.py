@@ -1,0 +1,3 @@
+from homeserver.config.loader import Config, ConfigError, load_config
+
+__all__ = ["Config", "ConfigError", "load_config"]

@@ -1,0 +1,209 @@
+"""Load homeserver.yaml: parse, fill in the schema's defaults, validate, and derive typed values."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message names the key and says why."""
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    text = resources.files("homeserver.config").joinpath("schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if ref and ref.startswith("#/$defs/"):
+        merged = dict(schema["$defs"][ref[len("#/$defs/") :]])
+        merged.update({k: v for k, v in node.items() if k != "$ref"})
+        return merged
+    return node
+
+
+def apply_defaults(schema: dict[str, Any], node: dict[str, Any], value: Any) -> Any:
+    """Fill missing object keys from the schema's `default`s, recursively."""
+    node = _resolve(schema, node)
+    if isinstance(value, dict) and "properties" in node:
+        for key, sub in node["properties"].items():
+            sub_resolved = _resolve(schema, sub)
+            if key not in value and "default" in sub_resolved:
+                value[key] = copy.deepcopy(sub_resolved["default"])
+            if key in value:
+                value[key] = apply_defaults(schema, sub_resolved, value[key])
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        value = [apply_defaults(schema, node["items"], item) for item in value]
+    return value
+
+
+def _error_path(error: jsonschema.ValidationError) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def _leaf_errors(error: jsonschema.ValidationError):
+    if not error.context:
+        yield error
+    for sub in error.context or ():
+        yield from _leaf_errors(sub)
+
+
+def _plain_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown option(s): {', '.join(extra)}"
+    if error.validator == "oneOf" and error.context:
+        # Prefer a reason other than "wrong type" among the (nested) alternatives.
+        leaves = list(_leaf_errors(error))
+        specific = [e for e in leaves if e.validator != "type"]
+        return (specific or leaves)[0].message
+    return error.message
+
+
+def validate_config(raw: dict[str, Any]) -> None:
+    schema = config_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        first = errors[0]
+        raise ConfigError(f"Config error at {_error_path(first)}: {_plain_message(first)}")
+
+
+_DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
+                   "w": 7 * 86_400_000, "y": 365 * 86_400_000}
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def duration_ms(value: int | str | None) -> int | None:
+    """`5m` -> 300000; an integer is already milliseconds."""
+    if value is None or isinstance(value, int):
+        return value
+    m = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w|y)?", value)
+    if not m:
+        raise ConfigError(f"Not a duration: {value!r}")
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2) or "ms"]
+
+
+def size_bytes(value: int | str) -> int:
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"([0-9]+)([KMGkmg]?)", value)
+    if not m:
+        raise ConfigError(f"Not a size: {value!r}")
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
+class Config:
+    """The validated configuration. `raw` is the whole dict with defaults; the attributes
+    are the derived values code uses (durations in ms, paths made absolute)."""
+
+    def __init__(self, raw: dict[str, Any], config_dir: str):
+        raw = apply_defaults(config_schema(), config_schema(), copy.deepcopy(raw))
+        validate_config(raw)
+        self.raw = raw
+        self.config_dir = config_dir
+        for key, node in config_schema()["properties"].items():
+            if node.get("x-ignored") and key in raw:
+                logger.info("Option %r is accepted for Synapse compatibility and has no effect", key)
+
+        self.server_name: str = raw["server_name"]
+        base = raw["public_baseurl"] or f"https://{self.server_name}/"
+        self.public_baseurl: str = base if base.endswith("/") else base + "/"
+        self.listeners: list[dict[str, Any]] = raw["listeners"]
+        for i, listener in enumerate(self.listeners):
+            if listener["tls"]:
+                raise ConfigError(f"Config error at listeners[{i}].tls: TLS is not supported; use a reverse proxy")
+
+        self.database_name: str = raw["database"]["name"]
+        self.database_args: dict[str, Any] = dict(raw["database"]["args"])
+        if self.database_name == "sqlite3":
+            db = self.database_args.get("database", "homeserver.db")
+            if db != ":memory:":
+                db = self.path(db)
+            self.database_args["database"] = db
+
+        self.signing_key_path = self.path(raw["signing_key_path"] or f"{self.server_name}.signing.key")
+        self.log_config = self.path(raw["log_config"]) if raw["log_config"] else None
+        self.pid_file = self.path(raw["pid_file"]) if raw["pid_file"] else None
+
+        self.enable_registration: bool = raw["enable_registration"]
+        self.registration_requires_token: bool = raw["registration_requires_token"]
+        self.enable_registration_without_verification: bool = raw["enable_registration_without_verification"]
+        if (self.enable_registration and not self.registration_requires_token
+                and not self.enable_registration_without_verification):
+            raise ConfigError(
+                "Config error at enable_registration: open registration with no verification lets "
+                "anyone create accounts. Set registration_requires_token: true, or "
+                "enable_registration_without_verification: true if you really want that."
+            )
+        if raw["allow_guest_access"]:
+            raise ConfigError("Config error at allow_guest_access: guest access is not implemented yet")
+        self.inhibit_user_in_use_error: bool = raw["inhibit_user_in_use_error"]
+        secret = raw["registration_shared_secret"]
+        if secret is None and raw["registration_shared_secret_path"]:
+            with open(self.path(raw["registration_shared_secret_path"])) as f:
+                secret = f.read().strip()
+        self.registration_shared_secret: str | None = secret
+
+        pw = raw["password_config"]
+        self.password_enabled: bool = pw["enabled"]
+        self.password_policy: dict[str, Any] = pw["policy"]
+        self.argon2_opslimit: int = pw["argon2_opslimit"]
+        self.argon2_memlimit: int = pw["argon2_memlimit"]
+
+        self.refreshable_access_token_lifetime_ms = duration_ms(raw["refreshable_access_token_lifetime"])
+        self.refresh_token_lifetime_ms = duration_ms(raw["refresh_token_lifetime"])
+        self.nonrefreshable_access_token_lifetime_ms = duration_ms(raw["nonrefreshable_access_token_lifetime"])
+        les = raw["login_via_existing_session"]
+        self.login_via_existing_session_enabled: bool = les["enabled"]
+        self.login_via_existing_session_require_ui_auth: bool = les["require_ui_auth"]
+        self.login_via_existing_session_token_timeout_ms = duration_ms(les["token_timeout"])
+        self.login_token_lifetime_ms = duration_ms(raw["login_token_lifetime"])
+
+        self.rc_message = raw["rc_message"]
+        self.rc_registration = raw["rc_registration"]
+        self.rc_registration_token_validity = raw["rc_registration_token_validity"]
+        self.rc_login_address = raw["rc_login"]["address"]
+        self.rc_login_account = raw["rc_login"]["account"]
+        self.rc_login_failed_attempts = raw["rc_login"]["failed_attempts"]
+
+        self.max_upload_size = size_bytes(raw["max_upload_size"])
+        self.max_request_body_size = size_bytes(raw["max_request_body_size"])
+        self.media_store_path = self.path(raw["media_store_path"])
+        self.default_room_version: str = raw["default_room_version"]
+        self.serve_server_wellknown: bool = raw["serve_server_wellknown"]
+        self.extra_well_known_client_content: dict[str, Any] = raw["extra_well_known_client_content"]
+        self.enable_metrics: bool = raw["enable_metrics"]
+        self.presence_enabled: bool = raw["presence"]["enabled"]
+
+    def path(self, p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(self.config_dir, p)
+
+
+def load_config(path: str) -> Config:
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"Cannot read config file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file {path} must be a YAML mapping of options")
+    return Config(raw, os.path.dirname(os.path.abspath(path)))

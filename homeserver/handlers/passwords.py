@@ -1,0 +1,60 @@
+"""Password hashing (argon2id, in a thread: it is slow on purpose) and the password policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash
+from twisted.internet import threads
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.config import Config
+
+
+class PasswordHandler:
+    def __init__(self, config: Config, reactor: Any):
+        self._reactor = reactor
+        self._opslimit = config.argon2_opslimit
+        self._memlimit = config.argon2_memlimit
+        self._policy = config.password_policy
+        self.enabled = config.password_enabled
+
+    async def hash(self, password: str) -> str:
+        def work() -> str:
+            return nacl.pwhash.argon2id.str(
+                password.encode("utf-8"), opslimit=self._opslimit, memlimit=self._memlimit
+            ).decode("ascii")
+
+        return await threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
+
+    async def verify(self, password: str, stored_hash: str | None) -> bool:
+        if not stored_hash:
+            return False
+
+        def work() -> bool:
+            try:
+                return nacl.pwhash.verify(stored_hash.encode("ascii"), password.encode("utf-8"))
+            except (nacl.exceptions.InvalidkeyError, nacl.exceptions.CryptoError):
+                return False
+
+        return await threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
+
+    def check_policy(self, password: str) -> None:
+        """Raise 400 M_WEAK_PASSWORD if the configured policy rejects `password`."""
+        p = self._policy
+        if not p.get("enabled"):
+            return
+        problems = []
+        if len(password) < p.get("minimum_length", 0):
+            problems.append(f"be at least {p['minimum_length']} characters long")
+        if p.get("require_digit") and not any(c.isdigit() for c in password):
+            problems.append("contain a digit")
+        if p.get("require_symbol") and all(c.isalnum() for c in password):
+            problems.append("contain a symbol")
+        if p.get("require_lowercase") and not any(c.islower() for c in password):
+            problems.append("contain a lowercase letter")
+        if p.get("require_uppercase") and not any(c.isupper() for c in password):
+            problems.append("contain an uppercase letter")
+        if problems:
+            raise MatrixError(400, Codes.WEAK_PASSWORD, "The password must " + ", ".join(problems))

@@ -1,0 +1,144 @@
+"""Creating accounts: open registration (UIA), registration tokens, and shared-secret registration."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, forbidden
+from homeserver.api.identifiers import check_new_localpart, generate_localpart
+from homeserver.clock import Clock
+from homeserver.config import Config
+from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.uia import DUMMY, REGISTRATION_TOKEN, UIAHandler
+from homeserver.storage.registration_tokens import RegistrationTokensStore
+from homeserver.storage.users import UsersStore
+
+NONCE_LIFETIME_S = 60
+
+
+class RegistrationHandler:
+    def __init__(
+        self, config: Config, clock: Clock, users: UsersStore, passwords: PasswordHandler,
+        sessions: SessionHandler, uia: UIAHandler, registration_tokens: RegistrationTokensStore,
+    ):
+        self._config = config
+        self._clock = clock
+        self._users = users
+        self._passwords = passwords
+        self._sessions = sessions
+        self._uia = uia
+        self._registration_tokens = registration_tokens
+        self._nonces: dict[str, float] = {}
+
+    def flows(self) -> list[list[str]]:
+        if self._config.registration_requires_token:
+            return [[REGISTRATION_TOKEN]]
+        return [[DUMMY]]
+
+    def user_id_for(self, localpart: str) -> str:
+        return f"@{localpart}:{self._config.server_name}"
+
+    async def check_username(self, username: str) -> str:
+        """Validate a requested username; returns the localpart it will be (lowercased)."""
+        localpart = username.lower()
+        check_new_localpart(localpart, self._config.server_name)
+        if await self._users.user_exists(self.user_id_for(localpart)):
+            raise MatrixError(400, Codes.USER_IN_USE, "User ID already taken.")
+        return localpart
+
+    async def check_username_available(self, username: str) -> None:
+        localpart = username.lower()
+        check_new_localpart(localpart, self._config.server_name)
+        if not self._config.inhibit_user_in_use_error:
+            await self.check_username(username)
+
+    async def register_via_uia(self, body: dict[str, Any], method: str, uri: str) -> dict[str, Any]:
+        """POST /register for a normal user: checks, UIA, then the account and (unless
+        `inhibit_login`) a first device."""
+        if not self._config.enable_registration:
+            raise forbidden("Registration has been disabled")
+        if isinstance(body.get("username"), str):
+            await self.check_username(body["username"])  # tell the client before any auth dance
+        if isinstance(body.get("password"), str):
+            self._passwords.check_policy(body["password"])
+
+        session_id, params = await self._uia.check(body, method, uri, self.flows())
+        username = params.get("username")
+        password = params.get("password")
+        localpart = await self.check_username(username) if isinstance(username, str) else None
+        if isinstance(password, str):
+            self._passwords.check_policy(password)
+        result = await self._create_account(
+            localpart, password if isinstance(password, str) else None, admin=False, user_type=None,
+            displayname=None, device_id=params.get("device_id"),
+            device_name=params.get("initial_device_display_name"),
+            inhibit_login=bool(params.get("inhibit_login")), want_refresh=bool(params.get("refresh_token")),
+        )
+        token = await self._uia.get_session_data(session_id, "registration_token")
+        if token:
+            await self._registration_tokens.complete_use(token)
+        await self._uia.finish(session_id)
+        return result
+
+    async def _create_account(
+        self, localpart: str | None, password: str | None, admin: bool, user_type: str | None,
+        displayname: str | None, device_id: str | None, device_name: str | None, inhibit_login: bool,
+        want_refresh: bool,
+    ) -> dict[str, Any]:
+        password_hash = await self._passwords.hash(password) if password is not None else None
+        now = self._clock.time_msec()
+        if localpart is None:
+            for _ in range(10):  # a generated name is almost never taken; retry if it is
+                localpart = generate_localpart()
+                if await self._users.create_user(self.user_id_for(localpart), password_hash, now, admin,
+                                                 user_type, displayname or localpart):
+                    break
+            else:
+                raise MatrixError(500, Codes.UNKNOWN, "Could not generate a free user ID")
+        elif not await self._users.create_user(self.user_id_for(localpart), password_hash, now, admin,
+                                               user_type, displayname or localpart):
+            raise MatrixError(400, Codes.USER_IN_USE, "User ID already taken.")
+        user_id = self.user_id_for(localpart)
+        result: dict[str, Any] = {"user_id": user_id, "home_server": self._config.server_name}
+        if not inhibit_login:
+            result.update(await self._sessions.create_session(user_id, device_id, device_name, want_refresh))
+        return result
+
+    # -- shared-secret registration (/_synapse/admin/v1/register) -------------------------------
+
+    def new_nonce(self) -> str:
+        now = self._clock.time()
+        self._nonces = {n: t for n, t in self._nonces.items() if now - t < NONCE_LIFETIME_S}
+        nonce = secrets.token_hex(32)
+        self._nonces[nonce] = now
+        return nonce
+
+    async def register_with_shared_secret(self, body: dict[str, Any]) -> dict[str, Any]:
+        secret = self._config.registration_shared_secret
+        if not secret:
+            raise MatrixError(400, Codes.UNKNOWN, "Shared secret registration is not enabled")
+        nonce = body["nonce"]
+        issued = self._nonces.pop(nonce, None)
+        if issued is None or self._clock.time() - issued >= NONCE_LIFETIME_S:
+            raise MatrixError(400, Codes.UNKNOWN, "Unrecognised or expired nonce")
+        username, password, admin = body["username"], body["password"], bool(body.get("admin", False))
+        user_type = body.get("user_type")
+        if "\x00" in username or "\x00" in password:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid username or password")
+        message = b"\x00".join(
+            [nonce.encode(), username.encode(), password.encode(), b"admin" if admin else b"notadmin"]
+            + ([user_type.encode()] if user_type else [])
+        )
+        want = hmac.new(secret.encode(), message, hashlib.sha1).hexdigest()
+        if not hmac.compare_digest(want, str(body["mac"]).lower()):
+            raise forbidden("HMAC incorrect")
+        self._passwords.check_policy(password)
+        localpart = await self.check_username(username)
+        return await self._create_account(
+            localpart, password, admin=admin, user_type=user_type, displayname=body.get("displayname"),
+            device_id=None, device_name=None, inhibit_login=False, want_refresh=False,
+        )

@@ -1,0 +1,145 @@
+"""User-interactive authentication (spec: client-server API, "User-interactive authentication API").
+
+An endpoint asks for `flows` (lists of stage types). The first request without `auth` gets a 401
+with a new session; each further request completes a stage; when a whole flow is done, the
+operation goes ahead and the session is used up."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from homeserver.api.errors import AuthRequired, Codes, MatrixError, forbidden
+from homeserver.clock import Clock
+from homeserver.config import Config
+from homeserver.handlers.identifiers import requested_user, resolve_user_id
+from homeserver.handlers.passwords import PasswordHandler
+from homeserver.ratelimit import RateLimiter
+from homeserver.storage.registration_tokens import RegistrationTokensStore
+from homeserver.storage.uia import UIAStore
+from homeserver.storage.users import UsersStore
+
+DUMMY = "m.login.dummy"
+PASSWORD = "m.login.password"
+REGISTRATION_TOKEN = "m.login.registration_token"
+
+SESSION_LIFETIME_MS = 24 * 3600 * 1000
+
+
+class UIAHandler:
+    def __init__(
+        self, config: Config, clock: Clock, store: UIAStore, users: UsersStore, passwords: PasswordHandler,
+        registration_tokens: RegistrationTokensStore, failed_login_limiter: RateLimiter,
+    ):
+        self._config = config
+        self._clock = clock
+        self._store = store
+        self._users = users
+        self._passwords = passwords
+        self._registration_tokens = registration_tokens
+        self._failed_login_limiter = failed_login_limiter
+
+    async def check(
+        self, body: dict[str, Any], method: str, uri: str, flows: list[list[str]], user_id: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Return (session_id, the session's first request body) once a flow is complete; else raise
+        the 401 that tells the client what to do next. `user_id`: who must prove themselves
+        (None when registering)."""
+        auth = body.get("auth")
+        if auth is not None and not isinstance(auth, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "'auth' must be an object")
+        clientdict = {k: v for k, v in body.items() if k != "auth"}
+        session_id = auth.get("session") if auth else None
+        if session_id is None:
+            session_id = secrets.token_urlsafe(18)
+            await self._store.create_session(session_id, self._clock.time_msec(), method, uri, clientdict, user_id)
+            if auth and auth.get("type"):
+                # A client may complete a stage in its very first request.
+                await self._complete_stage(session_id, auth, flows, user_id)
+        else:
+            session = await self._store.get_session(session_id) if isinstance(session_id, str) else None
+            if session is None or session.creation_time + SESSION_LIFETIME_MS < self._clock.time_msec():
+                raise MatrixError(400, Codes.UNKNOWN, "Unknown or expired user-interactive auth session")
+            if session.method != method or session.uri != uri or session.user_id != user_id:
+                raise forbidden("Requested operation has changed during the UI authentication session")
+            if not clientdict:
+                clientdict = session.clientdict
+            if auth.get("type"):
+                await self._complete_stage(session_id, auth, flows, user_id)
+
+        completed = await self._store.get_completed_stages(session_id)
+        if any(all(stage in completed for stage in flow) for flow in flows):
+            return session_id, clientdict
+        raise AuthRequired(self._state(flows, session_id, completed))
+
+    def _state(self, flows: list[list[str]], session_id: str, completed: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"flows": [{"stages": f} for f in flows], "params": {}, "session": session_id}
+        if completed:
+            body["completed"] = sorted(completed)
+        return body
+
+    async def _complete_stage(
+        self, session_id: str, auth: dict[str, Any], flows: list[list[str]], user_id: str | None
+    ) -> None:
+        stage = auth["type"]
+        if not any(stage in flow for flow in flows):
+            raise MatrixError(400, Codes.UNRECOGNIZED, f"Authentication type {stage!r} is not offered here")
+        try:
+            if stage == DUMMY:
+                result: Any = True
+            elif stage == PASSWORD:
+                result = await self._check_password(auth, user_id)
+            elif stage == REGISTRATION_TOKEN:
+                result = await self._check_registration_token(session_id, auth)
+            else:
+                raise MatrixError(400, Codes.UNRECOGNIZED, f"Unsupported authentication type {stage!r}")
+        except MatrixError as e:
+            if e.code in (401, 403):
+                completed = await self._store.get_completed_stages(session_id)
+                raise AuthRequired(self._state(flows, session_id, completed), e) from None
+            raise
+        await self._store.mark_stage_completed(session_id, stage, result)
+
+    async def _check_password(self, auth: dict[str, Any], user_id: str | None) -> str:
+        password = auth.get("password")
+        if not isinstance(password, str):
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing auth.password")
+        if user_id is None:
+            raise forbidden("Password authentication needs a logged-in user")
+        if "identifier" in auth or "user" in auth:
+            named = await resolve_user_id(self._users, self._config.server_name, requested_user(auth))
+            if named != user_id:
+                raise forbidden("The password must be the logged-in user's")
+        self._failed_login_limiter.check(user_id, update=False)
+        user = await self._users.get_user(user_id)
+        if user is None or not await self._passwords.verify(password, user.password_hash):
+            self._failed_login_limiter.record(user_id)
+            raise forbidden("Invalid password")
+        return user_id
+
+    async def _check_registration_token(self, session_id: str, auth: dict[str, Any]) -> str:
+        token = auth.get("token")
+        if not isinstance(token, str):
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing auth.token")
+        previous = await self._store.get_session_data(session_id, "registration_token")
+        if previous == token:
+            return token  # already counted for this session
+        if not await self._registration_tokens.reserve_use(token, self._clock.time_msec()):
+            raise MatrixError(401, Codes.UNAUTHORIZED, "Invalid registration token")
+        await self._store.set_session_data(session_id, "registration_token", token)
+        if previous:
+            await self._registration_tokens.release_use(previous)
+        return token
+
+    async def get_session_data(self, session_id: str, key: str) -> Any:
+        return await self._store.get_session_data(session_id, key)
+
+    async def finish(self, session_id: str) -> None:
+        """The operation succeeded: the session cannot authorise anything else."""
+        await self._store.delete_session(session_id)
+
+    async def expire_old_sessions(self) -> None:
+        expired = await self._store.delete_sessions_older_than(self._clock.time_msec() - SESSION_LIFETIME_MS)
+        for _, token in expired:
+            if token:
+                await self._registration_tokens.release_use(token)

@@ -1,0 +1,81 @@
+"""/account/whoami, /account/password, /account/deactivate, /account/3pid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.handlers.uia import PASSWORD
+from homeserver.rest.http import (
+    HomeserverRequest,
+    RestServlet,
+    Validator,
+    client_patterns,
+    operation_path,
+    parse_json_object,
+)
+
+PASSWORD_BODY = Validator({
+    "type": "object",
+    "required": ["new_password"],
+    "properties": {
+        "new_password": {"type": "string", "maxLength": 512},
+        "logout_devices": {"type": "boolean"},
+        "auth": {"type": "object"},
+    },
+})
+DEACTIVATE_BODY = Validator({
+    "type": "object",
+    "properties": {"auth": {"type": "object"}, "id_server": {"type": "string"}, "erase": {"type": "boolean"}},
+})
+
+
+class WhoamiServlet(RestServlet):
+    PATTERNS = client_patterns("/account/whoami")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        return 200, {"user_id": requester.user_id, "device_id": requester.device_id, "is_guest": False}
+
+
+class PasswordServlet(RestServlet):
+    PATTERNS = client_patterns("/account/password")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, PASSWORD_BODY)
+        self.hs.passwords.check_policy(body["new_password"])
+        session_id, _ = await self.hs.uia_handler.check(
+            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id
+        )
+        await self.hs.account_handler.change_password(
+            requester, body["new_password"], body.get("logout_devices", True)
+        )
+        await self.hs.uia_handler.finish(session_id)
+        return 200, {}
+
+
+class DeactivateServlet(RestServlet):
+    PATTERNS = client_patterns("/account/deactivate")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, DEACTIVATE_BODY, allow_empty=True)
+        session_id, _ = await self.hs.uia_handler.check(
+            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id
+        )
+        await self.hs.account_handler.deactivate(requester.user_id)
+        await self.hs.uia_handler.finish(session_id)
+        return 200, {"id_server_unbind_result": "no-support"}
+
+
+class ThreepidServlet(RestServlet):
+    PATTERNS = client_patterns("/account/3pid")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        await self.auth(request)
+        return 200, {"threepids": []}  # no third-party identifiers can be bound yet (no email/SMS)
+
+
+def register_servlets(hs: Any, router: Any) -> None:
+    for servlet in (WhoamiServlet, PasswordServlet, DeactivateServlet, ThreepidServlet):
+        router.register(servlet(hs))

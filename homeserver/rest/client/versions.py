@@ -1,0 +1,48 @@
+"""GET /_matrix/client/versions and /capabilities."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
+from homeserver.rest.http import HomeserverRequest, RestServlet, client_patterns
+
+# The spec releases whose client-server API this server speaks.
+SUPPORTED_SPEC_VERSIONS = [
+    "r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1",
+    "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12",
+]
+
+
+class VersionsServlet(RestServlet):
+    PATTERNS = [re.compile("^/_matrix/client/versions$")]
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        return 200, {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {}}
+
+
+class CapabilitiesServlet(RestServlet):
+    PATTERNS = client_patterns("/capabilities")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        await self.auth(request)
+        config = self.hs.config
+        return 200, {
+            "capabilities": {
+                "m.room_versions": {
+                    "default": config.default_room_version,
+                    "available": {v.identifier: v.stability for v in KNOWN_ROOM_VERSIONS.values()},
+                },
+                "m.change_password": {"enabled": config.password_enabled},
+                "m.set_displayname": {"enabled": True},
+                "m.set_avatar_url": {"enabled": True},
+                "m.3pid_changes": {"enabled": False},
+                "m.get_login_token": {"enabled": config.login_via_existing_session_enabled},
+            }
+        }
+
+
+def register_servlets(hs: Any, router: Any) -> None:
+    for servlet in (VersionsServlet, CapabilitiesServlet):
+        router.register(servlet(hs))

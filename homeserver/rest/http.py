@@ -1,0 +1,370 @@
+"""The HTTP framework: routing, JSON in and out, validation, access tokens, CORS, errors, logging.
+
+Servlets are small classes with `PATTERNS` (compiled path regexes) and `on_GET`/`on_POST`/...
+coroutines returning `(status, json_body)`. Everything a servlet raises as `MatrixError` becomes
+the spec's error JSON; anything else becomes `500 M_UNKNOWN` with the request id in the log."""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import itertools
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import jsonschema
+from twisted.internet import defer
+from twisted.web import server
+from twisted.web.resource import Resource
+
+from homeserver import metrics
+from homeserver.api.errors import Codes, MatrixError
+
+if TYPE_CHECKING:
+    from homeserver.handlers.auth import Requester
+    from homeserver.server import HomeServer
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("homeserver.access")
+
+# The id of the request being handled, added to every log line (see logging_setup.py).
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_request_counter = itertools.count(1)
+
+CLIENT_PREFIX = "/_matrix/client"
+CORS_HEADERS = {
+    b"Access-Control-Allow-Origin": b"*",
+    b"Access-Control-Allow-Methods": b"GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    b"Access-Control-Allow-Headers": b"X-Requested-With, Content-Type, Authorization, Date",
+    b"Access-Control-Expose-Headers": b"Content-Disposition, Content-Type, Content-Length",
+}
+
+
+def client_patterns(path_regex: str, releases: Iterable[str] = ("r0", "v3"), v1: bool = False,
+                    unstable: bool = False) -> list[re.Pattern[str]]:
+    """Regexes for a client-server path under each API version prefix it is served at."""
+    versions = list(releases) + (["v1"] if v1 else []) + (["unstable"] if unstable else [])
+    return [re.compile(f"^{CLIENT_PREFIX}/(?:{'|'.join(versions)}){path_regex}$")]
+
+
+# -- the request --------------------------------------------------------------------------------
+
+
+class HomeserverRequest(server.Request):
+    """A request that refuses to buffer a body bigger than its site's limit."""
+
+    site: MatrixSite
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.body_too_large = False
+        self._body_length = 0
+        self.request_id = ""
+        self._client_ip: str | None = None
+
+    def _body_limit(self) -> int:
+        # Called while headers are read, before Request.process() sets self.site.
+        path = getattr(self.channel, "_path", b"") or b""
+        return self.channel.site.body_limit_for(path)
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length > self._body_limit():
+            self.body_too_large = True
+            self.content = io.BytesIO()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body_too_large:
+            return
+        self._body_length += len(data)
+        if self._body_length > self._body_limit():
+            self.body_too_large = True
+            self.content = io.BytesIO()
+            return
+        super().handleContentChunk(data)
+
+    def client_ip(self) -> str:
+        """The client's address (from X-Forwarded-For behind a trusted proxy). Read once, while
+        the connection is there: it is gone after finish()."""
+        if self._client_ip is None:
+            forwarded = self.getHeader(b"x-forwarded-for") if self.channel.site.x_forwarded else None
+            if forwarded:
+                self._client_ip = forwarded.split(",")[0].strip()
+            else:
+                self._client_ip = getattr(self.getClientAddress(), "host", "") or ""
+        return self._client_ip
+
+
+class MatrixSite(server.Site):
+    requestFactory = HomeserverRequest
+
+    def __init__(self, resource: Resource, body_limit: int, upload_limit: int, x_forwarded: bool = False):
+        super().__init__(resource)
+        self._body_limit = body_limit
+        self._upload_limit = upload_limit
+        self.x_forwarded = x_forwarded
+        self.noisy = False
+
+    def body_limit_for(self, path: bytes) -> int:
+        if path.startswith(b"/_matrix/media/"):
+            return self._upload_limit
+        return self._body_limit
+
+    def log(self, request: server.Request) -> None:
+        pass  # requests are logged by MatrixResource, with their request id
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(request: HomeserverRequest, allow_empty: bool = False) -> Any:
+    request.content.seek(0)
+    raw = request.content.read()
+    if not raw and allow_empty:
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise MatrixError(400, Codes.NOT_JSON, "Content not JSON.") from None
+
+
+def parse_json_object(request: HomeserverRequest, schema: Validator | None = None,
+                      allow_empty: bool = False) -> dict[str, Any]:
+    body = parse_json(request, allow_empty)
+    if not isinstance(body, dict):
+        raise MatrixError(400, Codes.BAD_JSON, "Content must be a JSON object.")
+    if schema is not None:
+        schema.validate(body)
+    return body
+
+
+class Validator:
+    """A JSON Schema for a request body; its errors name the bad field with the spec's errcodes."""
+
+    def __init__(self, schema: dict[str, Any]):
+        self._validator = jsonschema.Draft202012Validator(schema)
+
+    def validate(self, body: Any) -> None:
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
+        if error is None:
+            return
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else "?"
+            name = f"{path}.{missing}" if path else missing
+            raise MatrixError(400, Codes.MISSING_PARAM, f"Missing parameter: {name}")
+        where = f"'{path}'" if path else "body"
+        if error.validator == "type":
+            expected = error.validator_value
+            expected = " or ".join(expected) if isinstance(expected, list) else expected
+            raise MatrixError(400, Codes.BAD_JSON, f"{where} must be of type {expected}")
+        if error.validator == "additionalProperties" and not path:
+            raise MatrixError(400, Codes.BAD_JSON, error.message)
+        raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid value for {where}: {error.message}")
+
+
+def _query_arg(request: HomeserverRequest, name: str) -> str | None:
+    values = request.args.get(name.encode("ascii"))
+    if not values:
+        return None
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise MatrixError(400, Codes.INVALID_PARAM, f"Query parameter {name!r} must be UTF-8") from None
+
+
+def parse_string(request: HomeserverRequest, name: str, default: str | None = None, required: bool = False,
+                 allowed: Iterable[str] | None = None) -> str | None:
+    value = _query_arg(request, name)
+    if value is None:
+        if required:
+            raise MatrixError(400, Codes.MISSING_PARAM, f"Missing string query parameter {name!r}")
+        return default
+    if allowed is not None and value not in allowed:
+        raise MatrixError(400, Codes.INVALID_PARAM,
+                          f"Query parameter {name!r} must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def parse_integer(request: HomeserverRequest, name: str, default: int | None = None,
+                  required: bool = False, minimum: int | None = None) -> int | None:
+    value = _query_arg(request, name)
+    if value is None:
+        if required:
+            raise MatrixError(400, Codes.MISSING_PARAM, f"Missing integer query parameter {name!r}")
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise MatrixError(400, Codes.INVALID_PARAM, f"Query parameter {name!r} must be an integer") from None
+    if minimum is not None and number < minimum:
+        raise MatrixError(400, Codes.INVALID_PARAM, f"Query parameter {name!r} must be at least {minimum}")
+    return number
+
+
+def parse_boolean(request: HomeserverRequest, name: str, default: bool | None = None) -> bool | None:
+    value = _query_arg(request, name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise MatrixError(400, Codes.INVALID_PARAM, f"Query parameter {name!r} must be 'true' or 'false'")
+    return value == "true"
+
+
+_VERSION_PREFIX = re.compile(r"^/_matrix/client/[^/]+")
+
+
+def operation_path(request: HomeserverRequest) -> str:
+    """The request's path without its API version, naming the operation a UIA session is for."""
+    return _VERSION_PREFIX.sub("", request.path.decode("utf-8", "replace"))
+
+
+def get_access_token(request: HomeserverRequest) -> str | None:
+    header = request.requestHeaders.getRawHeaders(b"authorization")
+    if header:
+        scheme, _, token = header[0].decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise MatrixError(401, Codes.MISSING_TOKEN, "Invalid Authorization header")
+        return token.strip()
+    return _query_arg(request, "access_token")
+
+
+# -- servlets and routing -----------------------------------------------------------------------
+
+
+Handler = Callable[..., Awaitable[tuple[int, Any]]]
+
+
+class RestServlet:
+    """Base for servlets: `PATTERNS` and `on_<METHOD>` coroutines; `auth()` gives the requester."""
+
+    PATTERNS: list[re.Pattern[str]] = []
+
+    def __init__(self, hs: HomeServer):
+        self.hs = hs
+
+    async def auth(self, request: HomeserverRequest) -> Requester:
+        token = get_access_token(request)
+        if token is None:
+            raise MatrixError(401, Codes.MISSING_TOKEN, "Missing access token")
+        ua = request.getHeader(b"user-agent") or ""
+        return await self.hs.auth_handler.get_requester(token, request.client_ip(), ua)
+
+    async def auth_admin(self, request: HomeserverRequest) -> Requester:
+        requester = await self.auth(request)
+        if not await self.hs.auth_handler.is_admin(requester.user_id):
+            raise MatrixError(403, Codes.FORBIDDEN, "You are not a server admin")
+        return requester
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[tuple[re.Pattern[str], dict[str, tuple[Handler, str]]]] = []
+
+    def register(self, servlet: RestServlet) -> None:
+        methods = {}
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            fn = getattr(servlet, f"on_{method}", None)
+            if fn is not None:
+                methods[method] = (fn, type(servlet).__name__)
+        for pattern in servlet.PATTERNS:
+            self._routes.append((pattern, methods))
+
+    def match(self, path: str) -> tuple[dict[str, tuple[Handler, str]], dict[str, str]] | None:
+        for pattern, methods in self._routes:
+            m = pattern.match(path)
+            if m:
+                return methods, {k: unquote(v) for k, v in m.groupdict().items()}
+        return None
+
+
+def encode_json(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class MatrixResource(Resource):
+    """The whole HTTP surface as one leaf resource dispatching on the full path."""
+
+    isLeaf = True
+
+    def __init__(self, router: Router):
+        super().__init__()
+        self._router = router
+
+    def render(self, request: HomeserverRequest) -> Any:
+        defer.ensureDeferred(self._handle(request))
+        return server.NOT_DONE_YET
+
+    async def _handle(self, request: HomeserverRequest) -> None:
+        method = request.method.decode("ascii", "replace")
+        request.request_id = f"{method}-{next(_request_counter)}"
+        ip = request.client_ip()
+        token = current_request_id.set(request.request_id)
+        start = time.perf_counter()
+        servlet_name = "unknown"
+        try:
+            path = request.path.decode("utf-8", "replace")
+            code, body, servlet_name = await self._dispatch(request, method, path)
+        except MatrixError as e:
+            code, body = e.code, e.to_json()
+        except Exception:
+            logger.exception("Unhandled error while handling %s", _loggable_uri(request))
+            code, body = 500, {"errcode": Codes.UNKNOWN, "error": "Internal server error"}
+        finally:
+            current_request_id.reset(token)
+        if not request._disconnected:
+            respond_json(request, code, body)
+        elapsed = time.perf_counter() - start
+        metrics.http_requests.labels(servlet_name, method, str(code)).inc()
+        metrics.http_request_duration.labels(servlet_name, method).observe(elapsed)
+        if access_logger.isEnabledFor(logging.INFO):
+            access_logger.info("%s %s %.3fsec %d %s %s", request.request_id, ip, elapsed, code,
+                               method, _loggable_uri(request))
+
+    async def _dispatch(self, request: HomeserverRequest, method: str, path: str) -> tuple[int, Any, str]:
+        if method == "OPTIONS":  # CORS preflight: the headers are added to every response
+            return 200, {}, "options"
+        found = self._router.match(path)
+        if found is None:
+            raise MatrixError(404, Codes.UNRECOGNIZED, "Unrecognized request")
+        methods, args = found
+        if method == "HEAD" and "GET" in methods:
+            method = "GET"
+        if method not in methods:
+            raise MatrixError(405, Codes.UNRECOGNIZED, f"Method {method} not allowed here")
+        if request.body_too_large:
+            raise MatrixError(413, Codes.TOO_LARGE, "Request body too large")
+        handler, name = methods[method]
+        code, body = await handler(request, **args)
+        return code, body, name
+
+
+def respond_json(request: HomeserverRequest, code: int, body: Any) -> None:
+    data = encode_json(body)
+    request.setResponseCode(code)
+    headers = request.responseHeaders
+    headers.setRawHeaders(b"Content-Type", [b"application/json"])
+    headers.setRawHeaders(b"Content-Length", [str(len(data)).encode("ascii")])
+    headers.setRawHeaders(b"Cache-Control", [b"no-cache, no-store, must-revalidate"])
+    for name, value in CORS_HEADERS.items():
+        headers.setRawHeaders(name, [value])
+    if request.method != b"HEAD":
+        request.write(data)
+    request.finish()
+
+
+_TOKEN_IN_URI = re.compile(r"(access_token=)[^&]*")
+
+
+def _loggable_uri(request: HomeserverRequest) -> str:
+    return _TOKEN_IN_URI.sub(r"\1<redacted>", request.uri.decode("utf-8", "replace"))

@@ -1,0 +1,32 @@
+"""/.well-known/matrix/client and /.well-known/matrix/server (server discovery)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from homeserver.api.errors import not_found
+from homeserver.rest.http import HomeserverRequest, RestServlet
+
+
+class ClientWellKnownServlet(RestServlet):
+    PATTERNS = [re.compile("^/.well-known/matrix/client$")]
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        body = dict(self.hs.config.extra_well_known_client_content)
+        body["m.homeserver"] = {"base_url": self.hs.config.public_baseurl}
+        return 200, body
+
+
+class ServerWellKnownServlet(RestServlet):
+    PATTERNS = [re.compile("^/.well-known/matrix/server$")]
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        if not self.hs.config.serve_server_wellknown:
+            raise not_found("No .well-known/matrix/server is configured")
+        return 200, {"m.server": f"{self.hs.config.server_name}:443"}
+
+
+def register_servlets(hs: Any, router: Any) -> None:
+    for servlet in (ClientWellKnownServlet, ServerWellKnownServlet):
+        router.register(servlet(hs))

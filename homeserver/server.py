@@ -1,0 +1,119 @@
+"""HomeServer: builds every component once and hands it out. The only place that wires things."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet import defer
+
+from homeserver.clock import Clock
+from homeserver.config import Config
+from homeserver.handlers.account import AccountHandler
+from homeserver.handlers.auth import AuthHandler
+from homeserver.handlers.devices import DeviceHandler
+from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.registration import RegistrationHandler
+from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.uia import UIAHandler
+from homeserver.ratelimit import RateLimiter
+from homeserver.rest import well_known
+from homeserver.rest.admin import users as admin_users
+from homeserver.rest.client import account, devices, login, register, versions
+from homeserver.rest.http import MatrixResource, MatrixSite, Router
+from homeserver.storage.database import Database
+from homeserver.storage.devices import DevicesStore
+from homeserver.storage.engines import create_engine
+from homeserver.storage.prepare import prepare_database
+from homeserver.storage.registration_tokens import RegistrationTokensStore
+from homeserver.storage.tokens import TokensStore
+from homeserver.storage.uia import UIAStore
+from homeserver.storage.users import UsersStore
+
+logger = logging.getLogger(__name__)
+
+LAST_SEEN_FLUSH_INTERVAL_S = 5
+UIA_CLEANUP_INTERVAL_S = 3600
+
+
+class HomeServer:
+    """`reactor` runs threads and sockets; `clock` tells the time (it may be a fake one in tests)."""
+
+    def __init__(self, config: Config, reactor: Any, clock: Clock | None = None):
+        self.config = config
+        self.reactor = reactor
+        self.clock = clock or Clock(reactor)
+
+        # storage
+        self.database = Database(create_engine(config.database_name, config.database_args), reactor)
+        self.tokens_store = TokensStore(self.database)
+        self.devices_store = DevicesStore(self.database, self.tokens_store)
+        self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
+        self.registration_tokens_store = RegistrationTokensStore(self.database)
+        self.uia_store = UIAStore(self.database)
+
+        # rate limits
+        self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
+        self.registration_token_validity_limiter = RateLimiter(self.clock, config.rc_registration_token_validity)
+        self.login_address_limiter = RateLimiter(self.clock, config.rc_login_address)
+        self.login_account_limiter = RateLimiter(self.clock, config.rc_login_account)
+        self.login_failed_limiter = RateLimiter(self.clock, config.rc_login_failed_attempts)
+        self.message_limiter = RateLimiter(self.clock, config.rc_message)
+
+        # handlers
+        self.passwords = PasswordHandler(config, reactor)
+        self.auth_handler = AuthHandler(self.clock, self.tokens_store, self.devices_store, self.users_store)
+        self.session_handler = SessionHandler(config, self.clock, self.database, self.tokens_store,
+                                              self.devices_store)
+        self.uia_handler = UIAHandler(config, self.clock, self.uia_store, self.users_store, self.passwords,
+                                      self.registration_tokens_store, self.login_failed_limiter)
+        self.registration_handler = RegistrationHandler(
+            config, self.clock, self.users_store, self.passwords, self.session_handler, self.uia_handler,
+            self.registration_tokens_store,
+        )
+        self.login_handler = LoginHandler(config, self.users_store, self.passwords, self.session_handler,
+                                          self.login_account_limiter, self.login_failed_limiter)
+        self.account_handler = AccountHandler(self.users_store, self.passwords)
+        self.device_handler = DeviceHandler(self.devices_store)
+
+        self._looping_calls: list[Any] = []
+
+    def build_router(self) -> Router:
+        router = Router()
+        for module in (versions, register, login, account, devices, well_known, admin_users):
+            module.register_servlets(self, router)
+        return router
+
+    def build_site(self, x_forwarded: bool = False) -> MatrixSite:
+        return MatrixSite(MatrixResource(self.build_router()), self.config.max_request_body_size,
+                          self.config.max_upload_size, x_forwarded)
+
+    async def start(self) -> None:
+        """Open the database, migrate it, load ID counters, start background jobs."""
+        self.database.start()
+        await prepare_database(self.database)
+        await self.tokens_store.load()
+        self._looping_calls = [
+            self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
+            self.clock.looping_call(UIA_CLEANUP_INTERVAL_S, self._expire_uia_sessions),
+        ]
+
+    def _flush_last_seen(self) -> defer.Deferred:
+        return defer.ensureDeferred(self._run_logged("flush last seen", self.devices_store.flush_last_seen))
+
+    def _expire_uia_sessions(self) -> defer.Deferred:
+        return defer.ensureDeferred(self._run_logged("expire UIA sessions", self.uia_handler.expire_old_sessions))
+
+    async def _run_logged(self, what: str, fn: Any) -> None:
+        try:
+            await fn()
+        except Exception:
+            logger.exception("Background job failed: %s", what)
+
+    async def stop(self) -> None:
+        for call in self._looping_calls:
+            if call.running:
+                call.stop()
+        await self._run_logged("flush last seen", self.devices_store.flush_last_seen)
+        self.database.stop()

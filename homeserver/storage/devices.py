@@ -1,0 +1,112 @@
+"""Devices: one per login session, each with its tokens; last-seen info is batched in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeserver.storage.database import Database, Transaction
+from homeserver.storage.tokens import TokensStore
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    user_id: str
+    device_id: str
+    display_name: str | None
+    last_seen_ts: int | None
+    last_seen_ip: str | None
+
+
+class DevicesStore:
+    def __init__(self, db: Database, tokens: TokensStore):
+        self._db = db
+        self._tokens = tokens
+        # (user_id, device_id) -> (ts, ip, user agent); written out by flush_last_seen().
+        self._pending_last_seen: dict[tuple[str, str], tuple[int, str, str]] = {}
+
+    async def ensure_device(self, user_id: str, device_id: str, display_name: str | None) -> None:
+        await self._db.run("ensure_device", self.ensure_device_txn, user_id, device_id, display_name)
+
+    def ensure_device_txn(self, txn: Transaction, user_id: str, device_id: str, display_name: str | None) -> bool:
+        """Create the device if missing (keeping an existing one's name). True if it was created."""
+        if txn.execute(
+            "SELECT 1 FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id)
+        ).fetchone():
+            return False
+        txn.execute(
+            "INSERT INTO devices (user_id, device_id, display_name) VALUES (?, ?, ?)",
+            (user_id, device_id, display_name),
+        )
+        return True
+
+    async def get_devices(self, user_id: str) -> list[DeviceRecord]:
+        rows = await self._db.execute(
+            "get_devices",
+            "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip FROM devices "
+            "WHERE user_id = ? ORDER BY device_id",
+            user_id,
+        )
+        return [self._with_pending(DeviceRecord(*r)) for r in rows]
+
+    async def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
+        rows = await self._db.execute(
+            "get_device",
+            "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip FROM devices "
+            "WHERE user_id = ? AND device_id = ?",
+            user_id, device_id,
+        )
+        return self._with_pending(DeviceRecord(*rows[0])) if rows else None
+
+    def _with_pending(self, d: DeviceRecord) -> DeviceRecord:
+        pending = self._pending_last_seen.get((d.user_id, d.device_id))
+        if pending is None:
+            return d
+        return DeviceRecord(d.user_id, d.device_id, d.display_name, pending[0], pending[1])
+
+    async def set_display_name(self, user_id: str, device_id: str, display_name: str | None) -> bool:
+        def txn_fn(txn: Transaction) -> bool:
+            txn.execute(
+                "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+                (display_name, user_id, device_id),
+            )
+            return txn.rowcount > 0
+
+        return await self._db.run("set_device_display_name", txn_fn)
+
+    def get_device_ids_txn(self, txn: Transaction, user_id: str) -> list[str]:
+        return [r[0] for r in txn.execute("SELECT device_id FROM devices WHERE user_id = ?", (user_id,)).fetchall()]
+
+    def delete_devices_txn(self, txn: Transaction, user_id: str, device_ids: list[str]) -> None:
+        """Delete devices with their access and refresh tokens."""
+        self._tokens.delete_access_tokens_for_devices_txn(txn, user_id, device_ids)
+        for device_id in device_ids:
+            txn.execute("DELETE FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+            self._pending_last_seen.pop((user_id, device_id), None)
+
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
+        await self._db.run("delete_devices", self.delete_devices_txn, user_id, device_ids)
+
+    async def delete_all_devices(self, user_id: str) -> None:
+        def txn_fn(txn: Transaction) -> None:
+            self.delete_devices_txn(txn, user_id, self.get_device_ids_txn(txn, user_id))
+
+        await self._db.run("delete_all_devices", txn_fn)
+
+    # -- last seen ------------------------------------------------------------------------------
+
+    def record_last_seen(self, user_id: str, device_id: str, ip: str, user_agent: str, now_ms: int) -> None:
+        self._pending_last_seen[(user_id, device_id)] = (now_ms, ip, user_agent)
+
+    async def flush_last_seen(self) -> None:
+        if not self._pending_last_seen:
+            return
+        batch, self._pending_last_seen = self._pending_last_seen, {}
+        rows = [(ts, ip, ua, user_id, device_id) for (user_id, device_id), (ts, ip, ua) in batch.items()]
+        await self._db.run(
+            "flush_last_seen",
+            lambda txn: txn.executemany(
+                "UPDATE devices SET last_seen_ts = ?, last_seen_ip = ?, last_seen_user_agent = ? "
+                "WHERE user_id = ? AND device_id = ?",
+                rows,
+            ),
+        )

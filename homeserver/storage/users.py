@@ -1,0 +1,101 @@
+"""Users and their profiles (the rows created at registration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeserver.storage.database import Database, Transaction
+from homeserver.storage.devices import DevicesStore
+from homeserver.storage.tokens import TokensStore
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    user_id: str
+    password_hash: str | None
+    created_ts: int
+    admin: bool
+    user_type: str | None
+    deactivated: bool
+
+
+class UsersStore:
+    def __init__(self, db: Database, devices: DevicesStore, tokens: TokensStore):
+        self._db = db
+        self._devices = devices
+        self._tokens = tokens
+
+    async def create_user(
+        self, user_id: str, password_hash: str | None, now_ms: int, admin: bool = False,
+        user_type: str | None = None, displayname: str | None = None,
+    ) -> bool:
+        """Create the user; False if the ID is already taken (by a live or deactivated account)."""
+
+        def txn_fn(txn: Transaction) -> bool:
+            if txn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
+                return False
+            txn.execute(
+                "INSERT INTO users (user_id, password_hash, created_ts, admin, user_type) VALUES (?, ?, ?, ?, ?)",
+                (user_id, password_hash, now_ms, admin, user_type),
+            )
+            txn.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)", (user_id, displayname))
+            return True
+
+        try:
+            return await self._db.run("create_user", txn_fn)
+        except self._db.IntegrityError:
+            return False  # lost a race with another registration of the same name
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        rows = await self._db.execute(
+            "get_user",
+            "SELECT user_id, password_hash, created_ts, admin, user_type, deactivated FROM users WHERE user_id = ?",
+            user_id,
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return UserRecord(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]))
+
+    async def find_user_ids_case_insensitive(self, user_id: str) -> list[str]:
+        rows = await self._db.execute(
+            "find_user_ids_ci", "SELECT user_id FROM users WHERE LOWER(user_id) = LOWER(?)", user_id
+        )
+        return [r[0] for r in rows]
+
+    async def user_exists(self, user_id: str) -> bool:
+        rows = await self._db.execute("user_exists", "SELECT 1 FROM users WHERE user_id = ?", user_id)
+        return bool(rows)
+
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, keep_device_id: str | None, logout_devices: bool
+    ) -> list[str]:
+        """Change the password; with `logout_devices`, delete every device but `keep_device_id`,
+        with their tokens. Returns the deleted device IDs."""
+
+        def txn_fn(txn: Transaction) -> list[str]:
+            txn.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id))
+            if not logout_devices:
+                return []
+            others = [d for d in self._devices.get_device_ids_txn(txn, user_id) if d != keep_device_id]
+            self._devices.delete_devices_txn(txn, user_id, others)
+            return others
+
+        return await self._db.run("set_password_hash", txn_fn)
+
+    async def deactivate(self, user_id: str) -> None:
+        """Mark deactivated (the name stays taken forever), remove password, devices and tokens."""
+
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute(
+                "UPDATE users SET deactivated = ?, password_hash = NULL WHERE user_id = ?", (True, user_id)
+            )
+            self._devices.delete_devices_txn(txn, user_id, self._devices.get_device_ids_txn(txn, user_id))
+            self._tokens.delete_login_tokens_for_user_txn(txn, user_id)
+
+        await self._db.run("deactivate_user", txn_fn)
+
+    async def set_admin(self, user_id: str, admin: bool) -> None:
+        await self._db.run(
+            "set_admin", lambda txn: txn.execute("UPDATE users SET admin = ? WHERE user_id = ?", (admin, user_id))
+        )
