@@ -34,7 +34,7 @@ from homeserver.storage.users import UsersStore
 logger = logging.getLogger(__name__)
 
 LAST_SEEN_FLUSH_INTERVAL_S = 5
-UIA_CLEANUP_INTERVAL_S = 3600
+HOUSEKEEPING_INTERVAL_S = 3600
 
 
 class HomeServer:
@@ -96,14 +96,19 @@ class HomeServer:
         await self.tokens_store.load()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
-            self.clock.looping_call(UIA_CLEANUP_INTERVAL_S, self._expire_uia_sessions),
+            self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
         ]
 
     def _flush_last_seen(self) -> defer.Deferred:
         return defer.ensureDeferred(self._run_logged("flush last seen", self.devices_store.flush_last_seen))
 
-    def _expire_uia_sessions(self) -> defer.Deferred:
-        return defer.ensureDeferred(self._run_logged("expire UIA sessions", self.uia_handler.expire_old_sessions))
+    def _housekeeping(self) -> defer.Deferred:
+        async def work() -> None:
+            await self._run_logged("expire UIA sessions", self.uia_handler.expire_old_sessions)
+            await self._run_logged("expire login tokens", lambda: self.tokens_store.delete_expired_login_tokens(
+                self.clock.time_msec()))
+
+        return defer.ensureDeferred(work())
 
     async def _run_logged(self, what: str, fn: Any) -> None:
         try:

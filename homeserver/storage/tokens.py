@@ -171,12 +171,18 @@ class TokensStore:
             row = txn.execute(
                 "SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?", (token_hash,)
             ).fetchone()
-            txn.execute("DELETE FROM login_tokens WHERE token_hash = ? OR expiry_ts < ?", (token_hash, now_ms))
             if row is None or row[1] < now_ms:
                 return None
+            txn.execute("DELETE FROM login_tokens WHERE token_hash = ?", (token_hash,))
             return row[0]
 
         return await self._db.run("consume_login_token", txn_fn)
+
+    async def delete_expired_login_tokens(self, now_ms: int) -> None:
+        await self._db.run(
+            "delete_expired_login_tokens",
+            lambda txn: txn.execute("DELETE FROM login_tokens WHERE expiry_ts < ?", (now_ms,)),
+        )
 
     def delete_login_tokens_for_user_txn(self, txn: Transaction, user_id: str) -> None:
         txn.execute("DELETE FROM login_tokens WHERE user_id = ?", (user_id,))
