@@ -193,7 +193,7 @@ class Config:
         self.presence_enabled: bool = raw["presence"]["enabled"]
 
     def path(self, p: str) -> str:
-        return p if os.path.isabs(p) else os.path.join(self.config_dir, p)
+        return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.config_dir, p))
 
 
 def load_config(path: str) -> Config:

@@ -1,0 +1,104 @@
+"""The config schema: defaults, plain errors with the key's path, and the example/docs that come from it."""
+
+import os
+import re
+import tempfile
+
+import yaml
+from twisted.trial import unittest
+
+from homeserver.config import Config, ConfigError, load_config
+from homeserver.config import docs as config_docs
+from homeserver.config.generate import generate_config
+from homeserver.config.loader import duration_ms, size_bytes
+
+
+def uncomment_example(text: str) -> str:
+    """Turn the commented-out YAML of the example back into YAML (descriptions start with '# ')."""
+    return "\n".join(line[1:] if re.match(r"^#(\S|  |- )", line) else line for line in text.splitlines())
+
+
+class ConfigTest(unittest.TestCase):
+    def test_defaults(self) -> None:
+        c = Config({"server_name": "example.com"}, "/etc/hs")
+        self.assertEqual(c.listeners[0]["port"], 8008)
+        self.assertEqual(c.database_name, "sqlite3")
+        self.assertEqual(c.database_args["database"], "/etc/hs/homeserver.db")
+        self.assertEqual(c.refreshable_access_token_lifetime_ms, 300_000)
+        self.assertIsNone(c.refresh_token_lifetime_ms)
+        self.assertEqual(c.max_upload_size, 50 * 1024 * 1024)
+        self.assertEqual(c.public_baseurl, "https://example.com/")
+        self.assertEqual(c.rc_login_address, {"per_second": 0.003, "burst_count": 5})
+
+    def test_errors_name_the_key(self) -> None:
+        cases = [
+            ({"server_name": "x", "bogus": 1}, "Config error at (top level): unknown option(s): bogus"),
+            ({}, "'server_name' is a required property"),
+            ({"server_name": "x", "rc_login": {"address": {"per_second": "fast"}}},
+             "Config error at rc_login.address.per_second: 'fast' is not of type 'number'"),
+            ({"server_name": "x", "listeners": [{"port": 8008, "typo": 1}]},
+             "Config error at listeners[0]: unknown option(s): typo"),
+            ({"server_name": "x", "database": {"name": "mysql"}}, "Config error at database.name"),
+            ({"server_name": "x", "refresh_token_lifetime": "5 minutes"}, "Config error at refresh_token_lifetime"),
+            ({"server_name": "x", "enable_registration": True}, "Config error at enable_registration"),
+        ]
+        for raw, expected in cases:
+            with self.assertRaises(ConfigError) as cm:
+                Config(raw, "/tmp")
+            self.assertIn(expected, str(cm.exception))
+
+    def test_units(self) -> None:
+        self.assertEqual(duration_ms("5m"), 300_000)
+        self.assertEqual(duration_ms("250ms"), 250)
+        self.assertEqual(duration_ms(1500), 1500)
+        self.assertEqual(duration_ms("2d"), 172_800_000)
+        self.assertEqual(size_bytes("10K"), 10240)
+        self.assertEqual(size_bytes("1G"), 1024**3)
+
+    def test_synapse_options_accepted(self) -> None:
+        Config({"server_name": "x", "report_stats": False, "macaroon_secret_key": "abc",
+                "trusted_key_servers": [{"server_name": "matrix.org"}],
+                "database": {"name": "psycopg2", "args": {"user": "synapse", "cp_min": 5, "cp_max": 10}},
+                "rc_message": {"per_second": 0.5, "burst_count": 20}}, "/tmp")
+
+    def test_load_config_errors(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "homeserver.yaml")
+            with self.assertRaises(ConfigError):
+                load_config(path)
+            with open(path, "w") as f:
+                f.write("server_name: [unclosed")
+            self.assertRaises(ConfigError, load_config, path)
+            with open(path, "w") as f:
+                f.write("- a list")
+            self.assertRaises(ConfigError, load_config, path)
+
+
+class GeneratedFilesTest(unittest.TestCase):
+    def test_example_and_docs_are_up_to_date(self) -> None:
+        with open(config_docs.EXAMPLE_PATH) as f:
+            self.assertEqual(f.read(), config_docs.render_example(),
+                             "homeserver.yaml.example is stale: run python -m homeserver.config.docs")
+        with open(config_docs.DOCS_PATH) as f:
+            self.assertEqual(f.read(), config_docs.render_markdown(),
+                             "docs/config.md is stale: run python -m homeserver.config.docs")
+
+    def test_example_validates_with_every_option_uncommented(self) -> None:
+        with open(config_docs.EXAMPLE_PATH) as f:
+            raw = yaml.safe_load(uncomment_example(f.read()))
+        self.assertGreater(len(raw), 30)
+        Config(raw, "/tmp")
+
+    def test_generate_config_writes_a_loadable_config(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "conf", "homeserver.yaml")
+            generate_config("example.org", path, os.path.join(d, "data"))
+            c = load_config(path)
+            self.assertEqual(c.server_name, "example.org")
+            self.assertTrue(os.path.exists(c.signing_key_path))
+            self.assertTrue(c.registration_shared_secret)
+            self.assertEqual(os.path.dirname(c.database_args["database"]), os.path.join(d, "data"))
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            with open(c.signing_key_path) as f:
+                self.assertRegex(f.read(), r"^ed25519 a_\w{4} \S+\n$")
+            self.assertRaises(FileExistsError, generate_config, "example.org", path)
