@@ -37,7 +37,7 @@ run_trial() {  # name, env..., -- , trial args
 }
 
 echo "== lint (ruff)"
-if .venv/bin/ruff check homeserver tests bench scripts >"$LOGS/ruff.log" 2>&1; then
+if .venv/bin/ruff check . >"$LOGS/ruff.log" 2>&1; then
   passed=$((passed + 1)); echo "   ok"
 else
   failed=$((failed + 1)); cat "$LOGS/ruff.log"
