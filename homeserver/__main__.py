@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from homeserver import __version__
 from homeserver.config import ConfigError, load_config
 
 logger = logging.getLogger("homeserver")
@@ -54,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     logger.info("Listening on %s:%d (%s)", address, listener["port"], listener["type"])
             if config.enable_metrics:
                 metrics.instrument_reactor(reactor)
+                metrics.build_info.labels(__version__).set(1)
             if config.pid_file:
                 with open(config.pid_file, "w") as f:
                     f.write(f"{os.getpid()}\n")

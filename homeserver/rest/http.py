@@ -313,28 +313,27 @@ class MatrixResource(Resource):
         start = time.perf_counter()
         servlet_name = "unknown"
         try:
-            path = request.path.decode("utf-8", "replace")
-            code, body, servlet_name = await self._dispatch(request, method, path)
+            handler, servlet_name, args = self._route(request, method)
+            code, body = await handler(request, **args)
         except MatrixError as e:
             code, body = e.code, e.to_json()
         except Exception:
             logger.exception("Unhandled error while handling %s", _loggable_uri(request))
             code, body = 500, {"errcode": Codes.UNKNOWN, "error": "Internal server error"}
-        finally:
-            current_request_id.reset(token)
         if not request._disconnected:
             respond_json(request, code, body)
         elapsed = time.perf_counter() - start
         metrics.http_requests.labels(servlet_name, method, str(code)).inc()
         metrics.http_request_duration.labels(servlet_name, method).observe(elapsed)
         if access_logger.isEnabledFor(logging.INFO):
-            access_logger.info("%s %s %.3fsec %d %s %s", request.request_id, ip, elapsed, code,
-                               method, _loggable_uri(request))
+            access_logger.info("%s %.3fsec %d %s %s", ip, elapsed, code, method, _loggable_uri(request))
+        current_request_id.reset(token)
 
-    async def _dispatch(self, request: HomeserverRequest, method: str, path: str) -> tuple[int, Any, str]:
+    def _route(self, request: HomeserverRequest, method: str) -> tuple[Handler, str, dict[str, str]]:
+        """The servlet method for this request, its name (for metrics), and the path arguments."""
         if method == "OPTIONS":  # CORS preflight: the headers are added to every response
-            return 200, {}, "options"
-        found = self._router.match(path)
+            return _options, "options", {}
+        found = self._router.match(request.path.decode("utf-8", "replace"))
         if found is None:
             raise MatrixError(404, Codes.UNRECOGNIZED, "Unrecognized request")
         methods, args = found
@@ -345,8 +344,11 @@ class MatrixResource(Resource):
         if request.body_too_large:
             raise MatrixError(413, Codes.TOO_LARGE, "Request body too large")
         handler, name = methods[method]
-        code, body = await handler(request, **args)
-        return code, body, name
+        return handler, name, args
+
+
+async def _options(request: HomeserverRequest) -> tuple[int, Any]:
+    return 200, {}
 
 
 def respond_json(request: HomeserverRequest, code: int, body: Any) -> None:

@@ -139,6 +139,18 @@ class ServerProcess:
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
 
+    def kill_hard(self) -> None:
+        """SIGKILL, as a crash would: no clean shutdown, the temp dir and database stay."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=STOP_GRACE_S)
+
+    def relaunch(self) -> None:
+        """Start the server again on the same config and data (after kill_hard)."""
+        self._launch()
+        self._wait_until_ready()
+
     def log_tail(self, max_chars: int = 6000) -> str:
         if self.log_path is None or not self.log_path.exists():
             return "(no log)"
