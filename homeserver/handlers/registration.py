@@ -51,9 +51,9 @@ class RegistrationHandler:
         return localpart
 
     async def check_username_available(self, username: str) -> None:
-        localpart = username.lower()
-        check_new_localpart(localpart, self._config.server_name)
-        if not self._config.inhibit_user_in_use_error:
+        if self._config.inhibit_user_in_use_error:
+            check_new_localpart(username.lower(), self._config.server_name)
+        else:
             await self.check_username(username)
 
     async def register_via_uia(self, body: dict[str, Any], method: str, uri: str) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class RegistrationHandler:
         if isinstance(body.get("password"), str):
             self._passwords.check_policy(body["password"])
 
-        session_id, params = await self._uia.check(body, method, uri, self.flows())
+        session_id, params, _ = await self._uia.check(body, method, uri, self.flows())
         username = params.get("username")
         password = params.get("password")
         localpart = await self.check_username(username) if isinstance(username, str) else None

@@ -16,6 +16,10 @@ from homeserver.storage.tokens import TokensStore
 from homeserver.util.secrets import new_token, token_hash
 
 
+def _expiry(now_ms: int, lifetime_ms: int | None) -> int | None:
+    return now_ms + lifetime_ms if lifetime_ms is not None else None
+
+
 class SessionHandler:
     def __init__(self, config: Config, clock: Clock, db: Database, tokens: TokensStore, devices: DevicesStore):
         self._config = config
@@ -33,10 +37,8 @@ class SessionHandler:
         now = self._clock.time_msec()
         access_token = new_token("syt_")
         refresh_token = new_token("syr_") if want_refresh else None
-        lifetime = (self._config.refreshable_access_token_lifetime_ms if want_refresh
-                    else self._config.nonrefreshable_access_token_lifetime_ms)
-        valid_until = now + lifetime if lifetime is not None else None
-        refresh_lifetime = self._config.refresh_token_lifetime_ms
+        valid_until = _expiry(now, self._config.refreshable_access_token_lifetime_ms if want_refresh
+                              else self._config.nonrefreshable_access_token_lifetime_ms)
 
         def txn_fn(txn: Transaction) -> None:
             if not self._devices.ensure_device_txn(txn, user_id, device_id, initial_display_name):
@@ -45,7 +47,7 @@ class SessionHandler:
             if refresh_token is not None:
                 refresh_id = self._tokens.add_refresh_token_txn(
                     txn, token_hash(refresh_token), user_id, device_id,
-                    now + refresh_lifetime if refresh_lifetime is not None else None,
+                    _expiry(now, self._config.refresh_token_lifetime_ms),
                 )
             self._tokens.add_access_token_txn(txn, token_hash(access_token), user_id, device_id, now,
                                               valid_until, refresh_id)
@@ -67,11 +69,9 @@ class SessionHandler:
             raise MatrixError(401, Codes.UNKNOWN_TOKEN, "Refresh token has expired", soft_logout=True)
         access_token = new_token("syt_")
         new_refresh = new_token("syr_")
-        lifetime = self._config.refreshable_access_token_lifetime_ms
-        valid_until = now + lifetime if lifetime is not None else None
-        refresh_lifetime = self._config.refresh_token_lifetime_ms
+        valid_until = _expiry(now, self._config.refreshable_access_token_lifetime_ms)
         await self._tokens.replace_refresh_token(
-            old, token_hash(new_refresh), now + refresh_lifetime if refresh_lifetime is not None else None,
+            old, token_hash(new_refresh), _expiry(now, self._config.refresh_token_lifetime_ms),
             token_hash(access_token), valid_until, now,
         )
         result: dict[str, Any] = {"access_token": access_token, "refresh_token": new_refresh}

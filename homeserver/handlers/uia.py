@@ -7,7 +7,7 @@ operation goes ahead and the session is used up."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeserver.api.errors import AuthRequired, Codes, MatrixError, forbidden
 from homeserver.clock import Clock
@@ -26,6 +26,12 @@ REGISTRATION_TOKEN = "m.login.registration_token"
 SESSION_LIFETIME_MS = 24 * 3600 * 1000
 
 
+class UIAResult(NamedTuple):
+    session_id: str
+    params: dict[str, Any]  # the request body the session started with (or this one, if not empty)
+    user_id: str | None  # who authenticated: the logged-in user, or the one a password stage proved
+
+
 class UIAHandler:
     def __init__(
         self, config: Config, clock: Clock, store: UIAStore, users: UsersStore, passwords: PasswordHandler,
@@ -41,10 +47,10 @@ class UIAHandler:
 
     async def check(
         self, body: dict[str, Any], method: str, uri: str, flows: list[list[str]], user_id: str | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        """Return (session_id, the session's first request body) once a flow is complete; else raise
-        the 401 that tells the client what to do next. `user_id`: who must prove themselves
-        (None when registering)."""
+    ) -> UIAResult:
+        """Return once a flow is complete; else raise the 401 that tells the client what to do next.
+        `user_id`: the logged-in user who must prove themselves; None when registering, or when an
+        unauthenticated request names its user in the password stage."""
         auth = body.get("auth")
         if auth is not None and not isinstance(auth, dict):
             raise MatrixError(400, Codes.BAD_JSON, "'auth' must be an object")
@@ -69,7 +75,7 @@ class UIAHandler:
 
         completed = await self._store.get_completed_stages(session_id)
         if any(all(stage in completed for stage in flow) for flow in flows):
-            return session_id, clientdict
+            return UIAResult(session_id, clientdict, user_id or completed.get(PASSWORD))
         raise AuthRequired(self._state(flows, session_id, completed))
 
     def _state(self, flows: list[list[str]], session_id: str, completed: dict[str, Any]) -> dict[str, Any]:
@@ -104,17 +110,19 @@ class UIAHandler:
         password = auth.get("password")
         if not isinstance(password, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing auth.password")
-        if user_id is None:
-            raise forbidden("Password authentication needs a logged-in user")
         if "identifier" in auth or "user" in auth:
             named = await resolve_user_id(self._users, self._config.server_name, requested_user(auth))
-            if named != user_id:
+            if user_id is None:
+                user_id = named
+            elif named != user_id:
                 raise forbidden("The password must be the logged-in user's")
+        if user_id is None:
+            raise forbidden("Invalid username or password")
         self._failed_login_limiter.check(user_id, update=False)
         user = await self._users.get_user(user_id)
-        if user is None or not await self._passwords.verify(password, user.password_hash):
+        if user is None or user.deactivated or not await self._passwords.verify(password, user.password_hash):
             self._failed_login_limiter.record(user_id)
-            raise forbidden("Invalid password")
+            raise forbidden("Invalid username or password")
         return user_id
 
     async def _check_registration_token(self, session_id: str, auth: dict[str, Any]) -> str:

@@ -260,6 +260,12 @@ class RestServlet:
         ua = request.getHeader(b"user-agent") or ""
         return await self.hs.auth_handler.get_requester(token, request.client_ip(), ua)
 
+    async def optional_auth(self, request: HomeserverRequest) -> Requester | None:
+        """The requester if the request carries an access token (which must then be valid)."""
+        if get_access_token(request) is None:
+            return None
+        return await self.auth(request)
+
     async def auth_admin(self, request: HomeserverRequest) -> Requester:
         requester = await self.auth(request)
         if not await self.hs.auth_handler.is_admin(requester.user_id):

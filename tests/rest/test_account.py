@@ -164,3 +164,33 @@ class DevicesTest(HomeserverTestCase):
         self.assertEqual([d["device_id"] for d in r.json["devices"]], [me["device_id"]])
         await self.assert_rejected_without_change("POST", "/_matrix/client/v3/delete_devices", {"devices": "x"},
                                                   400, "M_BAD_JSON", token=me["access_token"])
+
+
+class UnauthenticatedAccountTest(HomeserverTestCase):
+    async def test_password_change_without_access_token(self) -> None:
+        me = await self.register("alice", password="old")
+        first = await self.post(PASSWORD, {"new_password": "new"})
+        self.assertEqual(first.code, 401)
+        self.assertEqual(first.json["flows"], [{"stages": ["m.login.password"]}])
+        r = await self.post(PASSWORD, {"new_password": "new", "auth": {"type": "m.login.password",
+                                                                       "session": first.json["session"],
+                                                                       "password": "old"}})
+        self.assert_error(r, 401, "M_FORBIDDEN")  # no user named: nobody to check the password of
+        r = await self.post(PASSWORD, {"new_password": "new", "auth": password_auth(first.json["session"], "old")})
+        self.assertEqual(r.code, 200, r.json)
+        self.assert_error(await self.get(WHOAMI, token=me["access_token"]), 401, "M_UNKNOWN_TOKEN")
+        await self.login("alice", "new")
+
+    async def test_deactivate_without_access_token(self) -> None:
+        await self.register("alice", password="pw")
+        url = "/_matrix/client/v3/account/deactivate"
+        first = await self.post(url, {})
+        r = await self.post(url, {"auth": password_auth(first.json["session"], "pw")})
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.post("/_matrix/client/v3/login", {"type": "m.login.password", "user": "alice",
+                                                         "password": "pw"})
+        self.assertEqual(r.code, 403)
+
+    async def test_invalid_token_is_still_rejected(self) -> None:
+        await self.assert_rejected_without_change("POST", PASSWORD, {"new_password": "x"}, 401, "M_UNKNOWN_TOKEN",
+                                                  token="bogus")

@@ -41,14 +41,16 @@ class PasswordServlet(RestServlet):
     PATTERNS = client_patterns("/account/password")
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
-        requester = await self.auth(request)
+        # Without an access token, the password stage names the user (spec: security {}).
+        requester = await self.optional_auth(request)
         body = parse_json_object(request, PASSWORD_BODY)
         self.hs.passwords.check_policy(body["new_password"])
-        session_id, _ = await self.hs.uia_handler.check(
-            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id
+        session_id, _, user_id = await self.hs.uia_handler.check(
+            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id if requester else None
         )
         await self.hs.account_handler.change_password(
-            requester, body["new_password"], body.get("logout_devices", True)
+            user_id, requester.device_id if requester else None, body["new_password"],
+            body.get("logout_devices", True),
         )
         await self.hs.uia_handler.finish(session_id)
         return 200, {}
@@ -58,12 +60,12 @@ class DeactivateServlet(RestServlet):
     PATTERNS = client_patterns("/account/deactivate")
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
-        requester = await self.auth(request)
+        requester = await self.optional_auth(request)
         body = parse_json_object(request, DEACTIVATE_BODY, allow_empty=True)
-        session_id, _ = await self.hs.uia_handler.check(
-            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id
+        session_id, _, user_id = await self.hs.uia_handler.check(
+            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id if requester else None
         )
-        await self.hs.account_handler.deactivate(requester.user_id)
+        await self.hs.account_handler.deactivate(user_id)
         await self.hs.uia_handler.finish(session_id)
         return 200, {"id_server_unbind_result": "no-support"}
 

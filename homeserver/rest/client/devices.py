@@ -53,7 +53,7 @@ class DeviceServlet(RestServlet):
         requester = await self.auth(request)
         body = parse_json_object(request, AUTH_ONLY_BODY, allow_empty=True)
         await self.hs.device_handler.get_device(requester.user_id, device_id)  # 404 before any auth dance
-        session_id, _ = await self.hs.uia_handler.check(
+        session_id, _, _ = await self.hs.uia_handler.check(
             body, "DELETE", operation_path(request), [[PASSWORD]], requester.user_id
         )
         await self.hs.device_handler.delete(requester.user_id, [device_id])
@@ -67,7 +67,7 @@ class DeleteDevicesServlet(RestServlet):
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
         body = parse_json_object(request, DELETE_DEVICES_BODY)
-        session_id, _ = await self.hs.uia_handler.check(
+        session_id, _, _ = await self.hs.uia_handler.check(
             body, "POST", operation_path(request), [[PASSWORD]], requester.user_id
         )
         await self.hs.device_handler.delete(requester.user_id, body["devices"])

@@ -58,7 +58,7 @@ class LoginTokenServlet(RestServlet):
         body = parse_json_object(request, AUTH_ONLY_BODY, allow_empty=True)
         session_id = None
         if config.login_via_existing_session_require_ui_auth:
-            session_id, _ = await self.hs.uia_handler.check(
+            session_id, _, _ = await self.hs.uia_handler.check(
                 body, "POST", operation_path(request), [[PASSWORD]], requester.user_id
             )
         token, lifetime = await self.hs.session_handler.mint_login_token(
