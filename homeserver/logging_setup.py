@@ -20,6 +20,12 @@ class RequestIdFilter(logging.Filter):
 
 
 def setup_logging(log_config_path: str | None, level: int = logging.INFO) -> None:
+    # Every request logs a line: skip the per-record work no format here uses (the caller's
+    # file and line, thread and process names). %(funcName)s and %(lineno)d are then empty.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     if log_config_path:
         with open(log_config_path) as f:
             logging.config.dictConfig(yaml.safe_load(f))

@@ -27,6 +27,21 @@ reactor_tick = Histogram(
 build_info = Gauge("homeserver_build_info", "Version of this homeserver", ["version"])
 
 
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(servlet: str, method: str, code: int, seconds: float) -> None:
+    """Count a request and its latency (label lookups cached: this runs for every request)."""
+    key = (servlet, method, code)
+    children = _request_children.get(key)
+    if children is None:
+        children = (http_requests.labels(servlet, method, str(code)),
+                    http_request_duration.labels(servlet, method))
+        _request_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def instrument_reactor(reactor: Any) -> None:
     """Time each reactor iteration's callbacks (wraps runUntilCurrent); done once by `run`."""
     original = reactor.runUntilCurrent

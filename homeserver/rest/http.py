@@ -329,8 +329,7 @@ class MatrixResource(Resource):
         if not request._disconnected:
             respond_json(request, code, body)
         elapsed = time.perf_counter() - start
-        metrics.http_requests.labels(servlet_name, method, str(code)).inc()
-        metrics.http_request_duration.labels(servlet_name, method).observe(elapsed)
+        metrics.observe_request(servlet_name, method, code, elapsed)
         if access_logger.isEnabledFor(logging.INFO):
             access_logger.info("%s %.3fsec %d %s %s", ip, elapsed, code, method, _loggable_uri(request))
         current_request_id.reset(token)
@@ -375,4 +374,5 @@ _TOKEN_IN_URI = re.compile(r"(access_token=)[^&]*")
 
 
 def _loggable_uri(request: HomeserverRequest) -> str:
-    return _TOKEN_IN_URI.sub(r"\1<redacted>", request.uri.decode("utf-8", "replace"))
+    uri = request.uri.decode("utf-8", "replace")
+    return _TOKEN_IN_URI.sub(r"\1<redacted>", uri) if "access_token=" in uri else uri
