@@ -20,7 +20,7 @@ from homeserver.handlers.uia import UIAHandler
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import well_known
 from homeserver.rest.admin import users as admin_users
-from homeserver.rest.client import account, devices, login, register, versions
+from homeserver.rest.client import account, devices, fallback, login, register, versions
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.storage.database import Database
 from homeserver.storage.devices import DevicesStore
@@ -81,7 +81,7 @@ class HomeServer:
 
     def build_router(self) -> Router:
         router = Router()
-        for module in (versions, register, login, account, devices, well_known, admin_users):
+        for module in (versions, register, login, account, devices, fallback, well_known, admin_users):
             module.register_servlets(self, router)
         return router
 

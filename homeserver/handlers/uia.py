@@ -16,7 +16,7 @@ from homeserver.handlers.identifiers import requested_user, resolve_user_id
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.registration_tokens import RegistrationTokensStore
-from homeserver.storage.uia import UIAStore
+from homeserver.storage.uia import UIASession, UIAStore
 from homeserver.storage.users import UsersStore
 
 DUMMY = "m.login.dummy"
@@ -58,14 +58,13 @@ class UIAHandler:
         session_id = auth.get("session") if auth else None
         if session_id is None:
             session_id = secrets.token_urlsafe(18)
-            await self._store.create_session(session_id, self._clock.time_msec(), method, uri, clientdict, user_id)
+            await self._store.create_session(session_id, self._clock.time_msec(), method, uri, clientdict, user_id,
+                                             flows)
             if auth and auth.get("type"):
                 # A client may complete a stage in its very first request.
                 await self._complete_stage(session_id, auth, flows, user_id)
         else:
-            session = await self._store.get_session(session_id) if isinstance(session_id, str) else None
-            if session is None or session.creation_time + SESSION_LIFETIME_MS < self._clock.time_msec():
-                raise MatrixError(400, Codes.UNKNOWN, "Unknown or expired user-interactive auth session")
+            session = await self._live_session(session_id)
             if session.method != method or session.uri != uri or session.user_id != user_id:
                 raise forbidden("Requested operation has changed during the UI authentication session")
             if not clientdict:
@@ -77,6 +76,21 @@ class UIAHandler:
         if any(all(stage in completed for stage in flow) for flow in flows):
             return UIAResult(session_id, clientdict, user_id or completed.get(PASSWORD))
         raise AuthRequired(self._state(flows, session_id, completed))
+
+    async def _live_session(self, session_id: Any) -> UIASession:
+        session = await self._store.get_session(session_id) if isinstance(session_id, str) else None
+        if session is None or session.creation_time + SESSION_LIFETIME_MS < self._clock.time_msec():
+            raise MatrixError(400, Codes.UNKNOWN, "Unknown or expired user-interactive auth session")
+        return session
+
+    async def complete_stage_out_of_band(self, session_id: str, auth: dict[str, Any]) -> None:
+        """A fallback web page completes one stage of a session; the client then resubmits its
+        request with only the session ID."""
+        session = await self._live_session(session_id)
+        await self._complete_stage(session_id, auth, session.flows, session.user_id)
+
+    async def session_user(self, session_id: str) -> str | None:
+        return (await self._live_session(session_id)).user_id
 
     def _state(self, flows: list[list[str]], session_id: str, completed: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"flows": [{"stages": f} for f in flows], "params": {}, "session": session_id}

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -118,6 +119,13 @@ class MatrixSite(server.Site):
 
     def log(self, request: server.Request) -> None:
         pass  # requests are logged by MatrixResource, with their request id
+
+
+@dataclass(frozen=True)
+class HtmlPage:
+    """A servlet returns this instead of a JSON body to answer with an HTML page."""
+
+    html: str
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -327,7 +335,10 @@ class MatrixResource(Resource):
             logger.exception("Unhandled error while handling %s", _loggable_uri(request))
             code, body = 500, {"errcode": Codes.UNKNOWN, "error": "Internal server error"}
         if not request._disconnected:
-            respond_json(request, code, body)
+            if isinstance(body, HtmlPage):
+                respond_html(request, code, body.html)
+            else:
+                respond_json(request, code, body)
         elapsed = time.perf_counter() - start
         metrics.observe_request(servlet_name, method, code, elapsed)
         if access_logger.isEnabledFor(logging.INFO):
@@ -357,10 +368,20 @@ async def _options(request: HomeserverRequest) -> tuple[int, Any]:
 
 
 def respond_json(request: HomeserverRequest, code: int, body: Any) -> None:
-    data = encode_json(body)
+    if code == 429 and isinstance(body, dict) and isinstance(body.get("retry_after_ms"), int):
+        seconds = -(-body["retry_after_ms"] // 1000)  # rounded up
+        request.responseHeaders.setRawHeaders(b"Retry-After", [str(seconds).encode("ascii")])
+    _respond(request, code, b"application/json", encode_json(body))
+
+
+def respond_html(request: HomeserverRequest, code: int, html: str) -> None:
+    _respond(request, code, b"text/html; charset=utf-8", html.encode("utf-8"))
+
+
+def _respond(request: HomeserverRequest, code: int, content_type: bytes, data: bytes) -> None:
     request.setResponseCode(code)
     headers = request.responseHeaders
-    headers.setRawHeaders(b"Content-Type", [b"application/json"])
+    headers.setRawHeaders(b"Content-Type", [content_type])
     headers.setRawHeaders(b"Content-Length", [str(len(data)).encode("ascii")])
     headers.setRawHeaders(b"Cache-Control", [b"no-cache, no-store, must-revalidate"])
     for name, value in CORS_HEADERS.items():

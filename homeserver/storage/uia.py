@@ -17,6 +17,7 @@ class UIASession:
     uri: str
     clientdict: dict[str, Any]
     user_id: str | None
+    flows: list[list[str]]
 
 
 class UIAStore:
@@ -24,28 +25,29 @@ class UIAStore:
         self._db = db
 
     async def create_session(
-        self, session_id: str, now_ms: int, method: str, uri: str, clientdict: dict[str, Any], user_id: str | None
+        self, session_id: str, now_ms: int, method: str, uri: str, clientdict: dict[str, Any],
+        user_id: str | None, flows: list[list[str]],
     ) -> None:
         await self._db.run(
             "create_ui_auth_session",
             lambda txn: txn.execute(
-                "INSERT INTO ui_auth_sessions (session_id, creation_time, method, uri, clientdict, user_id) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, now_ms, method, uri, json.dumps(clientdict), user_id),
+                "INSERT INTO ui_auth_sessions (session_id, creation_time, method, uri, clientdict, user_id, flows) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, now_ms, method, uri, json.dumps(clientdict), user_id, json.dumps(flows)),
             ),
         )
 
     async def get_session(self, session_id: str) -> UIASession | None:
         rows = await self._db.execute(
             "get_ui_auth_session",
-            "SELECT session_id, creation_time, method, uri, clientdict, user_id FROM ui_auth_sessions "
+            "SELECT session_id, creation_time, method, uri, clientdict, user_id, flows FROM ui_auth_sessions "
             "WHERE session_id = ?",
             session_id,
         )
         if not rows:
             return None
         r = rows[0]
-        return UIASession(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+        return UIASession(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], json.loads(r[6]))
 
     async def mark_stage_completed(self, session_id: str, stage_type: str, result: Any) -> None:
         def txn_fn(txn: Transaction) -> None:

@@ -176,6 +176,7 @@ class LoginRateLimitTest(HomeserverTestCase):
         r = await self.post(LOGIN, {"type": "m.login.password", "user": "alice", "password": "pw"})
         self.assert_error(r, 429, "M_LIMIT_EXCEEDED")
         self.assertGreater(r.json["retry_after_ms"], 0)
+        self.assertEqual(r.headers["retry-after"], str(-(-r.json["retry_after_ms"] // 1000)))
         self.assertEqual(await self.snapshot(), before)
         self.advance(11)
         await self.login("alice", "pw")

@@ -71,7 +71,9 @@ CREATE TABLE ui_auth_sessions (
     -- JSON: the first request's body, for registration (which must not change during the session).
     clientdict TEXT NOT NULL,
     -- The user the session was started for (null for registration).
-    user_id TEXT
+    user_id TEXT,
+    -- JSON: the flows the operation asked for (the fallback pages check stages against them).
+    flows TEXT NOT NULL
 );
 
 CREATE TABLE ui_auth_sessions_credentials (
