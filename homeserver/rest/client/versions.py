@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
+from homeserver.events.room_versions import CREATABLE_ROOM_VERSIONS
 from homeserver.rest.http import HomeserverRequest, RestServlet, client_patterns
 
 # The spec releases whose client-server API this server speaks.
@@ -32,7 +32,8 @@ class CapabilitiesServlet(RestServlet):
             "capabilities": {
                 "m.room_versions": {
                     "default": config.default_room_version,
-                    "available": {v.identifier: v.stability for v in KNOWN_ROOM_VERSIONS.values()},
+                    # Only versions rooms can be created in here: clients offer these for upgrades.
+                    "available": {v.identifier: v.stability for v in CREATABLE_ROOM_VERSIONS},
                 },
                 "m.change_password": {"enabled": config.password_enabled},
                 "m.set_displayname": {"enabled": True},
