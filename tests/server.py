@@ -23,6 +23,7 @@ from homeserver.server import HomeServer
 ACCOUNT_TABLES = [
     "users", "profiles", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
     "ui_auth_sessions", "ui_auth_sessions_credentials", "ui_auth_sessions_data",
+    "state_groups", "state_group_entries", "event_to_state_groups",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}

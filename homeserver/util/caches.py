@@ -29,6 +29,11 @@ class LruCache(Generic[K, V]):
         self._data.move_to_end(key)
         return value  # type: ignore[return-value]
 
+    def peek(self, key: K) -> V | None:
+        """Look without touching recency or counters: safe from a database thread (a single
+        dict read), where get() could race with the reactor thread's changes."""
+        return self._data.get(key)
+
     def set(self, key: K, value: V) -> None:
         self._data[key] = value
         self._data.move_to_end(key)
