@@ -34,7 +34,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from homeserver.server import HomeServer
 
     setup_logging(config.log_config)
-    hs = HomeServer(config, reactor)
+    try:
+        hs = HomeServer(config, reactor)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
     exit_code = [0]
 
     async def start() -> None:

@@ -5,28 +5,36 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from signedjson.key import SigningKey, read_signing_keys
 from twisted.internet import defer
 
 from homeserver.clock import Clock
-from homeserver.config import Config
+from homeserver.config import Config, ConfigError
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.devices import DeviceHandler
+from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
+from homeserver.handlers.room_reads import RoomReadHandler
+from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.sessions import SessionHandler
 from homeserver.handlers.uia import UIAHandler
+from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import well_known
 from homeserver.rest.admin import users as admin_users
-from homeserver.rest.client import account, devices, fallback, login, register, versions
+from homeserver.rest.client import account, devices, fallback, login, register, rooms, versions
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.storage.database import Database
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.engines import create_engine
+from homeserver.storage.events import EventsStore
 from homeserver.storage.prepare import prepare_database
 from homeserver.storage.registration_tokens import RegistrationTokensStore
+from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
 from homeserver.storage.users import UsersStore
@@ -35,6 +43,19 @@ logger = logging.getLogger(__name__)
 
 LAST_SEEN_FLUSH_INTERVAL_S = 5
 HOUSEKEEPING_INTERVAL_S = 3600
+
+
+def load_signing_key(path: str) -> SigningKey:
+    """The server's ed25519 key (written by generate-config); it signs every event it creates."""
+    try:
+        with open(path) as f:
+            keys = read_signing_keys(f)
+    except FileNotFoundError:
+        raise ConfigError(f"Config error at signing_key_path: {path} does not exist "
+                          "(homeserver generate-config writes one)") from None
+    if not keys:
+        raise ConfigError(f"Config error at signing_key_path: no key in {path}")
+    return keys[0]
 
 
 class HomeServer:
@@ -52,6 +73,8 @@ class HomeServer:
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
         self.registration_tokens_store = RegistrationTokensStore(self.database)
         self.uia_store = UIAStore(self.database)
+        self.state_groups_store = StateGroupsStore(self.database)
+        self.events_store = EventsStore(self.database, self.state_groups_store)
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
@@ -76,12 +99,23 @@ class HomeServer:
                                           self.login_account_limiter, self.login_failed_limiter)
         self.account_handler = AccountHandler(self.users_store, self.passwords)
         self.device_handler = DeviceHandler(self.devices_store)
+        self.signing_key = load_signing_key(config.signing_key_path)
+        self.event_creation_handler = EventCreationHandler(
+            config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store)
+        self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
+                                                         self.users_store)
+        self.room_member_handler = RoomMemberHandler(self.events_store, self.event_creation_handler,
+                                                     self.users_store)
+        self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
+        self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
+                                                 self.visibility)
+        self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
 
         self._looping_calls: list[Any] = []
 
     def build_router(self) -> Router:
         router = Router()
-        for module in (versions, register, login, account, devices, fallback, well_known, admin_users):
+        for module in (versions, register, login, account, devices, fallback, rooms, well_known, admin_users):
             module.register_servlets(self, router)
         return router
 
@@ -94,6 +128,8 @@ class HomeServer:
         self.database.start()
         await prepare_database(self.database)
         await self.tokens_store.load()
+        await self.state_groups_store.load()
+        await self.events_store.load()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),

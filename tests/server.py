@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from signedjson.key import generate_signing_key, write_signing_keys
 from twisted.internet import defer, reactor, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
@@ -24,6 +25,8 @@ ACCOUNT_TABLES = [
     "users", "profiles", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
     "ui_auth_sessions", "ui_auth_sessions_credentials", "ui_auth_sessions_data",
     "state_groups", "state_group_entries", "event_to_state_groups",
+    "rooms", "events", "event_edges", "event_auth", "event_forward_extremities", "current_state_events",
+    "room_memberships", "current_memberships", "event_txn_ids", "redactions",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}
@@ -57,12 +60,17 @@ def reset_postgres_schema() -> None:
 def test_config(data_dir: str, **overrides: Any) -> dict[str, Any]:
     """A config for tests: fast password hashing, rate limits out of the way."""
     unlimited = {"per_second": 10000, "burst_count": 100000}
+    key_path = os.path.join(data_dir, "test.signing.key")
+    if not os.path.exists(key_path):
+        with open(key_path, "w") as f:
+            write_signing_keys(f, [generate_signing_key("a_test")])
     raw: dict[str, Any] = {
         "server_name": "test",
         "public_baseurl": "https://matrix.test/",
         "database": {"name": "psycopg2", "args": postgres_args()} if use_postgres()
         else {"name": "sqlite3", "args": {"database": os.path.join(data_dir, "homeserver.db")}},
         "registration_shared_secret": "shared-secret",
+        "signing_key_path": key_path,
         "enable_registration": True,
         "enable_registration_without_verification": True,
         "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192},

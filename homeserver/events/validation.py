@@ -28,6 +28,10 @@ class EventValidationError(ValueError):
     pass
 
 
+class EventTooLargeError(EventValidationError):
+    """A size limit (whole event or an identifier field) is exceeded: 413 M_TOO_LARGE to clients."""
+
+
 def validate_pdu(pdu: Any, room_version: RoomVersion) -> None:
     if not isinstance(pdu, dict):
         raise EventValidationError("PDU must be a JSON object")
@@ -138,14 +142,14 @@ def _check_sizes(pdu: dict[str, Any]) -> None:
     for key in ("sender", "room_id", "state_key", "type", "event_id"):
         value = pdu.get(key)
         if isinstance(value, str) and len(value.encode("utf-8")) > MAX_ID_BYTES:
-            raise EventValidationError(f"{key} is longer than {MAX_ID_BYTES} bytes")
+            raise EventTooLargeError(f"{key} is longer than {MAX_ID_BYTES} bytes")
     # The limit applies to the event as sent over federation (signatures included).
     try:
         size = len(encode_canonical_json(pdu))
     except (ValueError, TypeError) as e:  # NaN/Infinity, or a value JSON cannot hold
         raise EventValidationError(f"event is not encodable as canonical JSON: {e}") from e
     if size > MAX_PDU_BYTES:
-        raise EventValidationError(f"event is {size} bytes; at most {MAX_PDU_BYTES} allowed")
+        raise EventTooLargeError(f"event is {size} bytes; at most {MAX_PDU_BYTES} allowed")
 
 
 def _require_str(pdu: dict[str, Any], key: str) -> None:

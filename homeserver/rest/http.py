@@ -298,7 +298,7 @@ class Router:
         for pattern, methods in self._routes:
             m = pattern.match(path)
             if m:
-                return methods, {k: unquote(v) for k, v in m.groupdict().items()}
+                return methods, {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
         return None
 
 

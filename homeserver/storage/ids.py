@@ -23,3 +23,38 @@ class IdGenerator:
     def next(self) -> int:
         assert self._counter is not None, "IdGenerator.load() was not awaited"
         return next(self._counter)
+
+
+class StreamIdTracker:
+    """Hands out increasing stream positions and tells which are safe to read up to.
+
+    Positions are allocated before a transaction and may commit out of order; `current` is the
+    highest position at and below which every allocated position has committed (or failed), so a
+    reader that asks for "everything up to current" never skips an event still being written."""
+
+    def __init__(self, generator: IdGenerator):
+        self._generator = generator
+        self._in_flight: set[int] = set()
+        self._current = 0
+        self._max_finished = 0
+
+    def load(self, current: int) -> None:
+        self._current = self._max_finished = current
+
+    def allocate(self) -> int:
+        position = self._generator.next()
+        self._in_flight.add(position)
+        return position
+
+    def finish(self, position: int) -> None:
+        """The transaction holding `position` committed or failed."""
+        self._in_flight.discard(position)
+        self._max_finished = max(self._max_finished, position)
+        if self._in_flight:
+            self._current = max(self._current, min(self._in_flight) - 1)
+        else:
+            self._current = self._max_finished
+
+    @property
+    def current(self) -> int:
+        return self._current

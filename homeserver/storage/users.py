@@ -57,6 +57,14 @@ class UsersStore:
         r = rows[0]
         return UserRecord(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]))
 
+    async def get_profile(self, user_id: str) -> dict[str, str]:
+        """The user's displayname and avatar_url, where set (for member events)."""
+        rows = await self._db.execute(
+            "get_profile", "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?", user_id)
+        if not rows:
+            return {}
+        return {k: v for k, v in zip(("displayname", "avatar_url"), rows[0], strict=True) if v is not None}
+
     async def find_user_ids_case_insensitive(self, user_id: str) -> list[str]:
         rows = await self._db.execute(
             "find_user_ids_ci", "SELECT user_id FROM users WHERE LOWER(user_id) = LOWER(?)", user_id

@@ -1,0 +1,133 @@
+"""Creating local events: one path for every event a user sends.
+
+build (prev_events = the room's forward extremities, auth_events from the state before it)
+-> hash and sign -> validate -> auth rules against the state before it -> persist (one
+transaction) -> caches. A per-room linearizer keeps each room's graph consistent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from signedjson.key import SigningKey
+
+from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
+from homeserver.clock import Clock
+from homeserver.events.auth import AuthError, auth_types_for_event, check_auth
+from homeserver.events.hashing import event_from_pdu
+from homeserver.events.model import Event
+from homeserver.events.room_versions import RoomVersion
+from homeserver.events.signing import sign_event
+from homeserver.events.validation import EventTooLargeError, EventValidationError, validate_pdu
+from homeserver.state.resolution import resolve_state
+from homeserver.storage.events import EventsStore, PersistedEvent
+from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.util.linearizer import Linearizer
+
+logger = logging.getLogger(__name__)
+
+# A local room's graph is a line, but forks (e.g. a failed persist) must not grow without bound.
+MAX_PREV_EVENTS = 10
+
+
+class EventCreationHandler:
+    def __init__(self, server_name: str, signing_key: SigningKey, clock: Clock, events: EventsStore,
+                 state_groups: StateGroupsStore):
+        self._server_name = server_name
+        self._signing_key = signing_key
+        self._clock = clock
+        self._events = events
+        self._state_groups = state_groups
+        self.room_lock = Linearizer()
+
+    async def send(
+        self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
+        txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
+    ) -> Event:
+        """Build, check and persist one event in an existing room; the same (user, device, txn)
+        returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`)."""
+        async with self.room_lock.queue(room_id):
+            if txn_id is not None:
+                existing = await self._events.get_txn_event_id(*txn_id)
+                if existing is not None:
+                    event = await self._events.get_event(existing)
+                    if event is not None:
+                        return event
+            persisted = await self.send_locked(sender, room_id, event_type, content, state_key, txn_id, extra)
+            return persisted.event
+
+    async def send_locked(
+        self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
+        txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
+    ) -> PersistedEvent:
+        """As send(), for a caller already holding the room's lock (room creation)."""
+        room_version = await self._events.get_room_version(room_id)
+        if room_version is None:
+            raise not_found("Unknown room")
+        extremities = sorted(await self._events.get_forward_extremities(room_id), key=lambda e: -e[1])
+        extremities = extremities[:MAX_PREV_EVENTS]
+        group_before, state_before = await self._state_before(room_version, [e for e, _ in extremities])
+        pdu: dict[str, Any] = {
+            "room_id": room_id,
+            "type": event_type,
+            "sender": sender,
+            "content": content,
+            "prev_events": [e for e, _ in extremities],
+            "depth": min(max(d for _, d in extremities) + 1, 2**53 - 1),
+            "origin_server_ts": self._clock.time_msec(),
+            **(extra or {}),
+        }
+        if state_key is not None:
+            pdu["state_key"] = state_key
+        return await self._check_and_persist(room_version, pdu, group_before, state_before, txn_id)
+
+    async def create_room_event(self, room_version: RoomVersion, sender: str, content: dict[str, Any],
+                                room_id: str | None) -> PersistedEvent:
+        """The m.room.create event of a new room (v12: its hash becomes the room ID)."""
+        pdu: dict[str, Any] = {
+            "type": "m.room.create", "state_key": "", "sender": sender, "content": content,
+            "prev_events": [], "auth_events": [], "depth": 1, "origin_server_ts": self._clock.time_msec(),
+        }
+        if room_id is not None:
+            pdu["room_id"] = room_id
+        return await self._check_and_persist(room_version, pdu, None, {}, None, new_room=True)
+
+    async def _state_before(self, room_version: RoomVersion, prev_ids: list[str]) -> tuple[int | None, dict]:
+        groups = await self._state_groups.get_event_state_groups(prev_ids)
+        if len(prev_ids) == 1:
+            group = groups[prev_ids[0]][1]
+            return group, await self._state_groups.get_state(group)
+        states = [await self._state_groups.get_state(groups[e][1]) for e in prev_ids]
+        resolved = await resolve_state(room_version, states, self._events.get_events,
+                                       self._events.get_auth_chain_ids)
+        return None, dict(resolved)
+
+    async def _check_and_persist(
+        self, room_version: RoomVersion, pdu: dict[str, Any], group_before: int | None,
+        state_before: dict, txn_id: tuple[str, str, str] | None, new_room: bool = False,
+    ) -> PersistedEvent:
+        wanted = auth_types_for_event(pdu["type"], pdu["sender"], pdu.get("state_key"), pdu["content"],
+                                      room_version)
+        if pdu["type"] != "m.room.create":
+            pdu["auth_events"] = sorted(state_before[k] for k in wanted if k in state_before)
+        pdu = sign_event(pdu, self._server_name, self._signing_key, room_version)
+        try:
+            validate_pdu(pdu, room_version)
+        except EventTooLargeError as e:
+            raise MatrixError(413, Codes.TOO_LARGE, str(e)) from None
+        except EventValidationError as e:
+            raise MatrixError(400, Codes.BAD_JSON, str(e)) from None
+        event = event_from_pdu(pdu, room_version)
+        # The auth rules see the state before the event (with the create event, which v12 does
+        # not list among auth_events but its rules still consult).
+        needed = set(wanted) | {("m.room.create", "")}
+        ids = {k: state_before[k] for k in needed if k in state_before}
+        fetched = await self._events.get_events(list(ids.values()))
+        auth_events = {k: fetched[eid] for k, eid in ids.items() if eid in fetched}
+        try:
+            check_auth(event, auth_events)
+        except AuthError as e:
+            raise forbidden(str(e)) from None
+        return await self._events.persist_event(
+            event, group_before, state_before, is_new_room=new_room, now_ms=self._clock.time_msec(), txn_id=txn_id,
+        )

@@ -1,0 +1,142 @@
+"""Creating rooms and changing memberships (spec: createRoom; room membership)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
+from homeserver.api.identifiers import UserID
+from homeserver.config import Config
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.handlers.events import EventCreationHandler
+from homeserver.storage.events import EventsStore
+from homeserver.storage.users import UsersStore
+from homeserver.util.secrets import new_token
+
+PRESETS = {
+    # preset: (join_rules, history_visibility, guest_access)
+    "private_chat": ("invite", "shared", "can_join"),
+    "trusted_private_chat": ("invite", "shared", "can_join"),
+    "public_chat": ("public", "shared", "forbidden"),
+}
+
+
+def default_power_levels(room_version: RoomVersion, creator: str, preset: str, invitees: list[str]) -> dict:
+    content: dict[str, Any] = {
+        "users": {},
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50,
+            "m.room.avatar": 50,
+            # v12: tombstones must need more than state_default (the spec's createRoom, step 3).
+            "m.room.tombstone": 150 if room_version.privileged_creators else 100,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 50 if preset == "public_chat" else 0,
+        "notifications": {"room": 50},
+    }
+    if not room_version.privileged_creators:  # v12 creators have infinite power and are not listed
+        content["users"][creator] = 100
+        if preset == "trusted_private_chat":
+            for user in invitees:
+                content["users"][user] = 100
+    return content
+
+
+class RoomCreationHandler:
+    def __init__(self, config: Config, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore):
+        self._config = config
+        self._events = events
+        self._creator = creator
+        self._profiles = profiles
+
+    async def create_room(self, user_id: str, body: dict[str, Any]) -> str:
+        version_id = body.get("room_version", self._config.default_room_version)
+        room_version = KNOWN_ROOM_VERSIONS.get(version_id)
+        if room_version is None or not room_version.creatable:
+            raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", f"Room version {version_id!r} is not supported")
+        preset = body.get("preset") or ("public_chat" if body.get("visibility") == "public" else "private_chat")
+        invitees = list(dict.fromkeys(body.get("invite", [])))
+        for invitee in invitees:
+            UserID.parse(invitee)
+        if body.get("room_alias_name") is not None:
+            raise MatrixError(400, Codes.UNRECOGNIZED, "Room aliases are not supported yet")
+        if body.get("invite_3pid"):
+            raise MatrixError(400, Codes.UNRECOGNIZED, "Third-party invites are not supported yet")
+
+        create_content = copy.deepcopy(body.get("creation_content") or {})
+        create_content["room_version"] = room_version.identifier
+        if not room_version.implicit_room_creator:
+            create_content["creator"] = user_id
+        if room_version.privileged_creators and preset == "trusted_private_chat" and invitees:
+            extra = list(create_content.get("additional_creators", []))
+            create_content["additional_creators"] = extra + [u for u in invitees if u not in extra]
+
+        room_id = None if room_version.room_id_from_create_event else f"!{new_token('')[:18]}:{self._config.server_name}"
+        # Nothing else can reach a room that does not exist yet, but its events must be persisted
+        # in order: take its lock from the first event.
+        lock_key = room_id or f"new-room-{id(body)}"
+        async with self._creator.room_lock.queue(lock_key):
+            create = await self._creator.create_room_event(room_version, user_id, create_content, room_id)
+            room_id = create.event.room_id
+            send = self._creator.send_locked
+            join = {"membership": "join", **await self._profiles.get_profile(user_id)}
+            await send(user_id, room_id, "m.room.member", join, user_id)
+            power_levels = default_power_levels(room_version, user_id, preset, invitees)
+            override = body.get("power_level_content_override")
+            if override:
+                power_levels.update(override)
+            await send(user_id, room_id, "m.room.power_levels", power_levels, "")
+            join_rule, history, guest = PRESETS[preset]
+            initial = {(e["type"], e.get("state_key", "")) for e in body.get("initial_state", [])}
+            for event_type, content in (("m.room.join_rules", {"join_rule": join_rule}),
+                                        ("m.room.history_visibility", {"history_visibility": history}),
+                                        ("m.room.guest_access", {"guest_access": guest})):
+                if (event_type, "") not in initial:  # initial_state takes precedence over the preset
+                    await send(user_id, room_id, event_type, content, "")
+            for event in body.get("initial_state", []):
+                await send(user_id, room_id, event["type"], event.get("content", {}), event.get("state_key", ""))
+            if "name" in body:
+                await send(user_id, room_id, "m.room.name", {"name": body["name"]}, "")
+            if "topic" in body:
+                await send(user_id, room_id, "m.room.topic", {
+                    "topic": body["topic"], "m.topic": [{"mimetype": "text/plain", "body": body["topic"]}]}, "")
+            for invitee in invitees:
+                content = {"membership": "invite"}
+                if body.get("is_direct"):
+                    content["is_direct"] = True
+                await send(user_id, room_id, "m.room.member", content, invitee)
+        return room_id
+
+
+class RoomMemberHandler:
+    def __init__(self, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore):
+        self._events = events
+        self._creator = creator
+        self._profiles = profiles
+
+    async def update_membership(self, sender: str, room_id: str, target: str, membership: str,
+                                reason: str | None = None, txn_id: tuple[str, str, str] | None = None) -> str:
+        """Send the membership event; returns its ID. Auth rules decide who may do what."""
+        if await self._events.get_room_version(room_id) is None:
+            raise not_found("Unknown room")
+        current = await self._events.get_membership(room_id, target)
+        if membership == "leave" and sender == target and current is None:
+            raise forbidden("You are not in this room")
+        content: dict[str, Any] = {"membership": membership}
+        if reason is not None:
+            content["reason"] = reason
+        if membership == "join":
+            content.update(await self._profiles.get_profile(target))
+        event = await self._creator.send(sender, room_id, "m.room.member", content, target, txn_id)
+        return event.event_id

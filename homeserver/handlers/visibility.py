@@ -1,0 +1,54 @@
+"""Who may see which events (spec: client-server API, "History visibility")."""
+
+from __future__ import annotations
+
+from homeserver.events.model import Event
+from homeserver.storage.events import EventsStore
+from homeserver.storage.state_groups import StateGroupsStore
+
+HISTORY_VISIBILITY = ("m.room.history_visibility", "")
+
+
+class VisibilityHandler:
+    def __init__(self, events: EventsStore, state_groups: StateGroupsStore):
+        self._events = events
+        self._state_groups = state_groups
+
+    async def filter_events_for_user(self, user_id: str, events: list[Event]) -> list[Event]:
+        """The events `user_id` may see, in the same order. The spec's rules, per event, with the
+        state at the event: world_readable; the user was joined; `shared` and the user joined at
+        any point after the event; `invited` and the user was invited. A user always sees the
+        events about their own membership."""
+        if not events:
+            return []
+        ids = [e.event_id for e in events]
+        groups = await self._state_groups.get_event_state_groups(ids)
+        positions = await self._events.get_stream_orderings(ids)
+        joins_by_room: dict[str, list[int]] = {}
+        visible = []
+        for event in events:
+            if event.type == "m.room.member" and event.state_key == user_id:
+                visible.append(event)
+                continue
+            if event.event_id not in groups:
+                continue
+            state = await self._state_groups.get_state(groups[event.event_id][0])
+            history = await self._content_value(state.get(HISTORY_VISIBILITY), "history_visibility", "shared")
+            membership = await self._content_value(state.get(("m.room.member", user_id)), "membership", "leave")
+            if history == "world_readable" or membership == "join":
+                visible.append(event)
+            elif history == "invited" and membership == "invite":
+                visible.append(event)
+            elif history == "shared":
+                if event.room_id not in joins_by_room:
+                    joins_by_room[event.room_id] = await self._events.get_join_positions(event.room_id, user_id)
+                if any(p > positions.get(event.event_id, 0) for p in joins_by_room[event.room_id]):
+                    visible.append(event)
+        return visible
+
+    async def _content_value(self, event_id: str | None, key: str, default: str) -> str:
+        if event_id is None:
+            return default
+        event = await self._events.get_event(event_id)
+        value = event.content.get(key) if event else None
+        return value if isinstance(value, str) else default

@@ -1,0 +1,245 @@
+"""Rooms: createRoom, membership, sending events and state, reading state, events and history."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, not_found
+from homeserver.api.identifiers import UserID
+from homeserver.rest.http import (
+    HomeserverRequest,
+    RestServlet,
+    Validator,
+    client_patterns,
+    parse_integer,
+    parse_json_object,
+    parse_string,
+)
+
+ROOM = "(?P<room_id>[^/]+)"
+
+CREATE_ROOM_BODY = Validator({
+    "type": "object",
+    "properties": {
+        "visibility": {"enum": ["public", "private"]},
+        "room_alias_name": {"type": "string"},
+        "name": {"type": "string"},
+        "topic": {"type": "string"},
+        "invite": {"type": "array", "items": {"type": "string"}},
+        "invite_3pid": {"type": "array"},
+        "room_version": {"type": "string"},
+        "creation_content": {"type": "object"},
+        "initial_state": {"type": "array", "items": {
+            "type": "object", "required": ["type", "content"],
+            "properties": {"type": {"type": "string"}, "state_key": {"type": "string"},
+                           "content": {"type": "object"}}}},
+        "preset": {"enum": ["private_chat", "public_chat", "trusted_private_chat"]},
+        "is_direct": {"type": "boolean"},
+        "power_level_content_override": {"type": "object"},
+    },
+})
+REASON_BODY = Validator({"type": "object", "properties": {"reason": {"type": "string"}}})
+TARGET_BODY = Validator({
+    "type": "object", "required": ["user_id"],
+    "properties": {"user_id": {"type": "string"}, "reason": {"type": "string"}},
+})
+
+
+def check_room_id(room_id: str) -> str:
+    if not room_id.startswith("!") or len(room_id.encode()) > 255:
+        raise invalid_param(f"Invalid room ID {room_id!r}")
+    return room_id
+
+
+def check_user_id(user_id: str) -> str:
+    UserID.parse(user_id)
+    if len(user_id.encode()) > 255:
+        raise invalid_param("User ID too long")
+    return user_id
+
+
+class CreateRoomServlet(RestServlet):
+    PATTERNS = client_patterns("/createRoom")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, CREATE_ROOM_BODY, allow_empty=True)
+        room_id = await self.hs.room_creation_handler.create_room(requester.user_id, body)
+        return 200, {"room_id": room_id}
+
+
+class JoinedRoomsServlet(RestServlet):
+    PATTERNS = client_patterns("/joined_rooms")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        return 200, {"joined_rooms": await self.hs.events_store.get_rooms_for_user(requester.user_id)}
+
+
+class JoinServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/join") + client_patterns("/join/(?P<room_id>[^/]+)")
+
+    async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, REASON_BODY, allow_empty=True)
+        if room_id.startswith("#"):
+            raise not_found("Room alias not found")  # no aliases exist yet
+        check_room_id(room_id)
+        if await self.hs.events_store.get_room_version(room_id) is None:
+            raise not_found("No known room with that ID (joining over federation is not supported yet)")
+        await self.hs.room_member_handler.update_membership(
+            requester.user_id, room_id, requester.user_id, "join", body.get("reason"))
+        return 200, {"room_id": room_id}
+
+
+class MembershipServlet(RestServlet):
+    """invite, kick, ban, unban (a target user) and leave (oneself)."""
+
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/(?P<action>invite|kick|ban|unban|leave)")
+    MEMBERSHIP = {"invite": "invite", "kick": "leave", "ban": "ban", "unban": "leave", "leave": "leave"}
+
+    async def on_POST(self, request: HomeserverRequest, room_id: str, action: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        if action == "leave":
+            body = parse_json_object(request, REASON_BODY, allow_empty=True)
+            target = requester.user_id
+        else:
+            body = parse_json_object(request, TARGET_BODY)
+            target = check_user_id(body["user_id"])
+            if action == "invite" and UserID.parse(target).domain == self.hs.config.server_name:
+                if not await self.hs.users_store.user_exists(target):
+                    raise not_found("Unknown user")
+            if action == "invite" and UserID.parse(target).domain != self.hs.config.server_name:
+                raise forbidden("Inviting users of other servers needs federation, which is not supported yet")
+            if action == "unban":
+                current = await self.hs.events_store.get_membership(room_id, target)
+                if not current or current[0] != "ban":
+                    raise forbidden("That user is not banned")
+            if action == "kick":
+                current = await self.hs.events_store.get_membership(room_id, target)
+                if not current or current[0] not in ("join", "invite", "knock"):
+                    raise forbidden("That user is not in the room")
+        await self.hs.room_member_handler.update_membership(
+            requester.user_id, room_id, target, self.MEMBERSHIP[action], body.get("reason"))
+        return 200, {}
+
+
+class SendEventServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)")
+
+    async def on_PUT(self, request: HomeserverRequest, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        content = parse_json_object(request)
+        self.hs.message_limiter.check(requester.user_id)
+        event = await self.hs.event_creation_handler.send(
+            requester.user_id, room_id, event_type, content,
+            txn_id=(requester.user_id, requester.device_id, txn_id))
+        return 200, {"event_id": event.event_id}
+
+
+class RoomStateEventServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/state/(?P<event_type>[^/]+)(?:/(?P<state_key>.*))?")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str, event_type: str,
+                     state_key: str | None = None) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        event = await self.hs.room_read_handler.get_state_event(
+            requester.user_id, room_id, event_type, state_key or "")
+        if parse_string(request, "format", default="content", allowed=("content", "event")) == "event":
+            return 200, (await self.hs.room_read_handler.serialize([event]))[0]
+        return 200, event.content
+
+    async def on_PUT(self, request: HomeserverRequest, room_id: str, event_type: str,
+                     state_key: str | None = None) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        content = parse_json_object(request)
+        event = await self.hs.event_creation_handler.send(
+            requester.user_id, room_id, event_type, content, state_key or "")
+        return 200, {"event_id": event.event_id}
+
+
+class RoomStateServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/state")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        return 200, await self.hs.room_read_handler.get_state(requester.user_id, room_id)
+
+
+class RoomEventServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/event/(?P<event_id>[^/]+)")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        return 200, await self.hs.room_read_handler.get_event(requester.user_id, room_id, event_id)
+
+
+class MembersServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/members")
+    MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        chunk = await self.hs.room_read_handler.get_members(
+            requester.user_id, room_id,
+            parse_string(request, "membership", allowed=self.MEMBERSHIPS),
+            parse_string(request, "not_membership", allowed=self.MEMBERSHIPS))
+        return 200, {"chunk": chunk}
+
+
+class JoinedMembersServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/joined_members")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        return 200, {"joined": await self.hs.room_read_handler.get_joined_members(requester.user_id, room_id)}
+
+
+class MessagesServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/messages")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        direction = parse_string(request, "dir", required=True, allowed=("b", "f"))
+        raw_filter = parse_string(request, "filter")
+        event_filter: dict[str, Any] = {}
+        if raw_filter:
+            try:
+                event_filter = json.loads(raw_filter)
+            except ValueError:
+                raise MatrixError(400, Codes.NOT_JSON, "filter is not JSON") from None
+            if not isinstance(event_filter, dict):
+                raise invalid_param("filter must be a JSON object")
+        return 200, await self.hs.room_read_handler.get_messages(
+            requester.user_id, room_id, parse_string(request, "from"), parse_string(request, "to"),
+            direction == "b", parse_integer(request, "limit", default=10, minimum=0) or 10, event_filter)
+
+
+class RedactServlet(RestServlet):
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/redact/(?P<event_id>[^/]+)/(?P<txn_id>[^/]+)")
+
+    async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str, txn_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        body = parse_json_object(request, REASON_BODY, allow_empty=True)
+        event = await self.hs.redaction_handler.redact(
+            requester.user_id, room_id, event_id, body.get("reason"),
+            (requester.user_id, requester.device_id, txn_id))
+        return 200, {"event_id": event.event_id}
+
+
+def register_servlets(hs: Any, router: Any) -> None:
+    for servlet in (CreateRoomServlet, JoinedRoomsServlet, JoinServlet, MembershipServlet, SendEventServlet,
+                    RoomStateEventServlet, RoomStateServlet, RoomEventServlet, MembersServlet,
+                    JoinedMembersServlet, MessagesServlet, RedactServlet):
+        router.register(servlet(hs))

@@ -1,0 +1,318 @@
+"""Rooms and events: the graph (edges, auth, forward extremities), the global event stream,
+current state and memberships. Persisting an event is one transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.events.hashing import encode_canonical_json
+from homeserver.events.model import Event
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.storage.database import Database, Transaction
+from homeserver.storage.ids import IdGenerator, StreamIdTracker
+from homeserver.storage.state_groups import StateGroupsStore, StateMap
+from homeserver.util.caches import LruCache
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PersistedEvent:
+    event: Event
+    stream_ordering: int
+
+
+class EventsStore:
+    def __init__(self, db: Database, state_groups: StateGroupsStore):
+        self._db = db
+        self._state_groups = state_groups
+        self.stream = StreamIdTracker(IdGenerator("events", "stream_ordering"))
+        self._event_cache: LruCache[str, Event] = LruCache("events", 50_000)
+        self._room_versions: dict[str, RoomVersion] = {}
+        # event_id -> the redaction event's ID, or "" if not redacted.
+        self._redacted_cache: LruCache[str, str] = LruCache("redacted", 50_000)
+        # room -> current state (type, state_key) -> event_id; filled on first read, kept on write.
+        self._current_state: LruCache[str, dict[tuple[str, str], str]] = LruCache("current_state", 2_000)
+
+    async def load(self) -> None:
+        await self.stream._generator.load(self._db)
+        rows = await self._db.execute("max_stream", "SELECT MAX(stream_ordering) FROM events")
+        self.stream.load(rows[0][0] or 0)
+
+    # -- rooms ----------------------------------------------------------------------------------
+
+    def store_room_txn(self, txn: Transaction, room_id: str, room_version: RoomVersion, creator: str,
+                       now_ms: int) -> None:
+        txn.execute("INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (?, ?, ?, ?)",
+                    (room_id, room_version.identifier, creator, now_ms))
+
+    async def get_room_version(self, room_id: str) -> RoomVersion | None:
+        version = self._room_versions.get(room_id)
+        if version is None:
+            rows = await self._db.execute("get_room_version", "SELECT room_version FROM rooms WHERE room_id = ?",
+                                          room_id)
+            if not rows:
+                return None
+            version = self._room_versions[room_id] = KNOWN_ROOM_VERSIONS[rows[0][0]]
+        return version
+
+    # -- persisting -----------------------------------------------------------------------------
+
+    async def persist_event(
+        self, event: Event, state_group_before: int | None, state_before: StateMap, is_new_room: bool = False,
+        creator: str | None = None, now_ms: int = 0, txn_id: tuple[str, str, str] | None = None,
+    ) -> PersistedEvent:
+        """Store a checked event: its row, edges, the room's new forward extremity, the state
+        after it (a new state group only for state events), current state and membership, and
+        the transaction ID it was sent with. The caller holds the room's lock."""
+        position = self.stream.allocate()
+        room_id = event.room_id
+        state_after = dict(state_before)
+        if event.is_state():
+            state_after[event.state_tuple] = event.event_id
+
+        def txn_fn(txn: Transaction) -> None:
+            if is_new_room:
+                self.store_room_txn(txn, room_id, event.room_version, creator or event.sender, now_ms)
+            txn.execute(
+                "INSERT INTO events (event_id, stream_ordering, room_id, type, state_key, sender, depth, "
+                "origin_server_ts, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.event_id, position, room_id, event.type, event.state_key, event.sender, event.depth,
+                 event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8")),
+            )
+            prevs = event.prev_event_ids
+            txn.executemany("INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?)",
+                            [(event.event_id, p) for p in prevs])
+            txn.executemany("INSERT INTO event_auth (event_id, auth_id) VALUES (?, ?)",
+                            [(event.event_id, a) for a in event.auth_event_ids])
+            for p in prevs:
+                txn.execute("DELETE FROM event_forward_extremities WHERE room_id = ? AND event_id = ?",
+                            (room_id, p))
+            txn.execute("INSERT INTO event_forward_extremities (room_id, event_id) VALUES (?, ?)",
+                        (room_id, event.event_id))
+
+            group_before = state_group_before
+            if group_before is None:  # a state no group holds yet (the empty state, a resolved fork)
+                group_before = self._state_groups.create_state_group_txn(txn, room_id, state_before)
+            group_after = group_before
+            if event.is_state():
+                group_after = self._state_groups.create_state_group_txn(txn, room_id, state_after, group_before)
+            self._state_groups.set_event_state_groups_txn(txn, event.event_id, group_before, group_after)
+
+            if event.is_state():
+                t, sk = event.state_tuple
+                txn.execute("DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
+                            (room_id, t, sk))
+                txn.execute("INSERT INTO current_state_events (room_id, type, state_key, event_id) "
+                            "VALUES (?, ?, ?, ?)", (room_id, t, sk, event.event_id))
+                if t == "m.room.member":
+                    membership = event.content.get("membership")
+                    txn.execute("INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, "
+                                "stream_ordering) VALUES (?, ?, ?, ?, ?, ?)",
+                                (event.event_id, room_id, sk, event.sender, membership, position))
+                    txn.execute("DELETE FROM current_memberships WHERE room_id = ? AND user_id = ?", (room_id, sk))
+                    txn.execute("INSERT INTO current_memberships (room_id, user_id, event_id, membership) "
+                                "VALUES (?, ?, ?, ?)", (room_id, sk, event.event_id, membership))
+            if event.type == "m.room.redaction" and isinstance(event.redacts, str):
+                txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
+                            (event.event_id, event.redacts))
+                txn.call_after_commit(lambda: self._redacted_cache.pop(event.redacts))
+            if txn_id is not None:
+                txn.execute("INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) "
+                            "VALUES (?, ?, ?, ?, ?)", (*txn_id, event.event_id, now_ms))
+
+            def after_commit() -> None:
+                self._event_cache.set(event.event_id, event)
+                self._current_state.set(room_id, state_after)
+                if is_new_room:
+                    self._room_versions[room_id] = event.room_version
+
+            txn.call_after_commit(after_commit)
+
+        try:
+            await self._db.run("persist_event", txn_fn)
+        finally:
+            self.stream.finish(position)
+        return PersistedEvent(event, position)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def get_events(self, event_ids: list[str]) -> dict[str, Event]:
+        found: dict[str, Event] = {}
+        missing = []
+        for eid in event_ids:
+            ev = self._event_cache.get(eid)
+            if ev is None:
+                missing.append(eid)
+            else:
+                found[eid] = ev
+        if missing:
+            rows = await self._db.run("get_events", self._fetch_event_rows_txn, missing)
+            for event_id, room_version, pdu_json in rows:
+                from homeserver.events.hashing import event_from_pdu  # avoids a cycle at import time
+
+                ev = event_from_pdu(json.loads(pdu_json), KNOWN_ROOM_VERSIONS[room_version])
+                self._event_cache.set(event_id, ev)
+                found[event_id] = ev
+        return found
+
+    def _fetch_event_rows_txn(self, txn: Transaction, event_ids: list[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(event_ids), _CHUNK):
+            chunk = event_ids[i:i + _CHUNK]
+            rows += txn.execute(
+                "SELECT e.event_id, r.room_version, e.json FROM events e JOIN rooms r ON r.room_id = e.room_id "
+                f"WHERE e.event_id IN ({','.join('?' * len(chunk))}) AND e.rejection_reason IS NULL",
+                chunk,
+            ).fetchall()
+        return rows
+
+    async def get_redactions(self, event_ids: list[str]) -> dict[str, str]:
+        """event_id -> ID of a redaction of it, for those of `event_ids` that are redacted."""
+        out: dict[str, str] = {}
+        missing = []
+        for eid in event_ids:
+            cached = self._redacted_cache.get(eid)
+            if cached is None:
+                missing.append(eid)
+            elif cached:
+                out[eid] = cached
+
+        def txn_fn(txn: Transaction) -> list[tuple[str, str]]:
+            rows: list[tuple[str, str]] = []
+            for i in range(0, len(missing), _CHUNK):
+                chunk = missing[i:i + _CHUNK]
+                rows += txn.execute(
+                    f"SELECT redacts, event_id FROM redactions WHERE redacts IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            return rows
+
+        if missing:
+            found = dict(await self._db.run("get_redactions", txn_fn))
+            for eid in missing:
+                self._redacted_cache.set(eid, found.get(eid, ""))
+            out.update(found)
+        return out
+
+    async def get_event(self, event_id: str) -> Event | None:
+        return (await self.get_events([event_id])).get(event_id)
+
+    async def get_forward_extremities(self, room_id: str) -> list[tuple[str, int]]:
+        """(event_id, depth) of the room's forward extremities."""
+        rows = await self._db.execute(
+            "get_forward_extremities",
+            "SELECT f.event_id, e.depth FROM event_forward_extremities f JOIN events e ON e.event_id = f.event_id "
+            "WHERE f.room_id = ?",
+            room_id,
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def get_current_state_ids(self, room_id: str) -> dict[tuple[str, str], str]:
+        """The room's current state. Shared with the cache: do not modify."""
+        state = self._current_state.get(room_id)
+        if state is None:
+            rows = await self._db.execute(
+                "get_current_state_ids",
+                "SELECT type, state_key, event_id FROM current_state_events WHERE room_id = ?", room_id)
+            state = {(t, sk): eid for t, sk, eid in rows}
+            self._current_state.set(room_id, state)
+        return state
+
+    async def get_membership(self, room_id: str, user_id: str) -> tuple[str, str] | None:
+        """(membership, event_id) of the user's current membership in the room."""
+        rows = await self._db.execute(
+            "get_membership",
+            "SELECT membership, event_id FROM current_memberships WHERE room_id = ? AND user_id = ?",
+            room_id, user_id,
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def get_rooms_for_user(self, user_id: str, membership: str = "join") -> list[str]:
+        rows = await self._db.execute(
+            "get_rooms_for_user",
+            "SELECT room_id FROM current_memberships WHERE user_id = ? AND membership = ? ORDER BY room_id",
+            user_id, membership,
+        )
+        return [r[0] for r in rows]
+
+    async def get_txn_event_id(self, user_id: str, device_id: str, txn_id: str) -> str | None:
+        rows = await self._db.execute(
+            "get_txn_event_id",
+            "SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?",
+            user_id, device_id, txn_id,
+        )
+        return rows[0][0] if rows else None
+
+    async def get_stream_ordering(self, event_id: str) -> tuple[int, int] | None:
+        """(stream_ordering, depth) of an event."""
+        rows = await self._db.execute(
+            "get_stream_ordering", "SELECT stream_ordering, depth FROM events WHERE event_id = ?", event_id)
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def paginate_room_events(self, room_id: str, from_stream: int, backwards: bool, limit: int,
+                                   to_stream: int | None = None) -> list[tuple[str, int]]:
+        """(event_id, stream_ordering) of the room's events from `from_stream` in stream order,
+        nearest first. A position is just after its event: backwards takes stream <= from (down
+        to > to), forwards stream > from (up to <= to)."""
+        op, order = ("<=", "DESC") if backwards else (">", "ASC")
+        sql = f"SELECT event_id, stream_ordering FROM events WHERE room_id = ? AND stream_ordering {op} ?"
+        args: list[Any] = [room_id, from_stream]
+        if to_stream is not None:
+            sql += f" AND stream_ordering {'>' if backwards else '<='} ?"
+            args.append(to_stream)
+        sql += f" AND rejection_reason IS NULL ORDER BY stream_ordering {order} LIMIT ?"
+        args.append(limit)
+        rows = await self._db.execute("paginate_room_events", sql, *args)
+        return [(r[0], r[1]) for r in rows]
+
+    async def get_auth_chain_ids(self, event_ids: list[str]) -> set[str]:
+        """Every event reachable through auth_events from `event_ids` (not including them)."""
+
+        def txn_fn(txn: Transaction) -> set[str]:
+            chain: set[str] = set()
+            frontier = list(event_ids)
+            while frontier:
+                found = []
+                for i in range(0, len(frontier), _CHUNK):
+                    chunk = frontier[i:i + _CHUNK]
+                    found += [r[0] for r in txn.execute(
+                        f"SELECT auth_id FROM event_auth WHERE event_id IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()]
+                frontier = [a for a in set(found) if a not in chain]
+                chain.update(frontier)
+            return chain
+
+        return await self._db.run("get_auth_chain_ids", txn_fn)
+
+    async def get_stream_orderings(self, event_ids: list[str]) -> dict[str, int]:
+        def txn_fn(txn: Transaction) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for i in range(0, len(event_ids), _CHUNK):
+                chunk = event_ids[i:i + _CHUNK]
+                out.update(txn.execute(
+                    f"SELECT event_id, stream_ordering FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall())
+            return out
+
+        return await self._db.run("get_stream_orderings", txn_fn)
+
+    async def get_join_positions(self, room_id: str, user_id: str) -> list[int]:
+        """Stream positions of every join of the user to the room."""
+        rows = await self._db.execute(
+            "get_join_positions",
+            "SELECT stream_ordering FROM room_memberships WHERE room_id = ? AND user_id = ? AND membership = ?",
+            room_id, user_id, "join",
+        )
+        return [r[0] for r in rows]
+
+    async def get_members(self, room_id: str) -> list[tuple[str, str, str]]:
+        """(user_id, membership, event_id) of every current member event of the room."""
+        rows = await self._db.execute(
+            "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
+            room_id)
+        return [(r[0], r[1], r[2]) for r in rows]
