@@ -13,11 +13,14 @@ from homeserver.config import Config, ConfigError
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.devices import DeviceHandler
+from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
+from homeserver.handlers.relations import RelationsHandler
+from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.sessions import SessionHandler
@@ -26,14 +29,19 @@ from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import well_known
 from homeserver.rest.admin import users as admin_users
-from homeserver.rest.client import account, devices, fallback, login, register, rooms, versions
+from homeserver.rest.client import account, devices, fallback, login, register, relations, rooms, versions
+from homeserver.rest.client import directory as directory_servlets
+from homeserver.rest.client import room_extras as room_extras_servlets
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.storage.database import Database
 from homeserver.storage.devices import DevicesStore
+from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.engines import create_engine
 from homeserver.storage.events import EventsStore
 from homeserver.storage.prepare import prepare_database
 from homeserver.storage.registration_tokens import RegistrationTokensStore
+from homeserver.storage.relations import RelationsStore
+from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
@@ -73,8 +81,11 @@ class HomeServer:
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
         self.registration_tokens_store = RegistrationTokensStore(self.database)
         self.uia_store = UIAStore(self.database)
+        self.directory_store = DirectoryStore(self.database)
         self.state_groups_store = StateGroupsStore(self.database)
-        self.events_store = EventsStore(self.database, self.state_groups_store)
+        self.relations_store = RelationsStore(self.database)
+        self.events_store = EventsStore(self.database, self.state_groups_store, self.relations_store)
+        self.room_extras_store = RoomExtrasStore(self.database)
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
@@ -102,20 +113,32 @@ class HomeServer:
         self.signing_key = load_signing_key(config.signing_key_path)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store)
+        self.directory_handler = DirectoryHandler(config.server_name, self.clock, self.directory_store,
+                                                  self.events_store, self.event_creation_handler,
+                                                  self.auth_handler)
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
-                                                         self.users_store)
+                                                         self.users_store, self.directory_handler)
         self.room_member_handler = RoomMemberHandler(self.events_store, self.event_creation_handler,
                                                      self.users_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
+        self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
-                                                 self.visibility)
+                                                 self.visibility, self.relations_handler,
+                                                 forgotten_rooms=self.room_extras_store)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
+        self.room_extras_handler = RoomExtrasHandler(
+            config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,
+            self.room_read_handler, self.event_creation_handler, self.room_creation_handler,
+            self.room_member_handler, self.room_extras_store, self.directory_handler)
 
         self._looping_calls: list[Any] = []
 
     def build_router(self) -> Router:
         router = Router()
-        for module in (versions, register, login, account, devices, fallback, rooms, well_known, admin_users):
+        directory_servlets.register_servlets(self, router)
+        room_extras_servlets.register_servlets(self, router)
+        for module in (versions, register, login, account, devices, fallback, rooms, relations, well_known,
+                       admin_users):
             module.register_servlets(self, router)
         return router
 
@@ -130,6 +153,7 @@ class HomeServer:
         await self.tokens_store.load()
         await self.state_groups_store.load()
         await self.events_store.load()
+        await self.room_extras_store.load()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),

@@ -25,8 +25,10 @@ ACCOUNT_TABLES = [
     "users", "profiles", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
     "ui_auth_sessions", "ui_auth_sessions_credentials", "ui_auth_sessions_data",
     "state_groups", "state_group_entries", "event_to_state_groups",
+    "room_aliases", "room_directory",
     "rooms", "events", "event_edges", "event_auth", "event_forward_extremities", "current_state_events",
-    "room_memberships", "current_memberships", "event_txn_ids", "redactions",
+    "room_memberships", "current_memberships", "event_txn_ids", "redactions", "event_relations",
+    "event_reports", "room_reports", "forgotten_rooms",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}

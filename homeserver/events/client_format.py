@@ -8,11 +8,13 @@ from homeserver.events.model import Event
 from homeserver.events.redaction import redact
 
 
-def client_event(event: Event, now_ms: int, redacted_by: str | None = None,
-                 transaction_id: str | None = None, include_room_id: bool = True) -> dict[str, Any]:
-    """The client view of `event`; redacted content if `redacted_by`; `transaction_id` only for
-    the device that sent it."""
-    pdu = redact(event.pdu, event.room_version) if redacted_by else event.pdu
+def client_event(event: Event, now_ms: int, redacted_because: dict[str, Any] | None = None,
+                 transaction_id: str | None = None, include_room_id: bool = True,
+                 prev_content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The client view of `event`; redacted content if `redacted_because` (the redaction event,
+    as a client event); `transaction_id` only for the device that sent it; `prev_content`: the
+    content of the state event it replaced."""
+    pdu = redact(event.pdu, event.room_version) if redacted_because else event.pdu
     out: dict[str, Any] = {
         "event_id": event.event_id,
         "type": event.type,
@@ -27,12 +29,13 @@ def client_event(event: Event, now_ms: int, redacted_by: str | None = None,
     if event.type == "m.room.redaction" and event.redacts:
         out["redacts"] = event.redacts  # top-level too, for clients written before v11
     unsigned: dict[str, Any] = {"age": max(0, now_ms - event.origin_server_ts)}
-    if redacted_by:
-        unsigned["redacted_because"] = {"event_id": redacted_by}
+    if redacted_because:
+        unsigned["redacted_because"] = redacted_because
     if transaction_id is not None:
         unsigned["transaction_id"] = transaction_id
-    for key in ("prev_content", "replaces_state"):
-        if key in event.unsigned:
-            unsigned[key] = event.unsigned[key]
+    if "replaces_state" in event.unsigned:
+        unsigned["replaces_state"] = event.unsigned["replaces_state"]
+        if prev_content is not None:
+            unsigned["prev_content"] = prev_content
     out["unsigned"] = unsigned
     return out

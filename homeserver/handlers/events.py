@@ -7,6 +7,7 @@ transaction) -> caches. A per-room linearizer keeps each room's graph consistent
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from signedjson.key import SigningKey
@@ -14,7 +15,7 @@ from signedjson.key import SigningKey
 from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.clock import Clock
 from homeserver.events.auth import AuthError, auth_types_for_event, check_auth
-from homeserver.events.hashing import event_from_pdu
+from homeserver.events.hashing import event_from_pdu, room_id_for_create_event
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.events.signing import sign_event
@@ -43,9 +44,11 @@ class EventCreationHandler:
     async def send(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
+        check: Callable[[], Awaitable[None]] | None = None,
     ) -> Event:
         """Build, check and persist one event in an existing room; the same (user, device, txn)
-        returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`)."""
+        returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`).
+        `check`: a business rule to enforce under the room's lock (e.g. no duplicate reaction)."""
         async with self.room_lock.queue(room_id):
             if txn_id is not None:
                 existing = await self._events.get_txn_event_id(*txn_id)
@@ -53,6 +56,8 @@ class EventCreationHandler:
                     event = await self._events.get_event(existing)
                     if event is not None:
                         return event
+            if check is not None:
+                await check()
             persisted = await self.send_locked(sender, room_id, event_type, content, state_key, txn_id, extra)
             return persisted.event
 
@@ -90,6 +95,13 @@ class EventCreationHandler:
         }
         if room_id is not None:
             pdu["room_id"] = room_id
+        elif room_version.room_id_from_create_event:
+            # v12: the same user creating two identical rooms in the same millisecond would get
+            # the same room ID (the create event's hash): move the timestamp on until it is new.
+            while await self._events.get_room_version(
+                    room_id_for_create_event(sign_event(dict(pdu), self._server_name, self._signing_key,
+                                                        room_version), room_version)) is not None:
+                pdu["origin_server_ts"] += 1
         return await self._check_and_persist(room_version, pdu, None, {}, None, new_room=True)
 
     async def _state_before(self, room_version: RoomVersion, prev_ids: list[str]) -> tuple[int | None, dict]:

@@ -8,8 +8,10 @@ from homeserver.api.errors import forbidden, not_found
 from homeserver.clock import Clock
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event
+from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.storage.events import EventsStore
+from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.state_groups import StateGroupsStore
 
 MAX_PAGE = 1000
@@ -29,11 +31,14 @@ def parse_stream_token(token: str) -> int | None:
 
 class RoomReadHandler:
     def __init__(self, clock: Clock, events: EventsStore, state_groups: StateGroupsStore,
-                 visibility: VisibilityHandler):
+                 visibility: VisibilityHandler, relations: RelationsHandler,
+                 forgotten_rooms: RoomExtrasStore | None = None):
         self._clock = clock
         self._events = events
         self._state_groups = state_groups
         self._visibility = visibility
+        self._relations = relations
+        self._forgotten_rooms = forgotten_rooms
 
     async def _state_ids_for_user(self, user_id: str, room_id: str) -> dict[tuple[str, str], str]:
         """The room state the user may see: current if joined (or the room is world readable),
@@ -46,20 +51,73 @@ class RoomReadHandler:
             return current
         if await self._is_world_readable(current):
             return current
-        if membership and membership[0] in ("leave", "ban"):
+        if membership and membership[0] in ("leave", "ban") and not await self.is_forgotten(
+                user_id, room_id, membership):
             groups = await self._state_groups.get_event_state_groups([membership[1]])
             return await self._state_groups.get_state(groups[membership[1]][1])
         raise forbidden("You are not in this room")
+
+    async def is_forgotten(self, user_id: str, room_id: str, membership: tuple[str, str] | None) -> bool:
+        """The user forgot the room (POST /forget) and has had no membership change since."""
+        if self._forgotten_rooms is None or membership is None:
+            return False
+        return await self._forgotten_rooms.get_forgotten_membership(user_id, room_id) == membership[1]
 
     async def _is_world_readable(self, state: dict[tuple[str, str], str]) -> bool:
         hv = state.get(("m.room.history_visibility", ""))
         event = await self._events.get_event(hv) if hv else None
         return bool(event and event.content.get("history_visibility") == "world_readable")
 
-    async def serialize(self, events: list[Event]) -> list[dict[str, Any]]:
+    async def serialize(self, events: list[Event], user_id: str | None = None,
+                        _depth: int = 0) -> list[dict[str, Any]]:
+        """Client events; with `user_id`, unredacted events carry their bundled aggregations
+        (`unsigned.m.relations`) as that user may see them."""
         redactions = await self._events.get_redactions([e.event_id for e in events])
         now = self._clock.time_msec()
-        return [client_event(e, now, redactions.get(e.event_id)) for e in events]
+        bundles: dict[str, dict[str, Any]] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        if user_id is not None and _depth < 2:
+            bundles = await self._relations.aggregations(
+                [e for e in events if e.event_id not in redactions], user_id)
+            inner = [agg for b in bundles.values()
+                     for agg in (b.get("m.replace"), b.get("m.thread", {}).get("latest_event")) if agg is not None]
+            if inner:
+                serialized = await self.serialize(inner, user_id, _depth + 1)
+                nested = {d["event_id"]: d for d in serialized}
+        replaced_ids = [e.unsigned["replaces_state"] for e in events if "replaces_state" in e.unsigned]
+        replaced = await self._events.get_events(replaced_ids) if replaced_ids else {}
+        replaced_redactions = await self._events.get_redactions(list(replaced)) if replaced else {}
+        because = await self._redaction_events({**redactions, **replaced_redactions}, now)
+        out = []
+        for e in events:
+            prev = replaced.get(e.unsigned.get("replaces_state", ""))
+            prev_content = None
+            if prev is not None:
+                prev_content = client_event(prev, now, because.get(prev.event_id))["content"]
+            d = client_event(e, now, because.get(e.event_id), prev_content=prev_content)
+            bundle = bundles.get(e.event_id)
+            if bundle:
+                relations: dict[str, Any] = {}
+                if "m.replace" in bundle:
+                    relations["m.replace"] = nested[bundle["m.replace"].event_id]
+                if "m.thread" in bundle:
+                    thread = dict(bundle["m.thread"])
+                    if "latest_event" in thread:
+                        thread["latest_event"] = nested[thread["latest_event"].event_id]
+                    relations["m.thread"] = thread
+                if "m.reference" in bundle:
+                    relations["m.reference"] = bundle["m.reference"]
+                d["unsigned"]["m.relations"] = relations
+            out.append(d)
+        return out
+
+    async def _redaction_events(self, redactions: dict[str, str], now: int) -> dict[str, dict[str, Any]]:
+        """redacted event_id -> its redaction event as a client event (for unsigned.redacted_because)."""
+        if not redactions:
+            return {}
+        fetched = await self._events.get_events(list(set(redactions.values())))
+        return {eid: client_event(fetched[rid], now, include_room_id=False)
+                for eid, rid in redactions.items() if rid in fetched}
 
     async def get_state(self, user_id: str, room_id: str) -> list[dict[str, Any]]:
         ids = await self._state_ids_for_user(user_id, room_id)
@@ -80,7 +138,10 @@ class RoomReadHandler:
             raise not_found("Event not found")
         if not await self._visibility.filter_events_for_user(user_id, [event]):
             raise not_found("Event not found")  # 404, not 403: do not confirm it exists
-        return (await self.serialize([event]))[0]
+        if await self.is_forgotten(user_id, room_id, await self._events.get_membership(room_id, user_id)) and \
+                not await self._is_world_readable(await self._events.get_current_state_ids(room_id)):
+            raise not_found("Event not found")  # the user forgot the room
+        return (await self.serialize([event], user_id))[0]
 
     async def get_members(self, user_id: str, room_id: str, membership: str | None = None,
                           not_membership: str | None = None) -> list[dict[str, Any]]:
@@ -104,6 +165,8 @@ class RoomReadHandler:
     async def get_messages(self, user_id: str, room_id: str, from_token: str | None, to_token: str | None,
                            backwards: bool, limit: int, event_filter: dict[str, Any]) -> dict[str, Any]:
         membership = await self._events.get_membership(room_id, user_id)
+        if await self.is_forgotten(user_id, room_id, membership):
+            membership = None  # a forgotten room's history is no longer served to the user
         state = await self._events.get_current_state_ids(room_id) if membership is None else None
         if membership is None and not (state and await self._is_world_readable(state)):
             raise forbidden("You are not in this room")
@@ -131,7 +194,7 @@ class RoomReadHandler:
             positions = dict(rows)
             last = positions[chunk[-1].event_id] if len(chunk) == limit else rows[-1][1]
             position = last - 1 if backwards else last  # the token sits just after its event
-        result: dict[str, Any] = {"chunk": await self.serialize(chunk), "start": stream_token(start)}
+        result: dict[str, Any] = {"chunk": await self.serialize(chunk, user_id), "start": stream_token(start)}
         if not exhausted or len(chunk) == limit:
             result["end"] = stream_token(position)
         return result

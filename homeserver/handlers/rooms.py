@@ -9,6 +9,7 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.api.identifiers import UserID
 from homeserver.config import Config
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.storage.events import EventsStore
 from homeserver.storage.users import UsersStore
@@ -54,13 +55,16 @@ def default_power_levels(room_version: RoomVersion, creator: str, preset: str, i
 
 
 class RoomCreationHandler:
-    def __init__(self, config: Config, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore):
+    def __init__(self, config: Config, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
+                 directory: DirectoryHandler):
         self._config = config
         self._events = events
         self._creator = creator
         self._profiles = profiles
+        self._directory = directory
 
-    async def create_room(self, user_id: str, body: dict[str, Any]) -> str:
+    async def create_room(self, user_id: str, body: dict[str, Any], power_levels: dict[str, Any] | None = None) -> str:
+        """`power_levels`: the whole first power levels content instead of the preset's (upgrades)."""
         version_id = body.get("room_version", self._config.default_room_version)
         room_version = KNOWN_ROOM_VERSIONS.get(version_id)
         if room_version is None or not room_version.creatable:
@@ -69,11 +73,24 @@ class RoomCreationHandler:
         invitees = list(dict.fromkeys(body.get("invite", [])))
         for invitee in invitees:
             UserID.parse(invitee)
-        if body.get("room_alias_name") is not None:
-            raise MatrixError(400, Codes.UNRECOGNIZED, "Room aliases are not supported yet")
         if body.get("invite_3pid"):
             raise MatrixError(400, Codes.UNRECOGNIZED, "Third-party invites are not supported yet")
+        # The alias is checked and held before anything is persisted (M_ROOM_IN_USE if taken).
+        alias = None
+        if body.get("room_alias_name") is not None:
+            alias = await self._directory.reserve_alias(body["room_alias_name"])
+        try:
+            room_id = await self._create_room(user_id, body, room_version, preset, invitees, alias, power_levels)
+        finally:
+            if alias is not None:
+                self._directory.release_alias(alias)
+        if body.get("visibility") == "public":
+            await self._directory.publish_new_room(room_id)
+        return room_id
 
+    async def _create_room(self, user_id: str, body: dict[str, Any], room_version: RoomVersion, preset: str,
+                           invitees: list[str], alias: str | None,
+                           power_levels: dict[str, Any] | None = None) -> str:
         create_content = copy.deepcopy(body.get("creation_content") or {})
         create_content["room_version"] = room_version.identifier
         if not room_version.implicit_room_creator:
@@ -92,11 +109,15 @@ class RoomCreationHandler:
             send = self._creator.send_locked
             join = {"membership": "join", **await self._profiles.get_profile(user_id)}
             await send(user_id, room_id, "m.room.member", join, user_id)
-            power_levels = default_power_levels(room_version, user_id, preset, invitees)
+            if power_levels is None:
+                power_levels = default_power_levels(room_version, user_id, preset, invitees)
             override = body.get("power_level_content_override")
             if override:
                 power_levels.update(override)
             await send(user_id, room_id, "m.room.power_levels", power_levels, "")
+            if alias is not None:  # step 4 of createRoom
+                await self._directory.bind_reserved_alias(alias, room_id, user_id)
+                await send(user_id, room_id, "m.room.canonical_alias", {"alias": alias}, "")
             join_rule, history, guest = PRESETS[preset]
             initial = {(e["type"], e.get("state_key", "")) for e in body.get("initial_state", [])}
             for event_type, content in (("m.room.join_rules", {"join_rule": join_rule}),
@@ -110,7 +131,7 @@ class RoomCreationHandler:
                 await send(user_id, room_id, "m.room.name", {"name": body["name"]}, "")
             if "topic" in body:
                 await send(user_id, room_id, "m.room.topic", {
-                    "topic": body["topic"], "m.topic": [{"mimetype": "text/plain", "body": body["topic"]}]}, "")
+                    "topic": body["topic"], "m.topic": {"m.text": [{"mimetype": "text/plain", "body": body["topic"]}]}}, "")
             for invitee in invitees:
                 content = {"membership": "invite"}
                 if body.get("is_direct"):
@@ -136,7 +157,7 @@ class RoomMemberHandler:
         content: dict[str, Any] = {"membership": membership}
         if reason is not None:
             content["reason"] = reason
-        if membership == "join":
+        if membership in ("join", "knock"):
             content.update(await self._profiles.get_profile(target))
         event = await self._creator.send(sender, room_id, "m.room.member", content, target, txn_id)
         return event.event_id

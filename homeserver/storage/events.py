@@ -12,6 +12,7 @@ from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.storage.database import Database, Transaction
 from homeserver.storage.ids import IdGenerator, StreamIdTracker
+from homeserver.storage.relations import RelationsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
 from homeserver.util.caches import LruCache
 
@@ -25,9 +26,10 @@ class PersistedEvent:
 
 
 class EventsStore:
-    def __init__(self, db: Database, state_groups: StateGroupsStore):
+    def __init__(self, db: Database, state_groups: StateGroupsStore, relations: RelationsStore):
         self._db = db
         self._state_groups = state_groups
+        self._relations = relations
         self.stream = StreamIdTracker(IdGenerator("events", "stream_ordering"))
         self._event_cache: LruCache[str, Event] = LruCache("events", 50_000)
         self._room_versions: dict[str, RoomVersion] = {}
@@ -70,17 +72,21 @@ class EventsStore:
         position = self.stream.allocate()
         room_id = event.room_id
         state_after = dict(state_before)
+        replaces = None
         if event.is_state():
             state_after[event.state_tuple] = event.event_id
+            replaces = state_before.get(event.state_tuple)
+            if replaces is not None:
+                event.unsigned["replaces_state"] = replaces
 
         def txn_fn(txn: Transaction) -> None:
             if is_new_room:
                 self.store_room_txn(txn, room_id, event.room_version, creator or event.sender, now_ms)
             txn.execute(
                 "INSERT INTO events (event_id, stream_ordering, room_id, type, state_key, sender, depth, "
-                "origin_server_ts, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "origin_server_ts, json, replaces_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event.event_id, position, room_id, event.type, event.state_key, event.sender, event.depth,
-                 event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8")),
+                 event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8"), replaces),
             )
             prevs = event.prev_event_ids
             txn.executemany("INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?)",
@@ -115,9 +121,11 @@ class EventsStore:
                     txn.execute("DELETE FROM current_memberships WHERE room_id = ? AND user_id = ?", (room_id, sk))
                     txn.execute("INSERT INTO current_memberships (room_id, user_id, event_id, membership) "
                                 "VALUES (?, ?, ?, ?)", (room_id, sk, event.event_id, membership))
+            self._relations.add_relation_txn(txn, event, position)
             if event.type == "m.room.redaction" and isinstance(event.redacts, str):
                 txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
                             (event.event_id, event.redacts))
+                self._relations.remove_relation_txn(txn, event.redacts)
                 txn.call_after_commit(lambda: self._redacted_cache.pop(event.redacts))
             if txn_id is not None:
                 txn.execute("INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) "
@@ -150,10 +158,12 @@ class EventsStore:
                 found[eid] = ev
         if missing:
             rows = await self._db.run("get_events", self._fetch_event_rows_txn, missing)
-            for event_id, room_version, pdu_json in rows:
+            for event_id, room_version, pdu_json, replaces in rows:
                 from homeserver.events.hashing import event_from_pdu  # avoids a cycle at import time
 
                 ev = event_from_pdu(json.loads(pdu_json), KNOWN_ROOM_VERSIONS[room_version])
+                if replaces is not None:
+                    ev.unsigned["replaces_state"] = replaces
                 self._event_cache.set(event_id, ev)
                 found[event_id] = ev
         return found
@@ -163,7 +173,8 @@ class EventsStore:
         for i in range(0, len(event_ids), _CHUNK):
             chunk = event_ids[i:i + _CHUNK]
             rows += txn.execute(
-                "SELECT e.event_id, r.room_version, e.json FROM events e JOIN rooms r ON r.room_id = e.room_id "
+                "SELECT e.event_id, r.room_version, e.json, e.replaces_state FROM events e "
+                "JOIN rooms r ON r.room_id = e.room_id "
                 f"WHERE e.event_id IN ({','.join('?' * len(chunk))}) AND e.rejection_reason IS NULL",
                 chunk,
             ).fetchall()

@@ -177,7 +177,9 @@ class MembershipAndMessagesTest(RoomsTestCase):
         redaction_id = r.json["event_id"]
         r = await self.get(f"{V3}/rooms/{room}/event/{quote(mine)}", token=self.alice)
         self.assertEqual(r.json["content"], {})
-        self.assertEqual(r.json["unsigned"]["redacted_because"]["event_id"], redaction_id)
+        because = r.json["unsigned"]["redacted_because"]
+        self.assertEqual((because["event_id"], because["type"], because["sender"], because["content"]["reason"]),
+                         (redaction_id, "m.room.redaction", "@bob:test", "typo"))
         r = await self.get(f"{V3}/rooms/{room}/event/{quote(redaction_id)}", token=self.alice)
         self.assertEqual(r.json["redacts"], mine)
         self.assertEqual(r.json["content"]["redacts"], mine)  # v12 puts it in content
@@ -211,3 +213,27 @@ class MembershipAndMessagesTest(RoomsTestCase):
         self.assert_error(r, 400, "M_INVALID_PARAM")
         r = await self.get(f"{V3}/rooms/{room}/state/m.room.topic/", token=self.alice)
         self.assert_error(r, 404, "M_NOT_FOUND")
+
+
+class PrevContentTest(RoomsTestCase):
+    async def test_state_changes_carry_prev_content(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice, name="First")
+        room = quote(room_id)
+        r = await self.request("PUT", f"{V3}/rooms/{room}/state/m.room.name", {"name": "Second"}, token=self.alice)
+        second = r.json["event_id"]
+        r = await self.get(f"{V3}/rooms/{room}/event/{quote(second)}", token=self.alice)
+        self.assertEqual(r.json["unsigned"]["prev_content"], {"name": "First"})
+        self.assertIn("replaces_state", r.json["unsigned"])
+        r = await self.get(f"{V3}/rooms/{room}/messages?dir=b&limit=1", token=self.alice)
+        self.assertEqual(r.json["chunk"][0]["unsigned"]["prev_content"], {"name": "First"})
+
+
+class SameMillisecondRoomsTest(RoomsTestCase):
+    async def test_identical_v12_rooms_in_the_same_millisecond(self) -> None:
+        await self.users()
+        first = await self.create(self.alice, room_version="12")
+        second = await self.create(self.alice, room_version="12")  # the fake clock has not moved
+        self.assertNotEqual(first, second)
+        r = await self.get(f"{V3}/joined_rooms", token=self.alice)
+        self.assertEqual(set(r.json["joined_rooms"]), {first, second})

@@ -84,7 +84,7 @@ class JoinServlet(RestServlet):
         requester = await self.auth(request)
         body = parse_json_object(request, REASON_BODY, allow_empty=True)
         if room_id.startswith("#"):
-            raise not_found("Room alias not found")  # no aliases exist yet
+            room_id = (await self.hs.directory_handler.resolve_alias(room_id))["room_id"]
         check_room_id(room_id)
         if await self.hs.events_store.get_room_version(room_id) is None:
             raise not_found("No known room with that ID (joining over federation is not supported yet)")
@@ -136,7 +136,8 @@ class SendEventServlet(RestServlet):
         self.hs.message_limiter.check(requester.user_id)
         event = await self.hs.event_creation_handler.send(
             requester.user_id, room_id, event_type, content,
-            txn_id=(requester.user_id, requester.device_id, txn_id))
+            txn_id=(requester.user_id, requester.device_id, txn_id),
+            check=lambda: self.hs.relations_handler.check_new_event(requester.user_id, room_id, event_type, content))
         return 200, {"event_id": event.event_id}
 
 
@@ -158,6 +159,8 @@ class RoomStateEventServlet(RestServlet):
         requester = await self.auth(request)
         check_room_id(room_id)
         content = parse_json_object(request)
+        if event_type == "m.room.canonical_alias" and not state_key:
+            await self.hs.directory_handler.check_canonical_alias(room_id, content)
         event = await self.hs.event_creation_handler.send(
             requester.user_id, room_id, event_type, content, state_key or "")
         return 200, {"event_id": event.event_id}

@@ -20,7 +20,9 @@ CREATE TABLE events (
     -- The PDU exactly as hashed and signed (canonical JSON).
     json TEXT NOT NULL,
     -- Set if the event failed its auth checks (kept for the graph, never served as valid).
-    rejection_reason TEXT
+    rejection_reason TEXT,
+    -- For a state event: the event it replaced in the state (clients get its content as prev_content).
+    replaces_state TEXT
 );
 CREATE INDEX events_room_stream ON events(room_id, stream_ordering);
 CREATE INDEX events_room_topological ON events(room_id, depth, stream_ordering);
