@@ -575,3 +575,71 @@ class NioRoomsTestCase(NioTestCase):
             self.assert_nio_error(resp, 403, "M_FORBIDDEN", "a pre-emptively banned user joins")
 
         self.run_scenario(scenario)
+
+    # Reactions, edits and a thread between two nio clients, and the aggregations they see.
+    def test_react_edit_and_thread(self):
+        server = self.start_server(OPEN_REGISTRATION)
+
+        async def scenario():
+            from nio import RoomSendError
+            from nio.api import RelationshipType
+
+            alice = await self.register(server, "alice")
+            bob = await self.register(server, "bob")
+            room_id = await self.create_room(alice, invite=[BOB])
+            await self.join(bob, room_id)
+            root = await self.send_text(alice, room_id, "Lunch at noon?")
+
+            # Reactions: the same key twice from bob is refused with M_DUPLICATE_ANNOTATION.
+            reaction = {"m.relates_to": {"rel_type": "m.annotation", "event_id": root, "key": "👍"}}
+            resp = await bob.room_send(room_id, "m.reaction", reaction, ignore_unverified_devices=True)
+            self.assert_nio_ok(resp, RoomSendResponse, "bob reacts")
+            resp = await bob.room_send(room_id, "m.reaction", reaction, ignore_unverified_devices=True)
+            self.assertIsInstance(resp, RoomSendError)
+            self.assertEqual((resp.transport_response.status, resp.status_code), (400, "M_DUPLICATE_ANNOTATION"))
+            resp = await alice.room_send(room_id, "m.reaction", reaction, ignore_unverified_devices=True)
+            self.assert_nio_ok(resp, RoomSendResponse, "alice reacts with the same key")
+
+            # An edit by alice: the original keeps its content, the edit is bundled.
+            edit = {"msgtype": "m.text", "body": "* Lunch at one?",
+                    "m.new_content": {"msgtype": "m.text", "body": "Lunch at one?"},
+                    "m.relates_to": {"rel_type": "m.replace", "event_id": root}}
+            resp = await alice.room_send(room_id, "m.room.message", edit, ignore_unverified_devices=True)
+            self.assert_nio_ok(resp, RoomSendResponse, "alice edits")
+            edit_id = resp.event_id
+
+            # A thread: bob and alice reply.
+            replies = []
+            for client, body in ((bob, "Yes!"), (alice, "Great"), (bob, "See you")):
+                content = {"msgtype": "m.text", "body": body,
+                           "m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+                resp = await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+                self.assert_nio_ok(resp, RoomSendResponse, f"thread reply {body!r}")
+                replies.append(resp.event_id)
+
+            resp = await bob.room_get_event(room_id, root)
+            self.assert_nio_ok(resp, RoomGetEventResponse, "bob gets the root")
+            raw = source(resp.event)
+            self.assertEqual(raw["content"]["body"], "Lunch at noon?")
+            relations = raw["unsigned"]["m.relations"]
+            self.assertEqual(relations["m.replace"]["event_id"], edit_id)
+            self.assertEqual(relations["m.thread"]["count"], 3)
+            self.assertEqual(relations["m.thread"]["latest_event"]["event_id"], replies[-1])
+            self.assertTrue(relations["m.thread"]["current_user_participated"])
+            self.assertNotIn("m.annotation", relations)
+
+            # The relations API lists the thread and the reactions.
+            thread = [e.event_id async for e in bob.room_get_event_relations(
+                room_id, root, RelationshipType.thread, limit=2)]
+            self.assertEqual(thread, list(reversed(replies)))
+            annotations = [e.source["sender"] async for e in bob.room_get_event_relations(
+                room_id, root, RelationshipType.annotation)]
+            self.assertEqual(sorted(annotations), sorted([ALICE, BOB]))
+
+            # /messages carries the same bundle.
+            resp = await bob.room_messages(room_id, start="", direction=MessageDirection.back, limit=50)
+            self.assert_nio_ok(resp, RoomMessagesResponse, "bob pages back")
+            root_in_timeline = next(source(e) for e in resp.chunk if source(e)["event_id"] == root)
+            self.assertEqual(root_in_timeline["unsigned"]["m.relations"]["m.thread"]["count"], 3)
+
+        self.run_scenario(scenario)
