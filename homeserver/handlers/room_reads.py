@@ -197,7 +197,18 @@ class RoomReadHandler:
         result: dict[str, Any] = {"chunk": await self.serialize(chunk, user_id), "start": stream_token(start)}
         if not exhausted or len(chunk) == limit:
             result["end"] = stream_token(position)
+        if event_filter.get("lazy_load_members") and chunk:
+            result["state"] = await self._sender_members(user_id, room_id, chunk)
         return result
+
+    async def _sender_members(self, user_id: str, room_id: str, events: list[Event]) -> list[dict[str, Any]]:
+        """The member events of the events' senders, as the user may see the room's state (lazy
+        loading of members: clients need them to show names and avatars)."""
+        state = await self._state_ids_for_user(user_id, room_id)
+        senders = {e.sender for e in events}
+        ids = [eid for (t, sk), eid in state.items() if t == "m.room.member" and sk in senders]
+        fetched = await self._events.get_events(ids)
+        return await self.serialize([fetched[i] for i in ids if i in fetched])
 
 
 def _position(token: str) -> int:

@@ -102,6 +102,11 @@ class MembershipAndMessagesTest(RoomsTestCase):
         f = quote('{"types":["m.room.member"]}')
         r5 = await self.get(f"{V3}/rooms/{room}/messages?dir=b&filter={f}", token=self.bob)
         self.assertEqual({e["type"] for e in r5.json["chunk"]}, {"m.room.member"})
+        # Lazy loading: the senders' member events come along in "state".
+        f = quote('{"types":["m.room.message"],"lazy_load_members":true}')
+        r6 = await self.get(f"{V3}/rooms/{room}/messages?dir=b&limit=2&filter={f}", token=self.bob)
+        self.assertEqual({(e["type"], e["state_key"]) for e in r6.json["state"]},
+                         {("m.room.member", "@alice:test"), ("m.room.member", "@bob:test")})
 
         r = await self.get(f"{V3}/rooms/{room}/joined_members", token=self.alice)
         self.assertEqual(set(r.json["joined"]), {"@alice:test", "@bob:test"})
@@ -237,3 +242,23 @@ class SameMillisecondRoomsTest(RoomsTestCase):
         self.assertNotEqual(first, second)
         r = await self.get(f"{V3}/joined_rooms", token=self.alice)
         self.assertEqual(set(r.json["joined_rooms"]), {first, second})
+
+
+class StateStorageTest(RoomsTestCase):
+    async def test_thousand_state_changes_do_not_copy_the_state(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice)
+        room = quote(room_id)
+        count = lambda t: self.hs.database.execute("count", f"SELECT COUNT(*) FROM {t}")  # noqa: E731
+        before_entries = (await count("state_group_entries"))[0][0]
+        for i in range(1000):
+            r = await self.request("PUT", f"{V3}/rooms/{room}/state/org.example.item/{i}", {"n": i},
+                                   token=self.alice)
+            self.assertEqual(r.code, 200, r.json)
+        entries = (await count("state_group_entries"))[0][0] - before_entries
+        state = await self.get(f"{V3}/rooms/{room}/state", token=self.alice)
+        self.assertGreater(len(state.json), 1000)
+        # A copy of the whole state per event would be about 1000 * 1000 / 2 rows; deltas are one
+        # row per change plus a snapshot every MAX_DELTA_DEPTH changes.
+        self.assertLess(entries, 30_000)
+        self.assertLess(entries * 15, 1000 * 1000 // 2)
