@@ -24,14 +24,17 @@ from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.uia import UIAHandler
 from homeserver.handlers.visibility import VisibilityHandler
+from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import well_known
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import account, devices, fallback, login, register, relations, rooms, versions
 from homeserver.rest.client import directory as directory_servlets
 from homeserver.rest.client import room_extras as room_extras_servlets
+from homeserver.rest.client import sync as sync_servlets
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.storage.database import Database
 from homeserver.storage.devices import DevicesStore
@@ -111,8 +114,10 @@ class HomeServer:
         self.account_handler = AccountHandler(self.users_store, self.passwords)
         self.device_handler = DeviceHandler(self.devices_store)
         self.signing_key = load_signing_key(config.signing_key_path)
+        self.notifier = Notifier(self.clock)
         self.event_creation_handler = EventCreationHandler(
-            config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store)
+            config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
+            self.notifier)
         self.directory_handler = DirectoryHandler(config.server_name, self.clock, self.directory_store,
                                                   self.events_store, self.event_creation_handler,
                                                   self.auth_handler)
@@ -125,6 +130,8 @@ class HomeServer:
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
                                                  forgotten_rooms=self.room_extras_store)
+        self.sync_handler = SyncHandler(self.events_store, self.state_groups_store, self.visibility,
+                                        self.room_read_handler, self.notifier)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
         self.room_extras_handler = RoomExtrasHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,
@@ -137,6 +144,7 @@ class HomeServer:
         router = Router()
         directory_servlets.register_servlets(self, router)
         room_extras_servlets.register_servlets(self, router)
+        sync_servlets.register_servlets(self, router)
         for module in (versions, register, login, account, devices, fallback, rooms, relations, well_known,
                        admin_users):
             module.register_servlets(self, router)

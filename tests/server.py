@@ -119,6 +119,11 @@ class HomeserverTestCase(unittest.TestCase):
     def advance(self, seconds: float) -> None:
         self.fake_time.advance(seconds)
 
+    async def pump(self, turns: int = 20) -> None:
+        """Let pending work (database threads, callbacks) run: reactor turns, not sleeps."""
+        for _ in range(turns):
+            await self.hs.database.execute("pump", "SELECT 1")
+
     # -- requests -------------------------------------------------------------------------------
 
     async def request(

@@ -20,6 +20,7 @@ from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.events.signing import sign_event
 from homeserver.events.validation import EventTooLargeError, EventValidationError, validate_pdu
+from homeserver.notifier import Notifier
 from homeserver.state.resolution import resolve_state
 from homeserver.storage.events import EventsStore, PersistedEvent
 from homeserver.storage.state_groups import StateGroupsStore
@@ -33,12 +34,13 @@ MAX_PREV_EVENTS = 10
 
 class EventCreationHandler:
     def __init__(self, server_name: str, signing_key: SigningKey, clock: Clock, events: EventsStore,
-                 state_groups: StateGroupsStore):
+                 state_groups: StateGroupsStore, notifier: Notifier):
         self._server_name = server_name
         self._signing_key = signing_key
         self._clock = clock
         self._events = events
         self._state_groups = state_groups
+        self._notifier = notifier
         self.room_lock = Linearizer()
 
     async def send(
@@ -140,6 +142,9 @@ class EventCreationHandler:
             check_auth(event, auth_events)
         except AuthError as e:
             raise forbidden(str(e)) from None
-        return await self._events.persist_event(
+        persisted = await self._events.persist_event(
             event, group_before, state_before, is_new_room=new_room, now_ms=self._clock.time_msec(), txn_id=txn_id,
         )
+        # A membership event also wakes its target (an invitee is not waiting on the room yet).
+        self._notifier.on_new_event(event.room_id, [event.state_key] if event.type == "m.room.member" else [])
+        return persisted

@@ -327,3 +327,65 @@ class EventsStore:
             "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
             room_id)
         return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- for /sync ------------------------------------------------------------------------------
+
+    async def get_latest_positions(self, room_ids: list[str]) -> dict[str, int]:
+        """room_id -> stream position of its latest event."""
+
+        def txn_fn(txn: Transaction) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for i in range(0, len(room_ids), _CHUNK):
+                chunk = room_ids[i:i + _CHUNK]
+                out.update(txn.execute(
+                    "SELECT room_id, MAX(stream_ordering) FROM events "
+                    f"WHERE room_id IN ({','.join('?' * len(chunk))}) GROUP BY room_id", chunk,
+                ).fetchall())
+            return out
+
+        return await self._db.run("get_latest_positions", txn_fn) if room_ids else {}
+
+    async def get_event_at_position(self, room_id: str, position: int) -> str | None:
+        """The room's last event at or before a stream position (its state is the room's state then)."""
+        rows = await self._db.execute(
+            "get_event_at_position",
+            "SELECT event_id FROM events WHERE room_id = ? AND stream_ordering <= ? "
+            "ORDER BY stream_ordering DESC LIMIT 1",
+            room_id, position,
+        )
+        return rows[0][0] if rows else None
+
+    async def get_membership_changes(self, user_id: str, after: int, upto: int) -> dict[str, tuple[str, str, int]]:
+        """room_id -> (membership, event_id, position) of the user's latest membership change in
+        each room within (after, upto]."""
+        rows = await self._db.execute(
+            "get_membership_changes",
+            "SELECT room_id, membership, event_id, stream_ordering FROM room_memberships "
+            "WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering",
+            user_id, after, upto,
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    async def get_current_memberships(self, user_id: str) -> dict[str, tuple[str, str]]:
+        """room_id -> (membership, event_id) for every room the user has a membership in."""
+        rows = await self._db.execute(
+            "get_current_memberships",
+            "SELECT room_id, membership, event_id FROM current_memberships WHERE user_id = ?", user_id)
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]:
+        """event_id -> transaction ID, for the events this device sent among `event_ids`."""
+        if not event_ids:
+            return {}
+
+        def txn_fn(txn: Transaction) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for i in range(0, len(event_ids), _CHUNK):
+                chunk = event_ids[i:i + _CHUNK]
+                out.update(txn.execute(
+                    "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? "
+                    f"AND event_id IN ({','.join('?' * len(chunk))})", [user_id, device_id, *chunk],
+                ).fetchall())
+            return out
+
+        return await self._db.run("get_txn_ids", txn_fn)

@@ -1,0 +1,55 @@
+"""GET /sync."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, invalid_param
+from homeserver.rest.http import (
+    HomeserverRequest,
+    RestServlet,
+    client_patterns,
+    parse_boolean,
+    parse_integer,
+    parse_string,
+)
+
+MAX_TIMEOUT_MS = 5 * 60 * 1000
+
+
+class SyncServlet(RestServlet):
+    PATTERNS = client_patterns("/sync")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        since = parse_string(request, "since")
+        timeout = min(parse_integer(request, "timeout", default=0, minimum=0) or 0, MAX_TIMEOUT_MS)
+        full_state = bool(parse_boolean(request, "full_state", default=False))
+        parse_string(request, "set_presence", allowed=("online", "offline", "unavailable"))
+        use_state_after = bool(parse_boolean(request, "use_state_after", default=False)
+                               or parse_boolean(request, "org.matrix.msc4222.use_state_after", default=False))
+        sync_filter = await self._filter(requester.user_id, parse_string(request, "filter"))
+        return 200, await self.hs.sync_handler.sync(requester.user_id, requester.device_id, since, timeout,
+                                                    full_state, sync_filter, use_state_after)
+
+    async def _filter(self, user_id: str, raw: str | None) -> dict[str, Any]:
+        """The `filter` parameter: inline JSON (starts with "{"), or the ID of a stored filter."""
+        if not raw:
+            return {}
+        if raw.lstrip().startswith("{"):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None
+            if not isinstance(value, dict):
+                raise invalid_param("filter must be a JSON object")
+            return value
+        filters = getattr(self.hs, "filter_handler", None)
+        if filters is None:
+            raise MatrixError(404, Codes.NOT_FOUND, "Unknown filter")
+        return await filters.get_filter_json(user_id, raw)
+
+
+def register_servlets(hs: Any, router: Any) -> None:
+    router.register(SyncServlet(hs))
