@@ -52,7 +52,9 @@ def event_ids(resp: RoomMessagesResponse) -> list[str]:
     return [source(event)["event_id"] for event in resp.chunk]
 
 
-class NioRoomsTestCase(NioTestCase):
+class NioRoomsHelpers(NioTestCase):
+    """Room helpers shared by the nio test modules (no tests of its own)."""
+
     # ------------------------------------------------------------------ helpers
 
     async def register(self, server: ServerProcess, localpart: str) -> AsyncClient:
@@ -135,6 +137,8 @@ class NioRoomsTestCase(NioTestCase):
         pages = await self.paginate(client, room_id, MessageDirection.front, 100)
         return [source(event) for page in pages for event in page.chunk]
 
+
+class NioRoomsTestCase(NioRoomsHelpers):
     # ------------------------------------------------------------------ create, join, send, paginate
 
     def test_create_join_send_and_paginate(self):
