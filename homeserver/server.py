@@ -15,8 +15,12 @@ from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.profile import AccountDataHandler, ProfileHandler
+from homeserver.handlers.push_rules import PushRulesHandler
+from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
@@ -33,15 +37,23 @@ from homeserver.rest import well_known
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import account, devices, fallback, login, register, relations, rooms, versions
 from homeserver.rest.client import directory as directory_servlets
+from homeserver.rest.client import filter as filter_servlets
+from homeserver.rest.client import profile as profile_servlets
+from homeserver.rest.client import push_rules as push_rules_servlets
+from homeserver.rest.client import receipts as receipts_servlets
 from homeserver.rest.client import room_extras as room_extras_servlets
 from homeserver.rest.client import sync as sync_servlets
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.engines import create_engine
 from homeserver.storage.events import EventsStore
+from homeserver.storage.filters import FiltersStore
 from homeserver.storage.prepare import prepare_database
+from homeserver.storage.push_rules import PushRulesStore
+from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.room_extras import RoomExtrasStore
@@ -87,8 +99,12 @@ class HomeServer:
         self.directory_store = DirectoryStore(self.database)
         self.state_groups_store = StateGroupsStore(self.database)
         self.relations_store = RelationsStore(self.database)
+        self.account_data_store = AccountDataStore(self.database)
+        self.receipts_store = ReceiptsStore(self.database)
         self.events_store = EventsStore(self.database, self.state_groups_store, self.relations_store)
         self.room_extras_store = RoomExtrasStore(self.database)
+        self.push_rules_store = PushRulesStore(self.database)
+        self.filters_store = FiltersStore(self.database)
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
@@ -113,8 +129,11 @@ class HomeServer:
                                           self.login_account_limiter, self.login_failed_limiter)
         self.account_handler = AccountHandler(self.users_store, self.passwords)
         self.device_handler = DeviceHandler(self.devices_store)
+        self.filter_handler = FilterHandler(self.filters_store)
         self.signing_key = load_signing_key(config.signing_key_path)
         self.notifier = Notifier(self.clock)
+        self.push_rules_handler = PushRulesHandler(self.push_rules_store, self.account_data_store,
+                                                   self.notifier)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
             self.notifier)
@@ -130,8 +149,16 @@ class HomeServer:
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
                                                  forgotten_rooms=self.room_extras_store)
+        self.profile_handler = ProfileHandler(config, self.users_store, self.account_data_store, self.events_store,
+                                              self.event_creation_handler)
+        self.account_data_handler = AccountDataHandler(self.account_data_store, self.events_store, self.notifier)
+        self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier)
+        self.receipts_handler = ReceiptsHandler(self.clock, self.events_store, self.receipts_store,
+                                                self.account_data_store, self.visibility, self.notifier)
         self.sync_handler = SyncHandler(self.events_store, self.state_groups_store, self.visibility,
-                                        self.room_read_handler, self.notifier)
+                                        self.room_read_handler, self.notifier, self.account_data_store,
+                                        self.receipts_store, self.receipts_handler, self.typing_handler,
+                                        self.push_rules_handler)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
         self.room_extras_handler = RoomExtrasHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,
@@ -144,7 +171,11 @@ class HomeServer:
         router = Router()
         directory_servlets.register_servlets(self, router)
         room_extras_servlets.register_servlets(self, router)
+        push_rules_servlets.register_servlets(self, router)
+        filter_servlets.register_servlets(self, router)
         sync_servlets.register_servlets(self, router)
+        profile_servlets.register_servlets(self, router)
+        receipts_servlets.register_servlets(self, router)
         for module in (versions, register, login, account, devices, fallback, rooms, relations, well_known,
                        admin_users):
             module.register_servlets(self, router)
@@ -161,6 +192,8 @@ class HomeServer:
         await self.tokens_store.load()
         await self.state_groups_store.load()
         await self.events_store.load()
+        await self.account_data_store.load()
+        await self.receipts_store.load()
         await self.room_extras_store.load()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),

@@ -28,7 +28,10 @@ ACCOUNT_TABLES = [
     "room_aliases", "room_directory",
     "rooms", "events", "event_edges", "event_auth", "event_forward_extremities", "current_state_events",
     "room_memberships", "current_memberships", "event_txn_ids", "redactions", "event_relations",
+    "profile_fields", "account_data", "receipts",
     "event_reports", "room_reports", "forgotten_rooms",
+    "push_rules", "push_rules_predefined",
+    "user_filters",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}

@@ -12,11 +12,12 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, 
 from homeserver.api.identifiers import UserID
 from homeserver.clock import Clock
 from homeserver.events.auth import get_required_level, get_user_power_level, parse_level
+from homeserver.events.filtering import RoomEventFilter, room_event_filter, validate_room_event_filter
 from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
-from homeserver.handlers.room_reads import RoomReadHandler, _matches, stream_token
+from homeserver.handlers.room_reads import RoomReadHandler, stream_token
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.storage.events import EventsStore
@@ -79,7 +80,10 @@ class RoomExtrasHandler:
         return event
 
     async def get_context(self, user_id: str, room_id: str, event_id: str, limit: int,
-                          event_filter: dict[str, Any]) -> dict[str, Any]:
+                          event_filter: dict[str, Any] | RoomEventFilter) -> dict[str, Any]:
+        if not isinstance(event_filter, RoomEventFilter):
+            validate_room_event_filter(event_filter)
+        event_filter = room_event_filter(event_filter)
         event = await self._visible_event(user_id, room_id, event_id)
         if await self.is_forgotten(user_id, room_id):
             raise not_found("Event not found")
@@ -113,8 +117,8 @@ class RoomExtrasHandler:
         groups = await self._state_groups.get_event_state_groups([last_id])
         state_ids = await self._state_groups.get_state(groups[last_id][1]) if last_id in groups else {}
         state_events = await self._events.get_events(list(state_ids.values()))
-        state = [e for e in state_events.values() if _matches(e, event_filter)]
-        if event_filter.get("lazy_load_members"):
+        state = [e for e in state_events.values() if event_filter.matches(e)]
+        if event_filter.lazy_load_members:
             senders = {event.sender} | {e["sender"] for e in result["events_before"] + result["events_after"]}
             state = [e for e in state if e.type != "m.room.member" or e.state_key in senders]
         result["state"] = await self._reads.serialize(sorted(state, key=lambda e: (e.type, e.state_key or "")),

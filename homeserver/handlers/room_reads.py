@@ -7,6 +7,7 @@ from typing import Any
 from homeserver.api.errors import forbidden, not_found
 from homeserver.clock import Clock
 from homeserver.events.client_format import client_event
+from homeserver.events.filtering import RoomEventFilter, room_event_filter, validate_room_event_filter
 from homeserver.events.model import Event
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.visibility import VisibilityHandler
@@ -163,7 +164,13 @@ class RoomReadHandler:
                 for e in events.values()}
 
     async def get_messages(self, user_id: str, room_id: str, from_token: str | None, to_token: str | None,
-                           backwards: bool, limit: int, event_filter: dict[str, Any]) -> dict[str, Any]:
+                           backwards: bool, limit: int,
+                           event_filter: dict[str, Any] | RoomEventFilter) -> dict[str, Any]:
+        """A page of the room's history the user may see, through a RoomEventFilter (a dict is
+        validated first: 400 naming a bad field)."""
+        if not isinstance(event_filter, RoomEventFilter):
+            validate_room_event_filter(event_filter)
+        flt = room_event_filter(event_filter)
         membership = await self._events.get_membership(room_id, user_id)
         if await self.is_forgotten(user_id, room_id, membership):
             membership = None  # a forgotten room's history is no longer served to the user
@@ -176,6 +183,8 @@ class RoomReadHandler:
             start = _position(from_token)
         to = _position(to_token) if to_token else None
         limit = max(1, min(limit, MAX_PAGE))
+        if not flt.room_allowed(room_id):  # rooms/not_rooms leave nothing of this room
+            return {"chunk": [], "start": stream_token(start)}
         chunk: list[Event] = []
         position = start
         # Fetch pages until `limit` events pass the filter and visibility rules, or history ends.
@@ -186,7 +195,7 @@ class RoomReadHandler:
             if not rows:
                 break
             fetched = await self._events.get_events([eid for eid, _ in rows])
-            page = [fetched[eid] for eid, _ in rows if eid in fetched and _matches(fetched[eid], event_filter)]
+            page = [fetched[eid] for eid, _ in rows if eid in fetched and flt.matches(fetched[eid])]
             for event in await self._visibility.filter_events_for_user(user_id, page):
                 if len(chunk) == limit:
                     break
@@ -197,7 +206,7 @@ class RoomReadHandler:
         result: dict[str, Any] = {"chunk": await self.serialize(chunk, user_id), "start": stream_token(start)}
         if not exhausted or len(chunk) == limit:
             result["end"] = stream_token(position)
-        if event_filter.get("lazy_load_members") and chunk:
+        if flt.lazy_load_members and chunk:
             result["state"] = await self._sender_members(user_id, room_id, chunk)
         return result
 
@@ -218,19 +227,3 @@ def _position(token: str) -> int:
 
         raise invalid_param(f"Invalid pagination token {token!r}")
     return position
-
-
-def _matches(event: Event, f: dict[str, Any]) -> bool:
-    """The RoomEventFilter fields that select events by type and sender ('*' wildcards)."""
-    def match(value: str, patterns: list[str]) -> bool:
-        return any(p == value or (p.endswith("*") and value.startswith(p[:-1])) for p in patterns)
-
-    if "types" in f and not match(event.type, f["types"]):
-        return False
-    if match(event.type, f.get("not_types", [])):
-        return False
-    if "senders" in f and event.sender not in f["senders"]:
-        return False
-    if event.sender in f.get("not_senders", []):
-        return False
-    return True

@@ -6,14 +6,19 @@ parsers read the leading part). Positions are persistent, so tokens survive rest
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeserver.api.errors import invalid_param
+from homeserver.events.filtering import Filter
 from homeserver.events.model import Event
+from homeserver.handlers.push_rules import PushRulesHandler
+from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.room_reads import RoomReadHandler, parse_stream_token, stream_token
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.notifier import Notifier
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore
+from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.state_groups import StateGroupsStore
 
 DEFAULT_TIMELINE_LIMIT = 10
@@ -22,9 +27,39 @@ STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.canonical_
 MAX_HEROES = 5
 
 
+class SyncToken(NamedTuple):
+    """Positions in each stream a sync has seen: "s<events>_<account data>_<receipts>_<typing>".
+    A token with fewer parts (e.g. from /messages) has 0 for the missing streams."""
+
+    events: int
+    account_data: int = 0
+    receipts: int = 0
+    typing: int = 0
+
+    def __str__(self) -> str:
+        return f"{stream_token(self.events)}_{self.account_data}_{self.receipts}_{self.typing}"
+
+
+def parse_sync_token(token: str) -> SyncToken | None:
+    events = parse_stream_token(token)
+    if events is None:
+        return None
+    rest = token.split("_")[1:4]
+    if not all(part.isdigit() for part in rest):
+        return None
+    return SyncToken(events, *map(int, rest))
+
+
 class SyncHandler:
     def __init__(self, events: EventsStore, state_groups: StateGroupsStore, visibility: VisibilityHandler,
-                 reads: RoomReadHandler, notifier: Notifier):
+                 reads: RoomReadHandler, notifier: Notifier, account_data: AccountDataStore,
+                 receipts: ReceiptsStore, receipts_handler: ReceiptsHandler, typing: TypingHandler,
+                 push_rules: PushRulesHandler):
+        self._push_rules = push_rules
+        self._account_data = account_data
+        self._receipts = receipts
+        self._receipts_handler = receipts_handler
+        self._typing = typing
         self._events = events
         self._state_groups = state_groups
         self._visibility = visibility
@@ -35,8 +70,10 @@ class SyncHandler:
                    sync_filter: dict[str, Any], use_state_after: bool = False) -> dict[str, Any]:
         since_pos = None
         if since is not None:
-            since_pos = parse_stream_token(since)
-            if since_pos is None or since_pos > self._events.stream.current:
+            since_pos = parse_sync_token(since)
+            if since_pos is None or since_pos.events > self._events.stream.current \
+                    or since_pos.account_data > self._account_data.stream.current \
+                    or since_pos.receipts > self._receipts.stream.current:
                 raise invalid_param("Unknown since token")
         result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
         if since_pos is not None and not full_state and timeout_ms > 0 and not result["rooms_changed"]:
@@ -45,16 +82,20 @@ class SyncHandler:
                 result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
         return result["body"]
 
-    async def _compute(self, user_id: str, device_id: str, since: int | None, full_state: bool,
+    async def _compute(self, user_id: str, device_id: str, since_token: SyncToken | None, full_state: bool,
                        sync_filter: dict[str, Any], use_state_after: bool) -> dict[str, Any]:
+        since = since_token.events if since_token is not None else None
+        incremental = since_token is not None and not full_state
         now = self._events.stream.current
-        room_filter = sync_filter.get("room", {}) if isinstance(sync_filter.get("room"), dict) else {}
-        timeline_filter = room_filter.get("timeline", {}) if isinstance(room_filter.get("timeline"), dict) else {}
-        state_filter = room_filter.get("state", {}) if isinstance(room_filter.get("state"), dict) else {}
-        limit = timeline_filter.get("limit", DEFAULT_TIMELINE_LIMIT)
-        limit = limit if isinstance(limit, int) and limit > 0 else DEFAULT_TIMELINE_LIMIT
-        lazy = bool(state_filter.get("lazy_load_members"))
-        include_leave = bool(room_filter.get("include_leave"))
+        account_data_now = self._account_data.stream.current
+        receipts_now = self._receipts.stream.current
+        typing_now = self._typing.serial
+        account_data = await self._account_data.get_changes(
+            user_id, since_token.account_data if incremental else None, account_data_now)
+        f = Filter(sync_filter)
+        limit = f.room.timeline.limit_or(DEFAULT_TIMELINE_LIMIT)
+        lazy = f.room.state.lazy_load_members
+        include_leave = f.room.include_leave
 
         memberships = await self._events.get_current_memberships(user_id)
         changes = await self._events.get_membership_changes(user_id, since, now) if since is not None else {}
@@ -62,14 +103,16 @@ class SyncHandler:
         latest = await self._events.get_latest_positions(joined)
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
         for room_id, (membership, event_id) in sorted(memberships.items()):
+            if not f.room.room_allowed(room_id):
+                continue
             changed = room_id in changes
             if membership == "join":
                 if since is None or full_state or changed:
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, None, now, limit, lazy,
-                                                              use_state_after)
+                                                              use_state_after, f)
                 elif latest.get(room_id, 0) > since:
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, since, now, limit, lazy,
-                                                              use_state_after)
+                                                              use_state_after, f)
             elif membership in ("invite", "knock") and (since is None or changed):
                 key = "invite_state" if membership == "invite" else "knock_state"
                 rooms[membership][room_id] = {key: {"events": await self._stripped_state(event_id)}}
@@ -77,13 +120,42 @@ class SyncHandler:
                 upto = changes[room_id][2] if changed else (await self._events.get_stream_orderings([event_id]))[event_id]
                 rooms["leave"][room_id] = await self._room(user_id, device_id, room_id,
                                                            since if changed else None, upto, limit, lazy,
-                                                           use_state_after)
-        body: dict[str, Any] = {"next_batch": stream_token(now),
+                                                           use_state_after, f)
+        joined_now = [r for r, (m, _) in memberships.items() if m == "join" and f.room.room_allowed(r)]
+        receipts = await self._receipts_handler.receipt_events(
+            user_id, joined_now, since_token.receipts if incremental else None, receipts_now)
+        for room_id in joined_now:
+            ephemeral = []
+            typing = self._typing.typing_event(room_id, since_token.typing if incremental else None)
+            if typing is not None:
+                ephemeral.append(typing)
+            if room_id in receipts:
+                ephemeral.append(receipts[room_id])
+            ephemeral = [e for e in ephemeral if f.room.ephemeral.check(e["type"], None)]
+            if ephemeral:
+                rooms["join"].setdefault(room_id, {})["ephemeral"] = {"events": ephemeral}
+        if since_token is None and "m.push_rules" not in account_data.get("", {}):
+            # Clients read push rules from account data too; a user who never changed any has none stored.
+            account_data.setdefault("", {})["m.push_rules"] = await self._push_rules.get_account_data_content(user_id)
+        for room_id, contents in account_data.items():
+            event_filter = f.room.account_data if room_id else f.account_data
+            contents = {t: c for t, c in contents.items() if event_filter.check(t, None)}
+            if not contents or (room_id and not f.room.room_allowed(room_id)):
+                continue
+            target = rooms["join"].get(room_id) if room_id else None
+            if room_id and target is None and memberships.get(room_id, ("",))[0] == "join":
+                target = rooms["join"][room_id] = {}
+            if target is not None:
+                target["account_data"] = {"events": [{"type": t, "content": c} for t, c in contents.items()]}
+        body: dict[str, Any] = {"next_batch": str(SyncToken(now, account_data_now, receipts_now, typing_now)),
                                 "rooms": {k: v for k, v in rooms.items() if v}}
-        return {"body": body, "rooms_changed": any(rooms.values())}
+        global_data = {t: c for t, c in account_data.get("", {}).items() if f.account_data.check(t, None)}
+        if global_data:
+            body["account_data"] = {"events": [{"type": t, "content": c} for t, c in global_data.items()]}
+        return {"body": body, "rooms_changed": any(rooms.values()) or bool(account_data)}
 
     async def _room(self, user_id: str, device_id: str, room_id: str, since: int | None, upto: int, limit: int,
-                    lazy: bool, use_state_after: bool) -> dict[str, Any]:
+                    lazy: bool, use_state_after: bool, f: Filter) -> dict[str, Any]:
         """Timeline (since, upto] (the last `limit` visible events) and the state change that
         leads up to its start (all of it when `since` is None); with `use_state_after`, the
         state change up to its end instead (`state_after`, spec v1.16)."""
@@ -92,7 +164,7 @@ class SyncHandler:
         rows = list(reversed(rows[:limit]))
         fetched = await self._events.get_events([eid for eid, _ in rows])
         timeline = await self._visibility.filter_events_for_user(
-            user_id, [fetched[eid] for eid, _ in rows if eid in fetched])
+            user_id, [fetched[eid] for eid, _ in rows if eid in fetched and f.room.timeline.matches(fetched[eid])])
         start = rows[0][1] - 1 if rows else upto
         if use_state_after:
             state_at_start = await self._state_at_position(room_id, upto)
@@ -110,6 +182,7 @@ class SyncHandler:
         # `state` never repeats timeline events; `state_after` is the whole change, timeline or not.
         state_events = await self._events.get_events(
             [v for v in wanted.values() if use_state_after or v not in timeline_ids])
+        state_events = {k: e for k, e in state_events.items() if f.room.state.matches(e)}
         serialized = await self._reads.serialize(timeline, user_id)
         txn_ids = await self._events.get_txn_ids(user_id, device_id, list(timeline_ids))
         for event in serialized:

@@ -65,6 +65,13 @@ class UsersStore:
             return {}
         return {k: v for k, v in zip(("displayname", "avatar_url"), rows[0], strict=True) if v is not None}
 
+    async def set_profile_value(self, user_id: str, key: str, value: str | None) -> None:
+        """Set displayname or avatar_url (None clears it)."""
+        column = {"displayname": "displayname", "avatar_url": "avatar_url"}[key]  # never from input
+        await self._db.run(
+            "set_profile_value",
+            lambda txn: txn.execute(f"UPDATE profiles SET {column} = ? WHERE user_id = ?", (value, user_id)))
+
     async def find_user_ids_case_insensitive(self, user_id: str) -> list[str]:
         rows = await self._db.execute(
             "find_user_ids_ci", "SELECT user_id FROM users WHERE LOWER(user_id) = LOWER(?)", user_id

@@ -1,6 +1,7 @@
 """/sync: initial and incremental, long-poll woken by an event (fake clock), invites, leaves,
 state deltas, lazy-loaded members, state_after, transaction ids."""
 
+import json
 from urllib.parse import quote
 
 from twisted.internet import defer
@@ -136,3 +137,20 @@ class SyncTest(RoomsTestCase):
             self.assert_error(r, 400, errcode)
         r = await self.get(f"{V3}/sync?filter=12345", token=self.alice)
         self.assertEqual(r.code, 404)
+
+    async def test_room_and_type_filters(self) -> None:
+        await self.users()
+        room_a = await self.create(self.alice, name="A")
+        room_b = await self.create(self.alice, name="B")
+        await self.send(self.alice, room_a, "in a", "t1")
+        flt = json.dumps({"room": {"rooms": [room_a], "timeline": {"types": ["m.room.message"]}},
+                          "account_data": {"not_types": ["*"]}})
+        result = await self.sync(self.alice, filter=flt)
+        self.assertEqual(set(result["rooms"]["join"]), {room_a})
+        self.assertNotIn(room_b, result["rooms"]["join"])
+        self.assertEqual({e["type"] for e in result["rooms"]["join"][room_a]["timeline"]["events"]}, {"m.room.message"})
+        self.assertNotIn("account_data", result)
+        # A first sync carries the default push rules as account data.
+        full = await self.sync(self.alice)
+        rules = [e for e in full["account_data"]["events"] if e["type"] == "m.push_rules"]
+        self.assertIn("override", rules[0]["content"]["global"])

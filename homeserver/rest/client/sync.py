@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, invalid_param
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
@@ -35,20 +33,7 @@ class SyncServlet(RestServlet):
 
     async def _filter(self, user_id: str, raw: str | None) -> dict[str, Any]:
         """The `filter` parameter: inline JSON (starts with "{"), or the ID of a stored filter."""
-        if not raw:
-            return {}
-        if raw.lstrip().startswith("{"):
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None
-            if not isinstance(value, dict):
-                raise invalid_param("filter must be a JSON object")
-            return value
-        filters = getattr(self.hs, "filter_handler", None)
-        if filters is None:
-            raise MatrixError(404, Codes.NOT_FOUND, "Unknown filter")
-        return await filters.get_filter_json(user_id, raw)
+        return await self.hs.filter_handler.resolve_json(raw, user_id)
 
 
 def register_servlets(hs: Any, router: Any) -> None:

@@ -1,0 +1,125 @@
+"""Profiles (displayname, avatar_url, m.tz and custom fields) and account data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
+from homeserver.api.identifiers import UserID
+from homeserver.config import Config
+from homeserver.handlers.events import EventCreationHandler
+from homeserver.notifier import Notifier
+from homeserver.storage.account_data import AccountDataStore
+from homeserver.storage.events import EventsStore
+from homeserver.storage.users import UsersStore
+
+logger = logging.getLogger(__name__)
+
+FIELD_NAME = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+MAX_PROFILE_BYTES = 64 * 1024
+MAX_KEY_BYTES = 255
+MAX_DISPLAYNAME = 256
+SERVER_MANAGED_ACCOUNT_DATA = ("m.fully_read", "m.push_rules")
+
+
+class ProfileHandler:
+    def __init__(self, config: Config, users: UsersStore, account_data: AccountDataStore, events: EventsStore,
+                 creator: EventCreationHandler):
+        self._server_name = config.server_name
+        self._users = users
+        self._account_data = account_data
+        self._events = events
+        self._creator = creator
+
+    async def get_profile(self, user_id: str) -> dict[str, Any]:
+        uid = UserID.parse(user_id)
+        if uid.domain != self._server_name or not await self._users.user_exists(user_id):
+            raise not_found("Profile not found")
+        return {**await self._account_data.get_profile_fields(user_id), **await self._users.get_profile(user_id)}
+
+    async def get_field(self, user_id: str, field: str) -> dict[str, Any]:
+        profile = await self.get_profile(user_id)
+        if field not in profile:
+            raise not_found(f"Profile field {field} not set")
+        return {field: profile[field]}
+
+    async def set_field(self, requester: str, user_id: str, field: str, value: Any) -> None:
+        self._check_owner(requester, user_id)
+        if len(field.encode()) > MAX_KEY_BYTES:
+            raise MatrixError(400, "M_KEY_TOO_LARGE", "Profile key too long")
+        if not FIELD_NAME.match(field):
+            raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid profile field name {field!r}")
+        if field == "displayname":
+            if not isinstance(value, str) or len(value) > MAX_DISPLAYNAME:
+                raise MatrixError(400, Codes.INVALID_PARAM, f"displayname must be a string of at most "
+                                                            f"{MAX_DISPLAYNAME} characters")
+        elif field == "avatar_url":
+            if not isinstance(value, str) or not (value.startswith("mxc://") or value == ""):
+                raise MatrixError(400, Codes.INVALID_PARAM, "avatar_url must be an mxc:// URI")
+        elif field == "m.tz" and not isinstance(value, str):
+            raise MatrixError(400, Codes.INVALID_PARAM, "m.tz must be a string")
+        profile = await self.get_profile(user_id)
+        profile[field] = value
+        if len(json.dumps(profile).encode()) > MAX_PROFILE_BYTES:
+            raise MatrixError(400, "M_PROFILE_TOO_LARGE", "The profile would exceed 64 KiB")
+        if field in ("displayname", "avatar_url"):
+            await self._users.set_profile_value(user_id, field, value or None)
+            await self._update_member_events(user_id, field, value or None)
+        else:
+            await self._account_data.set_profile_field(user_id, field, value)
+
+    async def delete_field(self, requester: str, user_id: str, field: str) -> None:
+        self._check_owner(requester, user_id)
+        await self.get_profile(user_id)
+        if field in ("displayname", "avatar_url"):
+            await self._users.set_profile_value(user_id, field, None)
+            await self._update_member_events(user_id, field, None)
+        else:
+            await self._account_data.delete_profile_field(user_id, field)
+
+    def _check_owner(self, requester: str, user_id: str) -> None:
+        if requester != user_id:
+            raise forbidden("You cannot change another user's profile")
+
+    async def _update_member_events(self, user_id: str, field: str, value: str | None) -> None:
+        """The profile shows in rooms through member events: send a new one in each joined room."""
+        for room_id in await self._events.get_rooms_for_user(user_id):
+            membership = await self._events.get_membership(room_id, user_id)
+            current = await self._events.get_event(membership[1]) if membership else None
+            content = dict(current.content) if current else {"membership": "join"}
+            if value is None:
+                content.pop(field, None)
+            else:
+                content[field] = value
+            try:
+                await self._creator.send(user_id, room_id, "m.room.member", content, user_id)
+            except MatrixError as e:
+                logger.info("Could not update %s's member event in %s: %s", user_id, room_id, e.msg)
+
+
+class AccountDataHandler:
+    def __init__(self, store: AccountDataStore, events: EventsStore, notifier: Notifier):
+        self._store = store
+        self._events = events
+        self._notifier = notifier
+
+    async def put(self, requester: str, user_id: str, room_id: str, data_type: str, content: dict[str, Any]) -> None:
+        if requester != user_id:
+            raise forbidden("Cannot add account data for other users")
+        if data_type in SERVER_MANAGED_ACCOUNT_DATA:
+            raise MatrixError(405, Codes.BAD_JSON, f"Cannot set {data_type} through this API")
+        if room_id and await self._events.get_room_version(room_id) is None:
+            raise not_found("Unknown room")
+        await self._store.put(user_id, room_id, data_type, content)
+        self._notifier.on_user_data(user_id)
+
+    async def get(self, requester: str, user_id: str, room_id: str, data_type: str) -> dict[str, Any]:
+        if requester != user_id:
+            raise forbidden("Cannot read account data of other users")
+        content = await self._store.get(user_id, room_id, data_type)
+        if content is None:
+            raise not_found("Account data not found")
+        return content

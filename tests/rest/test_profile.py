@@ -1,0 +1,106 @@
+"""Profiles (with propagation into member events) and account data (with /sync)."""
+
+from urllib.parse import quote
+
+from twisted.internet import defer
+
+from tests.rest.test_rooms import V3, RoomsTestCase
+
+
+class ProfileTest(RoomsTestCase):
+    async def test_get_set_delete_and_propagate(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice)
+        r = await self.get(f"{V3}/profile/@alice:test", token=self.bob)
+        self.assertEqual(r.json, {"displayname": "alice"})
+        r = await self.request("PUT", f"{V3}/profile/@alice:test/displayname", {"displayname": "Alice W."},
+                               token=self.alice)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.request("PUT", f"{V3}/profile/@alice:test/avatar_url", {"avatar_url": "mxc://test/abc"},
+                               token=self.alice)
+        self.assertEqual(r.code, 200)
+        r = await self.request("PUT", f"{V3}/profile/@alice:test/m.tz", {"m.tz": "Europe/Paris"}, token=self.alice)
+        self.assertEqual(r.code, 200)
+        r = await self.get(f"{V3}/profile/@alice:test", token=self.bob)
+        self.assertEqual(r.json, {"displayname": "Alice W.", "avatar_url": "mxc://test/abc", "m.tz": "Europe/Paris"})
+        r = await self.get(f"{V3}/profile/@alice:test/displayname", token=self.bob)
+        self.assertEqual(r.json, {"displayname": "Alice W."})
+        # The room sees the new name through a new member event.
+        r = await self.get(f"{V3}/rooms/{quote(room_id)}/state/m.room.member/@alice:test", token=self.alice)
+        self.assertEqual((r.json["displayname"], r.json["avatar_url"]), ("Alice W.", "mxc://test/abc"))
+        r = await self.request("DELETE", f"{V3}/profile/@alice:test/m.tz", token=self.alice)
+        self.assertEqual(r.code, 200)
+        r = await self.get(f"{V3}/profile/@alice:test/m.tz", token=self.alice)
+        self.assert_error(r, 404, "M_NOT_FOUND")
+
+    async def test_refusals(self) -> None:
+        await self.users()
+        for path, body, code, errcode in (
+            ("/profile/@alice:test/displayname", {"displayname": "x"}, 403, "M_FORBIDDEN"),
+            ("/profile/@bob:test/avatar_url", {"avatar_url": "https://x"}, 400, "M_INVALID_PARAM"),
+            ("/profile/@bob:test/displayname", {"displayname": 5}, 400, "M_INVALID_PARAM"),
+            ("/profile/@bob:test/displayname", {}, 400, "M_MISSING_PARAM"),
+            ("/profile/@bob:test/Bad-Key", {"Bad-Key": 1}, 400, "M_INVALID_PARAM"),
+        ):
+            await self.assert_rejected_without_change("PUT", V3 + path, body, code, errcode, token=self.bob)
+        self.assert_error(await self.get(f"{V3}/profile/@nobody:test", token=self.bob), 404, "M_NOT_FOUND")
+
+
+class ProfileTooLargeTest(RoomsTestCase):
+    config_overrides = {"max_request_body_size": 200_000}
+
+    async def test_profile_limit(self) -> None:
+        await self.users()
+        await self.assert_rejected_without_change(
+            "PUT", f"{V3}/profile/@bob:test/org.example.big", {"org.example.big": "x" * 70000}, 400,
+            "M_PROFILE_TOO_LARGE", token=self.bob)
+
+
+class AccountDataTest(RoomsTestCase):
+    async def test_global_and_room_account_data_in_sync(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice)
+        first = (await self.get(f"{V3}/sync", token=self.alice)).json
+        r = await self.request("PUT", f"{V3}/user/@alice:test/account_data/m.direct", {"@bob:test": [room_id]},
+                               token=self.alice)
+        self.assertEqual(r.code, 200)
+        r = await self.request("PUT", f"{V3}/user/@alice:test/rooms/{quote(room_id)}/account_data/org.example.note",
+                               {"note": "hi"}, token=self.alice)
+        self.assertEqual(r.code, 200)
+        r = await self.get(f"{V3}/user/@alice:test/account_data/m.direct", token=self.alice)
+        self.assertEqual(r.json, {"@bob:test": [room_id]})
+        r = await self.get(f"{V3}/user/@alice:test/rooms/{quote(room_id)}/account_data/org.example.note",
+                           token=self.alice)
+        self.assertEqual(r.json, {"note": "hi"})
+        delta = (await self.get(f"{V3}/sync?since={first['next_batch']}", token=self.alice)).json
+        self.assertEqual(delta["account_data"]["events"], [{"type": "m.direct", "content": {"@bob:test": [room_id]}}])
+        self.assertEqual(delta["rooms"]["join"][room_id]["account_data"]["events"],
+                         [{"type": "org.example.note", "content": {"note": "hi"}}])
+        # A waiting sync is woken by an account data change.
+        waiting = defer.ensureDeferred(self.get(f"{V3}/sync?since={delta['next_batch']}&timeout=30000",
+                                                token=self.alice))
+        await self.pump()
+        self.assertFalse(waiting.called)
+        await self.request("PUT", f"{V3}/user/@alice:test/account_data/m.ignored_user_list", {"ignored_users": {}},
+                           token=self.alice)
+        r = await waiting
+        self.assertEqual(r.json["account_data"]["events"][0]["type"], "m.ignored_user_list")
+        # A first sync has everything.
+        full = (await self.get(f"{V3}/sync", token=self.alice)).json
+        self.assertEqual({e["type"] for e in full["account_data"]["events"]},
+                         {"m.direct", "m.ignored_user_list", "m.push_rules"})  # push rules: the defaults
+
+    async def test_refusals(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice)
+        for method, path, body, code, errcode in (
+            ("PUT", "/user/@bob:test/account_data/x", {}, 403, "M_FORBIDDEN"),
+            ("PUT", "/user/@alice:test/account_data/m.fully_read", {"event_id": "$x"}, 405, "M_BAD_JSON"),
+            ("PUT", "/user/@alice:test/account_data/x", [1], 400, "M_BAD_JSON"),
+            ("PUT", f"/user/@alice:test/rooms/{quote('!nope:test')}/account_data/x", {}, 404, "M_NOT_FOUND"),
+        ):
+            await self.assert_rejected_without_change(method, V3 + path, body, code, errcode, token=self.alice)
+        r = await self.get(f"{V3}/user/@alice:test/account_data/never", token=self.alice)
+        self.assert_error(r, 404, "M_NOT_FOUND")
+        r = await self.get(f"{V3}/user/@bob:test/rooms/{quote(room_id)}/account_data/x", token=self.alice)
+        self.assert_error(r, 403, "M_FORBIDDEN")
