@@ -145,14 +145,31 @@ class RoomReadHandler:
         return (await self.serialize([event], user_id))[0]
 
     async def get_members(self, user_id: str, room_id: str, membership: str | None = None,
-                          not_membership: str | None = None) -> list[dict[str, Any]]:
+                          not_membership: str | None = None, at: str | None = None) -> list[dict[str, Any]]:
         ids = await self._state_ids_for_user(user_id, room_id)
+        if at is not None:
+            ids = await self._state_at_token(user_id, room_id, _position(at), ids)
         member_ids = [eid for (t, _), eid in ids.items() if t == "m.room.member"]
         events = await self._events.get_events(member_ids)
         chosen = [e for e in events.values()
                   if (membership is None or e.content.get("membership") == membership)
                   and (not_membership is None or e.content.get("membership") != not_membership)]
         return await self.serialize(sorted(chosen, key=lambda e: e.state_key or ""))
+
+    async def _state_at_token(self, user_id: str, room_id: str, position: int,
+                              visible: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+        """The room state at a stream position, if the user was joined then (or the room is world
+        readable); else the state the user may see anyway."""
+        event_id = await self._events.get_event_at_position(room_id, position)
+        groups = await self._state_groups.get_event_state_groups([event_id]) if event_id else {}
+        if event_id not in groups:
+            return visible
+        state = await self._state_groups.get_state(groups[event_id][1])
+        member_id = state.get(("m.room.member", user_id))
+        member = await self._events.get_event(member_id) if member_id else None
+        if (member and member.content.get("membership") == "join") or await self._is_world_readable(state):
+            return state
+        return visible
 
     async def get_joined_members(self, user_id: str, room_id: str) -> dict[str, dict[str, Any]]:
         membership = await self._events.get_membership(room_id, user_id)

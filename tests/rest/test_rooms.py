@@ -262,3 +262,18 @@ class StateStorageTest(RoomsTestCase):
         # row per change plus a snapshot every MAX_DELTA_DEPTH changes.
         self.assertLess(entries, 30_000)
         self.assertLess(entries * 15, 1000 * 1000 // 2)
+
+
+class MembersAtTest(RoomsTestCase):
+    async def test_members_at_a_sync_token(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice, preset="public_chat")
+        room = quote(room_id)
+        before = (await self.get(f"{V3}/sync", token=self.alice)).json["next_batch"]
+        await self.post(f"{V3}/rooms/{room}/join", {}, token=self.bob)
+        r = await self.get(f"{V3}/rooms/{room}/members?at={before}", token=self.alice)
+        self.assertEqual([e["state_key"] for e in r.json["chunk"]], ["@alice:test"])
+        r = await self.get(f"{V3}/rooms/{room}/members", token=self.alice)
+        self.assertEqual([e["state_key"] for e in r.json["chunk"]], ["@alice:test", "@bob:test"])
+        r = await self.get(f"{V3}/rooms/{room}/members?at=nonsense", token=self.alice)
+        self.assert_error(r, 400, "M_INVALID_PARAM")

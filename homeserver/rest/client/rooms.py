@@ -194,7 +194,8 @@ class MembersServlet(RestServlet):
         chunk = await self.hs.room_read_handler.get_members(
             requester.user_id, room_id,
             parse_string(request, "membership", allowed=self.MEMBERSHIPS),
-            parse_string(request, "not_membership", allowed=self.MEMBERSHIPS))
+            parse_string(request, "not_membership", allowed=self.MEMBERSHIPS),
+            parse_string(request, "at"))
         return 200, {"chunk": chunk}
 
 
