@@ -6,7 +6,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.internet import threads
@@ -17,6 +17,7 @@ from homeserver.storage.engines import PostgresEngine, SQLiteEngine
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
+IN_CHUNK = 500  # values per IN (...) list
 
 
 class Transaction:
@@ -35,6 +36,18 @@ class Transaction:
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         self._cursor.executemany(self._convert(sql), rows)
+
+    def select_in(self, sql: str, values: Sequence[Any], before: Sequence[Any] = (),
+                  after: Sequence[Any] = ()) -> list[tuple]:
+        """All rows of `sql`, whose `{in}` stands for `IN (?, ...)` over `values`. Runs in chunks,
+        so no statement carries more parameters than an engine accepts. `before`/`after`: the
+        arguments of the placeholders around it."""
+        rows: list[tuple] = []
+        for i in range(0, len(values), IN_CHUNK):
+            chunk = list(values[i:i + IN_CHUNK])
+            marks = f"IN ({','.join('?' * len(chunk))})"
+            rows += self.execute(sql.replace("{in}", marks), [*before, *chunk, *after]).fetchall()
+        return rows
 
     def fetchone(self) -> tuple | None:
         return self._cursor.fetchone()

@@ -16,8 +16,6 @@ from homeserver.storage.relations import RelationsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
 from homeserver.util.caches import LruCache
 
-_CHUNK = 500
-
 
 @dataclass(frozen=True)
 class PersistedEvent:
@@ -169,16 +167,10 @@ class EventsStore:
         return found
 
     def _fetch_event_rows_txn(self, txn: Transaction, event_ids: list[str]) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
-        for i in range(0, len(event_ids), _CHUNK):
-            chunk = event_ids[i:i + _CHUNK]
-            rows += txn.execute(
-                "SELECT e.event_id, r.room_version, e.json, e.replaces_state FROM events e "
-                "JOIN rooms r ON r.room_id = e.room_id "
-                f"WHERE e.event_id IN ({','.join('?' * len(chunk))}) AND e.rejection_reason IS NULL",
-                chunk,
-            ).fetchall()
-        return rows
+        return txn.select_in(
+            "SELECT e.event_id, r.room_version, e.json, e.replaces_state FROM events e "
+            "JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id {in} AND e.rejection_reason IS NULL",
+            event_ids)
 
     async def get_redactions(self, event_ids: list[str]) -> dict[str, str]:
         """event_id -> ID of a redaction of it, for those of `event_ids` that are redacted."""
@@ -192,14 +184,7 @@ class EventsStore:
                 out[eid] = cached
 
         def txn_fn(txn: Transaction) -> list[tuple[str, str]]:
-            rows: list[tuple[str, str]] = []
-            for i in range(0, len(missing), _CHUNK):
-                chunk = missing[i:i + _CHUNK]
-                rows += txn.execute(
-                    f"SELECT redacts, event_id FROM redactions WHERE redacts IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            return rows
+            return txn.select_in("SELECT redacts, event_id FROM redactions WHERE redacts {in}", missing)
 
         if missing:
             found = dict(await self._db.run("get_redactions", txn_fn))
@@ -286,13 +271,7 @@ class EventsStore:
             chain: set[str] = set()
             frontier = list(event_ids)
             while frontier:
-                found = []
-                for i in range(0, len(frontier), _CHUNK):
-                    chunk = frontier[i:i + _CHUNK]
-                    found += [r[0] for r in txn.execute(
-                        f"SELECT auth_id FROM event_auth WHERE event_id IN ({','.join('?' * len(chunk))})",
-                        chunk,
-                    ).fetchall()]
+                found = [r[0] for r in txn.select_in("SELECT auth_id FROM event_auth WHERE event_id {in}", frontier)]
                 frontier = [a for a in set(found) if a not in chain]
                 chain.update(frontier)
             return chain
@@ -301,14 +280,7 @@ class EventsStore:
 
     async def get_stream_orderings(self, event_ids: list[str]) -> dict[str, int]:
         def txn_fn(txn: Transaction) -> dict[str, int]:
-            out: dict[str, int] = {}
-            for i in range(0, len(event_ids), _CHUNK):
-                chunk = event_ids[i:i + _CHUNK]
-                out.update(txn.execute(
-                    f"SELECT event_id, stream_ordering FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall())
-            return out
+            return dict(txn.select_in("SELECT event_id, stream_ordering FROM events WHERE event_id {in}", event_ids))
 
         return await self._db.run("get_stream_orderings", txn_fn)
 
@@ -334,14 +306,8 @@ class EventsStore:
         """room_id -> stream position of its latest event."""
 
         def txn_fn(txn: Transaction) -> dict[str, int]:
-            out: dict[str, int] = {}
-            for i in range(0, len(room_ids), _CHUNK):
-                chunk = room_ids[i:i + _CHUNK]
-                out.update(txn.execute(
-                    "SELECT room_id, MAX(stream_ordering) FROM events "
-                    f"WHERE room_id IN ({','.join('?' * len(chunk))}) GROUP BY room_id", chunk,
-                ).fetchall())
-            return out
+            return dict(txn.select_in(
+                "SELECT room_id, MAX(stream_ordering) FROM events WHERE room_id {in} GROUP BY room_id", room_ids))
 
         return await self._db.run("get_latest_positions", txn_fn) if room_ids else {}
 
@@ -379,13 +345,8 @@ class EventsStore:
             return {}
 
         def txn_fn(txn: Transaction) -> dict[str, str]:
-            out: dict[str, str] = {}
-            for i in range(0, len(event_ids), _CHUNK):
-                chunk = event_ids[i:i + _CHUNK]
-                out.update(txn.execute(
-                    "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? "
-                    f"AND event_id IN ({','.join('?' * len(chunk))})", [user_id, device_id, *chunk],
-                ).fetchall())
-            return out
+            return dict(txn.select_in(
+                "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND event_id {in}",
+                event_ids, before=(user_id, device_id)))
 
         return await self._db.run("get_txn_ids", txn_fn)

@@ -7,8 +7,6 @@ from typing import Any
 from homeserver.storage.database import Database, Transaction
 from homeserver.storage.ids import IdGenerator, StreamIdTracker
 
-_CHUNK = 500
-
 
 class ReceiptsStore:
     def __init__(self, db: Database):
@@ -40,14 +38,8 @@ class ReceiptsStore:
         """(room_id, receipt_type, user_id, thread_id, event_id, ts) of receipts in (after, upto]."""
 
         def txn_fn(txn: Transaction) -> list[tuple[Any, ...]]:
-            rows: list[tuple[Any, ...]] = []
-            for i in range(0, len(room_ids), _CHUNK):
-                chunk = room_ids[i:i + _CHUNK]
-                rows += txn.execute(
-                    "SELECT room_id, receipt_type, user_id, thread_id, event_id, ts FROM receipts "
-                    f"WHERE room_id IN ({','.join('?' * len(chunk))}) AND stream_id > ? AND stream_id <= ?",
-                    [*chunk, after or 0, upto],
-                ).fetchall()
-            return rows
+            return txn.select_in(
+                "SELECT room_id, receipt_type, user_id, thread_id, event_id, ts FROM receipts "
+                "WHERE room_id {in} AND stream_id > ? AND stream_id <= ?", room_ids, after=(after or 0, upto))
 
         return await self._db.run("get_receipt_changes", txn_fn) if room_ids else []

@@ -8,8 +8,6 @@ from typing import Any
 from homeserver.events.model import Event
 from homeserver.storage.database import Database, Transaction
 
-_CHUNK = 500
-
 
 def relation_of(event: Event) -> tuple[str, str, str | None] | None:
     """(rel_type, parent event_id, annotation key) if the event's content relates it to another."""
@@ -87,16 +85,10 @@ class RelationsStore:
         of the m.replace, m.thread and m.reference children of `parent_ids`."""
 
         def txn_fn(txn: Transaction) -> list[tuple[Any, ...]]:
-            rows: list[tuple[Any, ...]] = []
-            for i in range(0, len(parent_ids), _CHUNK):
-                chunk = parent_ids[i:i + _CHUNK]
-                rows += txn.execute(
-                    "SELECT relates_to_id, event_id, relation_type, event_type, sender, stream_ordering, "
-                    f"origin_server_ts, room_id FROM event_relations WHERE relates_to_id IN ({','.join('?' * len(chunk))}) "
-                    "AND relation_type IN ('m.replace', 'm.thread', 'm.reference')",
-                    chunk,
-                ).fetchall()
-            return rows
+            return txn.select_in(
+                "SELECT relates_to_id, event_id, relation_type, event_type, sender, stream_ordering, "
+                "origin_server_ts, room_id FROM event_relations WHERE relates_to_id {in} "
+                "AND relation_type IN ('m.replace', 'm.thread', 'm.reference')", parent_ids)
 
         return await self._db.run("get_aggregation_rows", txn_fn)
 

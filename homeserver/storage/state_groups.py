@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeserver.storage.database import Database, Transaction
+from homeserver.storage.database import IN_CHUNK, Database, Transaction
 from homeserver.storage.ids import IdGenerator
 from homeserver.util.caches import LruCache
 
@@ -17,8 +17,6 @@ StateKey = tuple[str, str]
 StateMap = Mapping[StateKey, str]
 
 MAX_DELTA_DEPTH = 50
-_CHUNK = 500  # ids per IN (...) list
-
 
 class StateGroupsStore:
     def __init__(self, db: Database):
@@ -113,31 +111,20 @@ class StateGroupsStore:
 
     def _entries_txn(self, txn: Transaction, groups: list[int]) -> dict[int, list[tuple[StateKey, str | None]]]:
         out: dict[int, list[tuple[StateKey, str | None]]] = {}
-        for i in range(0, len(groups), _CHUNK):
-            chunk = groups[i:i + _CHUNK]
-            rows = txn.execute(
-                "SELECT state_group, type, state_key, event_id FROM state_group_entries "
-                f"WHERE state_group IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            for g, t, sk, eid in rows:
-                out.setdefault(g, []).append(((t, sk), eid))
+        rows = txn.select_in(
+            "SELECT state_group, type, state_key, event_id FROM state_group_entries WHERE state_group {in}", groups)
+        for g, t, sk, eid in rows:
+            out.setdefault(g, []).append(((t, sk), eid))
         return out
 
     async def get_event_state_groups(self, event_ids: list[str]) -> dict[str, tuple[int, int]]:
         """event_id -> (group of the state before it, group of the state after it)."""
 
         def txn_fn(txn: Transaction) -> dict[str, tuple[int, int]]:
-            out = {}
-            for i in range(0, len(event_ids), _CHUNK):
-                chunk = event_ids[i:i + _CHUNK]
-                rows = txn.execute(
-                    "SELECT event_id, state_group_before, state_group_after FROM event_to_state_groups "
-                    f"WHERE event_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                out.update({eid: (before, after) for eid, before, after in rows})
-            return out
+            rows = txn.select_in(
+                "SELECT event_id, state_group_before, state_group_after FROM event_to_state_groups "
+                "WHERE event_id {in}", event_ids)
+            return {eid: (before, after) for eid, before, after in rows}
 
         return await self._db.run("get_event_state_groups", txn_fn)
 
@@ -163,8 +150,8 @@ class StateGroupsStore:
                     keep.add(g)
                     g = groups.get(g)
             doomed = [g for g in groups if g not in keep]
-            for i in range(0, len(doomed), _CHUNK):
-                chunk = doomed[i:i + _CHUNK]
+            for i in range(0, len(doomed), IN_CHUNK):
+                chunk = doomed[i:i + IN_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 txn.execute(f"DELETE FROM state_group_entries WHERE state_group IN ({marks})", chunk)
             # Children before parents: a group's prev_group must exist while the group does.
