@@ -35,14 +35,25 @@ from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import well_known
 from homeserver.rest.admin import users as admin_users
-from homeserver.rest.client import account, devices, fallback, login, register, relations, rooms, versions
-from homeserver.rest.client import directory as directory_servlets
-from homeserver.rest.client import filter as filter_servlets
-from homeserver.rest.client import profile as profile_servlets
-from homeserver.rest.client import push_rules as push_rules_servlets
-from homeserver.rest.client import receipts as receipts_servlets
-from homeserver.rest.client import room_extras as room_extras_servlets
-from homeserver.rest.client import sync as sync_servlets
+from homeserver.rest.client import (
+    account,
+    devices,
+    directory,
+    fallback,
+    login,
+    profile,
+    push_rules,
+    receipts,
+    register,
+    relations,
+    room_extras,
+    rooms,
+    sync,
+    versions,
+)
+from homeserver.rest.client import (
+    filter as filters,
+)
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database
@@ -169,15 +180,8 @@ class HomeServer:
 
     def build_router(self) -> Router:
         router = Router()
-        directory_servlets.register_servlets(self, router)
-        room_extras_servlets.register_servlets(self, router)
-        push_rules_servlets.register_servlets(self, router)
-        filter_servlets.register_servlets(self, router)
-        sync_servlets.register_servlets(self, router)
-        profile_servlets.register_servlets(self, router)
-        receipts_servlets.register_servlets(self, router)
-        for module in (versions, register, login, account, devices, fallback, rooms, relations, well_known,
-                       admin_users):
+        for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
+                       directory, sync, filters, profile, receipts, push_rules, well_known, admin_users):
             module.register_servlets(self, router)
         return router
 
