@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from homeserver.events.auth import auth_types_for_event, get_user_power_level
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion, StateResAlgorithm
 
@@ -96,65 +97,15 @@ def is_rejected(event: Event) -> bool:
 
 
 def auth_types_for(event: Event, room_version: RoomVersion) -> set[StateKey]:
-    """The state keys the authorisation rules look at for `event`: the server-server spec's "Auth
-    events selection", plus the create event in every room version (room 12 leaves it out of
-    `auth_events` but its rules still read it)."""
-    keys = {CREATE, POWER_LEVELS, (MEMBER, event.sender)}
-    if event.type != MEMBER or not isinstance(event.state_key, str):
-        return keys
-    keys.add((MEMBER, event.state_key))
-    content = event.content
-    membership = content.get("membership")
-    if membership in ("join", "invite", "knock"):
-        keys.add(JOIN_RULES)
-    if membership == "invite":
-        tpi = content.get("third_party_invite")
-        signed = tpi.get("signed") if isinstance(tpi, dict) else None
-        token = signed.get("token") if isinstance(signed, dict) else None
-        if isinstance(token, str):
-            keys.add(("m.room.third_party_invite", token))
-    via = content.get("join_authorised_via_users_server")
-    if membership == "join" and room_version.restricted_join_rule and isinstance(via, str):
-        keys.add((MEMBER, via))
-    return keys
+    """The state keys the authorisation rules look at for `event`: the auth events selection,
+    plus the create event in every room version (room 12 leaves it out of `auth_events` but its
+    rules still read it)."""
+    return auth_types_for_event(event.type, event.sender, event.state_key, event.content, room_version) | {CREATE}
 
 
 def sender_power_level(event: Event, auth_events: Mapping[StateKey, Event], room_version: RoomVersion) -> float:
-    """The sender's power level according to `auth_events` (authorisation rules: levels default when
-    no power levels event exists, the creator then having 100; from room 12 creators are infinite)."""
-    create = auth_events.get(CREATE)
-    sender = event.sender
-    if create is not None and room_version.privileged_creators:
-        extra = create.content.get("additional_creators")
-        if sender == create.sender or (isinstance(extra, list) and sender in extra):
-            return math.inf
-    power_levels = auth_events.get(POWER_LEVELS)
-    if power_levels is not None:
-        users = power_levels.content.get("users")
-        if isinstance(users, dict) and sender in users:
-            return _as_int(users[sender])
-        return _as_int(power_levels.content.get("users_default", 0))
-    if create is not None:
-        creator = create.sender if room_version.implicit_room_creator else create.content.get("creator")
-        if sender == creator:
-            return 100
-    return 0
-
-
-def _as_int(value: Any) -> int:
-    """A power level value; rooms before 10 allowed integers written as strings."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return 0
-    return 0
+    """The sender's power level according to `auth_events` (as the authorisation rules read it)."""
+    return get_user_power_level(event.sender, dict(auth_events))
 
 
 def topological_order(nodes: Collection[str], parents: Callable[[str], Iterable[str]],
