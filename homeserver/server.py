@@ -18,7 +18,7 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.passwords import PasswordHandler
-from homeserver.handlers.profile import AccountDataHandler, ProfileHandler
+from homeserver.handlers.profile import AccountDataHandler, ProfileHandler, TagsHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
@@ -159,10 +159,12 @@ class HomeServer:
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
-                                                 forgotten_rooms=self.room_extras_store)
+                                                 forgotten_rooms=self.room_extras_store,
+                                                 account_data=self.account_data_store)
         self.profile_handler = ProfileHandler(config, self.users_store, self.account_data_store, self.events_store,
                                               self.event_creation_handler)
         self.account_data_handler = AccountDataHandler(self.account_data_store, self.events_store, self.notifier)
+        self.tags_handler = TagsHandler(self.account_data_handler, self.account_data_store)
         self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier)
         self.receipts_handler = ReceiptsHandler(self.clock, self.events_store, self.receipts_store,
                                                 self.account_data_store, self.visibility, self.notifier)

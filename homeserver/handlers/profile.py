@@ -123,3 +123,33 @@ class AccountDataHandler:
         if content is None:
             raise not_found("Account data not found")
         return content
+
+
+class TagsHandler:
+    """Room tags, kept as the room's `m.tag` account data (as clients read them from /sync)."""
+
+    def __init__(self, account_data: AccountDataHandler, store: AccountDataStore):
+        self._account_data = account_data
+        self._store = store
+
+    async def get_tags(self, requester: str, user_id: str, room_id: str) -> dict[str, Any]:
+        if requester != user_id:
+            raise forbidden("Cannot read another user's tags")
+        content = await self._store.get(user_id, room_id, "m.tag") or {}
+        tags = content.get("tags")
+        return {"tags": tags if isinstance(tags, dict) else {}}
+
+    async def set_tag(self, requester: str, user_id: str, room_id: str, tag: str, body: dict[str, Any]) -> None:
+        if len(tag.encode()) > 255:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Tag too long")
+        order = body.get("order")
+        if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
+            raise MatrixError(400, Codes.BAD_JSON, "'order' must be a number")
+        tags = (await self.get_tags(requester, user_id, room_id))["tags"]
+        tags[tag] = body
+        await self._account_data.put(requester, user_id, room_id, "m.tag", {"tags": tags})
+
+    async def delete_tag(self, requester: str, user_id: str, room_id: str, tag: str) -> None:
+        tags = (await self.get_tags(requester, user_id, room_id))["tags"]
+        if tags.pop(tag, None) is not None:
+            await self._account_data.put(requester, user_id, room_id, "m.tag", {"tags": tags})

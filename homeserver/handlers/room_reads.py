@@ -11,6 +11,7 @@ from homeserver.events.filtering import RoomEventFilter, room_event_filter, vali
 from homeserver.events.model import Event
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.visibility import VisibilityHandler
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.state_groups import StateGroupsStore
@@ -33,7 +34,8 @@ def parse_stream_token(token: str) -> int | None:
 class RoomReadHandler:
     def __init__(self, clock: Clock, events: EventsStore, state_groups: StateGroupsStore,
                  visibility: VisibilityHandler, relations: RelationsHandler,
-                 forgotten_rooms: RoomExtrasStore | None = None):
+                 forgotten_rooms: RoomExtrasStore | None = None, account_data: AccountDataStore | None = None):
+        self._account_data = account_data
         self._clock = clock
         self._events = events
         self._state_groups = state_groups
@@ -202,6 +204,8 @@ class RoomReadHandler:
         limit = max(1, min(limit, MAX_PAGE))
         if not flt.room_allowed(room_id):  # rooms/not_rooms leave nothing of this room
             return {"chunk": [], "start": stream_token(start)}
+        # Events of users this user ignores are not served (spec: ignoring users).
+        ignored = await self._account_data.get_ignored_users(user_id) if self._account_data else set()
         chunk: list[Event] = []
         position = start
         # Fetch pages until `limit` events pass the filter and visibility rules, or history ends.
@@ -212,7 +216,8 @@ class RoomReadHandler:
             if not rows:
                 break
             fetched = await self._events.get_events([eid for eid, _ in rows])
-            page = [fetched[eid] for eid, _ in rows if eid in fetched and flt.matches(fetched[eid])]
+            page = [fetched[eid] for eid, _ in rows if eid in fetched and flt.matches(fetched[eid])
+                    and fetched[eid].sender not in ignored]
             for event in await self._visibility.filter_events_for_user(user_id, page):
                 if len(chunk) == limit:
                     break

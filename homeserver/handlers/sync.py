@@ -97,6 +97,7 @@ class SyncHandler:
         lazy = f.room.state.lazy_load_members
         include_leave = f.room.include_leave
 
+        ignored = await self._account_data.get_ignored_users(user_id)
         memberships = await self._events.get_current_memberships(user_id)
         changes = await self._events.get_membership_changes(user_id, since, now) if since is not None else {}
         joined = [r for r, (m, _) in memberships.items() if m == "join"]
@@ -109,10 +110,12 @@ class SyncHandler:
             if membership == "join":
                 if since is None or full_state or changed:
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, None, now, limit, lazy,
-                                                              use_state_after, f)
+                                                              use_state_after, f, ignored)
                 elif latest.get(room_id, 0) > since:
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, since, now, limit, lazy,
-                                                              use_state_after, f)
+                                                              use_state_after, f, ignored)
+            elif membership == "invite" and await self._invited_by(event_id) in ignored:
+                continue  # invites from ignored users are not shown
             elif membership in ("invite", "knock") and (since is None or changed):
                 key = "invite_state" if membership == "invite" else "knock_state"
                 rooms[membership][room_id] = {key: {"events": await self._stripped_state(event_id)}}
@@ -120,7 +123,7 @@ class SyncHandler:
                 upto = changes[room_id][2] if changed else (await self._events.get_stream_orderings([event_id]))[event_id]
                 rooms["leave"][room_id] = await self._room(user_id, device_id, room_id,
                                                            since if changed else None, upto, limit, lazy,
-                                                           use_state_after, f)
+                                                           use_state_after, f, ignored)
         joined_now = [r for r, (m, _) in memberships.items() if m == "join" and f.room.room_allowed(r)]
         receipts = await self._receipts_handler.receipt_events(
             user_id, joined_now, since_token.receipts if incremental else None, receipts_now)
@@ -155,7 +158,7 @@ class SyncHandler:
         return {"body": body, "rooms_changed": any(rooms.values()) or bool(account_data)}
 
     async def _room(self, user_id: str, device_id: str, room_id: str, since: int | None, upto: int, limit: int,
-                    lazy: bool, use_state_after: bool, f: Filter) -> dict[str, Any]:
+                    lazy: bool, use_state_after: bool, f: Filter, ignored: set[str]) -> dict[str, Any]:
         """Timeline (since, upto] (the last `limit` visible events) and the state change that
         leads up to its start (all of it when `since` is None); with `use_state_after`, the
         state change up to its end instead (`state_after`, spec v1.16)."""
@@ -164,7 +167,8 @@ class SyncHandler:
         rows = list(reversed(rows[:limit]))
         fetched = await self._events.get_events([eid for eid, _ in rows])
         timeline = await self._visibility.filter_events_for_user(
-            user_id, [fetched[eid] for eid, _ in rows if eid in fetched and f.room.timeline.matches(fetched[eid])])
+            user_id, [fetched[eid] for eid, _ in rows if eid in fetched and f.room.timeline.matches(fetched[eid])
+                      and fetched[eid].sender not in ignored])
         start = rows[0][1] - 1 if rows else upto
         if use_state_after:
             state_at_start = await self._state_at_position(room_id, upto)
@@ -222,6 +226,10 @@ class SyncHandler:
                 others = sorted(u for u, m, _ in members if m in ("leave", "ban") and u != user_id)
             summary["m.heroes"] = others[:MAX_HEROES]
         return summary
+
+    async def _invited_by(self, member_event_id: str) -> str | None:
+        event = await self._events.get_event(member_event_id)
+        return event.sender if event else None
 
     async def _stripped_state(self, member_event_id: str) -> list[dict[str, Any]]:
         """Stripped state for an invite or knock: the room's key state events, plus the

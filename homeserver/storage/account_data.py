@@ -51,6 +51,12 @@ class AccountDataStore:
             out.setdefault(room_id, {})[data_type] = json.loads(content)
         return out
 
+    async def get_ignored_users(self, user_id: str) -> set[str]:
+        """The users in the user's m.ignored_user_list."""
+        content = await self.get(user_id, "", "m.ignored_user_list") or {}
+        ignored = content.get("ignored_users")
+        return set(ignored) if isinstance(ignored, dict) else set()
+
     # -- extended profile fields ----------------------------------------------------------------
 
     async def get_profile_fields(self, user_id: str) -> dict[str, Any]:

@@ -104,3 +104,25 @@ class AccountDataTest(RoomsTestCase):
         self.assert_error(r, 404, "M_NOT_FOUND")
         r = await self.get(f"{V3}/user/@bob:test/rooms/{quote(room_id)}/account_data/x", token=self.alice)
         self.assert_error(r, 403, "M_FORBIDDEN")
+
+
+class TagsTest(RoomsTestCase):
+    async def test_tags(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice)
+        base = f"{V3}/user/@alice:test/rooms/{quote(room_id)}/tags"
+        since = (await self.get(f"{V3}/sync", token=self.alice)).json["next_batch"]
+        r = await self.request("PUT", f"{base}/m.favourite", {"order": 0.5}, token=self.alice)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.request("PUT", f"{base}/u.work", {}, token=self.alice)
+        self.assertEqual((await self.get(base, token=self.alice)).json,
+                         {"tags": {"m.favourite": {"order": 0.5}, "u.work": {}}})
+        delta = (await self.get(f"{V3}/sync?since={since}", token=self.alice)).json
+        self.assertEqual(delta["rooms"]["join"][room_id]["account_data"]["events"],
+                         [{"type": "m.tag", "content": {"tags": {"m.favourite": {"order": 0.5}, "u.work": {}}}}])
+        r = await self.request("DELETE", f"{base}/u.work", token=self.alice)
+        self.assertEqual((await self.get(base, token=self.alice)).json, {"tags": {"m.favourite": {"order": 0.5}}})
+        await self.assert_rejected_without_change("PUT", f"{base}/x", {"order": "first"}, 400, "M_BAD_JSON",
+                                                  token=self.alice)
+        await self.assert_rejected_without_change("PUT", f"{base}/x", {}, 403, "M_FORBIDDEN", token=self.bob)
+        self.assert_error(await self.get(base, token=self.bob), 403, "M_FORBIDDEN")

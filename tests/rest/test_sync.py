@@ -154,3 +154,24 @@ class SyncTest(RoomsTestCase):
         full = await self.sync(self.alice)
         rules = [e for e in full["account_data"]["events"] if e["type"] == "m.push_rules"]
         self.assertIn("override", rules[0]["content"]["global"])
+
+    async def test_ignored_users(self) -> None:
+        await self.users()
+        carol = (await self.register("carol"))["access_token"]
+        room_id = await self.create(self.alice, preset="public_chat")
+        await self.post(f"{V3}/rooms/{quote(room_id)}/join", {}, token=self.bob)
+        r = await self.request("PUT", f"{V3}/user/@bob:test/account_data/m.ignored_user_list",
+                               {"ignored_users": {"@alice:test": {}, "@carol:test": {}}}, token=self.bob)
+        self.assertEqual(r.code, 200)
+        since = (await self.sync(self.bob))["next_batch"]
+        await self.send(self.alice, room_id, "you will not see this", "t1")
+        await self.send(self.bob, room_id, "but this", "t2")
+        result = await self.sync(self.bob, since)
+        bodies = [e["content"].get("body") for e in result["rooms"]["join"][room_id]["timeline"]["events"]]
+        self.assertEqual(bodies, ["but this"])
+        r = await self.get(f"{V3}/rooms/{quote(room_id)}/messages?dir=b&limit=50", token=self.bob)
+        self.assertNotIn("@alice:test", {e["sender"] for e in r.json["chunk"]})
+        # An invite from an ignored user does not show up.
+        other = await self.create(carol, invite=["@bob:test"])
+        result = await self.sync(self.bob, result["next_batch"])
+        self.assertNotIn(other, result.get("rooms", {}).get("invite", {}))

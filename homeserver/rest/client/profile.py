@@ -56,6 +56,29 @@ class AccountDataServlet(RestServlet):
                                                            room_id and check_room_id(room_id), data_type)
 
 
+class TagsServlet(RestServlet):
+    PATTERNS = client_patterns("/user/(?P<user_id>[^/]+)/rooms/(?P<room_id>[^/]+)/tags")
+
+    async def on_GET(self, request: HomeserverRequest, user_id: str, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        return 200, await self.hs.tags_handler.get_tags(requester.user_id, user_id, check_room_id(room_id))
+
+
+class TagServlet(RestServlet):
+    PATTERNS = client_patterns("/user/(?P<user_id>[^/]+)/rooms/(?P<room_id>[^/]+)/tags/(?P<tag>[^/]+)")
+
+    async def on_PUT(self, request: HomeserverRequest, user_id: str, room_id: str, tag: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request)
+        await self.hs.tags_handler.set_tag(requester.user_id, user_id, check_room_id(room_id), tag, body)
+        return 200, {}
+
+    async def on_DELETE(self, request: HomeserverRequest, user_id: str, room_id: str, tag: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        await self.hs.tags_handler.delete_tag(requester.user_id, user_id, check_room_id(room_id), tag)
+        return 200, {}
+
+
 def register_servlets(hs: Any, router: Any) -> None:
-    for servlet in (ProfileServlet, ProfileFieldServlet, AccountDataServlet):
+    for servlet in (ProfileServlet, ProfileFieldServlet, AccountDataServlet, TagsServlet, TagServlet):
         router.register(servlet(hs))
