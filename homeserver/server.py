@@ -18,6 +18,7 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.profile import AccountDataHandler, ProfileHandler, TagsHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
@@ -41,6 +42,7 @@ from homeserver.rest.client import (
     directory,
     fallback,
     login,
+    presence,
     profile,
     push_rules,
     receipts,
@@ -168,10 +170,12 @@ class HomeServer:
         self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier)
         self.receipts_handler = ReceiptsHandler(self.clock, self.events_store, self.receipts_store,
                                                 self.account_data_store, self.visibility, self.notifier)
+        self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
+                                                self.events_store, self.users_store, self.notifier)
         self.sync_handler = SyncHandler(self.events_store, self.state_groups_store, self.visibility,
                                         self.room_read_handler, self.notifier, self.account_data_store,
                                         self.receipts_store, self.receipts_handler, self.typing_handler,
-                                        self.push_rules_handler)
+                                        self.push_rules_handler, self.presence_handler)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
         self.room_extras_handler = RoomExtrasHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,
@@ -183,7 +187,8 @@ class HomeServer:
     def build_router(self) -> Router:
         router = Router()
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
-                       directory, sync, filters, profile, receipts, push_rules, well_known, admin_users):
+                       directory, sync, filters, profile, presence, receipts, push_rules, well_known,
+                       admin_users):
             module.register_servlets(self, router)
         return router
 
@@ -201,6 +206,7 @@ class HomeServer:
         await self.account_data_store.load()
         await self.receipts_store.load()
         await self.room_extras_store.load()
+        self.presence_handler.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -224,6 +230,7 @@ class HomeServer:
             logger.exception("Background job failed: %s", what)
 
     async def stop(self) -> None:
+        self.presence_handler.stop()
         for call in self._looping_calls:
             if call.running:
                 call.stop()

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from homeserver.api.errors import invalid_param
 from homeserver.events.filtering import Filter
 from homeserver.events.model import Event
+from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.room_reads import RoomReadHandler, parse_stream_token, stream_token
@@ -28,23 +29,24 @@ MAX_HEROES = 5
 
 
 class SyncToken(NamedTuple):
-    """Positions in each stream a sync has seen: "s<events>_<account data>_<receipts>_<typing>".
+    """Positions in each stream a sync has seen: "s<events>_<account data>_<receipts>_<typing>_<presence>".
     A token with fewer parts (e.g. from /messages) has 0 for the missing streams."""
 
     events: int
     account_data: int = 0
     receipts: int = 0
     typing: int = 0
+    presence: int = 0
 
     def __str__(self) -> str:
-        return f"{stream_token(self.events)}_{self.account_data}_{self.receipts}_{self.typing}"
+        return f"{stream_token(self.events)}_{self.account_data}_{self.receipts}_{self.typing}_{self.presence}"
 
 
 def parse_sync_token(token: str) -> SyncToken | None:
     events = parse_stream_token(token)
     if events is None:
         return None
-    rest = token.split("_")[1:4]
+    rest = token.split("_")[1:5]
     if not all(part.isdigit() for part in rest):
         return None
     return SyncToken(events, *map(int, rest))
@@ -54,8 +56,9 @@ class SyncHandler:
     def __init__(self, events: EventsStore, state_groups: StateGroupsStore, visibility: VisibilityHandler,
                  reads: RoomReadHandler, notifier: Notifier, account_data: AccountDataStore,
                  receipts: ReceiptsStore, receipts_handler: ReceiptsHandler, typing: TypingHandler,
-                 push_rules: PushRulesHandler):
+                 push_rules: PushRulesHandler, presence: PresenceHandler):
         self._push_rules = push_rules
+        self._presence = presence
         self._account_data = account_data
         self._receipts = receipts
         self._receipts_handler = receipts_handler
@@ -67,7 +70,8 @@ class SyncHandler:
         self._notifier = notifier
 
     async def sync(self, user_id: str, device_id: str, since: str | None, timeout_ms: int, full_state: bool,
-                   sync_filter: dict[str, Any], use_state_after: bool = False) -> dict[str, Any]:
+                   sync_filter: dict[str, Any], use_state_after: bool = False,
+                   set_presence: str | None = None) -> dict[str, Any]:
         since_pos = None
         if since is not None:
             since_pos = parse_sync_token(since)
@@ -75,11 +79,16 @@ class SyncHandler:
                     or since_pos.account_data > self._account_data.stream.current \
                     or since_pos.receipts > self._receipts.stream.current:
                 raise invalid_param("Unknown since token")
-        result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
-        if since_pos is not None and not full_state and timeout_ms > 0 and not result["rooms_changed"]:
-            joined = await self._events.get_rooms_for_user(user_id)
-            if await self._notifier.wait(user_id, joined, timeout_ms):
-                result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
+        await self._presence.user_syncing(user_id, set_presence)
+        try:
+            result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
+            if since_pos is not None and not full_state and timeout_ms > 0 and not result["rooms_changed"]:
+                joined = await self._events.get_rooms_for_user(user_id)
+                if await self._notifier.wait(user_id, joined, timeout_ms):
+                    result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter,
+                                                 use_state_after)
+        finally:
+            self._presence.sync_finished(user_id)
         return result["body"]
 
     async def _compute(self, user_id: str, device_id: str, since_token: SyncToken | None, full_state: bool,
@@ -90,6 +99,7 @@ class SyncHandler:
         account_data_now = self._account_data.stream.current
         receipts_now = self._receipts.stream.current
         typing_now = self._typing.serial
+        presence_now = self._presence.serial
         account_data = await self._account_data.get_changes(
             user_id, since_token.account_data if incremental else None, account_data_now)
         f = Filter(sync_filter)
@@ -150,12 +160,17 @@ class SyncHandler:
                 target = rooms["join"][room_id] = {}
             if target is not None:
                 target["account_data"] = {"events": [{"type": t, "content": c} for t, c in contents.items()]}
-        body: dict[str, Any] = {"next_batch": str(SyncToken(now, account_data_now, receipts_now, typing_now)),
+        presence = [e for e in await self._presence.presence_events(
+            user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])]
+        body: dict[str, Any] = {"next_batch": str(SyncToken(now, account_data_now, receipts_now, typing_now,
+                                                            presence_now)),
                                 "rooms": {k: v for k, v in rooms.items() if v}}
+        if presence:
+            body["presence"] = {"events": presence}
         global_data = {t: c for t, c in account_data.get("", {}).items() if f.account_data.check(t, None)}
         if global_data:
             body["account_data"] = {"events": [{"type": t, "content": c} for t, c in global_data.items()]}
-        return {"body": body, "rooms_changed": any(rooms.values()) or bool(account_data)}
+        return {"body": body, "rooms_changed": any(rooms.values()) or bool(account_data) or bool(presence)}
 
     async def _room(self, user_id: str, device_id: str, room_id: str, since: int | None, upto: int, limit: int,
                     lazy: bool, use_state_after: bool, f: Filter, ignored: set[str]) -> dict[str, Any]:

@@ -24,12 +24,12 @@ class SyncServlet(RestServlet):
         since = parse_string(request, "since")
         timeout = min(parse_integer(request, "timeout", default=0, minimum=0) or 0, MAX_TIMEOUT_MS)
         full_state = bool(parse_boolean(request, "full_state", default=False))
-        parse_string(request, "set_presence", allowed=("online", "offline", "unavailable"))
+        set_presence = parse_string(request, "set_presence", allowed=("online", "offline", "unavailable"))
         use_state_after = bool(parse_boolean(request, "use_state_after", default=False)
                                or parse_boolean(request, "org.matrix.msc4222.use_state_after", default=False))
         sync_filter = await self._filter(requester.user_id, parse_string(request, "filter"))
         return 200, await self.hs.sync_handler.sync(requester.user_id, requester.device_id, since, timeout,
-                                                    full_state, sync_filter, use_state_after)
+                                                    full_state, sync_filter, use_state_after, set_presence)
 
     async def _filter(self, user_id: str, raw: str | None) -> dict[str, Any]:
         """The `filter` parameter: inline JSON (starts with "{"), or the ID of a stored filter."""

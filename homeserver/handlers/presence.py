@@ -1,0 +1,152 @@
+"""Presence: online / unavailable / offline, kept in memory and shared with users who share a
+room. Driven by PUT /presence and by syncing (`set_presence`); idle and vanished users time out
+on the server's clock. With `presence.enabled: false` nothing is tracked or sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.api.errors import forbidden, invalid_param, not_found
+from homeserver.api.identifiers import UserID
+from homeserver.clock import Clock
+from homeserver.notifier import Notifier
+from homeserver.storage.events import EventsStore
+from homeserver.storage.users import UsersStore
+
+STATES = ("online", "unavailable", "offline")
+IDLE_AFTER_MS = 5 * 60 * 1000  # online -> unavailable without activity
+OFFLINE_AFTER_MS = 60 * 1000  # no sync for this long after the last one -> offline
+CURRENTLY_ACTIVE_MS = 60 * 1000
+CHECK_INTERVAL_S = 15
+
+
+@dataclass
+class UserPresence:
+    presence: str = "offline"
+    status_msg: str | None = None
+    last_active_ms: int = 0
+    last_sync_ms: int = 0
+    serial: int = 0
+    set_explicitly: bool = False  # PUT /presence: syncing does not override it
+    syncs_in_flight: int = 0  # a long-polling user is not timed out
+
+
+class PresenceHandler:
+    def __init__(self, enabled: bool, server_name: str, clock: Clock, events: EventsStore, users: UsersStore,
+                 notifier: Notifier):
+        self.enabled = enabled
+        self._server_name = server_name
+        self._clock = clock
+        self._events = events
+        self._users = users
+        self._notifier = notifier
+        self._states: dict[str, UserPresence] = {}
+        self.serial = 0
+        self._timer: Any = None
+
+    def start(self) -> None:
+        if self.enabled:
+            self._timer = self._clock.looping_call(CHECK_INTERVAL_S, self._time_out)
+
+    def stop(self) -> None:
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+
+    # -- changes --------------------------------------------------------------------------------
+
+    async def set_status(self, requester: str, user_id: str, presence: str, status_msg: str | None) -> None:
+        if requester != user_id:
+            raise forbidden("You cannot set another user's presence")
+        if presence not in STATES:
+            raise invalid_param(f"presence must be one of {', '.join(STATES)}")
+        if not self.enabled:
+            return
+        state = self._states.setdefault(user_id, UserPresence())
+        state.set_explicitly = presence != "online"
+        state.status_msg = status_msg
+        if presence == "online":
+            state.last_active_ms = self._clock.time_msec()
+        await self._update(user_id, state, presence, force=True)
+
+    async def user_syncing(self, user_id: str, set_presence: str | None) -> None:
+        """A sync started: the user is around (unless they asked to be offline or unavailable)."""
+        if not self.enabled:
+            return
+        now = self._clock.time_msec()
+        state = self._states.setdefault(user_id, UserPresence())
+        state.last_sync_ms = now
+        state.syncs_in_flight += 1
+        wanted = set_presence or "online"
+        if wanted == "offline":
+            return  # syncing while appearing offline changes nothing
+        if state.set_explicitly and wanted == "online" and state.presence != "offline":
+            return  # an explicit unavailable stays until the user says otherwise
+        if wanted == "online":
+            state.last_active_ms = now
+        await self._update(user_id, state, wanted)
+
+    def sync_finished(self, user_id: str) -> None:
+        state = self._states.get(user_id)
+        if state is not None and state.syncs_in_flight > 0:
+            state.syncs_in_flight -= 1
+            state.last_sync_ms = self._clock.time_msec()
+
+    async def _update(self, user_id: str, state: UserPresence, presence: str, force: bool = False) -> None:
+        if state.presence == presence and not force:
+            return
+        state.presence = presence
+        self.serial += 1
+        state.serial = self.serial
+        for room_id in await self._events.get_rooms_for_user(user_id):
+            self._notifier.on_new_event(room_id)
+        self._notifier.on_user_data(user_id)
+
+    async def _time_out(self) -> None:
+        now = self._clock.time_msec()
+        for user_id, state in list(self._states.items()):
+            if state.presence != "offline" and not state.syncs_in_flight \
+                    and now - state.last_sync_ms > OFFLINE_AFTER_MS and not state.set_explicitly:
+                await self._update(user_id, state, "offline")
+            elif state.presence == "online" and now - state.last_active_ms > IDLE_AFTER_MS:
+                await self._update(user_id, state, "unavailable")
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _content(self, user_id: str, state: UserPresence) -> dict[str, Any]:
+        now = self._clock.time_msec()
+        content: dict[str, Any] = {"presence": state.presence}
+        if state.last_active_ms:
+            content["last_active_ago"] = now - state.last_active_ms
+            content["currently_active"] = state.presence == "online" and now - state.last_active_ms < CURRENTLY_ACTIVE_MS
+        if state.status_msg is not None:
+            content["status_msg"] = state.status_msg
+        return content
+
+    async def get_status(self, requester: str, user_id: str) -> dict[str, Any]:
+        uid = UserID.parse(user_id)
+        if uid.domain != self._server_name or not await self._users.user_exists(user_id):
+            raise not_found("No presence for this user")
+        if requester != user_id and not await self._share_a_room(requester, user_id):
+            raise forbidden("You are not allowed to see their presence")
+        return self._content(user_id, self._states.get(user_id, UserPresence()))
+
+    async def _share_a_room(self, a: str, b: str) -> bool:
+        return bool(set(await self._events.get_rooms_for_user(a)) & set(await self._events.get_rooms_for_user(b)))
+
+    async def presence_events(self, user_id: str, since_serial: int | None) -> list[dict[str, Any]]:
+        """m.presence events of the user and everyone sharing a room with them, changed after
+        `since_serial` (all known ones on a first sync, or after a restart reset the serial)."""
+        if not self.enabled or not self._states:
+            return []
+        if since_serial is not None and since_serial > self.serial:
+            since_serial = None
+        visible = {user_id}
+        for room_id in await self._events.get_rooms_for_user(user_id):
+            visible.update(u for u, m, _ in await self._events.get_members(room_id) if m == "join")
+        out = []
+        for other in sorted(visible):
+            state = self._states.get(other)
+            if state is not None and (since_serial is None or state.serial > since_serial):
+                out.append({"type": "m.presence", "sender": other, "content": self._content(other, state)})
+        return out
