@@ -19,6 +19,10 @@ class Notifier:
         self._by_user: dict[str, set[defer.Deferred]] = {}
         self._by_room: dict[str, set[defer.Deferred]] = {}
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def on_new_event(self, room_id: str, users: Iterable[str] = ()) -> None:
         """Wake everyone waiting on the room, and the given users wherever they wait."""
         woken = set(self._by_room.get(room_id, ()))

@@ -17,6 +17,7 @@ from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.profile import AccountDataHandler, ProfileHandler, TagsHandler
@@ -172,10 +173,13 @@ class HomeServer:
                                                 self.account_data_store, self.visibility, self.notifier)
         self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
                                                 self.events_store, self.users_store, self.notifier)
+        self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
+                                                        self.push_rules_handler)
         self.sync_handler = SyncHandler(self.events_store, self.state_groups_store, self.visibility,
                                         self.room_read_handler, self.notifier, self.account_data_store,
                                         self.receipts_store, self.receipts_handler, self.typing_handler,
-                                        self.push_rules_handler, self.presence_handler)
+                                        self.push_rules_handler, self.presence_handler,
+                                        self.notification_counter)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
         self.room_extras_handler = RoomExtrasHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,

@@ -122,6 +122,14 @@ class HomeserverTestCase(unittest.TestCase):
     def advance(self, seconds: float) -> None:
         self.fake_time.advance(seconds)
 
+    async def pump_until(self, condition: Any, turns: int = 500) -> None:
+        """Pump until `condition()` holds (bounded: reactor turns, not time)."""
+        for _ in range(turns):
+            if condition():
+                return
+            await self.hs.database.execute("pump", "SELECT 1")
+        raise AssertionError("condition never held")
+
     async def pump(self, turns: int = 20) -> None:
         """Let pending work (database threads, callbacks) run: reactor turns, not sleeps."""
         for _ in range(turns):

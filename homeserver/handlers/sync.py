@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from homeserver.api.errors import invalid_param
 from homeserver.events.filtering import Filter
 from homeserver.events.model import Event
+from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
@@ -56,7 +57,8 @@ class SyncHandler:
     def __init__(self, events: EventsStore, state_groups: StateGroupsStore, visibility: VisibilityHandler,
                  reads: RoomReadHandler, notifier: Notifier, account_data: AccountDataStore,
                  receipts: ReceiptsStore, receipts_handler: ReceiptsHandler, typing: TypingHandler,
-                 push_rules: PushRulesHandler, presence: PresenceHandler):
+                 push_rules: PushRulesHandler, presence: PresenceHandler, counter: NotificationCounter):
+        self._counter = counter
         self._push_rules = push_rules
         self._presence = presence
         self._account_data = account_data
@@ -82,24 +84,34 @@ class SyncHandler:
         await self._presence.user_syncing(user_id, set_presence)
         try:
             result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
-            if since_pos is not None and not full_state and timeout_ms > 0 and not result["rooms_changed"]:
-                joined = await self._events.get_rooms_for_user(user_id)
-                if await self._notifier.wait(user_id, joined, timeout_ms):
+            if since_pos is not None and not full_state:
+                deadline = self._notifier.clock.time_msec() + timeout_ms
+                while not result["rooms_changed"]:
+                    remaining = deadline - self._notifier.clock.time_msec()
+                    if remaining <= 0:
+                        break
+                    joined = await self._events.get_rooms_for_user(user_id)
+                    # Anything written after the answer was computed notified no waiter of ours:
+                    # look again instead of sleeping. (No await between this check and the
+                    # waiter's registration, so nothing can slip in between.)
+                    if self._current_token() == result["token"] and not await self._notifier.wait(
+                            user_id, joined, remaining):
+                        break  # timed out
                     result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter,
                                                  use_state_after)
         finally:
             self._presence.sync_finished(user_id)
         return result["body"]
 
+    def _current_token(self) -> SyncToken:
+        return SyncToken(self._events.stream.current, self._account_data.stream.current,
+                         self._receipts.stream.current, self._typing.serial, self._presence.serial)
+
     async def _compute(self, user_id: str, device_id: str, since_token: SyncToken | None, full_state: bool,
                        sync_filter: dict[str, Any], use_state_after: bool) -> dict[str, Any]:
         since = since_token.events if since_token is not None else None
         incremental = since_token is not None and not full_state
-        now = self._events.stream.current
-        account_data_now = self._account_data.stream.current
-        receipts_now = self._receipts.stream.current
-        typing_now = self._typing.serial
-        presence_now = self._presence.serial
+        now, account_data_now, receipts_now, typing_now, presence_now = self._current_token()
         account_data = await self._account_data.get_changes(
             user_id, since_token.account_data if incremental else None, account_data_now)
         f = Filter(sync_filter)
@@ -160,17 +172,25 @@ class SyncHandler:
                 target = rooms["join"][room_id] = {}
             if target is not None:
                 target["account_data"] = {"events": [{"type": t, "content": c} for t, c in contents.items()]}
+        for room_id, room in rooms["join"].items():
+            if "unread_notifications" not in room:  # e.g. only a receipt changed: counts may have
+                counts, threads = await self._counter.counts(  # been cleared by it
+                    user_id, room_id, now, f.room.timeline.unread_thread_notifications)
+                room["unread_notifications"] = counts
+                if f.room.timeline.unread_thread_notifications:
+                    room["unread_thread_notifications"] = threads
         presence = [e for e in await self._presence.presence_events(
             user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])]
-        body: dict[str, Any] = {"next_batch": str(SyncToken(now, account_data_now, receipts_now, typing_now,
-                                                            presence_now)),
+        token = SyncToken(now, account_data_now, receipts_now, typing_now, presence_now)
+        body: dict[str, Any] = {"next_batch": str(token),
                                 "rooms": {k: v for k, v in rooms.items() if v}}
         if presence:
             body["presence"] = {"events": presence}
         global_data = {t: c for t, c in account_data.get("", {}).items() if f.account_data.check(t, None)}
         if global_data:
             body["account_data"] = {"events": [{"type": t, "content": c} for t, c in global_data.items()]}
-        return {"body": body, "rooms_changed": any(rooms.values()) or bool(account_data) or bool(presence)}
+        return {"body": body, "token": token,
+                "rooms_changed": any(rooms.values()) or bool(account_data) or bool(presence)}
 
     async def _room(self, user_id: str, device_id: str, room_id: str, since: int | None, upto: int, limit: int,
                     lazy: bool, use_state_after: bool, f: Filter, ignored: set[str]) -> dict[str, Any]:
@@ -207,7 +227,13 @@ class SyncHandler:
         for event in serialized:
             if event["event_id"] in txn_ids:
                 event["unsigned"]["transaction_id"] = txn_ids[event["event_id"]]
+        counts, thread_counts = await self._counter.counts(user_id, room_id, upto,
+                                                           f.room.timeline.unread_thread_notifications)
+        extra: dict[str, Any] = {"unread_notifications": counts}
+        if f.room.timeline.unread_thread_notifications:
+            extra["unread_thread_notifications"] = thread_counts
         return {
+            **extra,
             "timeline": {"events": serialized, "limited": limited, "prev_batch": stream_token(start)},
             "state_after" if use_state_after else "state": {
                 "events": await self._reads.serialize(list(state_events.values()))},

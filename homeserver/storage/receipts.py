@@ -43,3 +43,18 @@ class ReceiptsStore:
                 "WHERE room_id {in} AND stream_id > ? AND stream_id <= ?", room_ids, after=(after or 0, upto))
 
         return await self._db.run("get_receipt_changes", txn_fn) if room_ids else []
+
+    async def get_user_read_receipts(self, room_id: str, user_id: str) -> dict[str, str]:
+        """thread_id ('' unthreaded, 'main', or a thread root) -> the event the user's latest
+        m.read or m.read.private receipt points at (the later of the two)."""
+        rows = await self._db.execute(
+            "get_user_read_receipts",
+            "SELECT r.thread_id, r.event_id, e.stream_ordering FROM receipts r JOIN events e ON e.event_id = r.event_id "
+            "WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
+            room_id, user_id,
+        )
+        best: dict[str, tuple[int, str]] = {}
+        for thread_id, event_id, position in rows:
+            if thread_id not in best or position > best[thread_id][0]:
+                best[thread_id] = (position, event_id)
+        return {t: e for t, (_, e) in best.items()}

@@ -79,7 +79,7 @@ class AccountDataTest(RoomsTestCase):
         # A waiting sync is woken by an account data change.
         waiting = defer.ensureDeferred(self.get(f"{V3}/sync?since={delta['next_batch']}&timeout=30000",
                                                 token=self.alice))
-        await self.pump()
+        await self.pump_until(lambda: self.hs.notifier.waiter_count() == 1)
         self.assertFalse(waiting.called)
         await self.request("PUT", f"{V3}/user/@alice:test/account_data/m.ignored_user_list", {"ignored_users": {}},
                            token=self.alice)

@@ -28,7 +28,7 @@ class EphemeralTest(RoomsTestCase):
         await self.setup_room()
         since = (await self.sync(self.bob))["next_batch"]
         waiting = defer.ensureDeferred(self.get(f"{V3}/sync?since={since}&timeout=30000", token=self.bob))
-        await self.pump()
+        await self.pump_until(lambda: self.hs.notifier.waiter_count() == 1)
         r = await self.request("PUT", f"{V3}/rooms/{self.room}/typing/@alice:test", {"typing": True, "timeout": 5000},
                                token=self.alice)
         self.assertEqual(r.code, 200)
@@ -84,3 +84,32 @@ class EphemeralTest(RoomsTestCase):
             (f"/rooms/{quote(other_room)}/receipt/m.read/{quote(elsewhere)}", {}, 403, "M_FORBIDDEN"),
         ):
             await self.assert_rejected_without_change("POST", V3 + path, body, code, errcode, token=self.bob)
+
+    async def test_counts_and_clearing(self) -> None:
+        await self.setup_room()
+        since = (await self.sync(self.bob))["next_batch"]
+        await self.send(self.alice, self.room_id, "hello", "t1")
+        mention = await self.request(
+            "PUT", f"{V3}/rooms/{self.room}/send/m.room.message/t2",
+            {"msgtype": "m.text", "body": "hey bob", "m.mentions": {"user_ids": ["@bob:test"]}}, token=self.alice)
+        root = mention.json["event_id"]
+        await self.request("PUT", f"{V3}/rooms/{self.room}/send/m.room.message/t3",
+                           {"msgtype": "m.text", "body": "in thread",
+                            "m.relates_to": {"rel_type": "m.thread", "event_id": root}}, token=self.alice)
+        got = await self.sync(self.bob, since)
+        room = got["rooms"]["join"][self.room_id]
+        self.assertEqual(room["unread_notifications"], {"notification_count": 3, "highlight_count": 1})
+        # Per thread, when asked.
+        flt = quote('{"room":{"timeline":{"unread_thread_notifications":true}}}')
+        r = await self.get(f"{V3}/sync?filter={flt}", token=self.bob)
+        room = r.json["rooms"]["join"][self.room_id]
+        self.assertEqual(room["unread_notifications"], {"notification_count": 2, "highlight_count": 1})
+        self.assertEqual(room["unread_thread_notifications"], {root: {"notification_count": 1, "highlight_count": 0}})
+        # A read receipt clears the counts, and the room comes back in the next sync with them.
+        await self.post(f"{V3}/rooms/{self.room}/receipt/m.read/{quote(root)}", {}, token=self.bob)
+        after = await self.sync(self.bob, got["next_batch"])
+        self.assertEqual(after["rooms"]["join"][self.room_id]["unread_notifications"],
+                         {"notification_count": 1, "highlight_count": 0})  # the thread reply is later
+        # Alice's own messages never count for her.
+        mine = await self.sync(self.alice)
+        self.assertEqual(mine["rooms"]["join"][self.room_id]["unread_notifications"]["notification_count"], 0)

@@ -102,7 +102,7 @@ class SyncTest(RoomsTestCase):
         await self.post(f"{V3}/rooms/{quote(room_id)}/join", {}, token=self.bob)
         since = (await self.sync(self.bob))["next_batch"]
         waiting = defer.ensureDeferred(self.get(f"{V3}/sync?since={since}&timeout=30000", token=self.bob))
-        await self.pump()
+        await self.pump_until(lambda: self.hs.notifier.waiter_count() == 1)
         self.assertFalse(waiting.called)
         self.assertEqual(self.hs.notifier.waiter_count(), 1)
         sent = await self.send(self.alice, room_id, "wake up", "t1")
@@ -114,7 +114,7 @@ class SyncTest(RoomsTestCase):
         await self.users()
         since = (await self.sync(self.bob))["next_batch"]
         waiting = defer.ensureDeferred(self.get(f"{V3}/sync?since={since}&timeout=10000", token=self.bob))
-        await self.pump()
+        await self.pump_until(lambda: self.hs.notifier.waiter_count() == 1)
         self.advance(9)
         await self.pump()
         self.assertFalse(waiting.called)
@@ -123,7 +123,7 @@ class SyncTest(RoomsTestCase):
         self.assertEqual(r.json["next_batch"], since)
         # An invite wakes an invitee who waits on no room yet.
         waiting = defer.ensureDeferred(self.get(f"{V3}/sync?since={since}&timeout=30000", token=self.bob))
-        await self.pump()
+        await self.pump_until(lambda: self.hs.notifier.waiter_count() == 1)
         room_id = await self.create(self.alice, invite=["@bob:test"])
         r = await waiting
         self.assertIn(room_id, r.json["rooms"]["invite"])
