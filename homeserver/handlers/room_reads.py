@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import forbidden, not_found
+from homeserver.api.errors import forbidden, invalid_param, not_found
 from homeserver.clock import Clock
 from homeserver.events.client_format import client_event
 from homeserver.events.filtering import RoomEventFilter, room_event_filter, validate_room_event_filter
@@ -150,7 +150,7 @@ class RoomReadHandler:
                           not_membership: str | None = None, at: str | None = None) -> list[dict[str, Any]]:
         ids = await self._state_ids_for_user(user_id, room_id)
         if at is not None:
-            ids = await self._state_at_token(user_id, room_id, _position(at), ids)
+            ids = await self._state_at_token(user_id, room_id, position_from_token(at), ids)
         member_ids = [eid for (t, _), eid in ids.items() if t == "m.room.member"]
         events = await self._events.get_events(member_ids)
         chosen = [e for e in events.values()
@@ -199,8 +199,8 @@ class RoomReadHandler:
         if from_token is None:
             start = self._events.stream.current if backwards else 0
         else:
-            start = _position(from_token)
-        to = _position(to_token) if to_token else None
+            start = position_from_token(from_token)
+        to = position_from_token(to_token) if to_token else None
         limit = max(1, min(limit, MAX_PAGE))
         if not flt.room_allowed(room_id):  # rooms/not_rooms leave nothing of this room
             return {"chunk": [], "start": stream_token(start)}
@@ -242,10 +242,9 @@ class RoomReadHandler:
         return await self.serialize([fetched[i] for i in ids if i in fetched])
 
 
-def _position(token: str) -> int:
+def position_from_token(token: str) -> int:
+    """The event stream position of a pagination token; 400 M_INVALID_PARAM if it is not one."""
     position = parse_stream_token(token)
     if position is None:
-        from homeserver.api.errors import invalid_param
-
         raise invalid_param(f"Invalid pagination token {token!r}")
     return position

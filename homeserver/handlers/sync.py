@@ -172,13 +172,13 @@ class SyncHandler:
                 target = rooms["join"][room_id] = {}
             if target is not None:
                 target["account_data"] = {"events": [{"type": t, "content": c} for t, c in contents.items()]}
+        # Every joined room in the answer gets its counts (a receipt alone may have cleared them).
         for room_id, room in rooms["join"].items():
-            if "unread_notifications" not in room:  # e.g. only a receipt changed: counts may have
-                counts, threads = await self._counter.counts(  # been cleared by it
-                    user_id, room_id, now, f.room.timeline.unread_thread_notifications)
-                room["unread_notifications"] = counts
-                if f.room.timeline.unread_thread_notifications:
-                    room["unread_thread_notifications"] = threads
+            counts, threads = await self._counter.counts(
+                user_id, room_id, now, f.room.timeline.unread_thread_notifications)
+            room["unread_notifications"] = counts
+            if f.room.timeline.unread_thread_notifications:
+                room["unread_thread_notifications"] = threads
         presence = [e for e in await self._presence.presence_events(
             user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])]
         token = SyncToken(now, account_data_now, receipts_now, typing_now, presence_now)
@@ -227,13 +227,7 @@ class SyncHandler:
         for event in serialized:
             if event["event_id"] in txn_ids:
                 event["unsigned"]["transaction_id"] = txn_ids[event["event_id"]]
-        counts, thread_counts = await self._counter.counts(user_id, room_id, upto,
-                                                           f.room.timeline.unread_thread_notifications)
-        extra: dict[str, Any] = {"unread_notifications": counts}
-        if f.room.timeline.unread_thread_notifications:
-            extra["unread_thread_notifications"] = thread_counts
         return {
-            **extra,
             "timeline": {"events": serialized, "limited": limited, "prev_batch": stream_token(start)},
             "state_after" if use_state_after else "state": {
                 "events": await self._reads.serialize(list(state_events.values()))},

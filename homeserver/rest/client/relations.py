@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import invalid_param
-from homeserver.handlers.room_reads import parse_stream_token, stream_token
+from homeserver.handlers.room_reads import position_from_token, stream_token
 from homeserver.rest.client.rooms import check_room_id
 from homeserver.rest.http import (
     HomeserverRequest,
@@ -21,12 +20,7 @@ MAX_LIMIT = 1000
 
 def _position(request: HomeserverRequest, name: str) -> int | None:
     token = parse_string(request, name)
-    if token is None:
-        return None
-    position = parse_stream_token(token)
-    if position is None:
-        raise invalid_param(f"Invalid pagination token {token!r}")
-    return position
+    return position_from_token(token) if token is not None else None
 
 
 class RelationsServlet(RestServlet):
