@@ -30,24 +30,27 @@ MAX_HEROES = 5
 
 
 class SyncToken(NamedTuple):
-    """Positions in each stream a sync has seen: "s<events>_<account data>_<receipts>_<typing>_<presence>".
-    A token with fewer parts (e.g. from /messages) has 0 for the missing streams."""
+    """Positions in each stream a sync has seen:
+    "s<events>_<account data>_<receipts>_<typing>_<presence>_<to-device>_<device lists>".
+    A token with fewer parts (e.g. from /messages, or an older server) has 0 for the missing streams."""
 
     events: int
     account_data: int = 0
     receipts: int = 0
     typing: int = 0
     presence: int = 0
+    to_device: int = 0
+    device_lists: int = 0
 
     def __str__(self) -> str:
-        return f"{stream_token(self.events)}_{self.account_data}_{self.receipts}_{self.typing}_{self.presence}"
+        return "_".join([stream_token(self.events), *map(str, self[1:])])
 
 
 def parse_sync_token(token: str) -> SyncToken | None:
     events = parse_stream_token(token)
     if events is None:
         return None
-    rest = token.split("_")[1:5]
+    rest = token.split("_")[1:len(SyncToken._fields)]
     if not all(part.isdigit() for part in rest):
         return None
     return SyncToken(events, *map(int, rest))
@@ -111,7 +114,8 @@ class SyncHandler:
                        sync_filter: dict[str, Any], use_state_after: bool) -> dict[str, Any]:
         since = since_token.events if since_token is not None else None
         incremental = since_token is not None and not full_state
-        now, account_data_now, receipts_now, typing_now, presence_now = self._current_token()
+        current = self._current_token()
+        now, account_data_now, receipts_now, typing_now, presence_now = current[:5]
         account_data = await self._account_data.get_changes(
             user_id, since_token.account_data if incremental else None, account_data_now)
         f = Filter(sync_filter)
@@ -181,7 +185,7 @@ class SyncHandler:
                 room["unread_thread_notifications"] = threads
         presence = [e for e in await self._presence.presence_events(
             user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])]
-        token = SyncToken(now, account_data_now, receipts_now, typing_now, presence_now)
+        token = current
         body: dict[str, Any] = {"next_batch": str(token),
                                 "rooms": {k: v for k, v in rooms.items() if v}}
         if presence:

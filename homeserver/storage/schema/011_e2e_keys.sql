@@ -1,0 +1,1 @@
+-- Reserved: filled in by the work that needs it (an empty migration only bumps the version).
