@@ -2,15 +2,28 @@
 
 Waiters are indexed by user and by room, so a new event wakes only the syncs of users in that
 room (plus, for a membership event, its target). No polling: a waiter sleeps on a Deferred until
-woken or until its timeout fires on the server's clock."""
+woken or until its timeout fires on the server's clock.
+
+Stream positions may commit out of order, and a stream's readable position (`current`) only
+passes a write once every earlier write has committed too. A wake-up sent while an earlier write
+is still in flight would find nothing new to read, and the sleeper would miss the write for good;
+so such a wake-up is held until every stream has caught up with what was allocated when it was sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from twisted.internet import defer
 
 from homeserver.clock import Clock
+
+
+class Stream(Protocol):
+    current: int
+    max_allocated: int
+
+    def add_listener(self, listener: Callable[[], None]) -> None: ...
 
 
 class Notifier:
@@ -18,6 +31,15 @@ class Notifier:
         self._clock = clock
         self._by_user: dict[str, set[defer.Deferred]] = {}
         self._by_room: dict[str, set[defer.Deferred]] = {}
+        self._streams: list[Stream] = []
+        # Wake-ups waiting for streams to catch up: ([(stream, position)], room_id, users).
+        self._held: list[tuple[list[tuple[Stream, int]], str, list[str]]] = []
+
+    def track_streams(self, streams: Iterable[Stream]) -> None:
+        """The persistent streams whose writes can commit out of order."""
+        for stream in streams:
+            self._streams.append(stream)
+            stream.add_listener(self._release_held)
 
     @property
     def clock(self) -> Clock:
@@ -25,6 +47,21 @@ class Notifier:
 
     def on_new_event(self, room_id: str, users: Iterable[str] = ()) -> None:
         """Wake everyone waiting on the room, and the given users wherever they wait."""
+        behind = [(s, s.max_allocated) for s in self._streams if s.current < s.max_allocated]
+        if behind:
+            self._held.append((behind, room_id, list(users)))
+        else:
+            self._wake(room_id, users)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, []
+        for behind, room_id, users in held:
+            if all(stream.current >= position for stream, position in behind):
+                self._wake(room_id, users)
+            else:
+                self._held.append((behind, room_id, users))
+
+    def _wake(self, room_id: str, users: Iterable[str]) -> None:
         woken = set(self._by_room.get(room_id, ()))
         for user in users:
             woken |= self._by_user.get(user, set())

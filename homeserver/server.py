@@ -7,16 +7,25 @@ from typing import Any
 
 from signedjson.key import SigningKey, read_signing_keys
 from twisted.internet import defer
+from twisted.web.resource import Resource
 
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
+from homeserver.handlers.cross_signing import CrossSigningHandler
+from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
+from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
+from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
+from homeserver.handlers.key_backup import KeyBackupHandler
 from homeserver.handlers.login import LoginHandler
+from homeserver.handlers.media.config import MediaConfig
+from homeserver.handlers.media.repository import MediaRepository
+from homeserver.handlers.media.url_preview import UrlPreviewer
 from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.presence import PresenceHandler
@@ -29,19 +38,25 @@ from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
+from homeserver.handlers.search import SearchHandler
 from homeserver.handlers.sessions import SessionHandler
 from homeserver.handlers.sync import SyncHandler
+from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
+from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
-from homeserver.rest import well_known
+from homeserver.rest import media, well_known
+from homeserver.rest.admin import media as admin_media
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
     account,
+    dehydrated_devices,
     devices,
     directory,
     fallback,
+    keys,
     login,
     presence,
     profile,
@@ -50,36 +65,51 @@ from homeserver.rest.client import (
     register,
     relations,
     room_extras,
+    room_keys,
     rooms,
+    search,
     sync,
+    to_device,
+    user_directory,
     versions,
 )
 from homeserver.rest.client import (
     filter as filters,
 )
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
+from homeserver.rest.web_client import RootResource, WebClientResource
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database
+from homeserver.storage.dehydrated_devices import DehydratedDevicesStore
+from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
+from homeserver.storage.e2e_keys import E2EKeysStore
 from homeserver.storage.engines import create_engine
 from homeserver.storage.events import EventsStore
 from homeserver.storage.filters import FiltersStore
+from homeserver.storage.key_backup import KeyBackupStore
+from homeserver.storage.media import MediaStore
 from homeserver.storage.prepare import prepare_database
+from homeserver.storage.presence import PresenceStore
 from homeserver.storage.push_rules import PushRulesStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.room_extras import RoomExtrasStore
+from homeserver.storage.search import SearchStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
+from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
 
 logger = logging.getLogger(__name__)
 
 LAST_SEEN_FLUSH_INTERVAL_S = 5
 HOUSEKEEPING_INTERVAL_S = 3600
+MEDIA_RETENTION_INTERVAL_S = 3600
 
 
 def load_signing_key(path: str) -> SigningKey:
@@ -119,6 +149,22 @@ class HomeServer:
         self.room_extras_store = RoomExtrasStore(self.database)
         self.push_rules_store = PushRulesStore(self.database)
         self.filters_store = FiltersStore(self.database)
+        self.media_store = MediaStore(self.database)
+        self.search_store = SearchStore(self.database)
+        self.user_directory_store = UserDirectoryStore(self.database)
+        # Both indexes are written in the transactions that change what they index.
+        self.events_store.persist_hooks.append(self.search_store.index_event_txn)
+        self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
+        self.users_store.user_changed_hooks.append(self.user_directory_store.update_user_txn)
+        self.presence_store = PresenceStore(self.database)
+        self.to_device_store = ToDeviceStore(self.database)
+        self.key_backup_store = KeyBackupStore(self.database)
+        self.dehydrated_devices_store = DehydratedDevicesStore(self.database, self.devices_store)
+        self.devices_store.add_deletion_hook(self.to_device_store.delete_devices_txn)
+        self.devices_store.add_deletion_hook(self.dehydrated_devices_store.delete_devices_txn)
+        self.e2e_keys_store = E2EKeysStore(self.database)
+        self.device_lists_store = DeviceListsStore(self.database)
+        self.devices_store.add_deletion_hook(self.e2e_keys_store.delete_devices_keys_txn)
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
@@ -146,6 +192,9 @@ class HomeServer:
         self.filter_handler = FilterHandler(self.filters_store)
         self.signing_key = load_signing_key(config.signing_key_path)
         self.notifier = Notifier(self.clock)
+        self.notifier.track_streams([self.events_store.stream, self.account_data_store.stream,
+                                     self.receipts_store.stream, self.to_device_store.stream,
+                                     self.device_lists_store.stream])
         self.push_rules_handler = PushRulesHandler(self.push_rules_store, self.account_data_store,
                                                    self.notifier)
         self.event_creation_handler = EventCreationHandler(
@@ -172,33 +221,62 @@ class HomeServer:
         self.receipts_handler = ReceiptsHandler(self.clock, self.events_store, self.receipts_store,
                                                 self.account_data_store, self.visibility, self.notifier)
         self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
-                                                self.events_store, self.users_store, self.notifier)
+                                                self.events_store, self.users_store, self.notifier,
+                                                self.presence_store)
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
                                                         self.push_rules_handler)
+        self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
+                                                 self.devices_store, self.notifier,
+                                                 config.max_to_device_message_size)
+        self.key_backup_handler = KeyBackupHandler(self.key_backup_store)
+        self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier)
+        # Every device creation, rename and deletion (in whichever module's transaction) is a device-list change.
+        self.devices_store.change_listeners.append(self.device_lists_handler.on_device_committed)
+        self.e2e_keys_handler = E2EKeysHandler(config.server_name, self.clock, self.e2e_keys_store,
+                                               self.device_lists_handler)
+        self.cross_signing_handler = CrossSigningHandler(self.clock, self.e2e_keys_store, self.e2e_keys_handler,
+                                                         self.devices_store, self.device_lists_handler)
+        self.dehydrated_device_handler = DehydratedDeviceHandler(
+            self.dehydrated_devices_store, self.devices_store, self.to_device_store, self.e2e_keys_handler.upload)
         self.sync_handler = SyncHandler(self.events_store, self.state_groups_store, self.visibility,
                                         self.room_read_handler, self.notifier, self.account_data_store,
                                         self.receipts_store, self.receipts_handler, self.typing_handler,
                                         self.push_rules_handler, self.presence_handler,
-                                        self.notification_counter)
+                                        self.notification_counter, to_device=self.to_device_handler,
+                                        device_lists=self.device_lists_handler, e2e_keys=self.e2e_keys_handler)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
+        self.search_handler = SearchHandler(self.search_store, self.events_store, self.state_groups_store,
+                                            self.visibility, self.room_read_handler, self.account_data_store)
+        self.user_directory_handler = UserDirectoryHandler(self.user_directory_store, config.user_directory_enabled,
+                                                           config.user_directory_search_all_users)
         self.room_extras_handler = RoomExtrasHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,
             self.room_read_handler, self.event_creation_handler, self.room_creation_handler,
             self.room_member_handler, self.room_extras_store, self.directory_handler)
+        media_config = MediaConfig.from_config(config)
+        self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
+                                                self.media_store)
+        self.url_previewer = UrlPreviewer(media_config, self.clock, reactor, self.media_store,
+                                          self.media_repository)
 
         self._looping_calls: list[Any] = []
 
     def build_router(self) -> Router:
         router = Router()
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
-                       directory, sync, filters, profile, presence, receipts, push_rules, well_known,
-                       admin_users):
+                       directory, sync, to_device, room_keys, dehydrated_devices, keys,
+                       filters, profile, presence, receipts, push_rules, search, user_directory, well_known,
+                       admin_users, media, admin_media):
             module.register_servlets(self, router)
         return router
 
     def build_site(self, x_forwarded: bool = False) -> MatrixSite:
-        return MatrixSite(MatrixResource(self.build_router()), self.config.max_request_body_size,
-                          self.config.max_upload_size, x_forwarded)
+        root: Resource = MatrixResource(self.build_router())
+        if self.config.web_client_enabled:
+            root = RootResource(root, WebClientResource(self.config.web_client_path))
+        site = MatrixSite(root, self.config.max_request_body_size, self.config.max_upload_size, x_forwarded)
+        site.upload_spool_dir = self.media_repository.files.tmp_dir
+        return site
 
     async def start(self) -> None:
         """Open the database, migrate it, load ID counters, start background jobs."""
@@ -209,11 +287,17 @@ class HomeServer:
         await self.events_store.load()
         await self.account_data_store.load()
         await self.receipts_store.load()
+        await self.to_device_store.load()
+        await self.device_lists_store.load()
         await self.room_extras_store.load()
+        await self.user_directory_handler.start()
+        await self.presence_handler.load()
         self.presence_handler.start()
+        self.media_repository.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
+            self.clock.looping_call(MEDIA_RETENTION_INTERVAL_S, self._media_retention),
         ]
 
     def _flush_last_seen(self) -> defer.Deferred:
@@ -224,8 +308,12 @@ class HomeServer:
             await self._run_logged("expire UIA sessions", self.uia_handler.expire_old_sessions)
             await self._run_logged("expire login tokens", lambda: self.tokens_store.delete_expired_login_tokens(
                 self.clock.time_msec()))
+            await self._run_logged("expire to-device transaction IDs", self.to_device_handler.expire_old_txns)
 
         return defer.ensureDeferred(work())
+
+    def _media_retention(self) -> defer.Deferred:
+        return defer.ensureDeferred(self._run_logged("media retention", self.media_repository.apply_retention))
 
     async def _run_logged(self, what: str, fn: Any) -> None:
         try:
@@ -235,6 +323,7 @@ class HomeServer:
 
     async def stop(self) -> None:
         self.presence_handler.stop()
+        await self._run_logged("flush presence", self.presence_handler.flush)
         for call in self._looping_calls:
             if call.running:
                 call.stop()

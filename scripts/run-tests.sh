@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (once) and run every test suite: lint, the trial suite on SQLite, the trial suite on
-# PostgreSQL (a fresh database per run, dropped at the end), and the real-client tests.
+# PostgreSQL (a fresh database per run, dropped at the end), the real-client tests, and the web
+# client's unit (vitest) and end-to-end (Chromium) tests.
 # Ends with one line: "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,36 @@ c.cursor().execute(\"DROP DATABASE IF EXISTS \\\"$PGDB\\\" WITH (FORCE)\")
 else
   echo "!! PostgreSQL at $PGHOST:$PGPORT is not reachable: the PostgreSQL suite did not run"
   failed=$((failed + 1))
+fi
+
+# The web client (clients/web): unit tests with vitest, then Playwright + Chromium end to end against
+# the real server process serving the freshly built client. Each adds its counts to the totals.
+count_web() {  # log, exit code, pass regex, fail regex; a failed run without failure counts is one failure
+  local log=$1 rc=$2 pass_re=$3 fail_re=$4 p f plain
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")  # without colour codes
+  p=$(grep -oE "$pass_re" <<<"$plain" | tail -1 | grep -oE '[0-9]+' | tail -1)
+  f=$(grep -oE "$fail_re" <<<"$plain" | grep -oE '[0-9]+' | awk '{s += $1} END {if (NR) print s}')
+  if [ -z "$p" ] && [ -z "$f" ]; then
+    echo "!! $log: no test summary (crashed?)"; tail -20 "$log"; failed=$((failed + 1)); return
+  fi
+  [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ] && f=1  # e.g. a test file that did not load
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  echo "   ${p:-0} passed, ${f:-0} failed"
+}
+echo "== web client: build"
+if scripts/build-web-client.sh >"$LOGS/web-build.log" 2>&1; then
+  echo "== web client: unit tests (vitest)"
+  (cd clients/web && NO_COLOR=1 npm run --silent test -- --reporter=default) >"$LOGS/web-unit.log" 2>&1
+  rc=$?
+  grep -E '(FAIL|×)' "$LOGS/web-unit.log" | head -40
+  count_web "$LOGS/web-unit.log" "$rc" 'Tests +([0-9]+ failed \| )?[0-9]+ passed' 'Tests +[0-9]+ failed'
+  echo "== web client: end to end (Playwright, Chromium)"
+  (cd clients/web && NO_COLOR=1 npm run --silent e2e) >"$LOGS/web-e2e.log" 2>&1
+  rc=$?
+  grep -E '^\s*✖' -A 12 "$LOGS/web-e2e.log" | head -80
+  count_web "$LOGS/web-e2e.log" "$rc" '^(ℹ|#) pass [0-9]+' '^(ℹ|#) (fail|cancelled) [0-9]+'
+else
+  echo "!! the web client did not build:"; tail -30 "$LOGS/web-build.log"; failed=$((failed + 1))
 fi
 
 echo

@@ -11,6 +11,8 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 python3 -c "import sysconfig,os,sys; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
   || need_apt+=(python3-dev)
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+# The web client's end-to-end tests drive Debian's Chromium (never a downloaded browser build).
+[ "${1:-}" = "test" ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "Installing Debian packages: ${need_apt[*]}"
@@ -27,4 +29,18 @@ stamp=".venv/.installed${extras}"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
   touch "$stamp"
+fi
+
+# The matrix-js-sdk end-to-end tests (tests/clients/test_js_sdk.py) need Node >= 20 and the exact
+# packages of tests/clients/js/package-lock.json. npm writes node_modules/.package-lock.json on install.
+# A failure here is reported, not fatal: those tests then fail with the reason, the rest still run.
+js_dir=tests/clients/js
+if [ "${1:-}" = "test" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: the matrix-js-sdk tests will fail (install Node.js >= 20 with npm)" >&2
+  elif [ ! -f "$js_dir/node_modules/.package-lock.json" ] \
+      || [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
+    (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error) \
+      || echo "npm ci in $js_dir failed: the matrix-js-sdk tests will fail" >&2
+  fi
 fi

@@ -31,7 +31,13 @@ ACCOUNT_TABLES = [
     "profile_fields", "account_data", "receipts",
     "event_reports", "room_reports", "forgotten_rooms",
     "push_rules", "push_rules_predefined",
-    "user_filters",
+    "user_filters", "presence_state",
+    "device_inbox", "device_inbox_stream", "device_inbox_txns", "room_key_backup_versions", "room_key_backup_keys",
+    "dehydrated_devices",
+    "local_media", "local_media_thumbnails", "url_previews",
+    "e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys", "e2e_cross_signing_keys", "e2e_signatures",
+    "device_lists_stream",
+    "event_search", "user_directory", "user_directory_terms", "user_directory_rooms", "user_directory_rebuild",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}

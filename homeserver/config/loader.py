@@ -15,6 +15,9 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
+# Where `npm run build` in clients/web puts the bundled client, in a source checkout.
+DEFAULT_WEB_CLIENT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "web", "dist")
+
 
 class ConfigError(Exception):
     """The configuration is wrong; the message names the key and says why."""
@@ -185,12 +188,17 @@ class Config:
 
         self.max_upload_size = size_bytes(raw["max_upload_size"])
         self.max_request_body_size = size_bytes(raw["max_request_body_size"])
+        self.max_to_device_message_size = size_bytes(raw["max_to_device_message_size"])
         self.media_store_path = self.path(raw["media_store_path"])
         self.default_room_version: str = raw["default_room_version"]
         self.serve_server_wellknown: bool = raw["serve_server_wellknown"]
         self.extra_well_known_client_content: dict[str, Any] = raw["extra_well_known_client_content"]
         self.enable_metrics: bool = raw["enable_metrics"]
         self.presence_enabled: bool = raw["presence"]["enabled"]
+        self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
+        self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
+        self.web_client_enabled: bool = raw["web_client"]["enabled"]
+        self.web_client_path = self.path(raw["web_client"]["path"] or DEFAULT_WEB_CLIENT_PATH)
 
     def path(self, p: str) -> str:
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.config_dir, p))

@@ -42,6 +42,7 @@ class EventCreationHandler:
         self._state_groups = state_groups
         self._notifier = notifier
         self.room_lock = Linearizer()
+        self._room_ids_being_created: set[str] = set()  # v12 IDs taken by creations not yet persisted
 
     async def send(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
@@ -99,11 +100,21 @@ class EventCreationHandler:
             pdu["room_id"] = room_id
         elif room_version.room_id_from_create_event:
             # v12: the same user creating two identical rooms in the same millisecond would get
-            # the same room ID (the create event's hash): move the timestamp on until it is new.
-            while await self._events.get_room_version(
-                    room_id_for_create_event(sign_event(dict(pdu), self._server_name, self._signing_key,
-                                                        room_version), room_version)) is not None:
+            # the same room ID (the create event's hash): move the timestamp on until it is new
+            # (in the database, and among concurrent creations still on their way there).
+            while True:
+                new_id = room_id_for_create_event(
+                    sign_event(dict(pdu), self._server_name, self._signing_key, room_version), room_version)
+                if new_id not in self._room_ids_being_created \
+                        and await self._events.get_room_version(new_id) is None \
+                        and new_id not in self._room_ids_being_created:  # checked again after the await
+                    break
                 pdu["origin_server_ts"] += 1
+            self._room_ids_being_created.add(new_id)
+            try:
+                return await self._check_and_persist(room_version, pdu, None, {}, None, new_room=True)
+            finally:
+                self._room_ids_being_created.discard(new_id)
         return await self._check_and_persist(room_version, pdu, None, {}, None, new_room=True)
 
     async def _state_before(self, room_version: RoomVersion, prev_ids: list[str]) -> tuple[int | None, dict]:

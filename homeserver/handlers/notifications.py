@@ -1,16 +1,40 @@
 """Unread notification and highlight counts per room (and per thread), from the push rules,
-counted from the user's read receipt; a new receipt clears them."""
+counted from the user's read receipt; a new receipt clears them.
+
+Counting evaluates the push rules on each event after the receipt, so each (user, room) keeps
+its last answer: the next sync only evaluates the events that arrived since, as long as the
+receipts, the join and the rules are those the answer was counted from. Without that, every
+sync of every member of a busy room re-evaluated up to MAX_COUNTED events."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.push.context import push_context
 from homeserver.storage.events import EventsStore
 from homeserver.storage.receipts import ReceiptsStore
+from homeserver.util.caches import LruCache
 
-MAX_COUNTED = 200  # events looked at per room and sync; counts are capped there
+MAX_COUNTED = 200  # events looked at per room and sync (a first count is capped there)
+MAX_CACHED_COUNTS = 50_000  # (user, room) answers kept
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """An answer and what it was counted from."""
+
+    read: dict[str, int]
+    floor: int
+    evaluator: object
+    upto: int
+    main: dict[str, int]
+    threads: dict[str, dict[str, int]]
+
+
+def _copy(main: dict[str, int], threads: dict[str, dict[str, int]]) -> tuple[dict, dict]:
+    return dict(main), {t: dict(c) for t, c in threads.items()}
 
 
 class NotificationCounter:
@@ -18,6 +42,7 @@ class NotificationCounter:
         self._events = events
         self._receipts = receipts
         self._push_rules = push_rules
+        self._answers: LruCache[tuple[str, str, bool], _Counted] = LruCache("notification_counts", MAX_CACHED_COUNTS)
 
     async def counts(self, user_id: str, room_id: str, upto: int,
                      by_thread: bool) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -30,16 +55,34 @@ class NotificationCounter:
         joined_at = (await self._events.get_stream_orderings([membership[1]])).get(membership[1], 0) \
             if membership else 0
         floor = max(joined_at, read.get("", 0))
-        rows = await self._events.paginate_room_events(room_id, upto, True, MAX_COUNTED, floor)
+        evaluator = await self._push_rules.get_evaluator(user_id)
+        key = (user_id, room_id, by_thread)
+        before = self._answers.get(key)
+        if before is not None and before.read == read and before.floor == floor and before.evaluator is evaluator \
+                and before.upto <= upto:
+            start = before.upto  # only what arrived since
+            main, threads = _copy(before.main, before.threads)
+        else:
+            start = floor
+            main, threads = {"notification_count": 0, "highlight_count": 0}, {}
+        if start < upto:
+            await self._count(user_id, room_id, start, upto, by_thread, read, evaluator, main, threads)
+        self._answers.set(key, _Counted(read, floor, evaluator, upto, *_copy(main, threads)))
+        return main, threads
+
+    async def _count(self, user_id: str, room_id: str, after: int, upto: int, by_thread: bool,
+                     read: dict[str, int], evaluator: Any, main: dict[str, int],
+                     threads: dict[str, dict[str, int]]) -> None:
+        """Add the notifying events of (after, upto] (the last MAX_COUNTED) to the counts."""
+        rows = await self._events.paginate_room_events(room_id, upto, True, MAX_COUNTED, after)
+        if not rows:
+            return
         fetched = await self._events.get_events([eid for eid, _ in rows])
         state = await self._events.get_current_state_ids(room_id)
         keys = [("m.room.create", ""), ("m.room.power_levels", ""), ("m.room.member", user_id)]
         state_events = await self._events.get_events([state[k] for k in keys if k in state])
         auth_state = {k: state_events[state[k]] for k in keys if k in state and state[k] in state_events}
         member_count = sum(1 for _, m, _ in await self._events.get_members(room_id) if m == "join")
-        evaluator = await self._push_rules.get_evaluator(user_id)
-        main = {"notification_count": 0, "highlight_count": 0}
-        threads: dict[str, dict[str, int]] = {}
         for event_id, position in rows:
             event = fetched.get(event_id)
             if event is None or event.sender == user_id:
@@ -64,4 +107,3 @@ class NotificationCounter:
                 bucket["notification_count"] += 1
                 if result.highlight:
                     bucket["highlight_count"] += 1
-        return main, threads

@@ -1,6 +1,11 @@
 """Presence: online / unavailable / offline, kept in memory and shared with users who share a
 room. Driven by PUT /presence and by syncing (`set_presence`); idle and vanished users time out
-on the server's clock. With `presence.enabled: false` nothing is tracked or sent."""
+on the server's clock. With `presence.enabled: false` nothing is tracked, stored or sent.
+
+The state is written behind to the database (PresenceStore) so that it survives a restart:
+changes mark the user dirty and the periodic check (and stop()) writes the dirty ones in one
+batch. Syncing alone only moves `last_active`, which is written at most once a minute per user:
+a sync costs no write."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from homeserver.api.identifiers import UserID
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier
 from homeserver.storage.events import EventsStore
+from homeserver.storage.presence import PresenceStore, StoredPresence
 from homeserver.storage.users import UsersStore
 
 STATES = ("online", "unavailable", "offline")
@@ -19,6 +25,7 @@ IDLE_AFTER_MS = 5 * 60 * 1000  # online -> unavailable without activity
 OFFLINE_AFTER_MS = 60 * 1000  # no sync for this long after the last one -> offline
 CURRENTLY_ACTIVE_MS = 60 * 1000
 CHECK_INTERVAL_S = 15
+LAST_ACTIVE_GRANULARITY_MS = 60 * 1000  # a newer last_active alone is written no more often than this
 
 
 @dataclass
@@ -30,12 +37,15 @@ class UserPresence:
     serial: int = 0
     set_explicitly: bool = False  # PUT /presence: syncing does not override it
     syncs_in_flight: int = 0  # a long-polling user is not timed out
+    stored_active_ms: int = 0  # last_active_ms as last written to the database
 
 
 class PresenceHandler:
     def __init__(self, enabled: bool, server_name: str, clock: Clock, events: EventsStore, users: UsersStore,
-                 notifier: Notifier):
+                 notifier: Notifier, store: PresenceStore):
         self.enabled = enabled
+        self._store = store
+        self._dirty: set[str] = set()
         self._server_name = server_name
         self._clock = clock
         self._events = events
@@ -45,13 +55,64 @@ class PresenceHandler:
         self.serial = 0
         self._timer: Any = None
 
+    async def load(self) -> None:
+        """Restore the stream position and the users whose presence is worth keeping in memory
+        (online, unavailable, or with a status message); others are read when asked for."""
+        if not self.enabled:
+            return
+        self.serial = await self._store.get_max_stream_id()
+        now = self._clock.time_msec()
+        for stored in await self._store.get_remarkable():
+            state = self._from_stored(stored)
+            state.last_sync_ms = now  # whoever was online gets the usual grace before going offline
+            self._states[stored.user_id] = state
+
     def start(self) -> None:
         if self.enabled:
-            self._timer = self._clock.looping_call(CHECK_INTERVAL_S, self._time_out)
+            self._timer = self._clock.looping_call(CHECK_INTERVAL_S, self._check)
 
     def stop(self) -> None:
         if self._timer is not None and self._timer.running:
             self._timer.stop()
+
+    async def flush(self) -> None:
+        """Write the users whose presence changed since the last flush."""
+        if not self._dirty:
+            return
+        users, self._dirty = self._dirty, set()
+        now = self._clock.time_msec()
+        rows = []
+        for user_id in sorted(users):
+            state = self._states[user_id]
+            rows.append(StoredPresence(user_id, state.presence, state.status_msg, state.last_active_ms,
+                                       self._currently_active(state, now), state.set_explicitly, state.serial))
+        try:
+            await self._store.put_many(rows)
+        except Exception:
+            self._dirty |= users  # try again at the next flush
+            raise
+        for row in rows:
+            self._states[row.user_id].stored_active_ms = row.last_active_ts
+
+    async def _check(self) -> None:
+        await self._time_out()
+        await self.flush()
+
+    @staticmethod
+    def _from_stored(stored: StoredPresence) -> UserPresence:
+        return UserPresence(presence=stored.presence, status_msg=stored.status_msg,
+                            last_active_ms=stored.last_active_ts, serial=stored.stream_id,
+                            set_explicitly=stored.set_explicitly, stored_active_ms=stored.last_active_ts)
+
+    async def _state_of(self, user_id: str) -> UserPresence | None:
+        """The user's state: in memory, or as stored (then kept in memory)."""
+        state = self._states.get(user_id)
+        if state is not None or not self.enabled:
+            return state
+        stored = await self._store.get(user_id)
+        if stored is None:
+            return None
+        return self._states.setdefault(user_id, self._from_stored(stored))  # unless set meanwhile
 
     # -- changes --------------------------------------------------------------------------------
 
@@ -62,11 +123,12 @@ class PresenceHandler:
             raise invalid_param(f"presence must be one of {', '.join(STATES)}")
         if not self.enabled:
             return
-        state = self._states.setdefault(user_id, UserPresence())
+        state = await self._state_of(user_id) or self._states.setdefault(user_id, UserPresence())
         state.set_explicitly = presence != "online"
         state.status_msg = status_msg
         if presence == "online":
             state.last_active_ms = self._clock.time_msec()
+        self._dirty.add(user_id)
         await self._update(user_id, state, presence, force=True)
 
     async def user_syncing(self, user_id: str, set_presence: str | None) -> None:
@@ -84,6 +146,8 @@ class PresenceHandler:
             return  # an explicit unavailable stays until the user says otherwise
         if wanted == "online":
             state.last_active_ms = now
+            if now - state.stored_active_ms >= LAST_ACTIVE_GRANULARITY_MS:
+                self._dirty.add(user_id)
         await self._update(user_id, state, wanted)
 
     def sync_finished(self, user_id: str) -> None:
@@ -98,6 +162,7 @@ class PresenceHandler:
         state.presence = presence
         self.serial += 1
         state.serial = self.serial
+        self._dirty.add(user_id)
         for room_id in await self._events.get_rooms_for_user(user_id):
             self._notifier.on_new_event(room_id)
         self._notifier.on_user_data(user_id)
@@ -118,10 +183,14 @@ class PresenceHandler:
         content: dict[str, Any] = {"presence": state.presence}
         if state.last_active_ms:
             content["last_active_ago"] = now - state.last_active_ms
-            content["currently_active"] = state.presence == "online" and now - state.last_active_ms < CURRENTLY_ACTIVE_MS
+            content["currently_active"] = self._currently_active(state, now)
         if state.status_msg is not None:
             content["status_msg"] = state.status_msg
         return content
+
+    @staticmethod
+    def _currently_active(state: UserPresence, now: int) -> bool:
+        return state.presence == "online" and now - state.last_active_ms < CURRENTLY_ACTIVE_MS
 
     async def get_status(self, requester: str, user_id: str) -> dict[str, Any]:
         uid = UserID.parse(user_id)
@@ -129,7 +198,7 @@ class PresenceHandler:
             raise not_found("No presence for this user")
         if requester != user_id and not await self._share_a_room(requester, user_id):
             raise forbidden("You are not allowed to see their presence")
-        return self._content(user_id, self._states.get(user_id, UserPresence()))
+        return self._content(user_id, await self._state_of(user_id) or UserPresence())
 
     async def _share_a_room(self, a: str, b: str) -> bool:
         return bool(set(await self._events.get_rooms_for_user(a)) & set(await self._events.get_rooms_for_user(b)))

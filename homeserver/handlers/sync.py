@@ -10,12 +10,17 @@ from typing import Any, NamedTuple
 
 from homeserver.api.errors import invalid_param
 from homeserver.events.filtering import Filter
+from homeserver.events.formatting import EventFormatter
 from homeserver.events.model import Event
+from homeserver.handlers.device_lists import DeviceListsHandler
+from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.handlers.lazy_members import SentMembersTracker
 from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.room_reads import RoomReadHandler, parse_stream_token, stream_token
+from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.notifier import Notifier
 from homeserver.storage.account_data import AccountDataStore
@@ -27,6 +32,9 @@ DEFAULT_TIMELINE_LIMIT = 10
 STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.canonical_alias", "m.room.avatar",
                         "m.room.name", "m.room.encryption", "m.room.topic")
 MAX_HEROES = 5
+# A filtered timeline pages back this many events at a time, at most this many times, to fill its limit.
+TIMELINE_PAGE = 100
+MAX_TIMELINE_PAGES = 10
 
 
 class SyncToken(NamedTuple):
@@ -60,8 +68,12 @@ class SyncHandler:
     def __init__(self, events: EventsStore, state_groups: StateGroupsStore, visibility: VisibilityHandler,
                  reads: RoomReadHandler, notifier: Notifier, account_data: AccountDataStore,
                  receipts: ReceiptsStore, receipts_handler: ReceiptsHandler, typing: TypingHandler,
-                 push_rules: PushRulesHandler, presence: PresenceHandler, counter: NotificationCounter):
+                 push_rules: PushRulesHandler, presence: PresenceHandler, counter: NotificationCounter, *,
+                 to_device: ToDeviceHandler, device_lists: DeviceListsHandler, e2e_keys: E2EKeysHandler):
+        self._device_lists = device_lists
+        self._e2e_keys = e2e_keys
         self._counter = counter
+        self._to_device = to_device
         self._push_rules = push_rules
         self._presence = presence
         self._account_data = account_data
@@ -73,6 +85,7 @@ class SyncHandler:
         self._visibility = visibility
         self._reads = reads
         self._notifier = notifier
+        self._sent_members = SentMembersTracker()
 
     async def sync(self, user_id: str, device_id: str, since: str | None, timeout_ms: int, full_state: bool,
                    sync_filter: dict[str, Any], use_state_after: bool = False,
@@ -82,8 +95,12 @@ class SyncHandler:
             since_pos = parse_sync_token(since)
             if since_pos is None or since_pos.events > self._events.stream.current \
                     or since_pos.account_data > self._account_data.stream.current \
-                    or since_pos.receipts > self._receipts.stream.current:
+                    or since_pos.receipts > self._receipts.stream.current \
+                    or since_pos.to_device > self._to_device.current_position \
+                    or since_pos.device_lists > self._device_lists.position:
                 raise invalid_param("Unknown since token")
+            # The client got this token's to-device messages: they are delivered.
+            await self._to_device.acknowledge(user_id, device_id, since_pos.to_device)
         await self._presence.user_syncing(user_id, set_presence)
         try:
             result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
@@ -108,7 +125,8 @@ class SyncHandler:
 
     def _current_token(self) -> SyncToken:
         return SyncToken(self._events.stream.current, self._account_data.stream.current,
-                         self._receipts.stream.current, self._typing.serial, self._presence.serial)
+                         self._receipts.stream.current, self._typing.serial, self._presence.serial,
+                         to_device=self._to_device.current_position, device_lists=self._device_lists.position)
 
     async def _compute(self, user_id: str, device_id: str, since_token: SyncToken | None, full_state: bool,
                        sync_filter: dict[str, Any], use_state_after: bool) -> dict[str, Any]:
@@ -160,7 +178,9 @@ class SyncHandler:
                 ephemeral.append(typing)
             if room_id in receipts:
                 ephemeral.append(receipts[room_id])
-            ephemeral = [e for e in ephemeral if f.room.ephemeral.check(e["type"], None)]
+            ephemeral = f.room.ephemeral.apply_limit(
+                [e for e in ephemeral if f.room.ephemeral.check(e["type"], None)]
+                if f.room.ephemeral.room_allowed(room_id) else [])
             if ephemeral:
                 rooms["join"].setdefault(room_id, {})["ephemeral"] = {"events": ephemeral}
         if since_token is None and "m.push_rules" not in account_data.get("", {}):
@@ -168,8 +188,9 @@ class SyncHandler:
             account_data.setdefault("", {})["m.push_rules"] = await self._push_rules.get_account_data_content(user_id)
         for room_id, contents in account_data.items():
             event_filter = f.room.account_data if room_id else f.account_data
-            contents = {t: c for t, c in contents.items() if event_filter.check(t, None)}
-            if not contents or (room_id and not f.room.room_allowed(room_id)):
+            contents = dict(event_filter.apply_limit([(t, c) for t, c in contents.items() if event_filter.check(t, None)]))
+            if not contents or (room_id and not (f.room.room_allowed(room_id)
+                                                 and f.room.account_data.room_allowed(room_id))):
                 continue
             target = rooms["join"].get(room_id) if room_id else None
             if room_id and target is None and memberships.get(room_id, ("",))[0] == "join":
@@ -183,60 +204,134 @@ class SyncHandler:
             room["unread_notifications"] = counts
             if f.room.timeline.unread_thread_notifications:
                 room["unread_thread_notifications"] = threads
-        presence = [e for e in await self._presence.presence_events(
-            user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])]
-        token = current
+        presence = f.presence.apply_limit([e for e in await self._presence.presence_events(
+            user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])])
+        to_device = await self._to_device.messages_for_sync(
+            user_id, device_id, since_token.to_device if since_token is not None else 0, current.to_device)
+        # A batch cut short ends the token at its last message, so the rest comes next time.
+        token = current._replace(to_device=to_device.upto)
         body: dict[str, Any] = {"next_batch": str(token),
                                 "rooms": {k: v for k, v in rooms.items() if v}}
         if presence:
             body["presence"] = {"events": presence}
-        global_data = {t: c for t, c in account_data.get("", {}).items() if f.account_data.check(t, None)}
+        if to_device.events:
+            body["to_device"] = {"events": to_device.events}
+        device_lists = await self._device_list_changes(user_id, since_token, current)
+        if device_lists:
+            body["device_lists"] = device_lists
+        body["device_one_time_keys_count"] = await self._e2e_keys.one_time_key_counts(user_id, device_id)
+        body["device_unused_fallback_key_types"] = await self._e2e_keys.unused_fallback_key_types(user_id, device_id)
+        global_data = dict(f.account_data.apply_limit(
+            [(t, c) for t, c in account_data.get("", {}).items() if f.account_data.check(t, None)]))
         if global_data:
             body["account_data"] = {"events": [{"type": t, "content": c} for t, c in global_data.items()]}
         return {"body": body, "token": token,
-                "rooms_changed": any(rooms.values()) or bool(account_data) or bool(presence)}
+                "rooms_changed": any(rooms.values()) or bool(account_data) or bool(presence)
+                or bool(to_device.events) or bool(device_lists)}
+
+    async def _device_list_changes(self, user_id: str, since: SyncToken | None, current: SyncToken
+                                   ) -> dict[str, list[str]]:
+        """Whose device keys the client must re-fetch (`changed`) or may stop tracking (`left`);
+        nothing on a first sync, where clients fetch every key they need."""
+        if since is None:
+            return {}
+        changed, left = await self._device_lists.changes(user_id, since.events, current.events,
+                                                         since.device_lists, current.device_lists)
+        return {"changed": changed, "left": left} if changed or left else {}
 
     async def _room(self, user_id: str, device_id: str, room_id: str, since: int | None, upto: int, limit: int,
                     lazy: bool, use_state_after: bool, f: Filter, ignored: set[str]) -> dict[str, Any]:
         """Timeline (since, upto] (the last `limit` visible events) and the state change that
         leads up to its start (all of it when `since` is None); with `use_state_after`, the
         state change up to its end instead (`state_after`, spec v1.16)."""
-        rows = await self._events.paginate_room_events(room_id, upto, True, limit + 1, since)
-        limited = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
-        fetched = await self._events.get_events([eid for eid, _ in rows])
-        timeline = await self._visibility.filter_events_for_user(
-            user_id, [fetched[eid] for eid, _ in rows if eid in fetched and f.room.timeline.matches(fetched[eid])
-                      and fetched[eid].sender not in ignored])
-        start = rows[0][1] - 1 if rows else upto
+        timeline, limited, start = await self._timeline(user_id, room_id, since, upto, limit, f, ignored)
         if use_state_after:
             state_at_start = await self._state_at_position(room_id, upto)
         else:
-            state_at_start = await self._state_at(room_id, rows[0][0] if rows else None, upto)
+            state_at_start = await self._state_at(room_id, timeline[0].event_id if timeline else None, upto)
         if since is None:
             wanted = state_at_start
         else:
             before = await self._state_at_position(room_id, since)
             wanted = {k: v for k, v in state_at_start.items() if before.get(k) != v}
         if lazy:
-            senders = {e.sender for e in timeline} | {user_id}
-            wanted = {k: v for k, v in wanted.items() if k[0] != "m.room.member" or k[1] in senders}
+            wanted = self._lazy_members(user_id, device_id, room_id, since, timeline, state_at_start, wanted,
+                                        f.room.state.include_redundant_members)
         timeline_ids = {e.event_id for e in timeline}
         # `state` never repeats timeline events; `state_after` is the whole change, timeline or not.
         state_events = await self._events.get_events(
             [v for v in wanted.values() if use_state_after or v not in timeline_ids])
         state_events = {k: e for k, e in state_events.items() if f.room.state.matches(e)}
+        if lazy:
+            self._sent_members.record(
+                user_id, device_id, room_id,
+                {e.state_key: e.event_id for e in [*state_events.values(), *timeline] if e.type == "m.room.member"},
+                # At least the position of this response's token (read after it was taken).
+                self._events.stream.current, fresh=since is None)
         serialized = await self._reads.serialize(timeline, user_id)
         txn_ids = await self._events.get_txn_ids(user_id, device_id, list(timeline_ids))
         for event in serialized:
             if event["event_id"] in txn_ids:
                 event["unsigned"]["transaction_id"] = txn_ids[event["event_id"]]
+        formatter = EventFormatter(f.event_format, f.event_fields)
+        state_list = list(state_events.values())
         return {
-            "timeline": {"events": serialized, "limited": limited, "prev_batch": stream_token(start)},
+            "timeline": {"events": formatter.format(timeline, serialized), "limited": limited,
+                         "prev_batch": stream_token(start)},
             "state_after" if use_state_after else "state": {
-                "events": await self._reads.serialize(list(state_events.values()))},
+                "events": formatter.format(state_list, await self._reads.serialize(state_list))},
             "summary": await self._summary(user_id, room_id),
         }
+
+    async def _timeline(self, user_id: str, room_id: str, since: int | None, upto: int, limit: int, f: Filter,
+                        ignored: set[str]) -> tuple[list[Event], bool, int]:
+        """The last `limit` events of (since, upto] that pass the timeline filter and the user
+        may see, oldest first; whether there were more; the position just before the first.
+        Pages further back while the filter leaves fewer than `limit` (bounded)."""
+        picked: list[tuple[Event, int]] = []  # newest first
+        position, page_size, limited = upto, limit + 1, False
+        for _ in range(MAX_TIMELINE_PAGES):
+            rows = await self._events.paginate_room_events(room_id, position, True, page_size, since)
+            fetched = await self._events.get_events([eid for eid, _ in rows])
+            candidates = [fetched[eid] for eid, _ in rows if eid in fetched
+                          and f.room.timeline.matches(fetched[eid]) and fetched[eid].sender not in ignored]
+            visible = {e.event_id for e in await self._visibility.filter_events_for_user(user_id, candidates)}
+            for event_id, event_position in rows:
+                if event_id in visible:
+                    if len(picked) == limit:
+                        limited = True
+                        break
+                    picked.append((fetched[event_id], event_position))
+            if limited or len(rows) < page_size:
+                break
+            if len(visible) < len(candidates):
+                # History the user may not see (before they joined, say): earlier is hidden too.
+                limited = True
+                break
+            position = rows[-1][1] - 1
+            page_size = max(page_size, TIMELINE_PAGE)
+        else:
+            limited = True  # gave up looking further back: there may be more
+        picked.reverse()
+        start = picked[0][1] - 1 if picked else upto
+        return [e for e, _ in picked], limited, start
+
+    def _lazy_members(self, user_id: str, device_id: str, room_id: str, since: int | None, timeline: list[Event],
+                      state_at_start: dict, wanted: dict, include_redundant: bool) -> dict:
+        """Lazy-loading: of the member events, only those of the timeline's senders (and the
+        user's own); on an incremental sync those too when unchanged since `since`, as the
+        client may never have had them; unless `include_redundant`, not those this device was
+        already sent."""
+        senders = {e.sender for e in timeline} | {user_id}
+        wanted = {k: v for k, v in wanted.items() if k[0] != "m.room.member" or k[1] in senders}
+        for sender in senders:
+            key = ("m.room.member", sender)
+            if key in state_at_start:
+                wanted[key] = state_at_start[key]
+        if not include_redundant:
+            had = self._sent_members.already_sent(user_id, device_id, room_id, since)
+            wanted = {k: v for k, v in wanted.items() if k[0] != "m.room.member" or had.get(k[1]) != v}
+        return wanted
 
     async def _state_at(self, room_id: str, first_timeline_event: str | None, upto: int) -> dict:
         """The state just before the timeline's first event (or at `upto` if it is empty)."""

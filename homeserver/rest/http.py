@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -79,6 +80,15 @@ class HomeserverRequest(server.Request):
             self.content = io.BytesIO()
             return
         super().gotLength(length)
+        spool_dir = self.channel.site.spool_dir_for(getattr(self.channel, "_path", b"") or b"")
+        if spool_dir is not None and not isinstance(self.content, io.BytesIO):
+            # A big upload is spooled next to the media store, so storing it needs no second copy.
+            try:
+                spooled = tempfile.NamedTemporaryFile(dir=spool_dir, prefix="body-")  # noqa: SIM115
+            except OSError:  # no spool dir: keep twisted's temp file (media then copies it)
+                return
+            self.content.close()
+            self.content = spooled
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.body_too_large:
@@ -86,6 +96,7 @@ class HomeserverRequest(server.Request):
         self._body_length += len(data)
         if self._body_length > self._body_limit():
             self.body_too_large = True
+            self.content.close()  # a spooled file is deleted now, not whenever it is collected
             self.content = io.BytesIO()
             return
         super().handleContentChunk(data)
@@ -111,11 +122,16 @@ class MatrixSite(server.Site):
         self._upload_limit = upload_limit
         self.x_forwarded = x_forwarded
         self.noisy = False
+        # Where big media upload bodies are spooled (set by HomeServer.build_site); None: the system's temp dir.
+        self.upload_spool_dir: str | None = None
 
     def body_limit_for(self, path: bytes) -> int:
         if path.startswith(b"/_matrix/media/"):
             return self._upload_limit
         return self._body_limit
+
+    def spool_dir_for(self, path: bytes) -> str | None:
+        return self.upload_spool_dir if path.startswith(b"/_matrix/media/") else None
 
     def log(self, request: server.Request) -> None:
         pass  # requests are logged by MatrixResource, with their request id
@@ -126,6 +142,14 @@ class HtmlPage:
     """A servlet returns this instead of a JSON body to answer with an HTML page."""
 
     html: str
+
+
+class RawBody:
+    """A servlet returns a subclass of this for a body that is not JSON (media files): `send`
+    writes the status, headers and body itself, and finishes the request."""
+
+    def send(self, request: HomeserverRequest, code: int) -> None:
+        raise NotImplementedError
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -337,6 +361,8 @@ class MatrixResource(Resource):
         if not request._disconnected:
             if isinstance(body, HtmlPage):
                 respond_html(request, code, body.html)
+            elif isinstance(body, RawBody):
+                body.send(request, code)
             else:
                 respond_json(request, code, body)
         elapsed = time.perf_counter() - start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ class Transaction:
     def __init__(self, cursor: Any, convert: Callable[[str], str]):
         self._cursor = cursor
         self._convert = convert
-        self.after_commit: list[Callable[[], None]] = []
+        self.after_commit: list[Callable[[], Any]] = []
 
     def execute(self, sql: str, args: tuple | list = ()) -> Transaction:
         self._cursor.execute(self._convert(sql), tuple(args))
@@ -59,8 +60,9 @@ class Transaction:
     def rowcount(self) -> int:
         return self._cursor.rowcount
 
-    def call_after_commit(self, fn: Callable[[], None]) -> None:
-        """Run `fn` on the reactor thread once this transaction has committed (cache invalidation)."""
+    def call_after_commit(self, fn: Callable[[], Any]) -> None:
+        """Run `fn` on the reactor thread once this transaction has committed (cache invalidation).
+        If it returns an awaitable, `Database.run` awaits it before returning."""
         self.after_commit.append(fn)
 
 
@@ -128,16 +130,22 @@ class Database:
                 conn.commit() if self.engine.name == "psycopg2" else conn.execute("COMMIT")
                 metrics.db_txn_duration.labels(desc).observe(time.perf_counter() - start)
                 return result, txn.after_commit
-            except self.engine.ConnectionErrors as e:
-                self._drop_connection()
-                if attempts >= 2:
-                    raise
-                logger.warning("Database connection lost during %s (%s); reconnecting", desc, e)
             except Exception as e:
-                self._rollback(conn)
-                if self.engine.is_retryable(e) and attempts < 5:
-                    logger.info("Retrying %s after %s", desc, e)
+                # Checked first: psycopg2's deadlock and serialization errors subclass its
+                # OperationalError, which otherwise means the connection is gone.
+                if self.engine.is_retryable(e):
+                    self._rollback(conn)
+                    if attempts < 5:
+                        logger.info("Retrying %s after %s", desc, e)
+                        continue
+                    raise
+                if isinstance(e, self.engine.ConnectionErrors):
+                    self._drop_connection()
+                    if attempts >= 2:
+                        raise
+                    logger.warning("Database connection lost during %s (%s); reconnecting", desc, e)
                     continue
+                self._rollback(conn)
                 raise
 
     def _rollback(self, conn: Any) -> None:
@@ -159,7 +167,9 @@ class Database:
             self._reactor, self._pool, ctx.run, self._run_in_thread, desc, func, args
         )
         for fn in after:
-            fn()
+            follow_up = fn()
+            if inspect.isawaitable(follow_up):
+                await follow_up  # e.g. a device-list change: recorded before the caller goes on
         return result
 
     async def execute(self, desc: str, sql: str, *args: Any) -> list[tuple]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeserver.storage.database import Database, Transaction
 from homeserver.storage.tokens import TokensStore
@@ -23,6 +25,20 @@ class DevicesStore:
         self._tokens = tokens
         # (user_id, device_id) -> (ts, ip, user agent); written out by flush_last_seen().
         self._pending_last_seen: dict[tuple[str, str], tuple[int, str, str]] = {}
+        # Called with (user_id, deleted) on the reactor thread once a transaction that created,
+        # renamed or deleted a device has committed (the device-list stream listens); an awaitable
+        # it returns is awaited before the transaction's caller goes on.
+        self.change_listeners: list[Callable[[str, bool], Any]] = []
+        # Other stores' per-device rows (inboxes, keys, ...), deleted in the same transaction.
+        self._deletion_hooks: list[Callable[[Transaction, str, list[str]], None]] = []
+
+    def _after_commit_notify(self, txn: Transaction, user_id: str, deleted: bool) -> None:
+        for listener in self.change_listeners:
+            txn.call_after_commit(lambda listener=listener: listener(user_id, deleted))
+
+    def add_deletion_hook(self, hook: Callable[[Transaction, str, list[str]], None]) -> None:
+        """`hook(txn, user_id, device_ids)` runs inside every transaction that deletes devices."""
+        self._deletion_hooks.append(hook)
 
     async def ensure_device(self, user_id: str, device_id: str, display_name: str | None) -> None:
         await self._db.run("ensure_device", self.ensure_device_txn, user_id, device_id, display_name)
@@ -37,6 +53,7 @@ class DevicesStore:
             "INSERT INTO devices (user_id, device_id, display_name) VALUES (?, ?, ?)",
             (user_id, device_id, display_name),
         )
+        self._after_commit_notify(txn, user_id, False)
         return True
 
     async def get_devices(self, user_id: str) -> list[DeviceRecord]:
@@ -69,6 +86,8 @@ class DevicesStore:
                 "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
                 (display_name, user_id, device_id),
             )
+            if txn.rowcount > 0:
+                self._after_commit_notify(txn, user_id, False)
             return txn.rowcount > 0
 
         return await self._db.run("set_device_display_name", txn_fn)
@@ -79,9 +98,13 @@ class DevicesStore:
     def delete_devices_txn(self, txn: Transaction, user_id: str, device_ids: list[str]) -> None:
         """Delete devices with their access and refresh tokens."""
         self._tokens.delete_access_tokens_for_devices_txn(txn, user_id, device_ids)
+        for hook in self._deletion_hooks:
+            hook(txn, user_id, device_ids)
         for device_id in device_ids:
             txn.execute("DELETE FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
             self._pending_last_seen.pop((user_id, device_id), None)
+        if device_ids:
+            self._after_commit_notify(txn, user_id, True)
 
     async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
         await self._db.run("delete_devices", self.delete_devices_txn, user_id, device_ids)

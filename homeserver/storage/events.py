@@ -4,6 +4,7 @@ current state and memberships. Persisting an event is one transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,16 @@ class EventsStore:
         self._redacted_cache: LruCache[str, str] = LruCache("redacted", 50_000)
         # room -> current state (type, state_key) -> event_id; filled on first read, kept on write.
         self._current_state: LruCache[str, dict[tuple[str, str], str]] = LruCache("current_state", 2_000)
+        # event_id -> stream position: never changes once written; every sync asks for some.
+        self._positions: LruCache[str, int] = LruCache("event_positions", 100_000)
+        # Memberships, read by every /sync (woken syncs of a big room ask all at once). A membership
+        # write drops what it changes and moves the generation on, so that a read which raced with
+        # it (and may have seen the old rows) does not put them back into the cache.
+        self._room_members: LruCache[str, list[tuple[str, str, str]]] = LruCache("room_members", 5_000)
+        self._user_memberships: LruCache[str, dict[str, tuple[str, str]]] = LruCache("user_memberships", 20_000)
+        self._membership_generation = 0
+        # Indexes kept in the persisting transaction itself (search, user directory): fn(txn, event, position).
+        self.persist_hooks: list[Callable[[Transaction, Event, int], None]] = []
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
@@ -125,12 +136,19 @@ class EventsStore:
                             (event.event_id, event.redacts))
                 self._relations.remove_relation_txn(txn, event.redacts)
                 txn.call_after_commit(lambda: self._redacted_cache.pop(event.redacts))
+            for hook in self.persist_hooks:
+                hook(txn, event, position)
             if txn_id is not None:
                 txn.execute("INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) "
                             "VALUES (?, ?, ?, ?, ?)", (*txn_id, event.event_id, now_ms))
 
             def after_commit() -> None:
                 self._event_cache.set(event.event_id, event)
+                self._positions.set(event.event_id, position)
+                if event.is_state() and event.type == "m.room.member":
+                    self._membership_generation += 1
+                    self._room_members.pop(room_id)
+                    self._user_memberships.pop(event.state_key)
                 self._current_state.set(room_id, state_after)
                 if is_new_room:
                     self._room_versions[room_id] = event.room_version
@@ -219,20 +237,10 @@ class EventsStore:
 
     async def get_membership(self, room_id: str, user_id: str) -> tuple[str, str] | None:
         """(membership, event_id) of the user's current membership in the room."""
-        rows = await self._db.execute(
-            "get_membership",
-            "SELECT membership, event_id FROM current_memberships WHERE room_id = ? AND user_id = ?",
-            room_id, user_id,
-        )
-        return (rows[0][0], rows[0][1]) if rows else None
+        return (await self._memberships_of(user_id)).get(room_id)
 
     async def get_rooms_for_user(self, user_id: str, membership: str = "join") -> list[str]:
-        rows = await self._db.execute(
-            "get_rooms_for_user",
-            "SELECT room_id FROM current_memberships WHERE user_id = ? AND membership = ? ORDER BY room_id",
-            user_id, membership,
-        )
-        return [r[0] for r in rows]
+        return sorted(r for r, (m, _) in (await self._memberships_of(user_id)).items() if m == membership)
 
     async def get_txn_event_id(self, user_id: str, device_id: str, txn_id: str) -> str | None:
         rows = await self._db.execute(
@@ -279,10 +287,24 @@ class EventsStore:
         return await self._db.run("get_auth_chain_ids", txn_fn)
 
     async def get_stream_orderings(self, event_ids: list[str]) -> dict[str, int]:
-        def txn_fn(txn: Transaction) -> dict[str, int]:
-            return dict(txn.select_in("SELECT event_id, stream_ordering FROM events WHERE event_id {in}", event_ids))
+        out: dict[str, int] = {}
+        missing = []
+        for event_id in event_ids:
+            position = self._positions.get(event_id)
+            if position is None:
+                missing.append(event_id)
+            else:
+                out[event_id] = position
 
-        return await self._db.run("get_stream_orderings", txn_fn)
+        def txn_fn(txn: Transaction) -> dict[str, int]:
+            return dict(txn.select_in("SELECT event_id, stream_ordering FROM events WHERE event_id {in}", missing))
+
+        if missing:
+            found = await self._db.run("get_stream_orderings", txn_fn)
+            for event_id, position in found.items():
+                self._positions.set(event_id, position)
+            out.update(found)
+        return out
 
     async def get_join_positions(self, room_id: str, user_id: str) -> list[int]:
         """Stream positions of every join of the user to the room."""
@@ -295,10 +317,17 @@ class EventsStore:
 
     async def get_members(self, room_id: str) -> list[tuple[str, str, str]]:
         """(user_id, membership, event_id) of every current member event of the room."""
+        cached = self._room_members.get(room_id)
+        if cached is not None:
+            return list(cached)
+        generation = self._membership_generation
         rows = await self._db.execute(
             "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
             room_id)
-        return [(r[0], r[1], r[2]) for r in rows]
+        members = [(r[0], r[1], r[2]) for r in rows]
+        if generation == self._membership_generation:
+            self._room_members.set(room_id, members)
+        return list(members)
 
     # -- for /sync ------------------------------------------------------------------------------
 
@@ -334,10 +363,21 @@ class EventsStore:
 
     async def get_current_memberships(self, user_id: str) -> dict[str, tuple[str, str]]:
         """room_id -> (membership, event_id) for every room the user has a membership in."""
+        return dict(await self._memberships_of(user_id))
+
+    async def _memberships_of(self, user_id: str) -> dict[str, tuple[str, str]]:
+        """The cached map itself: callers must not change it."""
+        cached = self._user_memberships.get(user_id)
+        if cached is not None:
+            return cached
+        generation = self._membership_generation
         rows = await self._db.execute(
             "get_current_memberships",
             "SELECT room_id, membership, event_id FROM current_memberships WHERE user_id = ?", user_id)
-        return {r[0]: (r[1], r[2]) for r in rows}
+        memberships = {r[0]: (r[1], r[2]) for r in rows}
+        if generation == self._membership_generation:
+            self._user_memberships.set(user_id, memberships)
+        return memberships
 
     async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]:
         """event_id -> transaction ID, for the events this device sent among `event_ids`."""

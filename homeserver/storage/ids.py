@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 from homeserver.storage.database import Database
 
@@ -37,6 +38,12 @@ class StreamIdTracker:
         self._in_flight: set[int] = set()
         self._current = 0
         self._max_finished = 0
+        self._max_allocated = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs whenever `current` moves forward."""
+        self._listeners.append(listener)
 
     def load(self, current: int) -> None:
         self._current = self._max_finished = current
@@ -44,17 +51,27 @@ class StreamIdTracker:
     def allocate(self) -> int:
         position = self._generator.next()
         self._in_flight.add(position)
+        self._max_allocated = max(self._max_allocated, position)
         return position
 
     def finish(self, position: int) -> None:
         """The transaction holding `position` committed or failed."""
         self._in_flight.discard(position)
         self._max_finished = max(self._max_finished, position)
+        before = self._current
         if self._in_flight:
             self._current = max(self._current, min(self._in_flight) - 1)
         else:
             self._current = self._max_finished
+        if self._current > before:
+            for listener in self._listeners:
+                listener()
 
     @property
     def current(self) -> int:
         return self._current
+
+    @property
+    def max_allocated(self) -> int:
+        """The highest position handed out so far (committed or not)."""
+        return max(self._max_allocated, self._current)

@@ -24,6 +24,8 @@ class StateGroupsStore:
         self._ids = IdGenerator("state_groups", "id")
         # group -> (its state, delta depth); states are shared, never mutated.
         self._cache: LruCache[int, tuple[dict[StateKey, str], int]] = LruCache("state_groups", 5_000)
+        # event_id -> (group before, group after): written once, never changed, read by every sync.
+        self._event_groups: LruCache[str, tuple[int, int]] = LruCache("event_state_groups", 100_000)
 
     async def load(self) -> None:
         await self._ids.load(self._db)
@@ -67,6 +69,7 @@ class StateGroupsStore:
             "INSERT INTO event_to_state_groups (event_id, state_group_before, state_group_after) VALUES (?, ?, ?)",
             (event_id, before, after),
         )
+        txn.call_after_commit(lambda: self._event_groups.set(event_id, (before, after)))
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -119,14 +122,27 @@ class StateGroupsStore:
 
     async def get_event_state_groups(self, event_ids: list[str]) -> dict[str, tuple[int, int]]:
         """event_id -> (group of the state before it, group of the state after it)."""
+        out: dict[str, tuple[int, int]] = {}
+        missing = []
+        for event_id in event_ids:
+            cached = self._event_groups.get(event_id)
+            if cached is None:
+                missing.append(event_id)
+            else:
+                out[event_id] = cached
 
         def txn_fn(txn: Transaction) -> dict[str, tuple[int, int]]:
             rows = txn.select_in(
                 "SELECT event_id, state_group_before, state_group_after FROM event_to_state_groups "
-                "WHERE event_id {in}", event_ids)
+                "WHERE event_id {in}", missing)
             return {eid: (before, after) for eid, before, after in rows}
 
-        return await self._db.run("get_event_state_groups", txn_fn)
+        if missing:
+            found = await self._db.run("get_event_state_groups", txn_fn)
+            for event_id, groups in found.items():
+                self._event_groups.set(event_id, groups)
+            out.update(found)
+        return out
 
     # -- clean-up -------------------------------------------------------------------------------
 

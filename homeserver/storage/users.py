@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from homeserver.storage.database import Database, Transaction
@@ -24,6 +25,13 @@ class UsersStore:
         self._db = db
         self._devices = devices
         self._tokens = tokens
+        # Called in the transaction that creates a user, changes their profile or deactivates
+        # them (the user directory): fn(txn, user_id).
+        self.user_changed_hooks: list[Callable[[Transaction, str], None]] = []
+
+    def _user_changed_txn(self, txn: Transaction, user_id: str) -> None:
+        for hook in self.user_changed_hooks:
+            hook(txn, user_id)
 
     async def create_user(
         self, user_id: str, password_hash: str | None, now_ms: int, admin: bool = False,
@@ -39,6 +47,7 @@ class UsersStore:
                 (user_id, password_hash, now_ms, admin, user_type),
             )
             txn.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)", (user_id, displayname))
+            self._user_changed_txn(txn, user_id)
             return True
 
         try:
@@ -68,9 +77,12 @@ class UsersStore:
     async def set_profile_value(self, user_id: str, key: str, value: str | None) -> None:
         """Set displayname or avatar_url (None clears it)."""
         column = {"displayname": "displayname", "avatar_url": "avatar_url"}[key]  # never from input
-        await self._db.run(
-            "set_profile_value",
-            lambda txn: txn.execute(f"UPDATE profiles SET {column} = ? WHERE user_id = ?", (value, user_id)))
+
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute(f"UPDATE profiles SET {column} = ? WHERE user_id = ?", (value, user_id))
+            self._user_changed_txn(txn, user_id)
+
+        await self._db.run("set_profile_value", txn_fn)
 
     async def find_user_ids_case_insensitive(self, user_id: str) -> list[str]:
         rows = await self._db.execute(
@@ -107,6 +119,7 @@ class UsersStore:
             )
             self._devices.delete_devices_txn(txn, user_id, self._devices.get_device_ids_txn(txn, user_id))
             self._tokens.delete_login_tokens_for_user_txn(txn, user_id)
+            self._user_changed_txn(txn, user_id)
 
         await self._db.run("deactivate_user", txn_fn)
 

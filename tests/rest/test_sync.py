@@ -61,6 +61,13 @@ class SyncTest(RoomsTestCase):
         room = result["rooms"]["join"][room_id]
         self.assertNotIn("state", room)
         self.assertEqual([e["type"] for e in room["state_after"]["events"]], ["m.room.topic"])
+        # The unstable name (MSC4222, sent by matrix-js-sdk) is answered under the unstable key.
+        result = await self.sync(self.alice, start["next_batch"], filter=flt,
+                                 **{"org.matrix.msc4222.use_state_after": "true"})
+        room = result["rooms"]["join"][room_id]
+        self.assertNotIn("state", room)
+        self.assertNotIn("state_after", room)
+        self.assertEqual([e["type"] for e in room["org.matrix.msc4222.state_after"]["events"]], ["m.room.topic"])
 
     async def test_invite_join_leave(self) -> None:
         await self.users()

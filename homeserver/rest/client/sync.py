@@ -14,6 +14,8 @@ from homeserver.rest.http import (
 )
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
+UNSTABLE_USE_STATE_AFTER = "org.matrix.msc4222.use_state_after"
+UNSTABLE_STATE_AFTER = "org.matrix.msc4222.state_after"
 
 
 class SyncServlet(RestServlet):
@@ -25,11 +27,18 @@ class SyncServlet(RestServlet):
         timeout = min(parse_integer(request, "timeout", default=0, minimum=0) or 0, MAX_TIMEOUT_MS)
         full_state = bool(parse_boolean(request, "full_state", default=False))
         set_presence = parse_string(request, "set_presence", allowed=("online", "offline", "unavailable"))
-        use_state_after = bool(parse_boolean(request, "use_state_after", default=False)
-                               or parse_boolean(request, "org.matrix.msc4222.use_state_after", default=False))
+        stable = bool(parse_boolean(request, "use_state_after", default=False))
+        unstable = bool(parse_boolean(request, UNSTABLE_USE_STATE_AFTER, default=False))
         sync_filter = await self._filter(requester.user_id, parse_string(request, "filter"))
-        return 200, await self.hs.sync_handler.sync(requester.user_id, requester.device_id, since, timeout,
-                                                    full_state, sync_filter, use_state_after, set_presence)
+        body = await self.hs.sync_handler.sync(requester.user_id, requester.device_id, since, timeout,
+                                               full_state, sync_filter, stable or unstable, set_presence)
+        if unstable and not stable:
+            # MSC4222 clients (matrix-js-sdk) read the answer under the unstable name they asked with.
+            for section in ("join", "leave"):
+                for room in body.get("rooms", {}).get(section, {}).values():
+                    if "state_after" in room:
+                        room[UNSTABLE_STATE_AFTER] = room.pop("state_after")
+        return 200, body
 
     async def _filter(self, user_id: str, raw: str | None) -> dict[str, Any]:
         """The `filter` parameter: inline JSON (starts with "{"), or the ID of a stored filter."""

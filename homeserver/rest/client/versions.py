@@ -14,12 +14,17 @@ SUPPORTED_SPEC_VERSIONS = [
     "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12",
 ]
 
+# The unstable features (MSCs) this server implements, advertised in /versions.
+UNSTABLE_FEATURES = {
+    "org.matrix.msc3814": True,  # dehydrated devices
+}
+
 
 class VersionsServlet(RestServlet):
     PATTERNS = [re.compile("^/_matrix/client/versions$")]
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
-        return 200, {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {}}
+        return 200, {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": dict(UNSTABLE_FEATURES)}
 
 
 class CapabilitiesServlet(RestServlet):

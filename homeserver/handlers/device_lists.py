@@ -1,0 +1,76 @@
+"""Device lists: who must re-fetch whose device keys. Every change to a user's devices or keys
+gets a position in the device-list stream and wakes the syncs of everyone sharing a room with
+them; a sync (or /keys/changes) then reports, between two tokens, the users whose keys changed
+(`changed`) among those it shares a room with, those it newly shares a room with (`changed` too),
+and those it no longer shares any room with (`left`)."""
+
+from __future__ import annotations
+
+import logging
+
+from twisted.internet import defer
+
+from homeserver.notifier import Notifier
+from homeserver.storage.device_lists import DeviceListsStore
+
+logger = logging.getLogger(__name__)
+
+
+class DeviceListsHandler:
+    def __init__(self, store: DeviceListsStore, notifier: Notifier):
+        self._store = store
+        self._notifier = notifier
+
+    @property
+    def position(self) -> int:
+        return self._store.stream.current
+
+    async def user_keys_changed(self, user_id: str) -> None:
+        """The user's devices, device keys or cross-signing keys changed: everyone who shares a
+        room with them (and they themselves) must hear of it."""
+        await self._store.add_change(user_id)
+        for other in await self._store.get_users_sharing_a_room(user_id) | {user_id}:
+            self._notifier.on_user_data(other)
+
+    async def signature_added_by(self, signer: str, target: str) -> None:
+        """`signer` signed `target`'s master key: only the signer may see that signature."""
+        await self._store.add_change(target, only_for=signer)
+        self._notifier.on_user_data(signer)
+
+    def on_device_committed(self, user_id: str, deleted: bool) -> defer.Deferred:
+        """A device was created, renamed or deleted (logins, logouts, renames and deletions go
+        through the devices store in many modules' transactions; it calls this after commit, and
+        the transaction's caller waits for the change to be recorded)."""
+        return defer.ensureDeferred(self._device_changed(user_id))
+
+    async def _device_changed(self, user_id: str) -> None:
+        try:
+            await self.user_keys_changed(user_id)
+        except Exception:
+            logger.exception("Could not record a device-list change for %s", user_id)
+
+    async def changes(self, user_id: str, events_after: int, events_upto: int, lists_after: int,
+                      lists_upto: int) -> tuple[list[str], list[str]]:
+        """(changed, left) between two tokens' event and device-list positions."""
+        if lists_after >= lists_upto and events_after >= events_upto:
+            return [], []  # nothing happened in between (a long-poll's recheck, mostly)
+        sharing = await self._store.get_users_sharing_a_room(user_id)
+        changed: set[str] = set()
+        left: set[str] = set()
+        if lists_after < lists_upto:
+            for changed_user, only_for in await self._store.get_changes(lists_after, lists_upto):
+                if only_for is None and (changed_user in sharing or changed_user == user_id):
+                    changed.add(changed_user)
+                elif only_for == user_id:
+                    changed.add(changed_user)
+        if events_after < events_upto:
+            own, others = await self._store.get_membership_changes(user_id, events_after, events_upto)
+            joined_rooms = [room for room, membership in own.items() if membership == "join"]
+            left_rooms = [room for room, membership in own.items() if membership != "join"]
+            candidates = {other for _, other in others}
+            candidates |= await self._store.get_joined_members(joined_rooms + left_rooms)
+            candidates.discard(user_id)
+            # Sharing a room now (whether newly or still): the client may not know their keys.
+            changed |= candidates & sharing
+            left |= candidates - sharing
+        return sorted(changed), sorted(left - changed)

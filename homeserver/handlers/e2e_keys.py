@@ -1,0 +1,212 @@
+"""Device keys for end-to-end encryption: uploading identity, one-time and fallback keys, querying
+other users' keys (with cross-signing keys and the signatures the requester may see), claiming
+one-time keys. Spec: client-server API, "End-to-end encryption"."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from signedjson.key import decode_verify_key_base64
+from signedjson.sign import SignatureVerifyException, verify_signed_json
+
+from homeserver.api.errors import Codes, MatrixError, invalid_param
+from homeserver.clock import Clock
+from homeserver.handlers.device_lists import DeviceListsHandler
+from homeserver.storage.e2e_keys import (
+    CrossSigningKey,
+    E2EKeysStore,
+    OneTimeKeyConflict,
+    Signature,
+    StaleDeviceKeys,
+)
+
+INVALID_SIGNATURE = "M_INVALID_SIGNATURE"
+ALGORITHM_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+ONE_TIME_ALGORITHM = "signed_curve25519"
+# An unpadded base64 ed25519 or curve25519 public key: 32 bytes.
+PUBLIC_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
+REMOTE_UNREACHABLE = {"status": 503, "message": "Federation is not available on this server"}
+
+
+def split_key_id(key_id: str, what: str) -> tuple[str, str]:
+    """"<algorithm>:<id>" -> (algorithm, id), or a 400 naming the bad key."""
+    algorithm, sep, ident = key_id.partition(":")
+    if not sep or not ident or not ALGORITHM_RE.match(algorithm):
+        raise invalid_param(f"Malformed key ID {key_id!r} in {what}: expected '<algorithm>:<key_id>'")
+    return algorithm, ident
+
+
+def signature_is_valid(signed: dict[str, Any], signer_user_id: str, key_id: str, public_key: str) -> bool:
+    """Whether `signed` carries a valid signature by `signer_user_id`'s ed25519 key `key_id`."""
+    algorithm, _, version = key_id.partition(":")
+    if algorithm != "ed25519":
+        return False
+    try:
+        verify_key = decode_verify_key_base64("ed25519", version, public_key)
+        verify_signed_json(signed, signer_user_id, verify_key)
+    except (SignatureVerifyException, ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
+def without_signatures(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
+
+
+def is_local(user_id: str, server_name: str) -> bool:
+    return user_id.partition(":")[2] == server_name
+
+
+def merge_signatures(key: dict[str, Any], signatures: list[Signature]) -> dict[str, Any]:
+    if not signatures:
+        return key
+    merged = dict(key)
+    merged["signatures"] = {u: dict(s) for u, s in key.get("signatures", {}).items()}
+    for s in signatures:
+        merged["signatures"].setdefault(s.signer_user_id, {})[s.signer_key_id] = s.signature
+    return merged
+
+
+class E2EKeysHandler:
+    def __init__(self, server_name: str, clock: Clock, store: E2EKeysStore, device_lists: DeviceListsHandler):
+        self._server_name = server_name
+        self._clock = clock
+        self._store = store
+        self._device_lists = device_lists
+
+    # -- upload ---------------------------------------------------------------------------------
+
+    async def upload(self, user_id: str, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Check everything first, then store: a request with one bad part changes nothing."""
+        device_keys = body.get("device_keys")
+        if device_keys is not None:
+            device_keys = self._check_device_keys(user_id, device_id, device_keys)
+        one_time = self._parse_keys(body.get("one_time_keys") or {}, "one_time_keys")
+        fallback = self._parse_keys(body.get("fallback_keys") or {}, "fallback_keys")
+        if len({algorithm for algorithm, _, _ in fallback}) != len(fallback):
+            raise invalid_param("fallback_keys may hold only one key per algorithm")
+        changed = False
+        for attempt in range(2):  # once more if a concurrent upload of this device got in first
+            new_keys, replaces = device_keys, None
+            if device_keys is not None:
+                replaces = await self._store.get_stored_device_keys(user_id, device_id)
+                if replaces is not None and replaces["keys"] != device_keys["keys"]:
+                    raise invalid_param(
+                        f"Device {device_id} already has different identity keys; they cannot be replaced "
+                        "(log in as a new device to use new keys)")
+                if replaces == device_keys:
+                    new_keys = None  # the same upload again (a retry): nothing to change
+            try:
+                await self._store.upload_keys(user_id, device_id, new_keys, replaces, one_time, fallback,
+                                              self._clock.time_msec())
+            except OneTimeKeyConflict as e:
+                raise invalid_param(f"One-time key {e.args[0]} already exists with different content") from None
+            except StaleDeviceKeys:
+                if attempt == 0:
+                    continue
+                raise MatrixError(409, Codes.UNKNOWN, "The device's keys were changed by a concurrent upload; "
+                                  "retry") from None
+            changed = new_keys is not None
+            break
+        if changed:
+            await self._device_lists.user_keys_changed(user_id)
+        return {"one_time_key_counts": await self.one_time_key_counts(user_id, device_id)}
+
+    def _check_device_keys(self, user_id: str, device_id: str, keys: dict[str, Any]) -> dict[str, Any]:
+        if keys.get("user_id") != user_id or keys.get("device_id") != device_id:
+            raise invalid_param("device_keys must be for the uploading user and device "
+                                f"(user_id {user_id}, device_id {device_id})")
+        for key_id, value in keys["keys"].items():
+            algorithm, ident = split_key_id(key_id, "device_keys.keys")
+            if ident != device_id:
+                raise invalid_param(f"Key ID {key_id!r} in device_keys.keys must end in the device ID")
+            if algorithm in ("ed25519", "curve25519") and not PUBLIC_KEY_RE.match(value):
+                raise invalid_param(f"device_keys.keys[{key_id!r}] is not an unpadded base64 {algorithm} key")
+        for required in ("ed25519", "curve25519"):
+            if f"{required}:{device_id}" not in keys["keys"]:
+                raise invalid_param(f"device_keys.keys must hold the device's {required} key")
+        signing_key_id = f"ed25519:{device_id}"
+        if not signature_is_valid(keys, user_id, signing_key_id, keys["keys"][signing_key_id]):
+            raise MatrixError(400, INVALID_SIGNATURE, "device_keys is not signed by the device's ed25519 key")
+        return without_signatures(keys) | {"signatures": keys["signatures"]}
+
+    @staticmethod
+    def _parse_keys(keys: dict[str, Any], what: str) -> list[tuple[str, str, Any]]:
+        parsed = []
+        for key_id, key in keys.items():
+            algorithm, ident = split_key_id(key_id, what)
+            if algorithm.startswith("signed_"):
+                if not isinstance(key, dict) or not isinstance(key.get("key"), str) \
+                        or not isinstance(key.get("signatures"), dict):
+                    raise invalid_param(f"{what}[{key_id!r}] must be an object with 'key' and 'signatures'")
+            elif not isinstance(key, (str, dict)):
+                raise invalid_param(f"{what}[{key_id!r}] must be a string or an object")
+            parsed.append((algorithm, ident, key))
+        return parsed
+
+    async def one_time_key_counts(self, user_id: str, device_id: str) -> dict[str, int]:
+        """Always names signed_curve25519, so clients know to top it up from zero."""
+        return {ONE_TIME_ALGORITHM: 0} | await self._store.count_one_time_keys(user_id, device_id)
+
+    async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
+        return await self._store.get_unused_fallback_key_types(user_id, device_id)
+
+    # -- query ----------------------------------------------------------------------------------
+
+    async def query(self, requester: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        local = {u: d for u, d in wanted.items() if is_local(u, self._server_name)}
+        failures = {u.partition(":")[2]: dict(REMOTE_UNREACHABLE) for u in wanted if u not in local}
+        existing, found, cross_signing, signatures = await self._store.get_keys_for_query(local)
+        by_target: dict[tuple[str, str], list[Signature]] = {}
+        for s in signatures:
+            by_target.setdefault((s.target_user_id, s.target_key_id), []).append(s)
+
+        device_keys: dict[str, Any] = {}
+        for user_id in sorted(existing):
+            devices = device_keys[user_id] = {}
+            for device_id, (keys, display_name) in found.get(user_id, {}).items():
+                # Only the owner's own (self-signing) signatures go on devices.
+                sigs = [s for s in by_target.get((user_id, device_id), []) if s.signer_user_id == user_id]
+                devices[device_id] = merge_signatures(keys, sigs) | {"unsigned": {
+                    **({"device_display_name": display_name} if display_name is not None else {})}}
+        result: dict[str, Any] = {"device_keys": device_keys, "failures": failures,
+                                  "master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
+        for user_id, keys in cross_signing.items():
+            if "master" in keys:
+                master = keys["master"]
+                # A signature by someone else on a master key is that person's own business.
+                sigs = [s for s in by_target.get((user_id, master.public_key), [])
+                        if s.signer_user_id in (user_id, requester)]
+                result["master_keys"][user_id] = merge_signatures(master.key, sigs)
+            if "self_signing" in keys:
+                result["self_signing_keys"][user_id] = keys["self_signing"].key
+            if "user_signing" in keys and user_id == requester:
+                result["user_signing_keys"][user_id] = keys["user_signing"].key
+        return result
+
+    # -- claim ----------------------------------------------------------------------------------
+
+    async def claim(self, wanted: dict[str, dict[str, str]]) -> dict[str, Any]:
+        failures: dict[str, Any] = {}
+        claims = []
+        for user_id, devices in wanted.items():
+            if not is_local(user_id, self._server_name):
+                failures[user_id.partition(":")[2]] = dict(REMOTE_UNREACHABLE)
+                continue
+            claims += [(user_id, device_id, algorithm) for device_id, algorithm in devices.items()]
+        one_time_keys: dict[str, dict[str, dict[str, Any]]] = {}
+        for (user_id, device_id), (key_id, key) in (await self._store.claim_keys(claims)).items():
+            algorithm = wanted[user_id][device_id]
+            one_time_keys.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": key}
+        return {"one_time_keys": one_time_keys, "failures": failures}
+
+    # -- for cross-signing ----------------------------------------------------------------------
+
+    async def get_device_keys(self, user_id: str, device_id: str) -> dict[str, Any] | None:
+        found = await self._store.get_device_keys([(user_id, device_id)])
+        entry = found.get(user_id, {}).get(device_id)
+        return entry[0] if entry else None
+
+    async def get_cross_signing_keys(self, user_id: str) -> dict[str, CrossSigningKey]:
+        return (await self._store.get_cross_signing_keys([user_id])).get(user_id, {})

@@ -1,0 +1,1 @@
+"""Media repository: uploads, downloads, thumbnails, URL previews, retention."""

@@ -1,0 +1,126 @@
+"""Send-to-device messaging: fan a request out to device inboxes, hand each device its messages in
+/sync, and forget them once the device's next sync acknowledges them (exactly once, as the client
+sees it: a sync retried with the same token gets the same messages again)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.identifiers import UserID
+from homeserver.clock import Clock
+from homeserver.events.hashing import encode_canonical_json
+from homeserver.notifier import Notifier
+from homeserver.storage.devices import DevicesStore
+from homeserver.storage.to_device import InboxMessage, ToDeviceStore
+from homeserver.util.linearizer import Linearizer
+
+logger = logging.getLogger(__name__)
+
+# Spec: "100 messages is recommended as a reasonable limit" per /sync response.
+SYNC_BATCH_LIMIT = 100
+# How long a transaction ID is remembered: a client retries within minutes, not weeks.
+TXN_ID_LIFETIME_MS = 7 * 24 * 3600 * 1000
+ALL_DEVICES = "*"
+
+
+@dataclass(frozen=True)
+class ToDeviceBatch:
+    events: list[dict[str, Any]]
+    # The to-device position the client has now seen: the last message handed out when the
+    # batch was cut short, else the stream's position.
+    upto: int
+    limited: bool
+
+
+def message_event(message: InboxMessage) -> dict[str, Any]:
+    return {"sender": message.sender, "type": message.type, "content": message.content}
+
+
+class ToDeviceHandler:
+    def __init__(self, server_name: str, clock: Clock, store: ToDeviceStore, devices: DevicesStore,
+                 notifier: Notifier, max_message_size: int):
+        self._server_name = server_name
+        self._clock = clock
+        self._store = store
+        self._devices = devices
+        self._notifier = notifier
+        self._max_message_size = max_message_size
+        self._txn_lock = Linearizer()
+        # So that a sync with nothing to acknowledge costs no database round trip: the highest
+        # position handed to each device in a sync and not yet acknowledged, and the devices
+        # known to hold no delivered messages beyond that (any device may, after a restart).
+        self._delivered: dict[tuple[str, str], int] = {}
+        self._checked: set[tuple[str, str]] = set()
+
+    @property
+    def current_position(self) -> int:
+        return self._store.stream.current
+
+    async def send(self, sender: str, sender_device: str, txn_id: str, message_type: str,
+                   messages: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """`messages`: user_id -> device_id (or "*") -> content. A transaction ID already carried out
+        for this device does nothing new."""
+        for user_id, by_device in messages.items():
+            UserID.parse(user_id)
+            for content in by_device.values():
+                if len(encode_canonical_json(content)) > self._max_message_size:
+                    raise MatrixError(413, Codes.TOO_LARGE,
+                                      f"A to-device message is larger than {self._max_message_size} bytes")
+        async with self._txn_lock.queue(f"{sender}|{sender_device}|{txn_id}"):
+            if await self._store.txn_done(sender, sender_device, txn_id):
+                return
+            rows = await self._rows_for_local_devices(message_type, messages)
+            await self._store.add_messages(sender, sender_device, txn_id, self._clock.time_msec(), message_type,
+                                           rows)
+        for user_id in {user_id for user_id, _, _ in rows}:
+            self._notifier.on_user_data(user_id)
+
+    async def _rows_for_local_devices(self, message_type: str,
+                                      messages: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, str, str]]:
+        """[(user_id, device_id, content JSON)] for the devices that exist; unknown users and
+        devices are dropped (spec: the sender cannot tell)."""
+        rows = []
+        for user_id, by_device in messages.items():
+            if UserID.parse(user_id).domain != self._server_name:
+                logger.info("Not sending %s to-device message to remote user %s: no federation", message_type,
+                            user_id)
+                continue
+            existing = {d.device_id for d in await self._devices.get_devices(user_id)}
+            targets: dict[str, dict[str, Any]] = {}
+            if ALL_DEVICES in by_device:
+                targets = dict.fromkeys(existing, by_device[ALL_DEVICES])
+            # A device named explicitly gets its own content, even alongside "*".
+            targets.update({d: c for d, c in by_device.items() if d != ALL_DEVICES and d in existing})
+            rows += [(user_id, device_id, json.dumps(content)) for device_id, content in sorted(targets.items())]
+        return rows
+
+    async def acknowledge(self, user_id: str, device_id: str, upto: int) -> None:
+        """The device's sync came back with a token at `upto`: it has everything up to there."""
+        key = (user_id, device_id)
+        if upto <= 0 or (key in self._checked and self._delivered.get(key, 0) == 0):
+            return
+        await self._store.delete_messages(user_id, device_id, upto)
+        self._checked.add(key)
+        if self._delivered.get(key, 0) <= upto:
+            self._delivered.pop(key, None)
+
+    async def messages_for_sync(self, user_id: str, device_id: str, after: int, upto: int) -> ToDeviceBatch:
+        """The device's messages in (after, upto], at most a batch of them."""
+        if after >= upto:
+            return ToDeviceBatch([], upto, False)  # nothing was sent to anyone since
+        messages = await self._store.get_messages(user_id, device_id, after, upto, SYNC_BATCH_LIMIT + 1)
+        if messages:
+            key = (user_id, device_id)
+            handed_out = messages[min(len(messages), SYNC_BATCH_LIMIT) - 1].stream_id
+            self._delivered[key] = max(self._delivered.get(key, 0), handed_out)
+        if len(messages) > SYNC_BATCH_LIMIT:
+            messages = messages[:SYNC_BATCH_LIMIT]
+            return ToDeviceBatch([message_event(m) for m in messages], messages[-1].stream_id, True)
+        return ToDeviceBatch([message_event(m) for m in messages], upto, False)
+
+    async def expire_old_txns(self) -> None:
+        await self._store.delete_old_txns(self._clock.time_msec() - TXN_ID_LIFETIME_MS)

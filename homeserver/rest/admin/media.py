@@ -1,0 +1,43 @@
+"""Admin API for media, with Synapse's paths: delete one media item, or all of a user's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, not_found
+from homeserver.api.identifiers import UserID
+from homeserver.handlers.media.repository import check_media_id, check_server_name
+from homeserver.rest.admin.users import _admin_path
+from homeserver.rest.http import HomeserverRequest, RestServlet, Router
+
+
+class DeleteMediaServlet(RestServlet):
+    PATTERNS = _admin_path("/media/(?P<server_name>[^/]+)/(?P<media_id>[^/]+)")
+
+    async def on_DELETE(self, request: HomeserverRequest, server_name: str, media_id: str) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        check_server_name(server_name)
+        check_media_id(media_id)
+        if server_name != self.hs.config.server_name:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Can only delete local media")
+        if not await self.hs.media_repository.delete_local_media([media_id]):
+            raise not_found("Unknown media")
+        return 200, {"deleted_media": [media_id], "total": 1}
+
+
+class DeleteUserMediaServlet(RestServlet):
+    PATTERNS = _admin_path("/users/(?P<user_id>[^/]+)/media")
+
+    async def on_DELETE(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        if UserID.parse(user_id).domain != self.hs.config.server_name:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Can only look up local users")
+        if await self.hs.users_store.get_user(user_id) is None:
+            raise not_found("Unknown user")
+        deleted = await self.hs.media_repository.delete_media_of_user(user_id)
+        return 200, {"deleted_media": deleted, "total": len(deleted)}
+
+
+def register_servlets(hs: Any, router: Router) -> None:
+    router.register(DeleteMediaServlet(hs))
+    router.register(DeleteUserMediaServlet(hs))

@@ -1,0 +1,143 @@
+"""/keys/upload, /keys/query, /keys/claim, /keys/changes, /keys/device_signing/upload,
+/keys/signatures/upload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeserver.api.errors import invalid_param
+from homeserver.handlers.sync import parse_sync_token
+from homeserver.handlers.uia import PASSWORD
+from homeserver.rest.http import (
+    HomeserverRequest,
+    RestServlet,
+    Validator,
+    client_patterns,
+    operation_path,
+    parse_json_object,
+    parse_string,
+)
+
+USER_ID = {"pattern": "^@[^:]+:.+$"}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+SIGNATURES = {"type": "object", "propertyNames": USER_ID, "additionalProperties": STRING_MAP}
+DEVICE_KEYS = {
+    "type": "object",
+    "required": ["user_id", "device_id", "algorithms", "keys", "signatures"],
+    "properties": {
+        "user_id": {"type": "string"}, "device_id": {"type": "string"},
+        "algorithms": {"type": "array", "items": {"type": "string"}},
+        "keys": STRING_MAP, "signatures": SIGNATURES, "unsigned": {"type": "object"},
+    },
+}
+UPLOAD_BODY = Validator({
+    "type": "object",
+    "properties": {"device_keys": DEVICE_KEYS, "one_time_keys": {"type": "object"},
+                   "fallback_keys": {"type": "object"}},
+})
+QUERY_BODY = Validator({
+    "type": "object", "required": ["device_keys"],
+    "properties": {
+        "timeout": {"type": "integer"},
+        "device_keys": {"type": "object", "propertyNames": USER_ID,
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+})
+CLAIM_BODY = Validator({
+    "type": "object", "required": ["one_time_keys"],
+    "properties": {
+        "timeout": {"type": "integer"},
+        "one_time_keys": {"type": "object", "propertyNames": USER_ID, "additionalProperties": STRING_MAP},
+    },
+})
+CROSS_SIGNING_KEY = {
+    "type": "object", "required": ["user_id", "usage", "keys"],
+    "properties": {"user_id": {"type": "string"}, "usage": {"type": "array", "items": {"type": "string"}},
+                   "keys": STRING_MAP, "signatures": SIGNATURES},
+}
+SIGNING_KEYS_BODY = Validator({
+    "type": "object",
+    "properties": {"master_key": CROSS_SIGNING_KEY, "self_signing_key": CROSS_SIGNING_KEY,
+                   "user_signing_key": CROSS_SIGNING_KEY, "auth": {"type": "object"}},
+})
+SIGNATURES_BODY = Validator({
+    "type": "object", "propertyNames": USER_ID,
+    "additionalProperties": {"type": "object", "additionalProperties": {"type": "object"}},
+})
+
+
+class KeysUploadServlet(RestServlet):
+    PATTERNS = client_patterns("/keys/upload")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, UPLOAD_BODY)
+        return 200, await self.hs.e2e_keys_handler.upload(requester.user_id, requester.device_id, body)
+
+
+class KeysQueryServlet(RestServlet):
+    PATTERNS = client_patterns("/keys/query")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, QUERY_BODY)
+        return 200, await self.hs.e2e_keys_handler.query(requester.user_id, body["device_keys"])
+
+
+class KeysClaimServlet(RestServlet):
+    PATTERNS = client_patterns("/keys/claim")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        await self.auth(request)
+        body = parse_json_object(request, CLAIM_BODY)
+        return 200, await self.hs.e2e_keys_handler.claim(body["one_time_keys"])
+
+
+class KeysChangesServlet(RestServlet):
+    PATTERNS = client_patterns("/keys/changes")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        tokens = []
+        for name in ("from", "to"):
+            token = parse_sync_token(parse_string(request, name, required=True) or "")
+            if token is None:
+                raise invalid_param(f"Query parameter {name!r} is not a sync token")
+            tokens.append(token)
+        since, upto = tokens
+        changed, left = await self.hs.device_lists_handler.changes(
+            requester.user_id, since.events, upto.events, since.device_lists, upto.device_lists)
+        return 200, {"changed": changed, "left": left}
+
+
+class SigningKeysUploadServlet(RestServlet):
+    PATTERNS = client_patterns("/keys/device_signing/upload", releases=("v3", "unstable"))
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, SIGNING_KEYS_BODY)
+        handler = self.hs.cross_signing_handler
+        keys, needs_auth = await handler.check_signing_keys(requester.user_id, body)
+        session_id = None
+        if needs_auth:
+            session_id, _, _ = await self.hs.uia_handler.check(
+                body, "POST", operation_path(request), [[PASSWORD]], requester.user_id)
+        await handler.store_signing_keys(requester.user_id, keys)
+        if session_id is not None:
+            await self.hs.uia_handler.finish(session_id)
+        return 200, {}
+
+
+class SignaturesUploadServlet(RestServlet):
+    PATTERNS = client_patterns("/keys/signatures/upload", releases=("v3", "unstable"))
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        body = parse_json_object(request, SIGNATURES_BODY)
+        return 200, await self.hs.cross_signing_handler.upload_signatures(requester.user_id, body)
+
+
+def register_servlets(hs: Any, router: Any) -> None:
+    for servlet in (KeysUploadServlet, KeysQueryServlet, KeysClaimServlet, KeysChangesServlet,
+                    SigningKeysUploadServlet, SignaturesUploadServlet):
+        router.register(servlet(hs))

@@ -1,0 +1,279 @@
+"""End-to-end encryption keys: device identity keys, one-time and fallback keys, cross-signing keys
+and uploaded signatures. Key objects are stored as canonical JSON text and handed back parsed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from canonicaljson import encode_canonical_json
+
+from homeserver.storage.database import Database, Transaction
+
+
+def _dump(value: Any) -> str:
+    return encode_canonical_json(value).decode("utf-8")
+
+
+CLAIM_CHUNK = 200  # devices per bulk claim statement
+
+
+class StaleDeviceKeys(Exception):
+    """The stored device keys are not what the caller read (a concurrent upload changed them)."""
+
+
+class OneTimeKeyConflict(Exception):
+    """A one-time key ID is already taken by a different key (args[0]: "<algorithm>:<key_id>")."""
+
+
+class CrossSigningKey(NamedTuple):
+    key_type: str  # "master", "self_signing" or "user_signing"
+    public_key: str
+    key: dict[str, Any]
+
+
+class Signature(NamedTuple):
+    signer_user_id: str
+    signer_key_id: str
+    target_user_id: str
+    target_key_id: str
+    signature: str
+
+
+class QueryKeys(NamedTuple):
+    existing_users: set[str]
+    device_keys: dict[str, dict[str, tuple[dict[str, Any], str | None]]]  # user -> device -> (keys, name)
+    cross_signing: dict[str, dict[str, CrossSigningKey]]  # user -> key type -> key
+    signatures: list[Signature]  # uploaded signatures on these users' keys
+
+
+class E2EKeysStore:
+    def __init__(self, db: Database):
+        self._db = db
+        # The fast path of a claim. PostgreSQL: per device, in one global order, skipping keys
+        # other claims have locked instead of queueing behind them (the one-by-one path after it
+        # waits, so a fallback key is handed out only when no key is left at all); locks are taken
+        # in the same order by every claim, so claims never deadlock. SQLite has a single writer,
+        # nothing to wait for or skip: every device's first key in one statement.
+        self._take_first_free_key: str | None = None
+        self._take_first_free_keys_bulk: str | None = None
+        if db.engine.name == "psycopg2":
+            self._take_first_free_key = (
+                "DELETE FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = "
+                "(SELECT key_id FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? "
+                "ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING key_id, key_json")
+        else:
+            self._take_first_free_keys_bulk = (
+                "DELETE FROM e2e_one_time_keys WHERE (user_id, device_id, algorithm, key_id) IN "
+                "(SELECT user_id, device_id, algorithm, MIN(key_id) FROM e2e_one_time_keys "
+                "WHERE (user_id, device_id, algorithm) IN (VALUES {values}) GROUP BY user_id, device_id, algorithm) "
+                "RETURNING user_id, device_id, key_id, key_json")
+
+    # -- device identity keys -------------------------------------------------------------------
+
+    async def upload_keys(self, user_id: str, device_id: str, device_keys: dict[str, Any] | None,
+                          replaces: dict[str, Any] | None, one_time: list[tuple[str, str, Any]],
+                          fallback: list[tuple[str, str, Any]], now_ms: int) -> None:
+        """Store a device's uploaded keys in one transaction: all or nothing.
+        device_keys: the new identity keys (None: unchanged), written only if what is stored is
+        still `replaces` (None: nothing stored), else StaleDeviceKeys. one_time: (algorithm, key_id,
+        key); a key ID already taken by a different key raises OneTimeKeyConflict. fallback: one
+        per algorithm, replacing the previous one, unused (the same key again is left as it is,
+        so a retried upload does not make a handed-out key look fresh)."""
+
+        def txn_fn(txn: Transaction) -> None:
+            if device_keys is not None:
+                if replaces is None:
+                    txn.execute("INSERT INTO e2e_device_keys (user_id, device_id, key_json, ts) VALUES (?, ?, ?, ?) "
+                                "ON CONFLICT (user_id, device_id) DO NOTHING",
+                                (user_id, device_id, _dump(device_keys), now_ms))
+                else:
+                    txn.execute("UPDATE e2e_device_keys SET key_json = ?, ts = ? WHERE user_id = ? AND device_id = ? "
+                                "AND key_json = ?", (_dump(device_keys), now_ms, user_id, device_id, _dump(replaces)))
+                if txn.rowcount != 1:
+                    raise StaleDeviceKeys()
+            for algorithm, key_id, key in one_time:
+                txn.execute("INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, ts) "
+                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, device_id, algorithm, key_id) "
+                            "DO NOTHING", (user_id, device_id, algorithm, key_id, _dump(key), now_ms))
+                if txn.rowcount == 0:
+                    row = txn.execute("SELECT key_json FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? "
+                                      "AND algorithm = ? AND key_id = ?",
+                                      (user_id, device_id, algorithm, key_id)).fetchone()
+                    if row is not None and json.loads(row[0]) != key:
+                        raise OneTimeKeyConflict(f"{algorithm}:{key_id}")
+            for algorithm, key_id, key in fallback:
+                row = txn.execute("SELECT key_id, key_json FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? "
+                                  "AND algorithm = ?", (user_id, device_id, algorithm)).fetchone()
+                if row is not None and row[0] == key_id and json.loads(row[1]) == key:
+                    continue
+                txn.execute("DELETE FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?",
+                            (user_id, device_id, algorithm))
+                txn.execute("INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", (user_id, device_id, algorithm, key_id, _dump(key), False))
+
+        await self._db.run("upload_keys", txn_fn)
+
+    async def get_device_keys(self, queries: list[tuple[str, str | None]]) -> dict[str, dict[str, tuple[dict[str, Any], str | None]]]:
+        """user_id -> device_id -> (keys, device display name) for (user_id, device_id or None for
+        all devices) pairs. Only devices that still exist are returned."""
+        return await self._db.run("get_device_keys", self._device_keys_txn, queries)
+
+    @staticmethod
+    def _device_keys_txn(txn: Transaction, queries: list[tuple[str, str | None]]) -> dict[str, dict[str, tuple[dict[str, Any], str | None]]]:
+        out: dict[str, dict[str, tuple[dict[str, Any], str | None]]] = {}
+        whole_users = sorted({u for u, d in queries if d is None})
+        rows = txn.select_in(
+            "SELECT k.user_id, k.device_id, k.key_json, d.display_name FROM e2e_device_keys k "
+            "JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id WHERE k.user_id {in}",
+            whole_users)
+        for user_id, device_id in sorted({(u, d) for u, d in queries if d is not None and u not in whole_users}):
+            rows += txn.execute(
+                "SELECT k.user_id, k.device_id, k.key_json, d.display_name FROM e2e_device_keys k "
+                "JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id "
+                "WHERE k.user_id = ? AND k.device_id = ?", (user_id, device_id)).fetchall()
+        for user_id, device_id, key_json, display_name in rows:
+            out.setdefault(user_id, {})[device_id] = (json.loads(key_json), display_name)
+        return out
+
+    async def get_keys_for_query(self, wanted: dict[str, list[str]]) -> QueryKeys:
+        """Everything /keys/query shows of these local users (device IDs: [] for all), in one
+        transaction: a consistent view, one round trip."""
+
+        def txn_fn(txn: Transaction) -> QueryKeys:
+            existing = {r[0] for r in txn.select_in("SELECT user_id FROM users WHERE user_id {in}", sorted(wanted))}
+            queries: list[tuple[str, str | None]] = []
+            for user_id in sorted(existing):
+                queries += [(user_id, d) for d in wanted[user_id]] if wanted[user_id] else [(user_id, None)]
+            users = sorted(existing)
+            return QueryKeys(existing, self._device_keys_txn(txn, queries), self._cross_signing_keys_txn(txn, users),
+                             self._signatures_txn(txn, users))
+
+        return await self._db.run("get_keys_for_query", txn_fn)
+
+    async def get_stored_device_keys(self, user_id: str, device_id: str) -> dict[str, Any] | None:
+        """The device's stored keys, whether or not the device row exists (yet)."""
+        rows = await self._db.execute(
+            "get_stored_device_keys", "SELECT key_json FROM e2e_device_keys WHERE user_id = ? AND device_id = ?",
+            user_id, device_id)
+        return json.loads(rows[0][0]) if rows else None
+
+    def delete_devices_keys_txn(self, txn: Transaction, user_id: str, device_ids: list[str]) -> None:
+        """Runs inside the transaction that deletes these devices: their keys go with them."""
+        for device_id in device_ids:
+            for table in ("e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys"):
+                txn.execute(f"DELETE FROM {table} WHERE user_id = ? AND device_id = ?",  # noqa: S608 constant
+                            (user_id, device_id))
+            txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?",
+                        (user_id, device_id))
+
+    # -- one-time and fallback keys -------------------------------------------------------------
+
+    async def count_one_time_keys(self, user_id: str, device_id: str) -> dict[str, int]:
+        rows = await self._db.execute(
+            "count_one_time_keys",
+            "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm",
+            user_id, device_id)
+        return {algorithm: count for algorithm, count in rows}
+
+    async def get_unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
+        rows = await self._db.execute(
+            "get_unused_fallback_key_types",
+            "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND used = ? "
+            "ORDER BY algorithm", user_id, device_id, False)
+        return [r[0] for r in rows]
+
+    async def claim_keys(self, claims: list[tuple[str, str, str]]
+                         ) -> dict[tuple[str, str], tuple[str, Any]]:
+        """(user_id, device_id, algorithm) -> (key_id, key): a one-time key, deleted as it is
+        taken, or else the fallback key, marked used. Concurrent claimers never get the same
+        one-time key: the DELETE decides, and a claimer whose DELETE found the row already gone
+        (taken by a concurrent transaction) moves on to the next key."""
+        return await self._db.run("claim_keys", self.claim_keys_txn, claims) if claims else {}
+
+    def claim_keys_txn(self, txn: Transaction, claims: list[tuple[str, str, str]]
+                       ) -> dict[tuple[str, str], tuple[str, Any]]:
+        out: dict[tuple[str, str], tuple[str, Any]] = {}
+        devices = sorted(set(claims))
+        bulk = self._take_first_free_keys_bulk
+        for i in range(0, len(devices), CLAIM_CHUNK) if bulk is not None else ():
+            chunk = devices[i:i + CLAIM_CHUNK]
+            sql = bulk.format(values=", ".join(["(?, ?, ?)"] * len(chunk)))
+            for user_id, device_id, key_id, key_json in txn.execute(sql, [v for d in chunk for v in d]).fetchall():
+                out[(user_id, device_id)] = (key_id, json.loads(key_json))
+        for user_id, device_id, algorithm in devices:
+            if (user_id, device_id) in out:
+                continue
+            device = (user_id, device_id, algorithm)
+            claimed = None
+            if self._take_first_free_key:
+                claimed = txn.execute(self._take_first_free_key, device + device).fetchone()
+            while claimed is None:  # none left, or a concurrent claim took the first one
+                candidate = txn.execute(
+                    "SELECT MIN(key_id) FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? "
+                    "AND algorithm = ?", device).fetchone()
+                if candidate is None or candidate[0] is None:
+                    break
+                claimed = txn.execute(
+                    "DELETE FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? "
+                    "AND key_id = ? RETURNING key_id, key_json", (*device, candidate[0])).fetchone()
+            if claimed is None:
+                claimed = txn.execute(
+                    "UPDATE e2e_fallback_keys SET used = ? WHERE user_id = ? AND device_id = ? AND algorithm = ? "
+                    "RETURNING key_id, key_json", (True, *device)).fetchone()
+            if claimed is not None:
+                out[(user_id, device_id)] = (claimed[0], json.loads(claimed[1]))
+        return out
+
+    # -- cross-signing keys and signatures -----------------------------------------------------------
+
+    async def get_cross_signing_keys(self, user_ids: list[str]) -> dict[str, dict[str, CrossSigningKey]]:
+        """user_id -> key_type -> key."""
+        return await self._db.run("get_cross_signing_keys", self._cross_signing_keys_txn, user_ids) if user_ids else {}
+
+    @staticmethod
+    def _cross_signing_keys_txn(txn: Transaction, user_ids: list[str]) -> dict[str, dict[str, CrossSigningKey]]:
+        out: dict[str, dict[str, CrossSigningKey]] = {}
+        for user_id, key_type, public_key, key_json in txn.select_in(
+                "SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys WHERE user_id {in}",
+                user_ids):
+            out.setdefault(user_id, {})[key_type] = CrossSigningKey(key_type, public_key, json.loads(key_json))
+        return out
+
+    async def set_cross_signing_keys(self, user_id: str, keys: list[CrossSigningKey], now_ms: int) -> None:
+        """Store (or replace) keys; signatures made by a replaced key go with it."""
+
+        def txn_fn(txn: Transaction) -> None:
+            for key in keys:
+                old = txn.execute("SELECT public_key FROM e2e_cross_signing_keys WHERE user_id = ? AND key_type = ?",
+                                  (user_id, key.key_type)).fetchone()
+                if old is not None and old[0] != key.public_key:
+                    txn.execute("DELETE FROM e2e_signatures WHERE signer_user_id = ? AND signer_key_id = ?",
+                                (user_id, "ed25519:" + old[0]))
+                    txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?",
+                                (user_id, old[0]))
+                txn.execute("DELETE FROM e2e_cross_signing_keys WHERE user_id = ? AND key_type = ?",
+                            (user_id, key.key_type))
+                txn.execute("INSERT INTO e2e_cross_signing_keys (user_id, key_type, public_key, key_json, ts) "
+                            "VALUES (?, ?, ?, ?, ?)", (user_id, key.key_type, key.public_key, _dump(key.key), now_ms))
+
+        await self._db.run("set_cross_signing_keys", txn_fn)
+
+    async def add_signatures(self, signatures: list[Signature]) -> None:
+        def txn_fn(txn: Transaction) -> None:
+            for s in signatures:
+                txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ? "
+                            "AND signer_user_id = ? AND signer_key_id = ?",
+                            (s.target_user_id, s.target_key_id, s.signer_user_id, s.signer_key_id))
+                txn.execute("INSERT INTO e2e_signatures (signer_user_id, signer_key_id, target_user_id, "
+                            "target_key_id, signature) VALUES (?, ?, ?, ?, ?)", s)
+
+        if signatures:
+            await self._db.run("add_signatures", txn_fn)
+
+    @staticmethod
+    def _signatures_txn(txn: Transaction, target_user_ids: list[str]) -> list[Signature]:
+        """Every uploaded signature on the keys of these users."""
+        return [Signature(*r) for r in txn.select_in(
+            "SELECT signer_user_id, signer_key_id, target_user_id, target_key_id, signature FROM e2e_signatures "
+            "WHERE target_user_id {in}", target_user_ids)]

@@ -1,0 +1,191 @@
+"""The media repository's tables: local media IDs -> content-addressed files, thumbnails, URL previews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.storage.database import IN_CHUNK, Database, Transaction
+
+_MEDIA_COLUMNS = ("media_id, user_id, created_ts, unused_expires_ts, sha256, content_type, upload_name, size, "
+                  "authenticated, last_access_ts")
+
+
+@dataclass(frozen=True)
+class LocalMedia:
+    media_id: str
+    user_id: str
+    created_ts: int
+    unused_expires_ts: int | None
+    sha256: str | None  # None: created with /create, content not uploaded yet
+    content_type: str | None
+    upload_name: str | None
+    size: int
+    authenticated: bool
+    last_access_ts: int
+
+    @property
+    def uploaded(self) -> bool:
+        return self.sha256 is not None
+
+    @classmethod
+    def from_row(cls, row: tuple) -> LocalMedia:
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]), row[9])
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    width: int  # the box it was made for (see thumbnails.py), not necessarily its own size
+    height: int
+    method: str
+    animated: bool
+    content_type: str
+    sha256: str
+    size: int
+
+
+class MediaStore:
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def _write(self, desc: str, sql: str, *args: Any) -> None:
+        await self._db.run(desc, lambda txn: txn.execute(sql, args))
+
+    # -- local media ----------------------------------------------------------------------------
+
+    async def create_pending(self, media_id: str, user_id: str, now: int, expires_ts: int,
+                             authenticated: bool) -> None:
+        await self._write(
+            "create_pending_media",
+            "INSERT INTO local_media (media_id, user_id, created_ts, unused_expires_ts, authenticated, last_access_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?)", media_id, user_id, now, expires_ts, int(authenticated), now)
+
+    async def store_uploaded(self, media_id: str, user_id: str, now: int, sha256: str, content_type: str,
+                             upload_name: str | None, size: int, authenticated: bool) -> None:
+        await self._write(
+            "store_uploaded_media",
+            "INSERT INTO local_media (media_id, user_id, created_ts, sha256, content_type, upload_name, size, "
+            "authenticated, last_access_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            media_id, user_id, now, sha256, content_type, upload_name, size, int(authenticated), now)
+
+    async def fill_pending(self, media_id: str, now: int, sha256: str, content_type: str,
+                           upload_name: str | None, size: int) -> bool:
+        """Give a pending media ID its content; False if it was not pending (already filled, or gone)."""
+
+        def txn_fn(txn: Transaction) -> bool:
+            txn.execute("UPDATE local_media SET sha256 = ?, content_type = ?, upload_name = ?, size = ?, "
+                        "unused_expires_ts = NULL, last_access_ts = ? WHERE media_id = ? AND sha256 IS NULL",
+                        (sha256, content_type, upload_name, size, now, media_id))
+            return txn.rowcount == 1
+
+        return await self._db.run("fill_pending_media", txn_fn)
+
+    async def get(self, media_id: str) -> LocalMedia | None:
+        rows = await self._db.execute("get_local_media", f"SELECT {_MEDIA_COLUMNS} FROM local_media WHERE media_id = ?",
+                                      media_id)
+        return LocalMedia.from_row(rows[0]) if rows else None
+
+    async def count_pending(self, user_id: str, now: int) -> int:
+        rows = await self._db.execute(
+            "count_pending_media",
+            "SELECT COUNT(*) FROM local_media WHERE user_id = ? AND sha256 IS NULL AND unused_expires_ts > ?",
+            user_id, now)
+        return rows[0][0]
+
+    async def usage(self, user_id: str) -> int:
+        """Bytes of media the user has uploaded (each upload counted, even when the file is shared)."""
+        rows = await self._db.execute("media_usage", "SELECT SUM(size) FROM local_media WHERE user_id = ?", user_id)
+        return int(rows[0][0] or 0)
+
+    async def touch(self, media_id: str, now: int) -> None:
+        await self._write("touch_media", "UPDATE local_media SET last_access_ts = ? WHERE media_id = ?",
+                               now, media_id)
+
+    async def media_ids_of_user(self, user_id: str) -> list[str]:
+        rows = await self._db.execute("media_of_user", "SELECT media_id FROM local_media WHERE user_id = ?", user_id)
+        return [r[0] for r in rows]
+
+    async def media_ids_unused_since(self, before_ts: int, limit: int) -> list[str]:
+        """Uploaded media last used before `before_ts`, oldest first."""
+        rows = await self._db.execute(
+            "media_unused_since",
+            "SELECT media_id FROM local_media WHERE sha256 IS NOT NULL AND last_access_ts < ? "
+            "ORDER BY last_access_ts LIMIT ?", before_ts, limit)
+        return [r[0] for r in rows]
+
+    async def expired_pending(self, now: int, limit: int) -> list[str]:
+        rows = await self._db.execute(
+            "expired_pending_media",
+            "SELECT media_id FROM local_media WHERE sha256 IS NULL AND unused_expires_ts <= ? LIMIT ?", now, limit)
+        return [r[0] for r in rows]
+
+    async def delete(self, media_ids: list[str]) -> list[str]:
+        """Delete media rows and their thumbnails in one transaction. Returns the hashes that no row
+        references any more: their files may go."""
+
+        def txn_fn(txn: Transaction) -> list[str]:
+            hashes = {r[0] for r in txn.select_in("SELECT sha256 FROM local_media WHERE sha256 IS NOT NULL "
+                                                  "AND media_id {in}", media_ids)}
+            hashes |= {r[0] for r in txn.select_in("SELECT sha256 FROM local_media_thumbnails WHERE media_id {in}",
+                                                   media_ids)}
+            for i in range(0, len(media_ids), IN_CHUNK):
+                chunk = media_ids[i:i + IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                txn.execute(f"DELETE FROM local_media_thumbnails WHERE media_id IN ({marks})", chunk)
+                txn.execute(f"DELETE FROM local_media WHERE media_id IN ({marks})", chunk)
+            return [h for h in sorted(hashes) if not _hash_referenced(txn, h)]
+
+        return await self._db.run("delete_media", txn_fn) if media_ids else []
+
+    # -- thumbnails -----------------------------------------------------------------------------
+
+    async def get_thumbnails(self, media_id: str) -> list[Thumbnail]:
+        rows = await self._db.execute(
+            "get_thumbnails",
+            "SELECT width, height, method, animated, content_type, sha256, size FROM local_media_thumbnails "
+            "WHERE media_id = ?", media_id)
+        return [Thumbnail(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    async def store_thumbnail(self, media_id: str, thumb: Thumbnail) -> bool:
+        """Record a thumbnail; False if the media was deleted meanwhile or the thumbnail exists."""
+
+        def txn_fn(txn: Transaction) -> bool:
+            if txn.execute("SELECT 1 FROM local_media WHERE media_id = ?", (media_id,)).fetchone() is None:
+                return False
+            if txn.execute("SELECT 1 FROM local_media_thumbnails WHERE media_id = ? AND width = ? AND height = ? "
+                           "AND method = ? AND animated = ?",
+                           (media_id, thumb.width, thumb.height, thumb.method, int(thumb.animated))).fetchone():
+                return False
+            txn.execute("INSERT INTO local_media_thumbnails (media_id, width, height, method, animated, "
+                        "content_type, sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (media_id, thumb.width, thumb.height, thumb.method, int(thumb.animated), thumb.content_type,
+                         thumb.sha256, thumb.size))
+            return True
+
+        return await self._db.run("store_thumbnail", txn_fn)
+
+    async def is_hash_referenced(self, sha256: str) -> bool:
+        return await self._db.run("is_hash_referenced", _hash_referenced, sha256)
+
+    # -- URL previews ---------------------------------------------------------------------------
+
+    async def get_url_preview(self, url: str, now: int) -> str | None:
+        rows = await self._db.execute("get_url_preview",
+                                      "SELECT og_json FROM url_previews WHERE url = ? AND expires_ts > ?", url, now)
+        return rows[0][0] if rows else None
+
+    async def store_url_preview(self, url: str, now: int, expires_ts: int, og_json: str) -> None:
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute("DELETE FROM url_previews WHERE url = ?", (url,))
+            txn.execute("INSERT INTO url_previews (url, fetched_ts, expires_ts, og_json) VALUES (?, ?, ?, ?)",
+                        (url, now, expires_ts, og_json))
+
+        await self._db.run("store_url_preview", txn_fn)
+
+    async def delete_expired_url_previews(self, now: int) -> None:
+        await self._write("expire_url_previews", "DELETE FROM url_previews WHERE expires_ts <= ?", now)
+
+
+def _hash_referenced(txn: Transaction, sha256: str) -> Any:
+    return (txn.execute("SELECT 1 FROM local_media WHERE sha256 = ?", (sha256,)).fetchone() is not None
+            or txn.execute("SELECT 1 FROM local_media_thumbnails WHERE sha256 = ?", (sha256,)).fetchone() is not None)

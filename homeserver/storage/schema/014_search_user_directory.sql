@@ -1,1 +1,0 @@
--- Reserved: filled in by the work that needs it (an empty migration only bumps the version).
