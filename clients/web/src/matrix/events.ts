@@ -1,0 +1,267 @@
+/** From SDK objects to the plain data in src/lib (room summaries, timeline messages). */
+import {
+  EventStatus,
+  EventType,
+  KnownMembership,
+  NotificationCountType,
+  RelationType,
+  type MatrixClient,
+  type MatrixEvent,
+  type Room,
+} from "matrix-js-sdk";
+import { attachmentOf } from "@/lib/attachments";
+import { describeDecryptionFailure } from "@/lib/errors";
+import {
+  aggregateReactions,
+  HTML_FORMAT,
+  replyTarget,
+  stripHtmlReplyFallback,
+  stripReplyFallback,
+  type ReactionSummary,
+} from "@/lib/relations";
+import { previewText, type RoomSummary } from "@/lib/rooms";
+import type { SendState, TimelineMessage } from "@/lib/timeline";
+
+export function sendStateOf(event: MatrixEvent): SendState {
+  switch (event.status) {
+    case null:
+    case EventStatus.SENT:
+      return "sent";
+    case EventStatus.NOT_SENT:
+    case EventStatus.CANCELLED:
+      return "failed";
+    default:
+      return "sending";
+  }
+}
+
+function memberName(room: Room, userId: string): string {
+  return room.getMember(userId)?.name ?? userId;
+}
+
+function membershipNotice(event: MatrixEvent, room: Room): string | null {
+  const content = event.getContent();
+  const prev = event.getPrevContent();
+  const target = content.displayname ?? memberName(room, event.getStateKey() ?? "");
+  const actor = memberName(room, event.getSender() ?? "");
+  switch (content.membership) {
+    case KnownMembership.Join:
+      if (prev.membership === KnownMembership.Join) return null; // profile changes are noise here
+      return `${target} joined`;
+    case KnownMembership.Invite:
+      return `${actor} invited ${target}`;
+    case KnownMembership.Leave:
+      if (prev.membership === KnownMembership.Invite && event.getSender() === event.getStateKey()) {
+        return `${target} declined the invitation`;
+      }
+      return event.getSender() === event.getStateKey() ? `${target} left` : `${actor} removed ${target}`;
+    case KnownMembership.Ban:
+      return `${actor} banned ${target}`;
+    default:
+      return null;
+  }
+}
+
+interface Shown {
+  body: string;
+  notice?: boolean;
+  undecryptable?: string;
+  html?: string;
+  deleted?: boolean;
+}
+
+const MESSAGE_TYPES: string[] = [EventType.RoomMessage, EventType.RoomMessageEncrypted, EventType.Sticker];
+
+/** Events that only change another one (edits, reactions) are drawn on their target, not on their own. */
+function isAnnotationOrEdit(event: MatrixEvent): boolean {
+  return event.getType() === EventType.Reaction || event.isRelation(RelationType.Replace) || event.isRelation(RelationType.Annotation);
+}
+
+/** The text of a visible event, or null for events the timeline does not show. */
+function describe(event: MatrixEvent, room: Room): Shown | null {
+  if (isAnnotationOrEdit(event)) return null;
+  if (event.isRedacted() || event.localRedactionEvent()) {
+    return MESSAGE_TYPES.includes(event.getType()) ? { body: "Message deleted", deleted: true } : null;
+  }
+  if (event.isDecryptionFailure()) {
+    return { body: "", undecryptable: describeDecryptionFailure(event.decryptionFailureReason) };
+  }
+  const content = event.getContent();
+  switch (event.getType()) {
+    case EventType.RoomMessage: {
+      if (typeof content.body !== "string") return null;
+      const isReply = replyOf(event) !== null;
+      const body = isReply ? stripReplyFallback(content.body) : content.body;
+      const html =
+        content.format === HTML_FORMAT && typeof content.formatted_body === "string"
+          ? isReply
+            ? stripHtmlReplyFallback(content.formatted_body)
+            : content.formatted_body
+          : undefined;
+      return { body, html };
+    }
+    case EventType.RoomMessageEncrypted:
+      return { body: "Decrypting…", notice: false };
+    case EventType.RoomMember: {
+      const text = membershipNotice(event, room);
+      return text ? { body: text, notice: true } : null;
+    }
+    case EventType.RoomCreate:
+      return { body: `${memberName(room, event.getSender() ?? "")} created the conversation`, notice: true };
+    case EventType.RoomName:
+      return { body: `Name changed to "${content.name ?? ""}"`, notice: true };
+    case EventType.RoomTopic:
+      return { body: `Topic changed to "${content.topic ?? ""}"`, notice: true };
+    case EventType.RoomEncryption:
+      return { body: "Messages here are end-to-end encrypted", notice: true };
+    default:
+      return null;
+  }
+}
+
+/** The replied-to event: m.relates_to may be in the decrypted content or lifted into the clear. */
+function replyOf(event: MatrixEvent): string | null {
+  return replyTarget(event.getOriginalContent()) ?? replyTarget(event.getWireContent());
+}
+
+function eventKey(event: MatrixEvent): string {
+  return event.getId() ?? event.getTxnId() ?? `${event.getSender()}-${event.getTs()}`;
+}
+
+function reactionsOf(event: MatrixEvent, room: Room, myUserId: string): ReactionSummary[] | undefined {
+  const id = event.getId();
+  if (!id) return undefined;
+  const relations = room.relations.getChildEventsForEvent(id, RelationType.Annotation, EventType.Reaction);
+  const reactions = (relations?.getRelations() ?? [])
+    .filter((r) => !r.isRedacted() && !r.localRedactionEvent() && r.status !== EventStatus.CANCELLED && r.status !== EventStatus.NOT_SENT)
+    .map((r) => ({ key: String(r.getRelation()?.key ?? ""), sender: r.getSender() ?? "", eventId: eventKey(r) }));
+  const summary = aggregateReactions(reactions, myUserId);
+  return summary.length ? summary.map((s) => ({ ...s, names: s.senders.map((id) => memberName(room, id)) })) : undefined;
+}
+
+export function toTimelineMessage(event: MatrixEvent, room: Room, myUserId: string): TimelineMessage | null {
+  const shown = describe(event, room);
+  if (!shown) return null;
+  const sender = event.getSender() ?? "";
+  const own = sender === myUserId;
+  const sendState = sendStateOf(event);
+  const isText = event.getType() === EventType.RoomMessage && !shown.deleted && !shown.undecryptable;
+  return {
+    eventId: eventKey(event),
+    sender,
+    senderName: memberName(room, sender),
+    ts: event.getTs(),
+    body: shown.body,
+    html: shown.html,
+    undecryptable: shown.undecryptable,
+    notice: shown.notice,
+    deleted: shown.deleted,
+    replyTo: shown.deleted ? undefined : (replyOf(event) ?? undefined),
+    edited: !shown.deleted && event.replacingEvent() !== null,
+    editable: own && isText && sendState === "sent" && ["m.text", "m.emote", "m.notice"].includes(String(event.getContent().msgtype)),
+    reactions: shown.deleted ? undefined : reactionsOf(event, room, myUserId),
+    attachment: shown.deleted || shown.undecryptable ? undefined : (attachmentOf(event.getContent()) ?? undefined),
+    sendState,
+    own,
+  };
+}
+
+/** Live timeline plus our own messages still being sent (kept apart by the "detached" pending ordering). */
+export function timelineMessages(room: Room, myUserId: string): TimelineMessage[] {
+  const events = [...room.getLiveTimeline().getEvents(), ...room.getPendingEvents()];
+  const out: TimelineMessage[] = [];
+  for (const event of events) {
+    if (room.client.isUserIgnored(event.getSender() ?? "")) continue; // blocked: their messages are hidden
+    const message = toTimelineMessage(event, room, myUserId);
+    if (message) out.push(message);
+    // A receipt on an event we do not draw (a reaction, an edit) shows on the message before it.
+    const target = message && !message.notice ? message : lastMessageOf(out);
+    if (!target || !event.getId()) continue;
+    for (const userId of room.getUsersReadUpTo(event)) {
+      if (userId === myUserId) continue;
+      (target.readBy ??= []).push({ userId, name: memberName(room, userId) });
+    }
+  }
+  return out;
+}
+
+function lastMessageOf(messages: TimelineMessage[]): TimelineMessage | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) if (!messages[i].notice) return messages[i];
+  return undefined;
+}
+
+/** What a reply's quote shows of the original, when it is in the loaded timeline. */
+export interface QuotedMessage {
+  eventId: string;
+  sender: string;
+  senderName: string;
+  body: string;
+  deleted?: boolean;
+}
+
+export function quotedMessage(event: MatrixEvent, room: Room): QuotedMessage {
+  const sender = event.getSender() ?? "";
+  const shown = describe(event, room);
+  return {
+    eventId: eventKey(event),
+    sender,
+    senderName: memberName(room, sender),
+    body: shown?.undecryptable ?? shown?.body ?? "",
+    deleted: shown?.deleted,
+  };
+}
+
+export function directRoomIds(client: MatrixClient): Set<string> {
+  const content = client.getAccountData(EventType.Direct)?.getContent<Record<string, string[]>>() ?? {};
+  return new Set(Object.values(content).flat());
+}
+
+function lastMessage(room: Room): MatrixEvent | undefined {
+  const events = [...room.getLiveTimeline().getEvents(), ...room.getPendingEvents()];
+  for (let i = events.length - 1; i >= 0; i--) {
+    const type = events[i].getType();
+    if (isAnnotationOrEdit(events[i])) continue; // "* fixed" or a reaction is not the conversation's last message
+    if (type === EventType.RoomMessage || type === EventType.RoomMessageEncrypted) return events[i];
+  }
+  return undefined;
+}
+
+export function summarizeRoom(room: Room, client: MatrixClient, direct: Set<string>): RoomSummary | null {
+  const myUserId = client.getSafeUserId();
+  const membership = room.getMyMembership();
+  if (membership !== KnownMembership.Join && membership !== KnownMembership.Invite) return null;
+  const inviteEvent = membership === KnownMembership.Invite ? room.getMember(myUserId)?.events.member : undefined;
+  const isDirect = direct.has(room.roomId) || inviteEvent?.getContent().is_direct === true;
+  const last = lastMessage(room);
+  let preview = "";
+  if (last) {
+    const sender = last.getSender() ?? "";
+    const name = sender === myUserId ? "You" : isDirect ? null : memberName(room, sender);
+    const body = last.isRedacted()
+      ? "Message deleted"
+      : last.isDecryptionFailure()
+      ? "Unable to decrypt"
+      : last.getType() === EventType.RoomMessageEncrypted
+        ? "Encrypted message"
+        : stripReplyFallback(String(last.getContent().body ?? ""));
+    preview = previewText(name, body);
+  }
+  const inviter = inviteEvent?.getSender();
+  const name =
+    membership === KnownMembership.Invite && isDirect && inviter
+      ? (inviteEvent?.sender?.name ?? inviter)
+      : room.name;
+  return {
+    roomId: room.roomId,
+    name,
+    avatarId: isDirect ? (membership === KnownMembership.Invite ? inviter : room.guessDMUserId()) || room.roomId : room.roomId,
+    isDirect,
+    membership,
+    encrypted: room.hasEncryptionStateEvent(),
+    lastActivityTs: last?.getTs() ?? inviteEvent?.getTs() ?? room.getLastActiveTimestamp(),
+    lastMessagePreview: membership === KnownMembership.Invite ? `Invited by ${inviter ?? "someone"}` : preview,
+    unread: room.getUnreadNotificationCount(NotificationCountType.Total),
+    highlight: room.getUnreadNotificationCount(NotificationCountType.Highlight),
+    inviter,
+  };
+}

@@ -1,0 +1,617 @@
+/**
+ * The one Matrix session of the app: log in / register / restore, the sync loop, end-to-end encryption
+ * (Rust crypto, keys in IndexedDB), and the actions the screens call. It writes plain data into the
+ * zustand store. This module pulls in matrix-js-sdk, so it is loaded only when needed (see App.tsx).
+ */
+import {
+  ClientEvent,
+  createClient,
+  Direction,
+  EventStatus,
+  EventType,
+  HttpApiEvent,
+  KnownMembership,
+  MatrixEventEvent,
+  Method,
+  NotificationCountType,
+  PendingEventOrdering,
+  Preset,
+  ReceiptType,
+  RoomEvent,
+  RoomMemberEvent,
+  RoomStateEvent,
+  SyncState,
+  MatrixEvent,
+  type MatrixClient,
+  type Room,
+} from "matrix-js-sdk";
+import type { ReactionEventContent, RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
+import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { completeUia } from "@/lib/auth";
+import { clearSession, cryptoDatabasePrefix, loadSession, saveSession, type StoredSession } from "@/lib/session";
+import { useAppStore } from "@/store/app";
+import { useUiStore } from "@/store/ui";
+import { attachAccountListeners, detachAccountState } from "./account";
+import { attachVerificationListener } from "./verification";
+import { editContent, reactionContent, replyContent, textContent } from "@/lib/relations";
+import { directRoomIds, quotedMessage, summarizeRoom, type QuotedMessage } from "./events";
+
+export const MEGOLM = "m.megolm.v1.aes-sha2";
+
+let client: MatrixClient | null = null;
+/** The secret-storage key while we set up or unlock secret storage; the SDK asks for it via a callback. */
+let secretStorageKey: Uint8Array<ArrayBuffer> | null = null;
+let summaryTimer: ReturnType<typeof setTimeout> | null = null;
+
+export function getClient(): MatrixClient {
+  if (!client) throw new Error("Not logged in");
+  return client;
+}
+
+export function currentClient(): MatrixClient | null {
+  return client;
+}
+
+function deviceName(): string {
+  const ua = typeof navigator === "undefined" ? "" : navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? "Firefox" : /Edg\//.test(ua) ? "Edge" : /Chrom/.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  return `Web client (${browser})`;
+}
+
+// -- logging in ------------------------------------------------------------------------------------
+
+export async function login(homeserverUrl: string, username: string, password: string): Promise<void> {
+  const tmp = createClient({ baseUrl: homeserverUrl });
+  const response = await tmp.loginRequest({
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user: username },
+    password,
+    initial_device_display_name: deviceName(),
+  });
+  await begin(
+    {
+      homeserverUrl,
+      userId: response.user_id,
+      deviceId: response.device_id,
+      accessToken: response.access_token,
+    },
+    password,
+  );
+}
+
+/** The registration flows the server offers (to know whether to show the token field). */
+export async function registrationFlows(homeserverUrl: string): Promise<{ stages: string[] }[] | null> {
+  const tmp = createClient({ baseUrl: homeserverUrl });
+  try {
+    await tmp.registerRequest({});
+    return null;
+  } catch (error) {
+    const e = error as { httpStatus?: number; data?: { flows?: { stages: string[] }[] } };
+    if (e.httpStatus === 401 && e.data?.flows) return e.data.flows;
+    throw error;
+  }
+}
+
+export async function register(
+  homeserverUrl: string,
+  username: string,
+  password: string,
+  registrationToken?: string,
+): Promise<void> {
+  const tmp = createClient({ baseUrl: homeserverUrl });
+  const response = await completeUia(
+    (auth) =>
+      tmp.registerRequest({
+        username,
+        password,
+        initial_device_display_name: deviceName(),
+        ...(auth ? { auth } : {}),
+      } as Parameters<MatrixClient["registerRequest"]>[0]),
+    registrationToken || undefined,
+  );
+  if (!response.access_token || !response.device_id) throw new Error("The server did not log the new account in.");
+  await begin(
+    {
+      homeserverUrl,
+      userId: response.user_id,
+      deviceId: response.device_id,
+      accessToken: response.access_token,
+    },
+    password,
+  );
+}
+
+let restoring: Promise<boolean> | null = null;
+
+/** At page load: resume the saved session, if any (once, however often it is called). */
+export function restore(): Promise<boolean> {
+  restoring ??= (async () => {
+    const saved = loadSession(localStorage);
+    if (!saved || client) return false;
+    await start(saved);
+    return true;
+  })();
+  return restoring;
+}
+
+async function begin(session: StoredSession, password: string): Promise<void> {
+  saveSession(localStorage, session);
+  await start(session, password);
+}
+
+// -- the running client ----------------------------------------------------------------------------
+
+async function start(session: StoredSession, password?: string): Promise<void> {
+  const store = useAppStore.getState();
+  store.setStatus("starting", { userId: session.userId, deviceId: session.deviceId, homeserverUrl: session.homeserverUrl });
+  client = createClient({
+    baseUrl: session.homeserverUrl,
+    userId: session.userId,
+    deviceId: session.deviceId,
+    accessToken: session.accessToken,
+    timelineSupport: true,
+    cryptoCallbacks: {
+      getSecretStorageKey: async ({ keys }) => {
+        if (!secretStorageKey) return null;
+        const defaultKeyId = await getClient().secretStorage.getDefaultKeyId();
+        const keyId = defaultKeyId && keys[defaultKeyId] ? defaultKeyId : Object.keys(keys)[0];
+        return keyId ? [keyId, secretStorageKey] : null;
+      },
+    },
+  });
+  const c = client;
+  c.on(ClientEvent.Sync, (state: SyncState) => {
+    useAppStore.getState().setSyncState(state);
+    if (state === SyncState.Prepared || state === SyncState.Syncing) {
+      if (useAppStore.getState().status !== "ready") useAppStore.getState().setStatus("ready");
+    }
+    scheduleSummaries();
+  });
+  c.on(ClientEvent.Room, scheduleSummaries);
+  c.on(ClientEvent.DeleteRoom, scheduleSummaries);
+  c.on(ClientEvent.AccountData, (event: MatrixEvent) => {
+    if (event.getType() === EventType.Direct) scheduleSummaries();
+  });
+  c.on(RoomEvent.Timeline, scheduleSummaries);
+  c.on(RoomEvent.LocalEchoUpdated, scheduleSummaries);
+  c.on(RoomEvent.Name, scheduleSummaries);
+  c.on(RoomEvent.MyMembership, (room: Room, membership: string, prev?: string) => {
+    if (membership === KnownMembership.Join && prev === KnownMembership.Invite) void rememberDirectOnJoin(room);
+    scheduleSummaries();
+  });
+  c.on(RoomMemberEvent.Name, scheduleSummaries);
+  c.on(RoomStateEvent.Events, scheduleSummaries);
+  c.on(MatrixEventEvent.Decrypted, scheduleSummaries);
+  // The server says this token is dead (logged out elsewhere, "log out all devices", soft logout):
+  // stop, and let the session-expired dialog lead back to the login page.
+  c.on(HttpApiEvent.SessionLoggedOut, (error) => {
+    if (client !== c) return; // we logged out ourselves: nothing to tell
+    c.stopClient();
+    useUiStore.getState().setSessionExpired({ soft: error?.data?.soft_logout === true });
+  });
+  attachAccountListeners(c);
+  attachVerificationListener(c);
+
+  let cryptoStarted = false;
+  try {
+    await c.initRustCrypto({ cryptoDatabasePrefix: cryptoDatabasePrefix(session) });
+    cryptoStarted = true;
+  } catch (error) {
+    console.error("Could not start end-to-end encryption", error);
+    store.setCrypto("unavailable", "End-to-end encryption could not start in this browser.");
+  }
+  await c.startClient({
+    initialSyncLimit: 30,
+    lazyLoadMembers: true,
+    pendingEventOrdering: PendingEventOrdering.Detached,
+  });
+  if (cryptoStarted) void setUpEncryption(password);
+}
+
+function scheduleSummaries(): void {
+  // Many events arrive per sync: recompute the room list once per burst.
+  if (summaryTimer) return;
+  summaryTimer = setTimeout(() => {
+    summaryTimer = null;
+    refreshSummaries();
+  }, 50);
+}
+
+export function refreshSummaries(): void {
+  if (!client) return;
+  const direct = directRoomIds(client);
+  const summaries = client
+    .getRooms()
+    .map((room) => summarizeRoom(room, client!, direct))
+    .filter((s): s is NonNullable<typeof s> => s !== null);
+  useAppStore.getState().setRooms(summaries);
+}
+
+// -- end-to-end encryption setup -------------------------------------------------------------------
+
+/**
+ * First device of an account: create cross-signing keys and a key backup in secret storage, protected
+ * by a new random recovery key that we show once. Later devices: ask for that recovery key.
+ */
+export async function setUpEncryption(password?: string): Promise<void> {
+  const c = getClient();
+  const crypto = c.getCrypto();
+  const store = useAppStore.getState();
+  if (!crypto) return;
+  store.setCrypto("checking");
+  try {
+    if (await crypto.isCrossSigningReady()) {
+      await crypto.checkKeyBackupAndEnable();
+      store.setCrypto("ready");
+      return;
+    }
+    const accountHasKeys = await crypto.userHasCrossSigningKeys(c.getSafeUserId(), true);
+    if (accountHasKeys) {
+      store.setCrypto("needs-recovery-key");
+      return;
+    }
+    if (!password) {
+      store.setCrypto("needs-setup", "Enter your password to set up encrypted message backup.");
+      return;
+    }
+    const recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
+    secretStorageKey = recoveryKey.privateKey;
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await completePasswordUia(makeRequest, c.getSafeUserId(), password);
+      },
+    });
+    await crypto.bootstrapSecretStorage({
+      createSecretStorageKey: async () => recoveryKey,
+      setupNewSecretStorage: true,
+      setupNewKeyBackup: true,
+    });
+    secretStorageKey = null;
+    store.setRecoveryKey(recoveryKey.encodedPrivateKey ?? null);
+    store.setCrypto("ready");
+  } catch (error) {
+    secretStorageKey = null;
+    console.error("Encryption setup failed", error);
+    store.setCrypto("needs-setup", `Encryption setup failed: ${(error as Error).message ?? error}`);
+  }
+}
+
+async function completePasswordUia(
+  makeRequest: (auth: Record<string, unknown> | null) => Promise<unknown>,
+  userId: string,
+  password: string,
+): Promise<void> {
+  try {
+    await makeRequest(null);
+  } catch (error) {
+    const e = error as { httpStatus?: number; data?: { session?: string } };
+    if (e.httpStatus !== 401) throw error;
+    await makeRequest({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: userId },
+      password,
+      session: e.data?.session,
+    });
+  }
+}
+
+/**
+ * Settings: a new recovery key replaces the old one (new secret storage and a new key backup); the
+ * cross-signing keys this device holds are stored again under it. Returns the key to show once.
+ */
+export async function resetRecoveryKey(): Promise<string> {
+  const crypto = getClient().getCrypto();
+  if (!crypto) throw new Error("Encryption is not available in this browser.");
+  if (!(await crypto.isCrossSigningReady())) {
+    throw new Error("This device is not verified yet: enter your current recovery key first.");
+  }
+  const recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
+  secretStorageKey = recoveryKey.privateKey;
+  try {
+    await crypto.bootstrapSecretStorage({
+      createSecretStorageKey: async () => recoveryKey,
+      setupNewSecretStorage: true,
+      setupNewKeyBackup: true,
+    });
+  } finally {
+    secretStorageKey = null;
+  }
+  return recoveryKey.encodedPrivateKey ?? "";
+}
+
+/** A new browser of an existing account: unlock secret storage with the recovery key, restore history. */
+export async function unlockWithRecoveryKey(encoded: string): Promise<{ imported: number }> {
+  const c = getClient();
+  const crypto = c.getCrypto();
+  if (!crypto) throw new Error("Encryption is not available in this browser.");
+  const key = decodeRecoveryKey(encoded.trim());
+  const keyId = await c.secretStorage.getDefaultKeyId();
+  const keyInfo = keyId ? (await c.secretStorage.getKey(keyId))?.[1] : undefined;
+  if (!keyInfo || !(await c.secretStorage.checkKey(key, keyInfo))) {
+    throw new Error("That recovery key does not match this account.");
+  }
+  secretStorageKey = key;
+  try {
+    console.debug("recovery: importing cross-signing keys");
+    await crypto.bootstrapCrossSigning({});
+    console.debug("recovery: loading the backup key");
+    await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+    console.debug("recovery: enabling the backup");
+    await crypto.checkKeyBackupAndEnable();
+    console.debug("recovery: restoring");
+    const result = await crypto.restoreKeyBackup({ progressCallback: (p) => console.debug("recovery:", JSON.stringify(p)) });
+    console.debug("recovery: done", result.imported, result.total);
+    useAppStore.getState().setCrypto("ready");
+    return { imported: result.imported };
+  } finally {
+    secretStorageKey = null;
+  }
+}
+
+// -- rooms -----------------------------------------------------------------------------------------
+
+const encryptionState = () => ({ type: EventType.RoomEncryption, state_key: "", content: { algorithm: MEGOLM } });
+
+export async function startDirectMessage(userId: string): Promise<string> {
+  const c = getClient();
+  const existing = existingDirectRoom(c, userId);
+  if (existing) return existing;
+  const { room_id } = await c.createRoom({
+    is_direct: true,
+    invite: [userId],
+    preset: Preset.TrustedPrivateChat,
+    initial_state: [encryptionState()],
+  });
+  await addDirect(c, userId, room_id);
+  return room_id;
+}
+
+function existingDirectRoom(c: MatrixClient, userId: string): string | null {
+  const content = c.getAccountData(EventType.Direct)?.getContent<Record<string, string[]>>() ?? {};
+  for (const roomId of content[userId] ?? []) {
+    const room = c.getRoom(roomId);
+    if (room?.getMyMembership() === KnownMembership.Join) return roomId;
+  }
+  return null;
+}
+
+async function addDirect(c: MatrixClient, userId: string, roomId: string): Promise<void> {
+  const content = { ...(c.getAccountData(EventType.Direct)?.getContent<Record<string, string[]>>() ?? {}) };
+  const rooms = new Set(content[userId] ?? []);
+  rooms.add(roomId);
+  content[userId] = [...rooms];
+  await c.setAccountData(EventType.Direct, content);
+}
+
+async function rememberDirectOnJoin(room: Room): Promise<void> {
+  const c = getClient();
+  const me = room.getMember(c.getSafeUserId());
+  const memberEvent = me?.events.member;
+  const prevContent = memberEvent?.getPrevContent();
+  if (prevContent?.is_direct === true || memberEvent?.getContent().is_direct === true) {
+    const inviter = memberEvent?.getUnsigned()?.prev_sender ?? memberEvent?.getSender();
+    if (inviter && inviter !== c.getSafeUserId()) await addDirect(c, inviter, room.roomId);
+  }
+}
+
+export async function createGroup(name: string, topic: string, invitees: string[]): Promise<string> {
+  const { room_id } = await getClient().createRoom({
+    name: name.trim(),
+    topic: topic.trim() || undefined,
+    invite: invitees,
+    preset: Preset.PrivateChat,
+    initial_state: [encryptionState()],
+  });
+  return room_id;
+}
+
+export async function acceptInvite(roomId: string): Promise<void> {
+  const c = getClient();
+  const room = c.getRoom(roomId);
+  const invite = room?.getMember(c.getSafeUserId())?.events.member;
+  await c.joinRoom(roomId);
+  if (invite?.getContent().is_direct === true && invite.getSender()) await addDirect(c, invite.getSender()!, roomId);
+}
+
+export async function declineInvite(roomId: string): Promise<void> {
+  await getClient().leave(roomId);
+  refreshSummaries();
+}
+
+export interface DirectoryUser {
+  userId: string;
+  displayName?: string;
+}
+
+/** User directory search; `null` when the server has no user directory (then type a full user ID). */
+export async function searchUsers(term: string): Promise<DirectoryUser[] | null> {
+  try {
+    const response = await getClient().searchUserDirectory({ term, limit: 10 });
+    useAppStore.getState().setUserDirectoryAvailable(true);
+    return response.results.map((r) => ({ userId: r.user_id, displayName: r.display_name }));
+  } catch (error) {
+    const e = error as { httpStatus?: number; errcode?: string };
+    if (e.httpStatus === 404 || e.httpStatus === 405 || e.errcode === "M_UNRECOGNIZED") {
+      useAppStore.getState().setUserDirectoryAvailable(false);
+      return null;
+    }
+    throw error;
+  }
+}
+
+export async function lookUpUser(userId: string): Promise<DirectoryUser | null> {
+  try {
+    const profile = await getClient().getProfileInfo(userId);
+    return { userId, displayName: profile.displayname };
+  } catch {
+    return null;
+  }
+}
+
+// -- messages --------------------------------------------------------------------------------------
+
+/** Sends `text` (simple Markdown becomes sanitized HTML), as a rich reply when `replyTo` is given. */
+export async function sendText(roomId: string, text: string, replyTo?: { eventId: string; sender: string }): Promise<void> {
+  const c = getClient();
+  const content = replyTo ? replyContent(text, replyTo, c.getSafeUserId()) : textContent(text);
+  await c.sendMessage(roomId, content as RoomMessageEventContent);
+}
+
+export async function editText(roomId: string, eventId: string, text: string): Promise<void> {
+  await getClient().sendMessage(roomId, editContent(eventId, text) as RoomMessageEventContent);
+}
+
+export async function deleteMessage(roomId: string, eventId: string): Promise<void> {
+  await getClient().redactEvent(roomId, eventId);
+}
+
+/** Adds our reaction `key`, or takes it back (redacts it) when we already reacted with it. */
+export async function toggleReaction(roomId: string, eventId: string, key: string, ownReactionId: string | null): Promise<void> {
+  const c = getClient();
+  if (ownReactionId) {
+    // Our reaction may still be a local echo (its ID is then the transaction's): cancel instead of redact.
+    const pending = c.getRoom(roomId)?.getPendingEvents().find((e) => e.getId() === ownReactionId || e.getTxnId() === ownReactionId);
+    const cancellable = [EventStatus.QUEUED, EventStatus.NOT_SENT, EventStatus.ENCRYPTING];
+    if (pending?.status && cancellable.includes(pending.status)) c.cancelPendingEvent(pending);
+    else await c.redactEvent(roomId, pending?.getId() ?? ownReactionId);
+  } else {
+    await c.sendEvent(roomId, EventType.Reaction, reactionContent(eventId, key) as unknown as ReactionEventContent);
+  }
+}
+
+/** Tells the others we are (or stopped) typing; the server forgets it after `TYPING_TIMEOUT_MS`. */
+export const TYPING_TIMEOUT_MS = 30_000;
+export async function setTyping(roomId: string, typing: boolean): Promise<void> {
+  try {
+    await getClient().sendTyping(roomId, typing, TYPING_TIMEOUT_MS);
+  } catch (error) {
+    console.debug("Typing notification failed", error);
+  }
+}
+
+/** Display names of the others typing in the room now. */
+export function typingNames(roomId: string): string[] {
+  const c = client;
+  const room = c?.getRoom(roomId);
+  if (!c || !room) return [];
+  return room
+    .getMembers()
+    .filter((m) => m.typing && m.userId !== c.getSafeUserId())
+    .map((m) => m.name);
+}
+
+/** The quote of a reply: from the loaded timeline, else fetched (and decrypted) from the server. */
+export async function fetchQuoted(roomId: string, eventId: string): Promise<QuotedMessage | null> {
+  const c = getClient();
+  const room = c.getRoom(roomId);
+  if (!room) return null;
+  const loaded = room.findEventById(eventId);
+  if (loaded) return quotedMessage(loaded, room);
+  try {
+    const raw = await c.fetchRoomEvent(roomId, eventId);
+    const event = new MatrixEvent(raw);
+    if (event.isEncrypted()) await c.decryptEventIfNeeded(event);
+    return quotedMessage(event, room);
+  } catch {
+    return null;
+  }
+}
+
+export function quotedIfLoaded(roomId: string, eventId: string): QuotedMessage | null {
+  const room = client?.getRoom(roomId);
+  const event = room?.findEventById(eventId);
+  return room && event ? quotedMessage(event, room) : null;
+}
+
+/** Whether the live timeline holds `eventId` (else `loadOlder` may bring it). */
+export function hasLoaded(roomId: string, eventId: string): boolean {
+  const room = client?.getRoom(roomId);
+  return !!room?.getLiveTimeline().getEvents().some((e) => e.getId() === eventId);
+}
+
+/** Our own read receipt's event (not the SDK's guess from our own messages), for "Jump to unread". */
+export function readUpTo(roomId: string): string | null {
+  const c = client;
+  return c?.getRoom(roomId)?.getEventReadUpTo(c.getSafeUserId(), true) ?? null;
+}
+
+export async function retry(roomId: string, eventId: string): Promise<void> {
+  const c = getClient();
+  const room = c.getRoom(roomId);
+  const event = room?.getPendingEvents().find((e) => (e.getId() ?? e.getTxnId()) === eventId);
+  if (room && event) await c.resendEvent(event, room);
+}
+
+export function discard(roomId: string, eventId: string): void {
+  const c = getClient();
+  const event = c.getRoom(roomId)?.getPendingEvents().find((e) => (e.getId() ?? e.getTxnId()) === eventId);
+  if (event) c.cancelPendingEvent(event);
+}
+
+/**
+ * Whether the live timeline holds the room's first event we may see. Asked afresh on every render: a
+ * room we just joined has no pagination token until the sync with its timeline arrives.
+ */
+export function reachedStart(roomId: string): boolean {
+  const room = client?.getRoom(roomId);
+  return !room || room.getLiveTimeline().getPaginationToken(Direction.Backward) === null;
+}
+
+/** Loads older messages into the live timeline (no-op at the start of the room). */
+export async function loadOlder(roomId: string): Promise<void> {
+  const c = getClient();
+  const room = c.getRoom(roomId);
+  if (room && !reachedStart(roomId)) await c.scrollback(room, 30);
+}
+
+export async function markRead(roomId: string): Promise<void> {
+  const c = getClient();
+  const room = c.getRoom(roomId);
+  if (!room) return;
+  const events = room.getLiveTimeline().getEvents();
+  const last = events[events.length - 1];
+  if (!last || !last.getId() || last.getId()!.startsWith("~")) return;
+  if (room.hasUserReadEvent(c.getSafeUserId(), last.getId()!) && room.getUnreadNotificationCount(NotificationCountType.Total) === 0) {
+    return;
+  }
+  room.setUnreadNotificationCount(NotificationCountType.Total, 0);
+  room.setUnreadNotificationCount(NotificationCountType.Highlight, 0);
+  scheduleSummaries();
+  try {
+    await c.sendReadReceipt(last, ReceiptType.Read);
+  } catch (error) {
+    console.warn("Could not send a read receipt", error);
+  }
+}
+
+// -- logging out -----------------------------------------------------------------------------------
+
+export async function logout(everywhere: boolean): Promise<void> {
+  const c = getClient();
+  try {
+    if (everywhere) await c.http.authedRequest(Method.Post, "/logout/all");
+    else await c.logout(true);
+  } catch (error) {
+    console.warn("Logout request failed; forgetting the session anyway", error);
+  }
+  await forgetSession();
+}
+
+/** Stops the client and deletes everything this device kept: the token and the crypto database. */
+export async function forgetSession(): Promise<void> {
+  detachAccountState();
+  const c = client;
+  client = null;
+  restoring = null;
+  clearSession(localStorage);
+  if (c) {
+    c.stopClient();
+    try {
+      const prefix = cryptoDatabasePrefix({ userId: c.getSafeUserId(), deviceId: c.getDeviceId() ?? "" });
+      await c.clearStores({ cryptoDatabasePrefix: prefix });
+    } catch (error) {
+      console.warn("Could not clear the local stores", error);
+    }
+  }
+  useAppStore.getState().reset();
+}

@@ -1,0 +1,125 @@
+// The SDK side of replies, edits, reactions, deletions and receipts: SDK room -> plain timeline data.
+import { createClient, EventType, MatrixEvent, PendingEventOrdering, Room } from "matrix-js-sdk";
+import { describe, expect, it } from "vitest";
+import { editContent, reactionContent, replyContent } from "@/lib/relations";
+import { quotedMessage, summarizeRoom, timelineMessages } from "./events";
+
+const ME = "@me:hs";
+const BOB = "@bob:hs";
+const ROOM = "!room:hs";
+let ts = 1_800_000_000_000;
+
+function event(type: string, sender: string, content: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  const id = `$e${ts}`;
+  return new MatrixEvent({ type, sender, content, room_id: ROOM, event_id: id, origin_server_ts: ts++, ...extra });
+}
+
+async function roomWith(events: MatrixEvent[]) {
+  const client = createClient({ baseUrl: "http://127.0.0.1:1", userId: ME, deviceId: "DEV" });
+  const room = new Room(ROOM, client, ME, { pendingEventOrdering: PendingEventOrdering.Detached });
+  const state = [
+    event(EventType.RoomCreate, BOB, { room_version: "12" }, { state_key: "" }),
+    event(EventType.RoomMember, BOB, { membership: "join", displayname: "Bob" }, { state_key: BOB }),
+    event(EventType.RoomMember, ME, { membership: "join", displayname: "Me" }, { state_key: ME }),
+  ];
+  await room.addLiveEvents([...state, ...events], { addToState: true });
+  return { client, room };
+}
+
+const text = (sender: string, body: string) => event(EventType.RoomMessage, sender, { msgtype: "m.text", body });
+const byBody = (room: Room, body: string) => timelineMessages(room, ME).find((m) => m.body === body);
+
+describe("replies", () => {
+  it("know their original and drop an old-style fallback; the quote reads the original", async () => {
+    const original = text(BOB, "Lunch?");
+    const reply = event(EventType.RoomMessage, ME, {
+      ...replyContent("Yes", { eventId: original.getId()!, sender: BOB }, ME),
+      body: "> <@bob:hs> Lunch?\n\nYes",
+      format: "org.matrix.custom.html",
+      formatted_body: "<mx-reply><blockquote>Lunch?</blockquote></mx-reply><b>Yes</b>",
+    });
+    const { room } = await roomWith([original, reply]);
+    expect(byBody(room, "Yes")).toMatchObject({ replyTo: original.getId(), html: "<b>Yes</b>", own: true });
+    expect(quotedMessage(original, room)).toMatchObject({ senderName: "Bob", body: "Lunch?" });
+  });
+});
+
+describe("edits", () => {
+  it("replace the text of their target, mark it edited and are not drawn themselves", async () => {
+    const original = text(ME, "Meet at the cafe");
+    const edit = event(EventType.RoomMessage, ME, editContent(original.getId()!, "Meet at the **bakery**"));
+    const { room } = await roomWith([original, edit]);
+    const messages = timelineMessages(room, ME).filter((m) => !m.notice);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatchObject({
+      eventId: original.getId(),
+      body: "Meet at the **bakery**",
+      html: "Meet at the <strong>bakery</strong>",
+      edited: true,
+      editable: true,
+    });
+  });
+
+  it("by someone else are ignored (only the sender may edit)", async () => {
+    const original = text(ME, "mine");
+    const { room } = await roomWith([original, event(EventType.RoomMessage, BOB, editContent(original.getId()!, "hijacked"))]);
+    expect(byBody(room, "mine")?.edited).toBe(false);
+    expect(byBody(room, "mine")?.editable).toBe(true);
+    expect(byBody(room, "hijacked")).toBeUndefined();
+  });
+});
+
+describe("reactions", () => {
+  it("are aggregated on their target with names and our own event, and redacted ones drop out", async () => {
+    const target = text(BOB, "Great news");
+    const bobs = event(EventType.Reaction, BOB, reactionContent(target.getId()!, "👍"));
+    const mine = event(EventType.Reaction, ME, reactionContent(target.getId()!, "👍"));
+    const party = event(EventType.Reaction, ME, reactionContent(target.getId()!, "🎉"));
+    const { room } = await roomWith([target, bobs, mine, party]);
+    expect(byBody(room, "Great news")?.reactions).toEqual([
+      { key: "👍", count: 2, ownEventId: mine.getId(), senders: [BOB, ME], names: ["Bob", "Me"] },
+      { key: "🎉", count: 1, ownEventId: party.getId(), senders: [ME], names: ["Me"] },
+    ]);
+    await room.addLiveEvents([event(EventType.RoomRedaction, ME, { redacts: party.getId() }, { redacts: party.getId() })], {
+      addToState: false,
+    });
+    expect(byBody(room, "Great news")?.reactions?.map((r) => r.key)).toEqual(["👍"]);
+    // Neither the reaction events nor the redacted one show as messages.
+    expect(timelineMessages(room, ME).filter((m) => !m.notice).map((m) => m.body)).toEqual(["Great news"]);
+  });
+});
+
+describe("deleted messages", () => {
+  it("show as deleted, without actions, reactions or reply", async () => {
+    const message = text(ME, "Oops");
+    const { room, client } = await roomWith([message]);
+    await room.addLiveEvents([event(EventType.RoomRedaction, ME, { redacts: message.getId() }, { redacts: message.getId() })], {
+      addToState: false,
+    });
+    expect(timelineMessages(room, ME).filter((m) => !m.notice)).toEqual([
+      expect.objectContaining({ eventId: message.getId(), deleted: true, body: "Message deleted", editable: false }),
+    ]);
+    expect(summarizeRoom(room, client, new Set())?.lastMessagePreview).toContain("Message deleted");
+  });
+});
+
+describe("read receipts", () => {
+  it("show each other person once, at their latest receipt, moved off events that are not drawn", async () => {
+    const first = text(ME, "one");
+    const second = text(ME, "two");
+    const reaction = event(EventType.Reaction, BOB, reactionContent(second.getId()!, "👍"));
+    const { room } = await roomWith([first, second, reaction]);
+    room.addReceipt(
+      new MatrixEvent({
+        type: "m.receipt",
+        room_id: ROOM,
+        content: {
+          [reaction.getId()!]: { "m.read": { [BOB]: { ts: ts++ } } },
+          [first.getId()!]: { "m.read": { [ME]: { ts: ts++ } } },
+        },
+      }),
+    );
+    expect(byBody(room, "one")?.readBy).toBeUndefined();
+    expect(byBody(room, "two")?.readBy).toEqual([{ userId: BOB, name: "Bob" }]);
+  });
+});

@@ -1,0 +1,350 @@
+/**
+ * Profile and settings: display name and avatar, theme, sessions (rename, sign out with the password,
+ * verify with emojis), the recovery key, desktop notifications, and the people you blocked.
+ */
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { ListSkeleton } from "@/components/Skeleton";
+import { Avatar } from "@/components/ui/avatar";
+import { Button } from "@/components/ui/button";
+import { Dialog, DialogContent } from "@/components/ui/dialog";
+import { Input, Label } from "@/components/ui/input";
+import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
+import { cn } from "@/lib/cn";
+import { describeError } from "@/lib/errors";
+import { lastSeenLabel } from "@/lib/presence";
+import type { ThemePreference } from "@/lib/theme";
+import * as account from "@/matrix/account";
+import * as session from "@/matrix/session";
+import { requestOwnVerification } from "@/matrix/verification";
+import { useAppStore } from "@/store/app";
+import { useUiStore } from "@/store/ui";
+
+export function SettingsDialog() {
+  const open = useUiStore((s) => s.settingsOpen);
+  const setOpen = useUiStore((s) => s.setSettingsOpen);
+  return (
+    <Dialog open={open} onOpenChange={setOpen}>
+      {open && (
+        <DialogContent title="Settings" className="max-w-2xl">
+          <Tabs defaultValue="profile">
+            <TabsList className="grid-cols-3 sm:grid-cols-6">
+              <TabsTrigger value="profile">Profile</TabsTrigger>
+              <TabsTrigger value="appearance">Theme</TabsTrigger>
+              <TabsTrigger value="sessions">Sessions</TabsTrigger>
+              <TabsTrigger value="security">Security</TabsTrigger>
+              <TabsTrigger value="notifications">Alerts</TabsTrigger>
+              <TabsTrigger value="blocked">Blocked</TabsTrigger>
+            </TabsList>
+            <div className="mt-4 min-h-64">
+              <TabsContent value="profile"><ProfileSection /></TabsContent>
+              <TabsContent value="appearance"><ThemeSection /></TabsContent>
+              <TabsContent value="sessions"><SessionsSection /></TabsContent>
+              <TabsContent value="security"><SecuritySection /></TabsContent>
+              <TabsContent value="notifications"><NotificationsSection /></TabsContent>
+              <TabsContent value="blocked"><BlockedSection /></TabsContent>
+            </div>
+          </Tabs>
+        </DialogContent>
+      )}
+    </Dialog>
+  );
+}
+
+function Status({ error, ok }: { error?: string | null; ok?: string | null }) {
+  if (error) return <p role="alert" className="mt-2 text-sm text-danger">{error}</p>;
+  if (ok) return <p role="status" className="mt-2 text-sm text-fg-muted">{ok}</p>;
+  return null;
+}
+
+function ProfileSection() {
+  const me = useAppStore((s) => s.session)!;
+  const [profile, setProfile] = useState<account.Profile | null>(null);
+  const [name, setName] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [ok, setOk] = useState<string | null>(null);
+  const file = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    account.loadProfile().then(
+      (p) => {
+        setProfile(p);
+        setName(p.displayName);
+      },
+      (e) => setError(describeError(e)),
+    );
+  }, []);
+
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setOk(null);
+    try {
+      await account.setDisplayName(name);
+      setOk("Display name saved.");
+    } catch (err) {
+      setError(`${describeError(err)} Try again.`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const upload = async (f: File | undefined) => {
+    if (!f) return;
+    setBusy(true);
+    setError(null);
+    setOk(null);
+    try {
+      await account.setAvatar(f);
+      setOk("Avatar updated.");
+    } catch (err) {
+      setError(`The avatar was not changed: ${describeError(err)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!profile && !error) return <ListSkeleton rows={2} label="Loading your profile" />;
+  return (
+    <form onSubmit={save} className="space-y-4">
+      <div className="flex items-center gap-4">
+        <Avatar id={me.userId} name={name || me.userId} size={72} />
+        <div className="space-y-1">
+          <input ref={file} type="file" accept="image/png,image/jpeg,image/gif,image/webp" className="sr-only" tabIndex={-1}
+            aria-label="Avatar image" onChange={(e) => void upload(e.target.files?.[0])} />
+          <Button variant="secondary" size="sm" disabled={busy} onClick={() => file.current?.click()}>
+            Change avatar
+          </Button>
+          <p className="text-xs text-fg-muted">{me.userId}</p>
+        </div>
+      </div>
+      <div className="space-y-1.5">
+        <Label htmlFor="display-name">Display name</Label>
+        <div className="flex gap-2">
+          <Input id="display-name" value={name} onChange={(e) => setName(e.target.value)} maxLength={256} />
+          <Button type="submit" disabled={busy || name.trim() === (profile?.displayName ?? "")}>Save</Button>
+        </div>
+      </div>
+      <Status error={error} ok={ok} />
+    </form>
+  );
+}
+
+function ThemeSection() {
+  const theme = useAppStore((s) => s.theme);
+  const setTheme = useAppStore((s) => s.setTheme);
+  const choices: { value: ThemePreference; label: string }[] = [
+    { value: "light", label: "Light" },
+    { value: "dark", label: "Dark" },
+    { value: "system", label: "Same as the system" },
+  ];
+  return (
+    <fieldset className="space-y-2">
+      <legend className="mb-2 text-sm font-medium">Theme</legend>
+      {choices.map((c) => (
+        <label key={c.value} className="flex items-center gap-2 text-sm">
+          <input type="radio" name="theme" value={c.value} checked={theme === c.value} onChange={() => setTheme(c.value)} />
+          {c.label}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+function SessionsSection() {
+  const [devices, setDevices] = useState<account.DeviceSummary[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const reload = useCallback(() => {
+    account.listDevices().then(setDevices, (e) => setError(`${describeError(e)} Reopen settings to try again.`));
+  }, []);
+  useEffect(reload, [reload]);
+  if (error) return <Status error={error} />;
+  if (!devices) return <ListSkeleton label="Loading your sessions" />;
+  return (
+    <ul className="space-y-2" aria-label="Sessions">
+      {devices.map((d) => (
+        <DeviceRow key={d.deviceId} device={d} onChanged={reload} />
+      ))}
+    </ul>
+  );
+}
+
+function DeviceRow({ device, onChanged }: { device: account.DeviceSummary; onChanged(): void }) {
+  const [mode, setMode] = useState<"view" | "rename" | "signout">("view");
+  const [value, setValue] = useState(device.displayName);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const act = async (fn: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      setMode("view");
+      onChanged();
+    } catch (e) {
+      const err = e as { httpStatus?: number };
+      setError(err.httpStatus === 401 ? "Wrong password. Type your account password and try again." : describeError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <li className="rounded-lg border border-border p-3" data-device-id={device.deviceId}>
+      <div className="flex flex-wrap items-center gap-2">
+        <div className="min-w-0 flex-1">
+          <div className="truncate font-medium">
+            {device.displayName}
+            {device.current && <span className="ml-2 rounded bg-muted px-1.5 py-0.5 text-xs">This session</span>}
+          </div>
+          <div className="text-xs text-fg-muted">
+            {device.deviceId} · {lastSeenLabel(device.lastSeenTs)}
+            {device.lastSeenIp ? ` from ${device.lastSeenIp}` : ""}
+          </div>
+          <div className={cn("text-xs", device.verified ? "text-green-700 dark:text-green-400" : "text-fg-muted")}>
+            {device.verified === null ? "Verification unknown" : device.verified ? "Verified" : "Not verified"}
+          </div>
+        </div>
+        {mode === "view" && (
+          <div className="flex flex-wrap gap-2">
+            <Button size="sm" variant="secondary" onClick={() => setMode("rename")} aria-label={`Rename ${device.displayName}`}>Rename</Button>
+            {!device.current && (
+              <Button size="sm" variant="secondary" onClick={() => setMode("signout")} aria-label={`Sign out ${device.displayName}`}>Sign out</Button>
+            )}
+            {device.current && !device.verified && (
+              <Button size="sm" onClick={() => void requestOwnVerification(session.getClient()).catch((e) => setError(describeError(e)))}>
+                Verify with another session
+              </Button>
+            )}
+          </div>
+        )}
+      </div>
+      {mode === "rename" && (
+        <form className="mt-2 flex gap-2" onSubmit={(e) => (e.preventDefault(), void act(() => account.renameDevice(device.deviceId, value)))}>
+          <Input aria-label="Session name" value={value} onChange={(e) => setValue(e.target.value)} autoFocus />
+          <Button type="submit" size="sm" disabled={busy || !value.trim()}>Save</Button>
+          <Button size="sm" variant="ghost" onClick={() => setMode("view")}>Cancel</Button>
+        </form>
+      )}
+      {mode === "signout" && (
+        <form className="mt-2 flex flex-wrap gap-2" onSubmit={(e) => (e.preventDefault(), void act(() => account.signOutDevice(device.deviceId, value)))}>
+          <Input type="password" aria-label="Your password" placeholder="Your password" autoComplete="current-password"
+            onChange={(e) => setValue(e.target.value)} autoFocus className="flex-1" />
+          <Button type="submit" size="sm" variant="danger" disabled={busy}>Sign out session</Button>
+          <Button size="sm" variant="ghost" onClick={() => (setMode("view"), setValue(device.displayName))}>Cancel</Button>
+        </form>
+      )}
+      <Status error={error} />
+    </li>
+  );
+}
+
+function SecuritySection() {
+  const crypto = useAppStore((s) => s.crypto);
+  const [key, setKey] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const reset = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      setKey(await session.resetRecoveryKey());
+      setConfirming(false);
+    } catch (e) {
+      setError(describeError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="space-y-3 text-sm">
+      <p>
+        Encryption on this device:{" "}
+        <strong>{crypto.status === "ready" ? "set up, this device is verified" : crypto.status === "needs-recovery-key" ? "waiting for your recovery key" : crypto.status}</strong>
+      </p>
+      <p className="text-fg-muted">
+        Your recovery key unlocks your encrypted history on new devices. It is not stored by this app: it was
+        shown once when you set up encryption. If you lost it, make a new one (the old key stops working).
+      </p>
+      {key ? (
+        <div className="space-y-2">
+          <p className="font-medium">Your new recovery key. Save it somewhere safe now:</p>
+          <code data-testid="new-recovery-key" className="block select-all break-all rounded-lg bg-muted p-3 font-mono">{key}</code>
+          <div className="flex gap-2">
+            <Button size="sm" variant="secondary" onClick={() => void navigator.clipboard?.writeText(key)}>Copy</Button>
+            <Button size="sm" onClick={() => setKey(null)}>I saved it</Button>
+          </div>
+        </div>
+      ) : confirming ? (
+        <div className="flex flex-wrap items-center gap-2">
+          <span>Replace your recovery key?</span>
+          <Button size="sm" variant="danger" disabled={busy} onClick={() => void reset()}>{busy ? "Working…" : "Yes, make a new key"}</Button>
+          <Button size="sm" variant="ghost" onClick={() => setConfirming(false)}>Cancel</Button>
+        </div>
+      ) : (
+        <Button size="sm" variant="secondary" disabled={crypto.status !== "ready"} onClick={() => setConfirming(true)}>
+          Reset recovery key
+        </Button>
+      )}
+      <Status error={error} />
+    </div>
+  );
+}
+
+function NotificationsSection() {
+  const supported = typeof Notification !== "undefined";
+  const [wanted, setWanted] = useState(account.notificationsWanted());
+  const [permission, setPermission] = useState<string>(supported ? Notification.permission : "unsupported");
+  if (!supported) return <p className="text-sm">This browser cannot show desktop notifications.</p>;
+  return (
+    <div className="space-y-3 text-sm">
+      <label className="flex items-center gap-2">
+        <input
+          type="checkbox"
+          checked={wanted && permission === "granted"}
+          onChange={async (e) => {
+            const result = await account.enableNotifications(e.target.checked);
+            setPermission(result);
+            setWanted(account.notificationsWanted());
+          }}
+        />
+        Desktop notifications for new messages while this tab is in the background
+      </label>
+      {permission === "denied" && (
+        <p role="alert" className="text-danger">
+          The browser blocks notifications for this site. Allow them in the site settings (the icon left of the address), then try again.
+        </p>
+      )}
+    </div>
+  );
+}
+
+function BlockedSection() {
+  const ignored = useUiStore((s) => s.ignoredUsers);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    useUiStore.getState().setIgnoredUsers(session.getClient().getIgnoredUsers());
+  }, []);
+  if (ignored.length === 0) {
+    return <p className="py-6 text-center text-sm text-fg-muted">You have not blocked anyone. Block people from a conversation's member list.</p>;
+  }
+  return (
+    <>
+      <ul aria-label="Blocked people" className="space-y-2">
+        {ignored.map((userId) => (
+          <li key={userId} className="flex items-center gap-3">
+            <Avatar id={userId} name={userId} size={32} />
+            <span className="min-w-0 flex-1 truncate text-sm">{userId}</span>
+            <Button size="sm" variant="secondary" onClick={() => account.unignoreUser(userId).catch((e) => setError(describeError(e)))}>
+              Unblock
+            </Button>
+          </li>
+        ))}
+      </ul>
+      <Status error={error} />
+    </>
+  );
+}
