@@ -187,7 +187,6 @@ class HomeServer:
         )
         self.login_handler = LoginHandler(config, self.users_store, self.passwords, self.session_handler,
                                           self.login_account_limiter, self.login_failed_limiter)
-        self.account_handler = AccountHandler(self.users_store, self.passwords)
         self.device_handler = DeviceHandler(self.devices_store)
         self.filter_handler = FilterHandler(self.filters_store)
         self.signing_key = load_signing_key(config.signing_key_path)
@@ -207,6 +206,8 @@ class HomeServer:
                                                          self.users_store, self.directory_handler)
         self.room_member_handler = RoomMemberHandler(self.events_store, self.event_creation_handler,
                                                      self.users_store)
+        self.account_handler = AccountHandler(self.users_store, self.passwords, self.events_store,
+                                              self.room_member_handler, self.key_backup_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,

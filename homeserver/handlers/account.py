@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from homeserver.api.errors import forbidden
+import logging
+
+from homeserver.api.errors import MatrixError, forbidden
 from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.rooms import RoomMemberHandler
+from homeserver.storage.events import EventsStore
+from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.users import UsersStore
+
+logger = logging.getLogger(__name__)
 
 
 class AccountHandler:
-    def __init__(self, users: UsersStore, passwords: PasswordHandler):
+    def __init__(self, users: UsersStore, passwords: PasswordHandler, events: EventsStore,
+                 members: RoomMemberHandler, key_backups: KeyBackupStore):
         self._users = users
         self._passwords = passwords
+        self._events = events
+        self._members = members
+        self._key_backups = key_backups
 
     async def change_password(
         self, user_id: str, current_device_id: str | None, new_password: str, logout_devices: bool
@@ -23,4 +34,15 @@ class AccountHandler:
         await self._users.set_password_hash(user_id, new_hash, current_device_id, logout_devices)
 
     async def deactivate(self, user_id: str) -> None:
+        """The user leaves every room (and declines every invite and knock) while still able to
+        send, then loses devices, tokens, password and server-side key backups for good."""
+        memberships = await self._events.get_current_memberships(user_id)
+        for room_id, (membership, _) in sorted(memberships.items()):
+            if membership not in ("join", "invite", "knock"):
+                continue
+            try:
+                await self._members.update_membership(user_id, room_id, user_id, "leave")
+            except MatrixError as e:  # e.g. the room's rules forbid it; the account goes anyway
+                logger.warning("Deactivating %s: could not leave %s: %s", user_id, room_id, e)
         await self._users.deactivate(user_id)
+        await self._key_backups.delete_all_versions(user_id)

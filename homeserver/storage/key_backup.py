@@ -83,6 +83,14 @@ class KeyBackupStore:
 
         await self._db.run("delete_key_backup_version", txn_fn)
 
+    async def delete_all_versions(self, user_id: str) -> None:
+        """Every version and key of the user (account deactivation); version numbers stay used."""
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute("DELETE FROM room_key_backup_keys WHERE user_id = ?", (user_id,))
+            txn.execute("UPDATE room_key_backup_versions SET deleted = TRUE WHERE user_id = ?", (user_id,))
+
+        await self._db.run("delete_all_key_backups", txn_fn)
+
     # -- keys -----------------------------------------------------------------------------------
 
     async def get_keys(self, user_id: str, version: int, room_id: str | None = None,

@@ -91,6 +91,33 @@ class DeactivateTest(HomeserverTestCase):
         self.assertEqual(snap["access_tokens"], [])
 
 
+class DeactivationCleanupTest(HomeserverTestCase):
+    async def test_deactivation_leaves_rooms_declines_invites_and_drops_key_backups(self) -> None:
+        alice = await self.register("alice", password="pw")
+        bob = await self.register("bob")
+        v3 = "/_matrix/client/v3"
+        joined = (await self.post(f"{v3}/createRoom", {"preset": "public_chat"},
+                                  token=bob["access_token"])).json["room_id"]
+        r = await self.post(f"{v3}/join/{joined}", {}, token=alice["access_token"])
+        self.assertEqual(r.code, 200, r.json)
+        invited = (await self.post(f"{v3}/createRoom", {"invite": [alice["user_id"]]},
+                                   token=bob["access_token"])).json["room_id"]
+        backup = {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {"public_key": "abc"}}
+        r = await self.post(f"{v3}/room_keys/version", backup, token=alice["access_token"])
+        self.assertEqual(r.code, 200, r.json)
+
+        url = f"{v3}/account/deactivate"
+        first = await self.post(url, {}, token=alice["access_token"])
+        r = await self.post(url, {"auth": password_auth(first.json["session"], "pw")}, token=alice["access_token"])
+        self.assertEqual(r.code, 200, r.json)
+
+        for room_id in (joined, invited):
+            r = await self.get(f"{v3}/rooms/{room_id}/state/m.room.member/{alice['user_id']}",
+                               token=bob["access_token"])
+            self.assertEqual(r.json.get("membership"), "leave", room_id)
+        self.assertIsNone(await self.hs.key_backup_store.get_current_version_number(alice["user_id"]))
+
+
 class ThreepidTest(HomeserverTestCase):
     async def test_empty(self) -> None:
         me = await self.register("alice")
