@@ -13,6 +13,8 @@ python3 -c "import sysconfig,os,sys; sys.exit(not os.path.exists(sysconfig.get_p
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 # The web client's end-to-end tests drive Debian's Chromium (never a downloaded browser build).
 [ "${1:-}" = "test" ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
+# Without a colour emoji font, reactions render as empty boxes in the browser tests' screenshots.
+[ "${1:-}" = "test" ] && ! [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && need_apt+=(fonts-noto-color-emoji)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "Installing Debian packages: ${need_apt[*]}"
