@@ -1,23 +1,30 @@
 """Helpers shared by the hand-run benchmarks in bench/ (see bench/README.md).
 
 Server start/stop with CPU pinning, config generation and editing, shared-secret
-registration, PostgreSQL scratch databases, process CPU time. Only 127.0.0.1 is used.
+registration, PostgreSQL scratch databases, process CPU time, and the frame every
+benchmark runs in (each server in turn, on each engine, report even after an error),
+with the figures' small helpers (percentile, ratio, notes). Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import json
 import os
+import platform
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +46,21 @@ SERVER_CPU, WRK_CPU = 0, 1
 
 def pin(cpu: int) -> list[str]:
     """A taskset prefix pinning a command to `cpu`, when the machine has a spare core for it."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU):
+    if shutil.which("taskset") and can_pin():
         return ["taskset", "-c", str(cpu)]
     return []
+
+
+def can_pin() -> bool:
+    return (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU)
+
+
+def pin_load_generator() -> None:
+    """This process is the load generator: keep it off the server's core."""
+    if can_pin():
+        os.sched_setaffinity(0, {WRK_CPU})
+
+
 SERVER_NAME = "localhost"
 
 # Rate limits high enough never to trigger during a run.
@@ -53,6 +72,18 @@ RATE_LIMITS = {
 }
 
 STARTUP_TIMEOUT = 180.0  # seconds to wait for /_matrix/client/versions
+
+PASSWORD = "bench-password-123"  # every benchmark user's
+# Registration is setup, not measured: cheap password hashes keep it short on both servers.
+OUR_EXTRA = {"password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192}}
+SYNAPSE_EXTRA = {
+    "bcrypt_rounds": 4,
+    # Synapse's rate limits beyond the ones RATE_LIMITS turns off.
+    "rc_joins": {"local": NO_LIMIT, "remote": NO_LIMIT},
+    "rc_joins_per_room": NO_LIMIT,
+    "rc_invites": {"per_room": NO_LIMIT, "per_user": NO_LIMIT, "per_issuer": NO_LIMIT},
+    "rc_room_creation": NO_LIMIT,
+}
 
 
 # --------------------------------------------------------------------------
@@ -231,6 +262,17 @@ def ensure_synapse_psycopg2() -> None:
     subprocess.run([str(SYNAPSE_PYTHON), "-m", "pip", "install", "-q", "psycopg2-binary"], check=True)
 
 
+def client_listener(port: int, resource_options: dict | None = None, **listener_options) -> dict:
+    """A plain-HTTP client API listener on 127.0.0.1, as both servers' configs spell it."""
+    return {
+        "port": port,
+        "bind_addresses": [HOST],
+        "type": "http",
+        **listener_options,
+        "resources": [{"names": ["client"], **(resource_options or {})}],
+    }
+
+
 def start_synapse(workdir_name: str = "synapse", database: dict | None = None, extra: dict | None = None) -> Server:
     """Generate a config, edit it (listener, database, rate limits, `extra`) and start Synapse.
 
@@ -260,16 +302,7 @@ def start_synapse(workdir_name: str = "synapse", database: dict | None = None, e
     edit_yaml(
         config,
         {
-            "listeners": [
-                {
-                    "port": server.port,
-                    "bind_addresses": [HOST],
-                    "type": "http",
-                    "tls": False,
-                    "x_forwarded": False,
-                    "resources": [{"names": ["client"], "compress": False}],
-                }
-            ],
+            "listeners": [client_listener(server.port, {"compress": False}, tls=False, x_forwarded=False)],
             "database": database
             or {"name": "sqlite3", "args": {"database": str(server.workdir / "homeserver.db")}},
             "enable_metrics": False,
@@ -320,14 +353,7 @@ def start_ours(workdir_name: str = "ours", database: dict | None = None, extra: 
     edit_yaml(
         config,
         {
-            "listeners": [
-                {
-                    "port": server.port,
-                    "bind_addresses": [HOST],
-                    "type": "http",
-                    "resources": [{"names": ["client"]}],
-                }
-            ],
+            "listeners": [client_listener(server.port)],
             **({"database": database} if database else {}),
             **RATE_LIMITS,
             **(extra or {}),
@@ -349,23 +375,27 @@ def register_user(server: Server, secret: str, username: str, password: str) -> 
     status, body = http_json("GET", url)
     if status != 200 or "nonce" not in body:
         raise RuntimeError(f"{server.label}: GET register nonce -> {status} {body}")
-    nonce = body["nonce"]
-    message = "\x00".join([nonce, username, password, "notadmin"]).encode()
-    mac = hmac.new(secret.encode(), message, hashlib.sha1).hexdigest()
-    status, body = http_json(
-        "POST",
-        url,
-        {
-            "nonce": nonce,
-            "username": username,
-            "password": password,
-            "admin": False,
-            "mac": mac,
-        },
-    )
+    status, body = http_json("POST", url, registration_body(secret, body["nonce"], username, password))
     if status != 200 or "access_token" not in body:
         raise RuntimeError(f"{server.label}: POST register -> {status} {body}")
     return body["access_token"]
+
+
+def registration_body(secret: str, nonce: str, username: str, password: str) -> dict:
+    """The POST body of shared-secret registration of a non-admin user."""
+    message = "\x00".join([nonce, username, password, "notadmin"]).encode()
+    mac = hmac.new(secret.encode(), message, hashlib.sha1).hexdigest()
+    return {"nonce": nonce, "username": username, "password": password, "admin": False, "mac": mac}
+
+
+def login_body(username: str, password: str = PASSWORD) -> dict:
+    """A password login, as a client signing in on a new device sends it."""
+    return {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": username},
+        "password": password,
+        "initial_device_display_name": "bench",
+    }
 
 
 def cpu_model() -> str:
@@ -447,3 +477,200 @@ def pg_database_config(name: str) -> dict:
         "name": "psycopg2",
         "args": {"user": PG_USER, "host": PG_HOST, "port": PG_PORT, "database": name, "cp_min": 5, "cp_max": 10},
     }
+
+
+# --------------------------------------------------------------------------
+# running a benchmark: each server in turn, on each engine
+
+LABELS = ("ours", "synapse")  # report order; the servers run in this order, never both at once
+ENGINES = ("sqlite", "postgres")
+RUN_ID = str(os.getpid())  # keeps scratch database names apart from a concurrent run's
+BUSY_THRESHOLD = 0.25
+
+
+def server_config(server: Server) -> dict:
+    return yaml.safe_load((server.workdir / "homeserver.yaml").read_text()) or {}
+
+
+def registration_secret(server: Server) -> str:
+    secret = server_config(server).get("registration_shared_secret")
+    if not secret:
+        raise RuntimeError(f"{server.label}: no registration_shared_secret in its config")
+    return secret
+
+
+def busy_notes(who: str) -> list[str]:
+    """Logs how busy the machine is before `who` starts; a note for the report when it is too busy."""
+    busy = cpu_busy()
+    log(f"{who}: CPU busy before start: {busy:.0%}")
+    if busy <= BUSY_THRESHOLD:
+        return []
+    log("WARNING: the machine is busy; other processes will skew the figures")
+    return [f"{who}: machine {busy:.0%} busy before start"]
+
+
+@contextmanager
+def serving(
+    label: str, workdir: str, engine: str = "sqlite", our_extra: dict | None = None, synapse_extra: dict | None = None
+) -> Iterator[Server]:
+    """Start `label` ("ours" or "synapse") in .work/`workdir` on `engine` (PostgreSQL: a scratch
+    database, dropped afterwards); stop it when the block ends. A block that ends normally while
+    the server has died raises, so that no figure of a crashed server is reported."""
+    database, dbname = None, None
+    if engine == "postgres":
+        dbname = "bench_" + re.sub(r"[^a-z0-9]", "_", workdir.lower()) + f"_{RUN_ID}"
+        create_pg_database(dbname)
+        database = pg_database_config(dbname)
+    server = None
+    try:
+        if label == "synapse":
+            server = start_synapse(workdir, database, synapse_extra)
+        else:
+            server = start_ours(workdir, database, our_extra)
+        yield server
+        if server.proc is None or server.proc.poll() is not None:
+            raise RuntimeError(f"{label} died during the run:\n{server.tail_log()}")
+    finally:
+        if server is not None:
+            server.stop()
+        if dbname:
+            drop_pg_database(dbname)
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM become exceptions, so that servers are stopped in `finally` blocks
+    (SIGINT explicitly too: a shell's background job starts with it ignored)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def bench_parser(doc: str, quick_help: str | None = None, engines: bool = False) -> argparse.ArgumentParser:
+    """A parser with the options the benchmarks share: --quick (for one with a smoke run), --only,
+    and --engine (for one that runs on PostgreSQL too)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if quick_help:
+        parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--only", choices=LABELS, help="bench one server only")
+    if engines:
+        parser.add_argument("--engine", choices=ENGINES, help="one database engine only")
+    return parser
+
+
+def fill_defaults(args: argparse.Namespace, quick: dict, full: dict) -> None:
+    """Options left unset take the smoke run's default with --quick, else the full run's."""
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def clamp(args: argparse.Namespace, **bounds: tuple[float, float]) -> None:
+    """Keeps each named option within its (lowest, highest)."""
+    for key, (lowest, highest) in bounds.items():
+        setattr(args, key, min(max(getattr(args, key), lowest), highest))
+
+
+def chosen_labels(args) -> list[str]:
+    return [args.only] if getattr(args, "only", None) else list(LABELS)
+
+
+def chosen_engines(args) -> list[str]:
+    return [args.engine] if getattr(args, "engine", None) else list(ENGINES)
+
+
+def run_side_by_side(
+    bench_server: Callable, args, report: Callable[[dict, dict[str, str]], None], engines: list[str] | None = None
+) -> int:
+    """Bench the chosen servers (`--only`, else ours then Synapse) one after the other, and print
+    `report(results, versions)`; after an error or Ctrl-C, stop every server, and still report
+    what was measured. Returns the process exit code.
+
+    With `engines`: `bench_server(label, engine, args) -> (figures, version)` for each engine, and
+    results are {engine: {label: figures}}; without: `bench_server(label, args)`, {label: figures}.
+    """
+    install_signal_handlers()
+    labels = chosen_labels(args)
+    results: dict = {}
+    versions: dict[str, str] = {}
+    try:
+        if engines is None:
+            for label in labels:
+                results[label], versions[label] = bench_server(label, args)
+        else:
+            for engine in engines:
+                results[engine] = {}
+                for label in labels:
+                    results[engine][label], versions[label] = bench_server(label, engine, args)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    except Exception as e:  # report, and still print what we have
+        log(f"ERROR: {type(e).__name__}: {e}")
+        measured = results if engines is None else {k: v for k, v in results.items() if v}
+        if measured:
+            report(measured, versions)
+        return 1
+    finally:
+        stop_all()
+    report(results, versions)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# figures and the report
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of already sorted values; 0 for none."""
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
+
+
+def per_second(count: float, seconds: float) -> float:
+    return count / seconds if seconds else 0.0
+
+
+def ratio(ours: float, synapse: float, higher_better: bool) -> float:
+    """Above 1 when ours is better: ours/synapse for rates, synapse/ours for latency and CPU."""
+    if not (ours and synapse):
+        return float("nan")
+    return ours / synapse if higher_better else synapse / ours
+
+
+def ratio_cell(per_server: dict, get: Callable, higher_better: bool) -> str:
+    """The ratio column of a report row: blank unless both servers were measured."""
+    if "ours" not in per_server or "synapse" not in per_server:
+        return ""
+    return f"{ratio(get(per_server['ours']), get(per_server['synapse']), higher_better):8.2f}x"
+
+
+def machine_line() -> str:
+    pinning = "server CPU 0, load generator CPU 1" if can_pin() else "none"
+    return (f"nproc: {os.cpu_count()}  cpu: {cpu_model()}  python: {platform.python_version()}"
+            f"  pinning: {pinning}")
+
+
+def print_versions(versions: dict[str, str]) -> None:
+    for label, version in versions.items():
+        print(f"{label}: {version}")
+
+
+def print_header(width: int, versions: dict[str, str]) -> None:
+    """The top of a report: the machine and each server's version."""
+    print()
+    print("=" * width)
+    print(machine_line())
+    print_versions(versions)
+
+
+def print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"NOTE: {note}")
+
+
+def print_footer(width: int, notes: list[str], explanation: str) -> None:
+    """The bottom of a report: its notes and how to read its figures."""
+    print("-" * width)
+    print_notes(notes)
+    print(explanation)
+    print("=" * width)

@@ -15,33 +15,37 @@ import os
 import platform
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from common import (
     HOST,
+    PASSWORD,
     SERVER_NAME,
     WRK_CPU,
     Server,
-    cpu_busy,
+    bench_parser,
+    busy_notes,
+    clamp,
     cpu_model,
     http_json,
     log,
+    login_body,
     pin,
+    print_versions,
+    ratio,
     register_user,
+    registration_secret,
     run_quiet,
-    start_ours,
-    start_synapse,
-    stop_all,
+    run_side_by_side,
+    server_config,
+    serving,
 )
 
 BENCH_USER = "benchuser"
-BENCH_PASSWORD = "bench-password-123"
 
 
 def password_scheme(server: Server, config: dict) -> str:
@@ -60,20 +64,11 @@ def password_scheme(server: Server, config: dict) -> str:
     return "$".join(parts[:keep])
 
 
-def login_body(username: str, password: str) -> dict:
-    return {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": username},
-        "password": password,
-        "initial_device_display_name": "bench",
-    }
-
-
 def sanity_check(server: Server, token: str) -> None:
     """One login and one whoami by hand, checked for 200 and the right user."""
     expected = f"@{BENCH_USER}:{SERVER_NAME}"
     status, body = http_json(
-        "POST", server.base + "/_matrix/client/v3/login", login_body(BENCH_USER, BENCH_PASSWORD)
+        "POST", server.base + "/_matrix/client/v3/login", login_body(BENCH_USER)
     )
     if status != 200 or body.get("user_id") != expected or not body.get("access_token"):
         raise RuntimeError(f"{server.label}: login check -> {status} {body}")
@@ -201,22 +196,12 @@ def measure(
 
 
 def bench_server(label: str, args: argparse.Namespace) -> tuple[dict[str, WrkResult], str]:
-    busy = cpu_busy()
-    log(f"{label}: CPU busy before start: {busy:.0%}")
-    if busy > 0.25:
-        log("WARNING: the machine is busy; other processes will skew the figures")
-    server = start_synapse() if label == "synapse" else start_ours()
-    try:
-        config = yaml.safe_load((server.workdir / "homeserver.yaml").read_text())
-        secret = config.get("registration_shared_secret")
-        if not secret:
-            raise RuntimeError(f"{label}: no registration_shared_secret in its config")
-        token = register_user(server, secret, BENCH_USER, BENCH_PASSWORD)
+    busy_notes(label)  # logged; this report has no notes
+    with serving(label, label) as server:
+        token = register_user(server, registration_secret(server), BENCH_USER, PASSWORD)
         sanity_check(server, token)
 
-        login_lua = write_lua(
-            server.workdir / "login.lua", "POST", login_body(BENCH_USER, BENCH_PASSWORD), None
-        )
+        login_lua = write_lua(server.workdir / "login.lua", "POST", login_body(BENCH_USER), None)
         whoami_lua = write_lua(server.workdir / "whoami.lua", "GET", None, token)
         results = {
             "login": measure(
@@ -240,11 +225,7 @@ def bench_server(label: str, args: argparse.Namespace) -> tuple[dict[str, WrkRes
                 args.warmup,
             ),
         }
-        if server.proc is None or server.proc.poll() is not None:
-            raise RuntimeError(f"{label} died during the run:\n{server.tail_log()}")
-        return results, f"{server.version}, password hash {password_scheme(server, config)}"
-    finally:
-        server.stop()
+    return results, f"{server.version}, password hash {password_scheme(server, server_config(server))}"
 
 
 # --------------------------------------------------------------------------
@@ -268,8 +249,7 @@ def print_report(
     print("=" * 78)
     for line in machine_info():
         print(line)
-    for label, version in versions.items():
-        print(f"{label}: {version}")
+    print_versions(versions)
     print(
         f"duration {args.duration:.0f}s per figure (after {args.warmup:.0f}s warm-up), "
         f"whoami on {args.connections} connections, login on {args.login_connections}, "
@@ -284,17 +264,13 @@ def print_report(
                 flag = f" ({res.bad} non-200!)" if res.bad else ""
                 parts.append(f"{label} {res.rps:9.1f} req/s{flag}")
         if "ours" in results and "synapse" in results:
-            theirs = results["synapse"][name].rps
-            ratio = results["ours"][name].rps / theirs if theirs else float("inf")
-            parts.append(f"ratio {ratio:.2f}x")
+            parts.append(f"ratio {ratio(results['ours'][name].rps, results['synapse'][name].rps, True):.2f}x")
         print("  ".join(parts))
     print("=" * 78)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="connections for whoami (default 32)")
     parser.add_argument(
@@ -307,35 +283,11 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=float, default=3, help="warm-up seconds before each figure (default 3)"
     )
-    parser.add_argument("--only", choices=["ours", "synapse"], help="bench one server only")
     args = parser.parse_args()
-    args.duration = min(max(args.duration, 1), 300)
-    args.warmup = min(max(args.warmup, 0), 60)
-
-    # Ctrl-C and SIGTERM become exceptions, so the servers are stopped in the finally below
-    # (SIGINT explicitly too: a shell's background job starts with it ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    clamp(args, duration=(1, 300), warmup=(0, 60))
 
     ensure_wrk()
-    labels = [args.only] if args.only else ["ours", "synapse"]
-    results: dict[str, dict[str, WrkResult]] = {}
-    versions: dict[str, str] = {}
-    try:
-        for label in labels:  # one after the other, never both at once
-            results[label], versions[label] = bench_server(label, args)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except Exception as e:  # report, and still print what we have
-        log(f"ERROR: {e}")
-        if results:
-            print_report(results, versions, args)
-        return 1
-    finally:
-        stop_all()
-    print_report(results, versions, args)
-    return 0
+    return run_side_by_side(bench_server, args, lambda results, versions: print_report(results, versions, args))
 
 
 if __name__ == "__main__":

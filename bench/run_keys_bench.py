@@ -17,27 +17,32 @@ import asyncio
 import base64
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
 
-import yaml
+from client import CLIENT, Conn, register_many, run_pool
 from common import (
-    SERVER_CPU,
-    WRK_CPU,
+    OUR_EXTRA,
+    SYNAPSE_EXTRA,
     Server,
-    cpu_busy,
-    create_pg_database,
-    drop_pg_database,
+    bench_parser,
+    busy_notes,
+    chosen_engines,
+    clamp,
+    fill_defaults,
     log,
-    pg_database_config,
+    per_second,
+    percentile,
+    pin_load_generator,
+    print_footer,
+    print_header,
     process_group_cpu_seconds,
-    start_ours,
-    start_synapse,
-    stop_all,
+    ratio_cell,
+    registration_secret,
+    run_side_by_side,
+    serving,
 )
-from run_send_bench import CLIENT, OUR_EXTRA, SYNAPSE_EXTRA, Conn, percentile, register_many, run_pool
 from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
 from signedjson.sign import sign_json
 
@@ -79,11 +84,11 @@ class Figures:
 
     @property
     def queries_per_s(self) -> float:
-        return self.queries / self.query_seconds if self.query_seconds else 0.0
+        return per_second(self.queries, self.query_seconds)
 
     @property
     def claims_per_s(self) -> float:
-        return self.claims / self.claim_seconds if self.claim_seconds else 0.0
+        return per_second(self.claims, self.claim_seconds)
 
 
 async def timed(conn: Conn, path: str, body: dict, token: str, check) -> tuple[bool, float]:
@@ -96,9 +101,30 @@ async def timed(conn: Conn, path: str, body: dict, token: str, check) -> tuple[b
     return ok, time.perf_counter() - t0
 
 
+@dataclass
+class Timed:
+    """`count` POSTs of the same body, `concurrency` at a time: what came back and what it cost."""
+
+    ok: int
+    errors: int
+    seconds: float
+    latencies: list[float]  # sorted
+    server_cpu: float  # seconds
+
+
+async def post_many(server: Server, path: str, body: dict, tokens: list[str], check, count: int,
+                    concurrency: int) -> Timed:
+    pgid = server.proc.pid
+    cpu0, t0 = process_group_cpu_seconds(pgid), time.perf_counter()
+    results = await run_pool(server.port, [lambda c, i=i: timed(c, path, body, tokens[i % len(tokens)], check)
+                                           for i in range(count)], concurrency)
+    seconds, cpu = time.perf_counter() - t0, process_group_cpu_seconds(pgid) - cpu0
+    ok = sum(ok for ok, _ in results)
+    return Timed(ok, len(results) - ok, seconds, sorted(s for _, s in results), cpu)
+
+
 async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
-    config = yaml.safe_load((server.workdir / "homeserver.yaml").read_text())
-    secret = config["registration_shared_secret"]
+    secret = registration_secret(server)
     port, label = server.port, server.label
 
     t = time.perf_counter()
@@ -121,14 +147,9 @@ async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
     def query_ok(answer: dict) -> bool:
         return len(answer.get("device_keys", {})) == len(users)
 
-    pgid = server.proc.pid
-    cpu0, t0 = process_group_cpu_seconds(pgid), time.perf_counter()
-    results = await run_pool(port, [lambda c, i=i: timed(c, f"{CLIENT}/keys/query", query_body, tokens[i % len(tokens)],
-                                                         query_ok) for i in range(args.queries)], args.concurrency)
-    fig.query_seconds, fig.query_cpu = time.perf_counter() - t0, process_group_cpu_seconds(pgid) - cpu0
-    fig.queries = sum(ok for ok, _ in results)
-    fig.query_errors = len(results) - fig.queries
-    fig.query_latencies = sorted(s for _, s in results)
+    got = await post_many(server, f"{CLIENT}/keys/query", query_body, tokens, query_ok, args.queries, args.concurrency)
+    fig.queries, fig.query_errors, fig.query_seconds = got.ok, got.errors, got.seconds
+    fig.query_latencies, fig.query_cpu = got.latencies, got.server_cpu
     log(f"{label}: /keys/query x{args.queries} ({args.users} users each): {fig.queries_per_s:.1f}/s, "
         f"p50 {percentile(fig.query_latencies, 50) * 1000:.1f} ms, {fig.query_errors} errors")
 
@@ -136,18 +157,14 @@ async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
     claimed: list[int] = []
 
     def claim_ok(answer: dict) -> bool:
-        got = answer.get("one_time_keys", {})
-        keys = [k for devices in got.values() for d in devices.values() for k in d]
+        handed_out = answer.get("one_time_keys", {})
+        keys = [k for devices in handed_out.values() for d in devices.values() for k in d]
         claimed.extend(1 for k in keys if not k.endswith(":FB"))
         return len(keys) == len(ids)
 
-    cpu0, t0 = process_group_cpu_seconds(pgid), time.perf_counter()
-    results = await run_pool(port, [lambda c, i=i: timed(c, f"{CLIENT}/keys/claim", claim_body, tokens[i % len(tokens)],
-                                                         claim_ok) for i in range(args.claims)], args.concurrency)
-    fig.claim_seconds, fig.claim_cpu = time.perf_counter() - t0, process_group_cpu_seconds(pgid) - cpu0
-    fig.claims = sum(ok for ok, _ in results)
-    fig.claim_errors = len(results) - fig.claims
-    fig.claim_latencies = sorted(s for _, s in results)
+    got = await post_many(server, f"{CLIENT}/keys/claim", claim_body, tokens, claim_ok, args.claims, args.concurrency)
+    fig.claims, fig.claim_errors, fig.claim_seconds = got.ok, got.errors, got.seconds
+    fig.claim_latencies, fig.claim_cpu = got.latencies, got.server_cpu
     fig.keys_claimed = len(claimed)
     log(f"{label}: /keys/claim x{args.claims} ({len(ids)} devices each): {fig.claims_per_s:.1f}/s, "
         f"p50 {percentile(fig.claim_latencies, 50) * 1000:.1f} ms, {fig.claim_errors} errors, "
@@ -156,30 +173,12 @@ async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
         fig.notes.append(f"{label}: {fig.keys_claimed} one-time keys claimed, expected {args.claims * len(ids)}")
 
 
-def bench_server(label: str, engine: str, args: argparse.Namespace, run_id: str) -> tuple[Figures, str]:
-    busy = cpu_busy()
-    log(f"{label}/{engine}: CPU busy before start: {busy:.0%}")
-    fig = Figures(engine=engine)
-    if busy > 0.25:
-        fig.notes.append(f"{label}/{engine}: machine {busy:.0%} busy before start")
-        log("WARNING: the machine is busy; other processes will skew the figures")
-    database, dbname = None, None
-    if engine == "postgres":
-        dbname = f"bench_keys_{label}_{run_id}"
-        create_pg_database(dbname)
-        database = pg_database_config(dbname)
+def bench_server(label: str, engine: str, args: argparse.Namespace) -> tuple[Figures, str]:
+    fig = Figures(engine=engine, notes=busy_notes(f"{label}/{engine}"))
     workdir = f"keys-{label}" + ("-pg" if engine == "postgres" else "")
-    server = start_synapse(workdir, database, SYNAPSE_EXTRA) if label == "synapse" \
-        else start_ours(workdir, database, OUR_EXTRA)
-    try:
+    with serving(label, workdir, engine, OUR_EXTRA, SYNAPSE_EXTRA) as server:
         asyncio.run(bench(server, args, fig))
-        if server.proc is None or server.proc.poll() is not None:
-            raise RuntimeError(f"{label} died during the run:\n{server.tail_log()}")
-        return fig, server.version
-    finally:
-        server.stop()
-        if dbname:
-            drop_pg_database(dbname)
+    return fig, server.version
 
 
 ROWS = [
@@ -196,10 +195,7 @@ ROWS = [
 
 
 def print_report(results: dict, versions: dict[str, str], args: argparse.Namespace) -> None:
-    print()
-    print("=" * 86)
-    for label, version in versions.items():
-        print(f"{label}: {version}")
+    print_header(86, versions)
     print(f"{args.users} users/devices; {args.queries} /keys/query of all {args.users} users; {args.claims} "
           f"/keys/claim of one key from each of {args.users} devices; {args.concurrency} concurrent; 127.0.0.1")
     notes = []
@@ -211,65 +207,29 @@ def print_report(results: dict, versions: dict[str, str], args: argparse.Namespa
             for label in ("ours", "synapse"):
                 fig = per_server.get(label)
                 cells.append(f"{get(fig):12.1f}" if fig is not None else f"{'-':>12s}")
-            ratio = ""
-            if "ours" in per_server and "synapse" in per_server:
-                a, b = get(per_server["ours"]), get(per_server["synapse"])
-                r = (a / b if higher_better else b / a) if a and b else float("nan")
-                ratio = f"{r:8.2f}x"
-            print(f"{name:28s} {' '.join(cells)}   {ratio}")
+            print(f"{name:28s} {' '.join(cells)}   {ratio_cell(per_server, get, higher_better)}")
         for label, fig in per_server.items():
             print(f"  {label}: errors query {fig.query_errors}, claim {fig.claim_errors}; "
                   f"one-time keys handed out {fig.keys_claimed}")
             notes += fig.notes
-    print("-" * 86)
-    for note in notes:
-        print(f"NOTE: {note}")
-    print("Ratios are ours/synapse for rates and synapse/ours for latency and CPU: above 1 means ours is better.")
-    print("=" * 86)
+    print_footer(86, notes, "Ratios are ours/synapse for rates and synapse/ours for latency and CPU: "
+                            "above 1 means ours is better.")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: fewer requests")
+    parser = bench_parser(__doc__, "smoke run: fewer requests", engines=True)
     parser.add_argument("--users", type=int, default=100, help="users (one device each) queried/claimed at once")
     parser.add_argument("--queries", type=int, help="/keys/query requests (default 200, quick 20)")
     parser.add_argument("--claims", type=int, help="/keys/claim requests = one-time keys per device "
                         "(default 50, quick 5)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent requests")
-    parser.add_argument("--only", choices=["ours", "synapse"], help="bench one server only")
-    parser.add_argument("--engine", choices=["sqlite", "postgres"], help="one database engine only")
     args = parser.parse_args()
-    args.queries = args.queries or (20 if args.quick else 200)
-    args.claims = args.claims or (5 if args.quick else 50)
-    args.users = min(max(args.users, 1), 1000)
+    fill_defaults(args, quick={"queries": 20, "claims": 5}, full={"queries": 200, "claims": 50})
+    clamp(args, users=(1, 1000))
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU):
-        os.sched_setaffinity(0, {WRK_CPU})
-
-    run_id = f"{os.getpid()}"
-    engines = [args.engine] if args.engine else ["sqlite", "postgres"]
-    labels = [args.only] if args.only else ["ours", "synapse"]
-    results: dict[str, dict[str, Figures]] = {}
-    versions: dict[str, str] = {}
-    try:
-        for engine in engines:
-            results[engine] = {}
-            for label in labels:
-                results[engine][label], versions[label] = bench_server(label, engine, args, run_id)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except Exception as e:
-        log(f"ERROR: {type(e).__name__}: {e}")
-        if any(results.values()):
-            print_report({k: v for k, v in results.items() if v}, versions, args)
-        return 1
-    finally:
-        stop_all()
-    print_report(results, versions, args)
-    return 0
+    pin_load_generator()
+    return run_side_by_side(bench_server, args, lambda results, versions: print_report(results, versions, args),
+                            chosen_engines(args))
 
 
 if __name__ == "__main__":

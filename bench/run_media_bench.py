@@ -17,33 +17,34 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
-import yaml
 from common import (
     HOST,
-    SERVER_CPU,
-    WRK_CPU,
-    Server,
+    OUR_EXTRA,
+    PASSWORD,
+    SYNAPSE_EXTRA,
+    bench_parser,
+    clamp,
     cpu_busy,
     cpu_model,
+    fill_defaults,
     log,
+    pin_load_generator,
     register_user,
-    start_ours,
-    start_synapse,
-    stop_all,
+    registration_secret,
+    run_side_by_side,
+    serving,
 )
 
-PASSWORD = "bench-password-123"
 CHUNK = 1024 * 1024
 BLOCK = os.urandom(CHUNK)  # the body is this block repeated, after a per-file unique prefix
 UPLOAD_LIMIT = "600M"
-OUR_EXTRA = {"max_upload_size": UPLOAD_LIMIT, "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192}}
-SYNAPSE_EXTRA = {"max_upload_size": UPLOAD_LIMIT, "bcrypt_rounds": 4, "enable_authenticated_media": True}
+MEDIA_OURS = {**OUR_EXTRA, "max_upload_size": UPLOAD_LIMIT}
+MEDIA_SYNAPSE = {**SYNAPSE_EXTRA, "max_upload_size": UPLOAD_LIMIT, "enable_authenticated_media": True}
 
 
 def rss_kib(pid: int) -> int:
@@ -91,14 +92,9 @@ def download(conn: http.client.HTTPConnection, token: str, mxc: str) -> int:
     return total
 
 
-def bench_server(label: str, args: argparse.Namespace) -> dict[str, float]:
-    if label == "ours":
-        server: Server = start_ours("media-ours", extra=OUR_EXTRA)
-    else:
-        server = start_synapse("media-synapse", extra=SYNAPSE_EXTRA)
-    try:
-        config = yaml.safe_load((server.workdir / "homeserver.yaml").read_text())
-        token = register_user(server, config["registration_shared_secret"], "bencher", PASSWORD)
+def bench_server(label: str, args: argparse.Namespace) -> tuple[dict[str, float], str]:
+    with serving(label, f"media-{label}", "sqlite", MEDIA_OURS, MEDIA_SYNAPSE) as server:
+        token = register_user(server, registration_secret(server), "bencher", PASSWORD)
         conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
         size = int(args.size_mb * CHUNK)
         start = time.perf_counter()
@@ -138,13 +134,11 @@ def bench_server(label: str, args: argparse.Namespace) -> dict[str, float]:
         log(f"{label}: {args.big_mb} MB upload at {figures['big_upload_mb_s']:.1f} MB/s; RSS {before / 1024:.0f} MB "
             f"-> peak {peak[0] / 1024:.0f} MB (+{figures['rss_growth_mb']:.0f} MB)")
         conn.close()
-        figures["version"] = server.version  # type: ignore[assignment]
-        return figures
-    finally:
-        server.stop()
+    return figures, server.version
 
 
-def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace, busy: float) -> None:
+def print_report(results: dict[str, dict[str, float]], versions: dict[str, str], args: argparse.Namespace,
+                 busy: float) -> None:
     print()
     print(f"Media benchmark ({cpu_model()}, {os.cpu_count()} CPUs, {busy:.0%} busy before the run: "
           "other work shares this machine, so treat the figures as rough)")
@@ -152,48 +146,23 @@ def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace,
     print(f"{'':10}{'upload MB/s':>14}{'download MB/s':>16}{'big upload MB/s':>18}{'RSS growth MB':>16}")
     for label, f in results.items():
         print(f"{label:10}{f['upload_mb_s']:>14.1f}{f['download_mb_s']:>16.1f}{f['big_upload_mb_s']:>18.1f}"
-              f"{f['rss_growth_mb']:>16.0f}   ({f['version']}; RSS {f['rss_before_mb']:.0f} -> "
+              f"{f['rss_growth_mb']:>16.0f}   ({versions[label]}; RSS {f['rss_before_mb']:.0f} -> "
               f"{f['rss_peak_mb']:.0f} MB)")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 files of 5 MB, a 50 MB big upload")
+    parser = bench_parser(__doc__, "smoke run: 3 files of 5 MB, a 50 MB big upload")
     parser.add_argument("--files", type=int, help="files uploaded and downloaded (default 10)")
     parser.add_argument("--size-mb", type=float, help="size of each file in MB (default 20)")
     parser.add_argument("--big-mb", type=float, help="size of the memory-measured upload in MB (default 200)")
-    parser.add_argument("--only", choices=["ours", "synapse"], help="bench one server only")
     args = parser.parse_args()
-    defaults = {"files": 3, "size_mb": 5, "big_mb": 50} if args.quick else {"files": 10, "size_mb": 20, "big_mb": 200}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    args.files = min(max(args.files, 1), 1000)
-    args.size_mb = min(max(args.size_mb, 0.01), 500)
-    args.big_mb = min(max(args.big_mb, 1), 500)
+    fill_defaults(args, quick={"files": 3, "size_mb": 5, "big_mb": 50},
+                  full={"files": 10, "size_mb": 20, "big_mb": 200})
+    clamp(args, files=(1, 1000), size_mb=(0.01, 500), big_mb=(1, 500))
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU):
-        os.sched_setaffinity(0, {WRK_CPU})
+    pin_load_generator()
     busy = cpu_busy()
-    labels = [args.only] if args.only else ["ours", "synapse"]
-    results: dict[str, dict[str, float]] = {}
-    try:
-        for label in labels:  # one after the other, never both at once
-            results[label] = bench_server(label, args)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except Exception as e:
-        log(f"ERROR: {type(e).__name__}: {e}")
-        if results:
-            print_report(results, args, busy)
-        return 1
-    finally:
-        stop_all()
-    print_report(results, args, busy)
-    return 0
+    return run_side_by_side(bench_server, args, lambda results, versions: print_report(results, versions, args, busy))
 
 
 if __name__ == "__main__":

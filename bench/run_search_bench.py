@@ -20,40 +20,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
 
-import yaml
+from client import CLIENT, Conn, register_many, rooms_everyone_joins, send_text
 from common import (
-    SERVER_CPU,
-    WRK_CPU,
-    Server,
-    cpu_busy,
-    cpu_model,
-    create_pg_database,
-    drop_pg_database,
-    log,
-    pg_database_config,
-    start_ours,
-    start_synapse,
-    stop_all,
-)
-from run_send_bench import (
-    CLIENT,
     OUR_EXTRA,
     SYNAPSE_EXTRA,
-    Conn,
-    create_room,
-    join,
+    Server,
+    bench_parser,
+    busy_notes,
+    chosen_engines,
+    clamp,
+    fill_defaults,
+    log,
+    per_second,
     percentile,
-    q,
-    register_many,
-    run_pool,
+    pin_load_generator,
+    print_footer,
+    print_header,
+    registration_secret,
+    run_side_by_side,
+    serving,
 )
 
 SYLLABLES = ["ba", "ke", "lo", "mi", "nu", "po", "ra", "si", "tu", "ve", "zo", "da", "fe", "gi", "ho", "ju"]
@@ -111,10 +101,9 @@ async def send_messages(server: Server, tokens: list[str], rooms: list[str], bod
             for i in counter:
                 token = tokens[i % len(tokens)]
                 room = rooms[(i // len(tokens) + worker) % len(rooms)]
-                path = f"{CLIENT}/rooms/{q(room)}/send/m.room.message/s{i}"
                 for _ in range(3):  # a transport hiccup under load is retried with the same txn ID
                     try:
-                        status, _ = await conn.request("PUT", path, {"msgtype": "m.text", "body": bodies[i]}, token)
+                        status = await send_text(conn, token, room, f"s{i}", bodies[i])
                     except Exception:
                         status = 0
                     if status == 200:
@@ -191,39 +180,12 @@ async def search_phase(server: Server, token: str, repeats: int, fig: Figures) -
 # one server on one engine
 
 
-_databases: list[str] = []
-
-
-def start(label: str, engine: str, run_id: str) -> tuple[Server, str | None]:
-    database, dbname = None, None
-    if engine == "postgres":
-        dbname = f"bench_search_{label}_{run_id}"
-        create_pg_database(dbname)
-        _databases.append(dbname)
-        database = pg_database_config(dbname)
-    workdir = f"search-{label}" + ("" if engine == "sqlite" else "-postgres")
-    if label == "synapse":
-        return start_synapse(workdir, database, SYNAPSE_EXTRA), dbname
-    return start_ours(workdir, database, OUR_EXTRA), dbname
-
-
 async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
-    config = yaml.safe_load((server.workdir / "homeserver.yaml").read_text())
-    secret = config.get("registration_shared_secret")
-    if not secret:
-        raise RuntimeError(f"{server.label}: no registration_shared_secret in its config")
+    secret = registration_secret(server)
     label, port = server.label, server.port
     t = time.perf_counter()
     tokens = await register_many(port, secret, [f"sender{i}" for i in range(args.users)])
-    conn = Conn(port)
-    try:
-        rooms = [await create_room(conn, tokens[0], f"search room {r}") for r in range(args.rooms)]
-    finally:
-        await conn.close()
-    pairs = [(tok, room) for tok in tokens[1:] for room in rooms]
-    joined = await run_pool(port, [lambda c, p=p: join(c, *p) for p in pairs], args.concurrency)
-    if not all(ok for ok, _ in joined):
-        raise RuntimeError(f"{label}: some setup joins failed")
+    rooms = await rooms_everyone_joins(port, tokens, args.rooms, "search room", args.concurrency)
     log(f"{label}: setup: {args.users} users, {args.rooms} rooms in {time.perf_counter() - t:.1f}s; "
         f"sending {args.messages} messages with {args.concurrency} senders")
     await send_messages(server, tokens, rooms, message_bodies(args.messages), args.concurrency, fig)
@@ -234,35 +196,30 @@ async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
     await search_phase(server, tokens[0], args.repeats, fig)
 
 
-def bench_server(label: str, engine: str, args: argparse.Namespace, run_id: str) -> tuple[Figures, str]:
-    busy = cpu_busy()
-    log(f"{label}/{engine}: CPU busy before start: {busy:.0%}")
-    fig = Figures(engine=engine)
-    if busy > 0.25:
-        fig.notes.append(f"{label}/{engine}: machine {busy:.0%} busy before start")
-    server, dbname = start(label, engine, run_id)
-    try:
+def bench_server(label: str, engine: str, args: argparse.Namespace) -> tuple[Figures, str]:
+    fig = Figures(engine=engine, notes=busy_notes(f"{label}/{engine}"))
+    workdir = f"search-{label}" + ("" if engine == "sqlite" else "-postgres")
+    with serving(label, workdir, engine, OUR_EXTRA, SYNAPSE_EXTRA) as server:
         asyncio.run(bench(server, args, fig))
-        if server.proc is None or server.proc.poll() is not None:
-            raise RuntimeError(f"{label} died during the run:\n{server.tail_log()}")
-        return fig, server.version
-    finally:
-        server.stop()
-        if dbname:
-            drop_pg_database(dbname)
-            _databases.remove(dbname)
+    return fig, server.version
 
 
 # --------------------------------------------------------------------------
 # report
 
 
+def latency_cells(per_server: dict[str, Figures], latencies) -> str:
+    """p50 and p99 in ms of each server's `latencies(figures)`, or dashes where it was not measured."""
+    cells = []
+    for server in ("ours", "synapse"):
+        lat = latencies(per_server[server]) if server in per_server else []
+        cells += [f"{percentile(lat, 50) * 1000:10.1f}", f"{percentile(lat, 99) * 1000:10.1f}"] if lat \
+            else [f"{'-':>10s}"] * 2
+    return " ".join(cells)
+
+
 def print_report(results: dict[str, dict[str, Figures]], versions: dict[str, str], args: argparse.Namespace) -> None:
-    print()
-    print("=" * 96)
-    print(f"nproc: {os.cpu_count()}  cpu: {cpu_model()}  python: {platform.python_version()}")
-    for label, version in versions.items():
-        print(f"{label}: {version}")
+    print_header(96, versions)
     print(f"{args.messages} messages of {WORDS_PER_MESSAGE} words in {args.rooms} rooms from {args.users} users; "
           f"{args.repeats} searches per term and order (limit 10); 127.0.0.1")
     print("terms: " + ", ".join(f"{k}={v!r}" for k, v in TERMS.items()))
@@ -273,82 +230,34 @@ def print_report(results: dict[str, dict[str, Figures]], versions: dict[str, str
               f"{'count ours/syn':>16s}")
         keys = [(label, order) for label in TERMS for order in ("rank", "recent")]
         for key in keys:
-            cells = []
-            for server in ("ours", "synapse"):
-                lat = per_server[server].latencies.get(key, []) if server in per_server else []
-                cells += [f"{percentile(lat, 50) * 1000:10.1f}", f"{percentile(lat, 99) * 1000:10.1f}"] if lat \
-                    else [f"{'-':>10s}"] * 2
+            cells = latency_cells(per_server, lambda fig, key=key: fig.latencies.get(key, []))
             counts = "/".join(str(per_server[s].counts.get(key, "-")) if s in per_server else "-"
                               for s in ("ours", "synapse"))
-            print(f"{'search ' + key[0] + ' by ' + key[1] + ' (ms)':30s} {' '.join(cells)} {counts:>16s}")
-        cells = []
-        for server in ("ours", "synapse"):
-            lat = per_server[server].directory if server in per_server else []
-            cells += [f"{percentile(lat, 50) * 1000:10.1f}", f"{percentile(lat, 99) * 1000:10.1f}"] if lat \
-                else [f"{'-':>10s}"] * 2
-        print(f"{'user directory (ms)':30s} {' '.join(cells)}")
+            print(f"{'search ' + key[0] + ' by ' + key[1] + ' (ms)':30s} {cells} {counts:>16s}")
+        print(f"{'user directory (ms)':30s} {latency_cells(per_server, lambda fig: fig.directory)}")
         for label, fig in per_server.items():
-            rate = fig.sent / fig.send_seconds if fig.send_seconds else 0
+            rate = per_second(fig.sent, fig.send_seconds)
             print(f"  {label}: setup sent {fig.sent} messages in {fig.send_seconds:.0f}s ({rate:.0f}/s); "
                   f"errors: send {fig.send_errors}, search {fig.search_errors}")
             notes += fig.notes
-    print("-" * 96)
-    for note in notes:
-        print(f"NOTE: {note}")
-    print("Latency in milliseconds, lower is better. 'count' is each server's own estimate of the matches.")
-    print("=" * 96)
+    print_footer(96, notes, "Latency in milliseconds, lower is better. "
+                            "'count' is each server's own estimate of the matches.")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2000 messages, 10 searches per term")
+    parser = bench_parser(__doc__, "smoke run: 2000 messages, 10 searches per term", engines=True)
     parser.add_argument("--messages", type=int, help="messages to search through (default 100000)")
     parser.add_argument("--users", type=int, default=20, help="senders (default 20)")
     parser.add_argument("--rooms", type=int, default=20, help="rooms every sender joins (default 20)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight while sending (default 32)")
     parser.add_argument("--repeats", type=int, help="searches per term and order (default 50)")
-    parser.add_argument("--only", choices=["ours", "synapse"], help="bench one server only")
-    parser.add_argument("--engine", choices=["sqlite", "postgres"], help="one database engine only")
     args = parser.parse_args()
-    if args.messages is None:
-        args.messages = 2000 if args.quick else 100_000
-    if args.repeats is None:
-        args.repeats = 10 if args.quick else 50
-    args.messages = min(max(args.messages, 100), 1_000_000)
-    args.users = min(max(args.users, 2), 500)
-    args.rooms = min(max(args.rooms, 1), 200)
-    args.concurrency = min(max(args.concurrency, 1), 256)
-    args.repeats = min(max(args.repeats, 1), 1000)
+    fill_defaults(args, quick={"messages": 2000, "repeats": 10}, full={"messages": 100_000, "repeats": 50})
+    clamp(args, messages=(100, 1_000_000), users=(2, 500), rooms=(1, 200), concurrency=(1, 256), repeats=(1, 1000))
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU):
-        os.sched_setaffinity(0, {WRK_CPU})
-
-    run_id = f"{os.getpid()}"
-    engines = [args.engine] if args.engine else ["sqlite", "postgres"]
-    labels = [args.only] if args.only else ["ours", "synapse"]
-    results: dict[str, dict[str, Figures]] = {}
-    versions: dict[str, str] = {}
-    try:
-        for engine in engines:
-            results[engine] = {}
-            for label in labels:  # one after the other, never both at once
-                results[engine][label], versions[label] = bench_server(label, engine, args, run_id)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except Exception as e:
-        log(f"ERROR: {type(e).__name__}: {e}")
-        if any(results.values()):
-            print_report({k: v for k, v in results.items() if v}, versions, args)
-        return 1
-    finally:
-        stop_all()
-        for name in list(_databases):
-            drop_pg_database(name)
-    print_report(results, versions, args)
-    return 0
+    pin_load_generator()
+    return run_side_by_side(bench_server, args, lambda results, versions: print_report(results, versions, args),
+                            chosen_engines(args))
 
 
 if __name__ == "__main__":

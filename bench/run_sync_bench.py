@@ -22,39 +22,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import signal
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from client import CLIENT, Conn, create_room, create_rooms, q, register_many, run_pool, send_text
 from common import (
-    SERVER_CPU,
-    WRK_CPU,
-    Server,
-    cpu_busy,
-    cpu_model,
-    log,
-    process_group_cpu_seconds,
-    start_ours,
-    start_synapse,
-    stop_all,
-)
-from run_send_bench import (
-    CLIENT,
     OUR_EXTRA,
-    PASSWORD,
     SYNAPSE_EXTRA,
-    Conn,
-    create_room,
+    Server,
+    bench_parser,
+    busy_notes,
+    fill_defaults,
+    log,
+    login_body,
+    per_second,
     percentile,
-    q,
-    register_many,
-    run_pool,
+    pin_load_generator,
+    print_footer,
+    print_header,
+    process_group_cpu_seconds,
+    ratio_cell,
+    registration_secret,
+    run_side_by_side,
+    serving,
 )
 
 SYNC_TIMEOUT_MS = 30_000
@@ -86,23 +79,27 @@ class Figures:
 
     @property
     def initial_s(self) -> float:
-        return statistics.median(self.initial_sync_s) if self.initial_sync_s else 0.0
+        return median(self.initial_sync_s)
 
     @property
     def fanout(self) -> float:
-        return statistics.median(self.fanout_s) if self.fanout_s else 0.0
+        return median(self.fanout_s)
 
     @property
     def initial_cpu(self) -> float:
-        return statistics.median(self.initial_sync_cpu_s) if self.initial_sync_cpu_s else 0.0
+        return median(self.initial_sync_cpu_s)
 
     @property
     def fanout_cpu(self) -> float:
-        return statistics.median(self.fanout_cpu_s) if self.fanout_cpu_s else 0.0
+        return median(self.fanout_cpu_s)
 
     @property
     def background_rate(self) -> float:
-        return self.background_events / self.background_seconds if self.background_seconds else 0.0
+        return per_second(self.background_events, self.background_seconds)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
 
 
 def sync_path(since: str | None, timeout_ms: int = SYNC_TIMEOUT_MS, flt: str | None = None) -> str:
@@ -117,12 +114,6 @@ def sync_path(since: str | None, timeout_ms: int = SYNC_TIMEOUT_MS, flt: str | N
 def bodies_in(sync: dict, room_id: str) -> list[str]:
     events = sync.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
     return [e.get("content", {}).get("body", "") for e in events]
-
-
-async def send_text(conn: Conn, token: str, room_id: str, txn: str, body: str) -> int:
-    status, _ = await conn.request("PUT", f"{CLIENT}/rooms/{q(room_id)}/send/m.room.message/{txn}",
-                                   {"msgtype": "m.text", "body": body}, token)
-    return status
 
 
 async def join_all(port: int, pairs: list[tuple[str, str]], concurrency: int) -> None:
@@ -140,12 +131,10 @@ async def delivery_phase(server: Server, secret: str, args: argparse.Namespace, 
     port = server.port
     sender, receiver, *background = await register_many(
         port, secret, ["lat_sender", "lat_receiver"] + [f"bg{i}" for i in range(args.background_users)])
-    conn = Conn(port)
-    try:
-        room = await create_room(conn, sender, "latency room")
-        bg_rooms = [await create_room(conn, background[i], f"bg room {i}") for i in range(0, len(background), 2)]
-    finally:
-        await conn.close()
+    (room,) = await create_rooms(port, sender, ["latency room"])
+    bg_rooms: list[str] = []
+    for i in range(0, len(background), 2):  # one room per pair of background users
+        bg_rooms += await create_rooms(port, background[i], [f"bg room {i}"])
     await join_all(port, [(receiver, room)] + [(background[i], bg_rooms[i // 2])
                                                for i in range(1, len(background), 2)], 8)
 
@@ -242,9 +231,7 @@ async def initial_sync_phase(server: Server, secret: str, args: argparse.Namespa
         for _ in range(args.initial_syncs):
             # A new device each time, as a client signing in would be: Synapse answers a repeated
             # identical sync from a response cache, which would time the cache, not the sync.
-            device_token = (await conn.json("POST", f"{CLIENT}/login", {
-                "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "many_rooms"},
-                "password": PASSWORD}))["access_token"]
+            device_token = (await conn.json("POST", f"{CLIENT}/login", login_body("many_rooms")))["access_token"]
             cpu0, t0 = process_group_cpu_seconds(server.proc.pid), time.perf_counter()
             status, payload = await conn.request("GET", sync_path(None), None, device_token)
             fig.initial_sync_s.append(time.perf_counter() - t0)
@@ -265,11 +252,7 @@ async def initial_sync_phase(server: Server, secret: str, args: argparse.Namespa
 async def fanout_phase(server: Server, secret: str, args: argparse.Namespace, fig: Figures) -> None:
     port = server.port
     sender, *waiters = await register_many(port, secret, ["fan_sender"] + [f"waiter{i}" for i in range(args.waiters)])
-    conn = Conn(port)
-    try:
-        room = await create_room(conn, sender, "fan-out room")
-    finally:
-        await conn.close()
+    (room,) = await create_rooms(port, sender, ["fan-out room"])
     await join_all(port, [(w, room) for w in waiters], 8)
     conns = [Conn(port) for _ in waiters]
     sinces: list[str] = [""] * len(waiters)
@@ -327,8 +310,7 @@ def rss_mb(pid: int) -> float:
 
 
 async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
-    config = yaml.safe_load((server.workdir / "homeserver.yaml").read_text())
-    secret = config["registration_shared_secret"]
+    secret = registration_secret(server)
     label = server.label
     if "delivery" in args.phases:
         await delivery_phase(server, secret, args, fig)
@@ -349,21 +331,10 @@ async def bench(server: Server, args: argparse.Namespace, fig: Figures) -> None:
 
 
 def bench_server(label: str, args: argparse.Namespace) -> tuple[Figures, str]:
-    busy = cpu_busy()
-    log(f"{label}: CPU busy before start: {busy:.0%}")
-    fig = Figures()
-    if busy > 0.25:
-        fig.notes.append(f"{label}: machine {busy:.0%} busy before start")
-        log("WARNING: the machine is busy; other processes will skew the figures")
-    workdir = f"sync-{label}"
-    server = start_synapse(workdir, None, SYNAPSE_EXTRA) if label == "synapse" else start_ours(workdir, None, OUR_EXTRA)
-    try:
+    fig = Figures(notes=busy_notes(label))
+    with serving(label, f"sync-{label}", "sqlite", OUR_EXTRA, SYNAPSE_EXTRA) as server:
         asyncio.run(bench(server, args, fig))
-        if server.proc is None or server.proc.poll() is not None:
-            raise RuntimeError(f"{label} died during the run:\n{server.tail_log()}")
-        return fig, server.version
-    finally:
-        server.stop()
+    return fig, server.version
 
 
 ROWS = [
@@ -379,13 +350,7 @@ ROWS = [
 
 
 def print_report(results: dict[str, Figures], versions: dict[str, str], args: argparse.Namespace) -> None:
-    print()
-    print("=" * 86)
-    pinned = (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU)
-    print(f"nproc: {os.cpu_count()}  cpu: {cpu_model()}  python: {platform.python_version()}"
-          f"  pinning: {'server CPU 0, load generator CPU 1' if pinned else 'none'}")
-    for label, version in versions.items():
-        print(f"{label}: {version}")
+    print_header(86, versions)
     print(f"SQLite; delivery: {args.messages} messages with {args.background_users} background senders "
           f"(one message each per {args.background_interval * 1000:.0f} ms at most); initial sync of a user in "
           f"{args.rooms} rooms (median of {args.initial_syncs}); fan-out: {args.waiters} waiting syncs in one room "
@@ -401,12 +366,7 @@ def print_report(results: dict[str, Figures], versions: dict[str, str], args: ar
                 continue
             value = get(fig)
             cells.append(f"{value:>14.1f}" if value >= 10 else f"{value:>14.2f}")
-        ratio = ""
-        if "ours" in results and "synapse" in results:
-            a, b = get(results["ours"]), get(results["synapse"])
-            r = (a / b if higher_better else b / a) if a and b else float("nan")
-            ratio = f"{r:8.2f}x"
-        print(f"{name + ' (' + unit + ')':32s} {' '.join(cells)}   {ratio}")
+        print(f"{name + ' (' + unit + ')':32s} {' '.join(cells)}   {ratio_cell(results, get, higher_better)}")
     notes = []
     for label, fig in results.items():
         print(f"  {label}: delivery lost {fig.delivery_lost}, background {fig.background_rate:.0f} events/s; "
@@ -415,16 +375,12 @@ def print_report(results: dict[str, Figures], versions: dict[str, str], args: ar
               + "; fan-out runs " + ", ".join(f"{s * 1000:.0f} ms" for s in fig.fanout_s)
               + f", {fig.fanout_missing} never woke")
         notes += fig.notes
-    print("-" * 86)
-    for note in notes:
-        print(f"NOTE: {note}")
-    print("Ratios are synapse/ours (all figures are lower-is-better), so above 1 means ours is better.")
-    print("=" * 86)
+    print_footer(86, notes, "Ratios are synapse/ours (all figures are lower-is-better), "
+                            "so above 1 means ours is better.")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: fewer messages, rooms and waiters")
+    parser = bench_parser(__doc__, "smoke run: fewer messages, rooms and waiters")
     parser.add_argument("--messages", type=int, help="messages timed for delivery latency (default 300, quick 30)")
     parser.add_argument("--background-users", type=int, help="users sending in other rooms (default 10, quick 4)")
     parser.add_argument("--background-interval", type=float, default=0.1,
@@ -435,39 +391,14 @@ def main() -> int:
     parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds (default 3)")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds the waiters get to start waiting before the message (default 2)")
-    parser.add_argument("--only", choices=["ours", "synapse"], help="bench one server only")
     parser.add_argument("--phases", default="delivery,initial,fanout",
                         help="comma-separated phases to run (default delivery,initial,fanout)")
     args = parser.parse_args()
-    defaults = ({"messages": 30, "background_users": 4, "rooms": 20, "waiters": 20} if args.quick
-                else {"messages": 300, "background_users": 10, "rooms": 200, "waiters": 200})
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, quick={"messages": 30, "background_users": 4, "rooms": 20, "waiters": 20},
+                  full={"messages": 300, "background_users": 10, "rooms": 200, "waiters": 200})
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if (os.cpu_count() or 1) > max(SERVER_CPU, WRK_CPU):
-        os.sched_setaffinity(0, {WRK_CPU})
-
-    labels = [args.only] if args.only else ["ours", "synapse"]
-    results: dict[str, Figures] = {}
-    versions: dict[str, str] = {}
-    try:
-        for label in labels:  # one after the other, never both at once
-            results[label], versions[label] = bench_server(label, args)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except Exception as e:
-        log(f"ERROR: {type(e).__name__}: {e}")
-        if results:
-            print_report(results, versions, args)
-        return 1
-    finally:
-        stop_all()
-    print_report(results, versions, args)
-    return 0
+    pin_load_generator()
+    return run_side_by_side(bench_server, args, lambda results, versions: print_report(results, versions, args))
 
 
 if __name__ == "__main__":
