@@ -59,7 +59,7 @@ async function register(page, name) {
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByLabel("Confirm password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Chats" }).waitFor({ timeout: 60_000 });
+  await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
   return settleCrypto(page, name);
 }
 
@@ -292,7 +292,7 @@ describe("web client against the real homeserver", () => {
     await page.getByLabel("User name").fill("alice");
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Chats" }).waitFor({ timeout: 60_000 });
+    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
     const { status } = await settleCrypto(page, "alice-2");
     assert.equal(status, "needs-recovery-key");
     await shot(page, "needs-recovery-key");
@@ -325,7 +325,7 @@ describe("web client against the real homeserver", () => {
     await page.getByLabel("User name").fill("carol");
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Chats" }).waitFor({ timeout: 60_000 });
+    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
     await settleCrypto(page, "carol");
     const entry = page.locator("nav[aria-label=Conversations] button", { hasText: "History" });
     await entry.waitFor({ timeout: 15_000 }).catch(() => {});

@@ -105,7 +105,8 @@ async function openMenu(page, item) {
 describe("files, profile, members, blocking and search", () => {
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    hs = await startHomeserver({ overrides: { max_upload_size: "2M" } });
+    // E2E_DIST_DIR: a build of your own, when others rebuild dist/ at the same time.
+    hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR, overrides: { max_upload_size: "2M" } });
     browser = await launchChromium();
     users.dave = await newPage();
     users.erin = await newPage();
@@ -135,13 +136,20 @@ describe("files, profile, members, blocking and search", () => {
 
   test("an encrypted image is uploaded as ciphertext and shown decrypted to the other person", async () => {
     const png = makePng(120, 80);
-    const uploads = [];
-    users.dave.on("request", (r) => r.url().includes("/upload") && r.method() === "POST" && uploads.push(r.postDataBuffer()));
+    const uploaded = users.dave.waitForResponse((r) => r.url().includes("/upload") && r.request().method() === "POST");
     await users.dave.getByTestId("attach-input").setInputFiles({ name: "gradient.png", mimeType: "image/png", buffer: png });
+    const { content_uri: mxc } = await (await uploaded).json();
     await timeline(users.dave).locator('img[data-attachment="image"]').waitFor({ timeout: 30_000 });
-    assert.equal(uploads.length, 1);
-    assert.equal(uploads[0].length, png.length, "AES-CTR keeps the size");
-    assert.notDeepEqual(uploads[0], png, "the server must receive ciphertext in an encrypted room");
+    // What the server stored (fetched with authentication) is ciphertext of the same length.
+    const { accessToken } = JSON.parse(await users.dave.evaluate(() => localStorage.getItem("hs.session")));
+    const stored = await fetch(`${hs.baseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, {
+      headers: { Authorization: `Bearer ${accessToken}` },
+    });
+    assert.equal(stored.status, 200);
+    const storedBytes = Buffer.from(await stored.arrayBuffer());
+    assert.equal(storedBytes.length, png.length, "AES-CTR keeps the size");
+    assert.notEqual(sha256(storedBytes), sha256(png), "the server must hold ciphertext in an encrypted room");
+    assert.notEqual(storedBytes.subarray(1, 4).toString("latin1"), "PNG");
 
     const img = timeline(users.erin).locator('img[data-attachment="image"]');
     await img.waitFor({ timeout: 30_000 });
@@ -294,5 +302,192 @@ describe("files, profile, members, blocking and search", () => {
     await page.keyboard.press("Escape");
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+  });
+  test("an avatar upload shows for the other person (authenticated thumbnail)", async () => {
+    const page = users.dave;
+    await openMenu(page, "Profile and settings");
+    const settings = page.getByRole("dialog", { name: "Settings" });
+    await settings.getByLabel("Avatar image").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: makePng(64, 64) });
+    await settings.getByText("Avatar updated.").waitFor({ timeout: 30_000 });
+    await page.keyboard.press("Escape");
+    await users.erin.locator('[data-avatar-id="@dave:localhost"] img:visible').first().waitFor({ timeout: 30_000 });
+  });
+
+  test("unencrypted conversations are searched by the server", async () => {
+    const page = users.dave;
+    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
+    const api = async (method, path, body) => {
+      const r = await fetch(`${hs.baseUrl}/_matrix/client/v3${path}`, {
+        method,
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${accessToken}` },
+        body: JSON.stringify(body),
+      });
+      assert.equal(r.status, 200, await r.clone().text());
+      return r.json();
+    };
+    const { room_id } = await api("POST", "/createRoom", { name: "Plain room", preset: "private_chat" });
+    await api("PUT", `/rooms/${encodeURIComponent(room_id)}/send/m.room.message/b1`, { msgtype: "m.text", body: "unencrypted banana bread" });
+    await page.locator("nav[aria-label=Conversations] button", { hasText: "Plain room" }).waitFor({ timeout: 30_000 });
+    await openMenu(page, "Search all messages");
+    const dialog = page.getByRole("dialog", { name: "Search messages" });
+    await dialog.getByLabel("Search for").fill("banana");
+    const hit = dialog.getByRole("list", { name: "Search results" }).getByRole("button", { name: /unencrypted banana bread/ });
+    await hit.waitFor({ timeout: 15_000 });
+    assert.doesNotMatch(await hit.textContent(), /on this device/);
+    assert.match(await hit.textContent(), /in Plain room/);
+    await hit.click();
+    await page.getByRole("heading", { name: "Plain room" }).waitFor();
+  });
+
+  test("conversation details: rename, set the topic, invite, leave", async () => {
+    const page = users.dave;
+    await page.getByRole("button", { name: "Conversation details" }).click();
+    const dialog = page.getByRole("dialog", { name: "Conversation details" });
+    await dialog.getByLabel("Name").fill("Renamed room");
+    await dialog.getByLabel("Topic").fill("Bread recipes");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.getByText("Saved.").waitFor();
+    await dialog.getByLabel("Invite someone").fill("erin");
+    await dialog.getByRole("button", { name: "Invite" }).click();
+    await dialog.getByText("Invited @erin:localhost.").waitFor();
+    await shot(page, "room-settings");
+    await page.keyboard.press("Escape");
+    await page.getByRole("heading", { name: "Renamed room" }).waitFor();
+    // Erin is on a phone with a conversation open: back to the list, where the invitation shows.
+    await users.erin.getByRole("button", { name: "Back to conversations" }).click();
+    await users.erin.getByRole("region", { name: "Requests" }).getByText("Renamed room").waitFor({ timeout: 30_000 });
+    await users.erin.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+    await page.getByRole("button", { name: "Conversation details" }).click();
+    await dialog.getByRole("button", { name: "Leave conversation" }).click();
+    await dialog.getByRole("button", { name: "Leave", exact: true }).click();
+    await page.locator("nav[aria-label=Conversations] button", { hasText: "Renamed room" }).waitFor({ state: "detached", timeout: 30_000 });
+  });
+
+  test("a new session is verified by comparing emojis with the first one", async () => {
+    const second = await newPage();
+    await second.goto("/");
+    await second.getByLabel("User name").fill("dave");
+    await second.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await second.getByRole("button", { name: "Log in" }).click();
+    await second.waitForFunction(
+      () => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === "needs-recovery-key",
+      undefined,
+      { timeout: 60_000 },
+    );
+    await openMenu(second, "Profile and settings");
+    const settings = second.getByRole("dialog", { name: "Settings" });
+    await settings.getByRole("tab", { name: "Sessions" }).click();
+    await settings.getByRole("button", { name: "Verify with another session" }).click();
+    const incoming = users.dave.getByRole("dialog", { name: "Verify this session?" });
+    await incoming.getByRole("button", { name: "Accept" }).click({ timeout: 30_000 });
+    const emojisOf = async (page) => {
+      const list = page.getByRole("list", { name: "Emojis to compare" });
+      await list.waitFor({ timeout: 30_000 });
+      return list.textContent();
+    };
+    const [mine, theirs] = await Promise.all([emojisOf(second), emojisOf(users.dave)]);
+    assert.equal(mine, theirs);
+    await shot(second, "verification-emoji");
+    await Promise.all([
+      second.getByRole("button", { name: "They match" }).click(),
+      users.dave.getByRole("button", { name: "They match" }).click(),
+    ]);
+    await second.getByText("Verified. Your sessions trust each other now.").waitFor({ timeout: 30_000 });
+    await users.dave.getByText("Verified. Your sessions trust each other now.").waitFor({ timeout: 30_000 });
+    await users.dave.getByRole("button", { name: "Done" }).click();
+    // The new session got the secrets from the first one: no recovery key needed any more.
+    await second.waitForFunction(
+      () => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === "ready",
+      undefined,
+      { timeout: 30_000 },
+    );
+    await second.context().close();
+  });
+
+  test("desktop notifications: asked for in settings, shown for new messages while the tab is hidden", async () => {
+    const page = users.erin;
+    // Headless Chromium has no notification UI: record what the app asks the Notification API to show.
+    await page.evaluate(() => {
+      window.__notifications = [];
+      window.Notification = class {
+        static permission = "default";
+        static async requestPermission() {
+          window.Notification.permission = "granted";
+          return "granted";
+        }
+        constructor(title, options) {
+          window.__notifications.push({ title, body: options?.body });
+        }
+        close() {}
+      };
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    });
+    await page.getByRole("button", { name: "Back to conversations" }).click();
+    await openMenu(page, "Profile and settings");
+    const settings = page.getByRole("dialog", { name: "Settings" });
+    await settings.getByRole("tab", { name: "Alerts" }).click();
+    const toggle = settings.getByRole("checkbox", { name: /Desktop notifications/ });
+    await toggle.check();
+    assert.equal(await toggle.isChecked(), true);
+    await page.keyboard.press("Escape");
+    await page.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+    const composer = users.dave.getByRole("textbox", { name: "Message" });
+    await users.dave.locator("nav[aria-label=Conversations] button", { hasText: "erin" }).first().click();
+    await composer.fill("Ping for the notification");
+    await composer.press("Enter");
+    await page.waitForFunction(() => window.__notifications.some((n) => n.body === "Ping for the notification"), undefined, { timeout: 30_000 });
+    const [note] = await page.evaluate(() => window.__notifications);
+    assert.match(note.title, /Dave Davidson/);
+    await page.evaluate(() => Object.defineProperty(document, "hidden", { configurable: true, get: () => false }));
+  });
+
+  test("a lost connection shows a banner and recovers by itself", async () => {
+    const page = users.dave;
+    const fail = (route) => route.abort("connectionrefused");
+    await page.route("**/_matrix/client/v3/sync**", fail);
+    await page.route("**/_matrix/client/versions", fail);
+    // Wake the current long poll so the next one fails.
+    const composer = users.erin.getByRole("textbox", { name: "Message" });
+    await composer.fill("wake up");
+    await composer.press("Enter");
+    const banner = page.getByTestId("connection-banner");
+    await banner.waitFor({ timeout: 60_000 });
+    await shot(page, "connection-lost");
+    await page.unroute("**/_matrix/client/v3/sync**", fail);
+    await page.unroute("**/_matrix/client/versions", fail);
+    await banner.getByRole("button", { name: "Retry now" }).click().catch(() => {});
+    await banner.waitFor({ state: "detached", timeout: 60_000 });
+  });
+
+  test("the recovery key can be replaced from settings", async () => {
+    const page = users.dave;
+    await openMenu(page, "Profile and settings");
+    const settings = page.getByRole("dialog", { name: "Settings" });
+    await settings.getByRole("tab", { name: "Security" }).click();
+    await settings.getByRole("button", { name: "Reset recovery key" }).click();
+    await settings.getByRole("button", { name: "Yes, make a new key" }).click();
+    const key = settings.getByTestId("new-recovery-key");
+    await key.waitFor({ timeout: 60_000 });
+    assert.match((await key.textContent()).trim(), /^E[sS][a-zA-Z0-9 ]{40,}$/);
+    await shot(page, "settings-security");
+    await settings.getByRole("button", { name: "I saved it" }).click();
+    await page.keyboard.press("Escape");
+  });
+
+  test("an ended session shows a dialog that leads to the login page", async () => {
+    const page = users.dave;
+    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
+    const r = await fetch(`${hs.baseUrl}/_matrix/client/v3/logout`, { method: "POST", headers: { Authorization: `Bearer ${accessToken}` } });
+    assert.equal(r.status, 200);
+    // Any request with the dead token gets 401 M_UNKNOWN_TOKEN; the next sync is one.
+    const composer = users.erin.getByRole("textbox", { name: "Message" });
+    await composer.fill("are you still there?");
+    await composer.press("Enter");
+    const dialog = page.getByRole("dialog", { name: "You were signed out" });
+    await dialog.waitFor({ timeout: 60_000 });
+    await shot(page, "session-expired");
+    await dialog.getByRole("button", { name: "Log in again" }).click();
+    await page.getByLabel("User name").waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate(() => localStorage.getItem("hs.session")), null);
   });
 });

@@ -62,7 +62,7 @@ describe("registration with a registration token", () => {
 
     await tokenField.fill(token);
     await page.getByRole("button", { name: "Create account" }).click();
-    await page.getByRole("heading", { name: "Chats" }).waitFor({ timeout: 60_000 });
+    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
     const saved = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
     assert.equal(saved.userId, "@dora:localhost");
     await context.close();

@@ -69,6 +69,15 @@ async function chipState(page, text, key) {
   return { count: (await c.locator("[data-count]").textContent()).trim(), pressed: await c.getAttribute("aria-pressed") };
 }
 
+/** Waits until the highlighted (jumped-to) message is `text` and stays inside the scrolled timeline. */
+async function assertJumpedTo(page, text) {
+  const target = log(page).locator("li[data-highlighted]", { hasText: text });
+  await target.waitFor(SLOW);
+  await page.waitForTimeout(500); // later timeline updates must not pull the view away
+  const [box, view] = [await target.boundingBox(), await log(page).boundingBox()];
+  assert.ok(box && box.y >= view.y && box.y + box.height <= view.y + view.height, `"${text}" is not on screen`);
+}
+
 async function waitForChip(page, text, key, expected) {
   const deadline = Date.now() + 30_000;
   let last;
@@ -137,7 +146,7 @@ describe("conversation timeline between two people", () => {
       assert.match(await quote.getAttribute("aria-label"), /In reply to alice: Lunch at noon\?/);
     }
     await row(alice, "Yes, see you there").locator("[data-reply-quote]").click();
-    await log(alice).locator("li[data-highlighted]", { hasText: "Lunch at noon?" }).waitFor();
+    await assertJumpedTo(alice, "Lunch at noon?");
   });
 
   test("a reaction round-trips with counts, highlight, toggling and the full picker", async () => {
@@ -213,15 +222,101 @@ describe("conversation timeline between two people", () => {
     assert.equal(await marked.getAttribute("aria-label"), "Read by alice");
   });
 
+  test("keyboard: a message's actions are reachable without a mouse", async () => {
+    await alice.mouse.move(1, 1);
+    const message = row(alice, "Read this please");
+    await message.focus();
+    const toolbar = message.getByRole("toolbar", { name: "Message actions" });
+    await alice.waitForFunction((el) => getComputedStyle(el).opacity === "1", await toolbar.elementHandle());
+    await alice.keyboard.press("Tab");
+    assert.equal(await alice.evaluate(() => document.activeElement.getAttribute("aria-label")), "React with 👍");
+    await alice.keyboard.press("End");
+    assert.equal(await alice.evaluate(() => document.activeElement.getAttribute("aria-label")), "Reply");
+    await alice.keyboard.press("Enter");
+    await alice.getByRole("group", { name: "Replying to" }).getByText("Replying to bob").waitFor();
+    assert.equal(await alice.evaluate(() => document.activeElement.getAttribute("aria-label")), "Message");
+    await alice.keyboard.press("Escape");
+    await alice.getByRole("group", { name: "Replying to" }).waitFor({ state: "detached" });
+  });
+
   test("screenshots of the conversation on desktop and phone", async () => {
     await row(alice, "Yes, see you there").hover();
     await shot(alice, "timeline");
     await bob.setViewportSize(PHONE);
     await row(bob, "Lunch at noon?").waitFor();
     await log(bob).evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await bob.mouse.move(1, 1);
+    await bob.waitForTimeout(500); // the hover toolbar fades out
     await shot(bob, "timeline");
     const width = await bob.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
+  });
+
+  test("a button jumps to the first unread message when it is above the screen", async () => {
+    // Bob (on a phone) goes back to his list while Alice writes more than a screenful.
+    await bob.getByRole("button", { name: "Back to conversations" }).click();
+    for (let i = 1; i <= 20; i++) {
+      await composer(alice).fill(`Unread number ${i}`);
+      await composer(alice).press("Enter");
+    }
+    await log(alice).locator('[data-send-state="sent"]', { hasText: "Unread number 20" }).waitFor(SLOW);
+    const entry = bob.locator("nav[aria-label=Conversations] button", { hasText: "Unread number 20" });
+    await entry.waitFor(SLOW);
+    await entry.click();
+    const jump = bob.getByRole("button", { name: "Jump to first unread message" });
+    await jump.waitFor();
+    await bob.getByRole("separator", { name: "New messages" }).waitFor({ state: "attached" });
+    await shot(bob, "jump-to-unread");
+    await jump.click();
+    await assertJumpedTo(bob, "Unread number 1");
+    await jump.waitFor({ state: "detached" });
+  });
+
+  test("a reply to an old message fetches the quote and jumps back through history to it", async () => {
+    // Carol (through the API) writes 100 messages in an unencrypted room, then replies to the first one:
+    // more than the first sync and two back-paginations bring.
+    const api = async (method, path, body, token) => {
+      const r = await fetch(`${hs.baseUrl}/_matrix/client/v3${path}`, {
+        method,
+        headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: r.status, json: await r.json() };
+    };
+    let reg = await api("POST", "/register", { username: "carol", password: PASSWORD });
+    reg = await api("POST", "/register", { username: "carol", password: PASSWORD, auth: { type: "m.login.dummy", session: reg.json.session } });
+    assert.equal(reg.status, 200, JSON.stringify(reg.json));
+    const token = reg.json.access_token;
+    const room = await api("POST", "/createRoom", { name: "Archive", invite: ["@alice:localhost"], preset: "private_chat" }, token);
+    const roomPath = `/rooms/${encodeURIComponent(room.json.room_id)}`;
+    let firstId;
+    for (let i = 1; i <= 100; i++) {
+      const sent = await api("PUT", `${roomPath}/send/m.room.message/a${i}`, { msgtype: "m.text", body: `Archived message ${i}` }, token);
+      assert.equal(sent.status, 200);
+      if (i === 1) firstId = sent.json.event_id;
+    }
+    const reply = {
+      msgtype: "m.text",
+      // An old-style fallback, which the client must strip.
+      body: "> <@carol:localhost> Archived message 1\n\nStill true today",
+      "m.relates_to": { "m.in_reply_to": { event_id: firstId } },
+    };
+    assert.equal((await api("PUT", `${roomPath}/send/m.room.message/reply`, reply, token)).status, 200);
+
+    await alice.setViewportSize(DESKTOP);
+    const requests = alice.getByRole("region", { name: "Requests" });
+    await requests.getByText("Archive").waitFor(SLOW);
+    await requests.getByRole("button", { name: "Accept" }).click();
+    const replyRow = row(alice, "Still true today");
+    await replyRow.waitFor(SLOW);
+    assert.equal(await log(alice).getByText("> <@carol:localhost>").count(), 0, "the reply fallback is stripped");
+    const quote = replyRow.locator("[data-reply-quote]");
+    await quote.filter({ hasText: "Archived message 1" }).waitFor(SLOW); // fetched: not in the loaded timeline
+    const bubbleOfFirst = log(alice).locator("li[data-event-id] > div > div", { hasText: /^Archived message 1$/ });
+    assert.equal(await bubbleOfFirst.count(), 0, "the original is not loaded before the jump");
+    await quote.click();
+    await assertJumpedTo(alice, "Archived message 1");
+    await shot(alice, "reply-jump-history");
   });
 });

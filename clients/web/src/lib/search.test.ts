@@ -36,8 +36,8 @@ describe("local search", () => {
 
   it("says that encrypted conversations were searched on this device only", () => {
     expect(searchScopeNote(0, 10)).toBeNull();
-    expect(searchScopeNote(1, 1)).toMatch(/1 encrypted conversation: .*on this device only.*1 message it has/);
-    expect(searchScopeNote(2, 40)).toMatch(/2 encrypted conversations/);
+    expect(searchScopeNote(1, 1)).toMatch(/1 encrypted conversation: it was searched on this device only.*1 message it has/);
+    expect(searchScopeNote(2, 40)).toMatch(/2 encrypted conversations: they were searched .* 40 messages/);
   });
 });
 

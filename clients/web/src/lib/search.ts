@@ -72,8 +72,9 @@ export function highlightParts(hit: Pick<SearchHit, "body" | "start" | "length">
 export function searchScopeNote(encryptedRooms: number, localMessages: number): string | null {
   if (encryptedRooms === 0) return null;
   const rooms = encryptedRooms === 1 ? "1 encrypted conversation" : `${encryptedRooms} encrypted conversations`;
+  const pronoun = encryptedRooms === 1 ? "it was" : "they were";
   return (
-    `The server cannot read ${rooms}: they were searched on this device only, in the ${localMessages} ` +
+    `The server cannot read ${rooms}: ${pronoun} searched on this device only, in the ${localMessages} ` +
     `message${localMessages === 1 ? "" : "s"} it has loaded and decrypted. Scroll up in a conversation to load more.`
   );
 }

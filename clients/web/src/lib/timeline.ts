@@ -33,14 +33,6 @@ export interface TimelineMessage {
   attachment?: Attachment;
 }
 
-/** Index of the first message after `readUpToEventId` that someone else sent, or -1. */
-export function firstUnreadIndex(messages: TimelineMessage[], readUpToEventId: string | null): number {
-  if (!readUpToEventId) return -1;
-  const read = messages.findIndex((m) => m.eventId === readUpToEventId);
-  if (read < 0) return -1;
-  return messages.findIndex((m, i) => i > read && !m.own && !m.notice);
-}
-
 /** The latest of our own messages that can be edited (Up arrow in an empty composer). */
 export function lastEditable(messages: TimelineMessage[]): TimelineMessage | undefined {
   for (let i = messages.length - 1; i >= 0; i--) if (messages[i].editable) return messages[i];

@@ -18,7 +18,8 @@ import {
 import { normalizePresence, sortMembers, type MemberSummary } from "@/lib/presence";
 import { mergeHits, searchLocally, type SearchableMessage, type SearchHit } from "@/lib/search";
 import { useUiStore } from "@/store/ui";
-import { avatarThumbnail, forgetMediaCaches, knownAvatars } from "./media";
+import { uploadSizeProblem } from "@/lib/attachments";
+import { avatarThumbnail, forgetMediaCaches, knownAvatars, uploadLimit } from "./media";
 import { getClient } from "./session";
 
 // -- user-interactive auth with the account password -----------------------------------------------
@@ -58,6 +59,8 @@ export async function setDisplayName(name: string): Promise<void> {
 
 export async function setAvatar(file: File, onProgress?: (f: number) => void): Promise<string> {
   const c = getClient();
+  const problem = uploadSizeProblem(file.name, file.size, await uploadLimit());
+  if (problem) throw new Error(problem);
   const { content_uri } = await c.uploadContent(file, {
     type: file.type,
     name: file.name,

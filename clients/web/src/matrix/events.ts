@@ -185,6 +185,23 @@ export function timelineMessages(room: Room, myUserId: string): TimelineMessage[
   return out;
 }
 
+/**
+ * The first message someone else sent after our own read receipt (which may sit on an event we do not
+ * draw, like a reaction), or null when all is read or the receipt is not in the loaded timeline.
+ */
+export function firstUnreadEventId(room: Room, myUserId: string): string | null {
+  const readId = room.getEventReadUpTo(myUserId, true);
+  const events = room.getLiveTimeline().getEvents();
+  const read = readId ? events.findIndex((e) => e.getId() === readId) : -1;
+  if (read < 0) return null;
+  for (const event of events.slice(read + 1)) {
+    if (event.getSender() === myUserId) continue;
+    const message = toTimelineMessage(event, room, myUserId);
+    if (message && !message.notice) return message.eventId;
+  }
+  return null;
+}
+
 function lastMessageOf(messages: TimelineMessage[]): TimelineMessage | undefined {
   for (let i = messages.length - 1; i >= 0; i--) if (!messages[i].notice) return messages[i];
   return undefined;

@@ -34,7 +34,7 @@ import { useUiStore } from "@/store/ui";
 import { attachAccountListeners, detachAccountState } from "./account";
 import { attachVerificationListener } from "./verification";
 import { editContent, reactionContent, replyContent, textContent } from "@/lib/relations";
-import { directRoomIds, quotedMessage, summarizeRoom, type QuotedMessage } from "./events";
+import { directRoomIds, firstUnreadEventId, quotedMessage, summarizeRoom, type QuotedMessage } from "./events";
 
 export const MEGOLM = "m.megolm.v1.aes-sha2";
 
@@ -529,10 +529,11 @@ export function hasLoaded(roomId: string, eventId: string): boolean {
   return !!room?.getLiveTimeline().getEvents().some((e) => e.getId() === eventId);
 }
 
-/** Our own read receipt's event (not the SDK's guess from our own messages), for "Jump to unread". */
-export function readUpTo(roomId: string): string | null {
+/** For "Jump to unread": the first message from someone else after our read receipt. */
+export function firstUnread(roomId: string): string | null {
   const c = client;
-  return c?.getRoom(roomId)?.getEventReadUpTo(c.getSafeUserId(), true) ?? null;
+  const room = c?.getRoom(roomId);
+  return c && room ? firstUnreadEventId(room, c.getSafeUserId()) : null;
 }
 
 export async function retry(roomId: string, eventId: string): Promise<void> {
@@ -599,7 +600,6 @@ export async function logout(everywhere: boolean): Promise<void> {
 
 /** Stops the client and deletes everything this device kept: the token and the crypto database. */
 export async function forgetSession(): Promise<void> {
-  detachAccountState();
   const c = client;
   client = null;
   restoring = null;
@@ -608,10 +608,15 @@ export async function forgetSession(): Promise<void> {
     c.stopClient();
     try {
       const prefix = cryptoDatabasePrefix({ userId: c.getSafeUserId(), deviceId: c.getDeviceId() ?? "" });
-      await c.clearStores({ cryptoDatabasePrefix: prefix });
+      // Deleting IndexedDB waits for every open connection to close; never leave the user on a dead screen.
+      const gaveUp = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 8000));
+      if ((await Promise.race([c.clearStores({ cryptoDatabasePrefix: prefix }), gaveUp])) === "timeout") {
+        console.warn("Clearing the local stores is taking long; continuing to the login page");
+      }
     } catch (error) {
       console.warn("Could not clear the local stores", error);
     }
   }
+  detachAccountState();
   useAppStore.getState().reset();
 }

@@ -2,7 +2,7 @@
 import { createClient, EventType, MatrixEvent, PendingEventOrdering, Room } from "matrix-js-sdk";
 import { describe, expect, it } from "vitest";
 import { editContent, reactionContent, replyContent } from "@/lib/relations";
-import { quotedMessage, summarizeRoom, timelineMessages } from "./events";
+import { firstUnreadEventId, quotedMessage, summarizeRoom, timelineMessages } from "./events";
 
 const ME = "@me:hs";
 const BOB = "@bob:hs";
@@ -23,6 +23,7 @@ async function roomWith(events: MatrixEvent[]) {
     event(EventType.RoomMember, ME, { membership: "join", displayname: "Me" }, { state_key: ME }),
   ];
   await room.addLiveEvents([...state, ...events], { addToState: true });
+  room.recalculate();
   return { client, room };
 }
 
@@ -121,5 +122,22 @@ describe("read receipts", () => {
     );
     expect(byBody(room, "one")?.readBy).toBeUndefined();
     expect(byBody(room, "two")?.readBy).toEqual([{ userId: BOB, name: "Bob" }]);
+  });
+});
+
+describe("firstUnreadEventId", () => {
+  it("is the first message from someone else after our receipt, even when the receipt is on a reaction", async () => {
+    const mine = text(ME, "question");
+    const reaction = event(EventType.Reaction, ME, reactionContent(mine.getId()!, "👍"));
+    const ownLater = text(ME, "more from me");
+    const answer = text(BOB, "answer");
+    const { room } = await roomWith([mine, reaction, ownLater, answer]);
+    expect(firstUnreadEventId(room, ME)).toBeNull(); // no receipt of ours in the loaded timeline
+    const receipt = (eventId: string) =>
+      new MatrixEvent({ type: "m.receipt", room_id: ROOM, content: { [eventId]: { "m.read": { [ME]: { ts: ts++ } } } } });
+    room.addReceipt(receipt(reaction.getId()!));
+    expect(firstUnreadEventId(room, ME)).toBe(answer.getId());
+    room.addReceipt(receipt(answer.getId()!));
+    expect(firstUnreadEventId(room, ME)).toBeNull();
   });
 });

@@ -59,6 +59,7 @@ function follow(req: VerificationRequest): void {
         break;
       case VerificationPhase.Done:
         show({ stage: "done", otherDevice: other });
+        void refreshTrustAfterVerification();
         break;
       case VerificationPhase.Cancelled:
         show({ stage: "cancelled", otherDevice: other, reason: req.cancellationCode === "m.mismatched_sas" ? "The emojis did not match." : "The verification was cancelled." });
@@ -67,6 +68,23 @@ function follow(req: VerificationRequest): void {
   };
   req.on(VerificationRequestEvent.Change, onChange);
   onChange();
+}
+
+/**
+ * After verifying with our other session, this one receives the cross-signing (and backup) secrets from
+ * it shortly after; once they are here, re-check encryption so the "enter your recovery key" banner goes.
+ */
+async function refreshTrustAfterVerification(): Promise<void> {
+  const { currentClient, setUpEncryption } = await import("./session");
+  for (let i = 0; i < 20; i++) {
+    const crypto = currentClient()?.getCrypto();
+    if (!crypto) return;
+    if (await crypto.isCrossSigningReady()) {
+      await setUpEncryption();
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 async function startSas(req: VerificationRequest): Promise<void> {

@@ -13,7 +13,7 @@ import { Dialog, DialogContent } from "@/components/ui/dialog";
 import { fieldClass } from "@/components/ui/input";
 import { cn } from "@/lib/cn";
 import { typingLabel } from "@/lib/relations";
-import { buildRows, firstUnreadIndex, lastEditable, timeLabel, type TimelineMessage } from "@/lib/timeline";
+import { buildRows, lastEditable, timeLabel, type TimelineMessage } from "@/lib/timeline";
 import * as session from "@/matrix/session";
 import { useRoomTimeline } from "@/matrix/useRoomTimeline";
 import { useTyping } from "@/matrix/useTyping";
@@ -144,10 +144,7 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
   const [highlighted, setHighlighted] = useState<string | null>(null);
   const [jumpProblem, setJumpProblem] = useState<string | null>(null);
   // The first message someone else sent after our read receipt, as it was when the room was opened.
-  const [firstUnread] = useState(() => {
-    const i = firstUnreadIndex(messages, session.readUpTo(roomId));
-    return i >= 0 ? messages[i].eventId : null;
-  });
+  const [firstUnread] = useState(() => session.firstUnread(roomId));
   const [unreadAbove, setUnreadAbove] = useState(false);
   const unreadSeen = useRef(false);
 
@@ -165,7 +162,9 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
 
   const showAndHighlight = useCallback((row: HTMLElement, eventId: string) => {
     stickToBottom.current = false;
-    row.scrollIntoView({ block: "center", behavior: "smooth" });
+    // At once, not smoothly: a smooth scroll's first events would still look "at the bottom" and a
+    // timeline update in between would pull the view back down.
+    row.scrollIntoView({ block: "center" });
     row.focus({ preventScroll: true });
     setHighlighted(eventId);
     setTimeout(() => setHighlighted((h) => (h === eventId ? null : h)), 2500);
@@ -240,7 +239,7 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
             setUnreadAbove(false);
             if (row) showAndHighlight(row, firstUnread);
           }}
-          className="absolute left-1/2 top-2 z-20 flex -translate-x-1/2 items-center gap-1 rounded-full bg-accent px-3 py-1.5 text-sm font-medium text-accent-fg shadow-lg focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
+          className="absolute left-1/2 top-2 z-20 flex -translate-x-1/2 items-center gap-1 whitespace-nowrap rounded-full bg-accent px-3 py-1.5 text-sm font-medium text-accent-fg shadow-lg focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
         >
           <span className="rotate-180">
             <DownIcon />
@@ -356,6 +355,7 @@ function MessageRow({
               message.sendState === "sending" && "opacity-70",
               message.sendState === "failed" && "opacity-80 ring-2 ring-danger",
               highlighted && "ring-2 ring-accent",
+              message.attachment && !message.undecryptable && "bg-transparent! p-0!", // the picture or card is the bubble
             )}
           >
             {message.replyTo && (

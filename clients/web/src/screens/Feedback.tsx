@@ -1,4 +1,5 @@
 /** Toasts (errors with a next step), the session-expired dialog and the connection banner. */
+import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent } from "@/components/ui/dialog";
 import { CloseIcon } from "@/components/feature-icons";
@@ -38,6 +39,7 @@ export function Toaster() {
 
 export function SessionExpiredDialog() {
   const expired = useUiStore((s) => s.sessionExpired);
+  const [leaving, setLeaving] = useState(false);
   if (!expired) return null;
   return (
     <Dialog open>
@@ -49,7 +51,15 @@ export function SessionExpiredDialog() {
           Messages in encrypted conversations need your recovery key again after logging in.
         </p>
         <div className="mt-4 flex justify-end">
-          <Button onClick={() => void session.forgetSession()}>Log in again</Button>
+          <Button
+            disabled={leaving}
+            onClick={() => {
+              setLeaving(true);
+              void session.forgetSession();
+            }}
+          >
+            {leaving ? "Clearing this device…" : "Log in again"}
+          </Button>
         </div>
       </DialogContent>
     </Dialog>

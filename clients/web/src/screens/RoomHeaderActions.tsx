@@ -13,7 +13,7 @@ export function RoomHeaderActions({ roomId }: { roomId: string }) {
       <Button variant="ghost" size="icon" aria-label="Members" onClick={() => ui().setMemberListRoomId(roomId)}>
         <PeopleIcon />
       </Button>
-      <Button variant="ghost" size="icon" aria-label="Conversation settings" onClick={() => ui().setRoomSettingsRoomId(roomId)}>
+      <Button variant="ghost" size="icon" aria-label="Conversation details" onClick={() => ui().setRoomSettingsRoomId(roomId)}>
         <GearIcon />
       </Button>
     </div>

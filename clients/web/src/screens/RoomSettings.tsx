@@ -18,7 +18,7 @@ export function RoomSettingsDialog() {
   return (
     <Dialog open={roomId !== null} onOpenChange={(open) => !open && close()}>
       {roomId && (
-        <DialogContent title="Conversation settings">
+        <DialogContent title="Conversation details">
           <RoomSettingsForm roomId={roomId} onClose={close} />
         </DialogContent>
       )}

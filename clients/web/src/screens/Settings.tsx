@@ -15,7 +15,7 @@ import { lastSeenLabel } from "@/lib/presence";
 import type { ThemePreference } from "@/lib/theme";
 import * as account from "@/matrix/account";
 import * as session from "@/matrix/session";
-import { requestOwnVerification } from "@/matrix/verification";
+import { requestOwnVerification, useVerificationStore } from "@/matrix/verification";
 import { useAppStore } from "@/store/app";
 import { useUiStore } from "@/store/ui";
 
@@ -158,7 +158,8 @@ function SessionsSection() {
   const reload = useCallback(() => {
     account.listDevices().then(setDevices, (e) => setError(`${describeError(e)} Reopen settings to try again.`));
   }, []);
-  useEffect(reload, [reload]);
+  const verification = useVerificationStore((s) => s.stage);
+  useEffect(reload, [reload, verification === "done"]);
   if (error) return <Status error={error} />;
   if (!devices) return <ListSkeleton label="Loading your sessions" />;
   return (

@@ -1,3 +1,4 @@
+import type { KeyboardEvent } from "react";
 import { cn } from "@/lib/cn";
 import type { TimelineMessage } from "@/lib/timeline";
 import { EditIcon, ReplyIcon, SmileIcon, TrashIcon } from "./icons";
@@ -8,6 +9,16 @@ export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"
 const actionClass =
   "flex h-8 min-w-8 items-center justify-center rounded-md px-1 text-fg-muted hover:bg-muted hover:text-fg " +
   "focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring";
+
+/** Left/Right arrows (and Home/End) move between the toolbar's buttons, as the ARIA toolbar pattern says. */
+function moveFocus(e: KeyboardEvent<HTMLDivElement>) {
+  const buttons = [...e.currentTarget.querySelectorAll<HTMLButtonElement>("button")];
+  const at = buttons.indexOf(document.activeElement as HTMLButtonElement);
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: buttons.length - 1 }[e.key];
+  if (at < 0 || next === undefined) return;
+  e.preventDefault();
+  buttons[(next + buttons.length) % buttons.length]?.focus();
+}
 
 /**
  * The toolbar shown on hover or keyboard focus of a message (and on tap, which focuses the message).
@@ -33,6 +44,7 @@ export function MessageActions({
     <div
       role="toolbar"
       aria-label="Message actions"
+      onKeyDown={moveFocus}
       className={cn(
         "absolute -top-4 z-10 flex items-center gap-0.5 rounded-lg border border-border bg-bg p-0.5 shadow-md",
         "pointer-events-none opacity-0 transition-opacity",
