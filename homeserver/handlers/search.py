@@ -47,6 +47,9 @@ MAX_CONTEXT = 100
 MAX_QUERY_WORDS = 16
 MAX_BATCH = 1000  # index rows read at once
 MAX_ROWS_PER_REQUEST = 5000  # index rows one request reads at most, visible or not
+# Token positions go to the database as 64-bit integers (a stream position, or an offset plus
+# a page size): a forged bigger one must be refused, not fail in the query. No real one is near.
+MAX_POSITION = 2**62
 _QUERY_PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD = re.compile(r"[^\W_]+")
 
@@ -92,7 +95,7 @@ class PageToken:
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid next_batch token") from None
         ok = isinstance(raw, dict) and raw.get("o") == order_by and isinstance(raw.get("p"), int) \
-            and not isinstance(raw.get("p"), bool) and raw["p"] >= 0
+            and not isinstance(raw.get("p"), bool) and 0 <= raw["p"] <= MAX_POSITION
         group = raw.get("g") if isinstance(raw, dict) else None
         if group is not None and not (isinstance(group, list) and len(group) == 2
                                       and group[0] in ("room_id", "sender") and isinstance(group[1], str)):

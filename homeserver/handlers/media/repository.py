@@ -33,6 +33,9 @@ MAX_TIMEOUT_MS = 60_000  # the spec asks for a cap on how long a download waits 
 # A download refreshes the "last used" time at most this often: retention counts in days.
 TOUCH_INTERVAL_MS = 3600_000
 RETENTION_BATCH = 500
+# Thumbnail boxes are stored in 32-bit columns. A side longer than the image gives the same
+# thumbnail however long it is, and no image is this wide, so asking for more is asking for this.
+MAX_THUMBNAIL_SIDE = 2**31 - 1
 NOT_YET_UPLOADED = "M_NOT_YET_UPLOADED"
 CANNOT_OVERWRITE_MEDIA = "M_CANNOT_OVERWRITE_MEDIA"
 
@@ -242,6 +245,7 @@ class MediaRepository:
                             animated: bool) -> ServedFile:
         if width < 1 or height < 1:
             raise MatrixError(400, Codes.INVALID_PARAM, "width and height must be positive")
+        width, height = min(width, MAX_THUMBNAIL_SIDE), min(height, MAX_THUMBNAIL_SIDE)
         if not thumbnails.can_thumbnail(media.content_type):
             raise MatrixError(400, Codes.UNKNOWN, "Cannot generate thumbnails for the requested content")
         box = (ThumbnailSize(width, height, method) if self.config.dynamic_thumbnails

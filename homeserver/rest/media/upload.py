@@ -8,9 +8,11 @@ from typing import Any
 from homeserver.rest.http import HomeserverRequest, RestServlet, Router, parse_string
 
 MEDIA_PREFIX = "/_matrix/media"
+# v3 is the spec's; r0 and the older v1 are still used by clients written against earlier versions.
+LEGACY_MEDIA_VERSIONS = ("v1", "r0", "v3")
 
 
-def media_patterns(path_regex: str, versions: tuple[str, ...] = ("r0", "v3")) -> list[re.Pattern[str]]:
+def media_patterns(path_regex: str, versions: tuple[str, ...] = LEGACY_MEDIA_VERSIONS) -> list[re.Pattern[str]]:
     return [re.compile(f"^{MEDIA_PREFIX}/(?:{'|'.join(versions)}){path_regex}$")]
 
 
