@@ -230,7 +230,7 @@ class HomeServer:
                                                  self.devices_store, self.notifier,
                                                  config.max_to_device_message_size)
         self.key_backup_handler = KeyBackupHandler(self.key_backup_store)
-        self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier)
+        self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier, self.events_store)
         # Every device creation, rename and deletion (in whichever module's transaction) is a device-list change.
         self.devices_store.change_listeners.append(self.device_lists_handler.on_device_committed)
         self.e2e_keys_handler = E2EKeysHandler(config.server_name, self.clock, self.e2e_keys_store,

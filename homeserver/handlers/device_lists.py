@@ -12,13 +12,15 @@ from twisted.internet import defer
 
 from homeserver.notifier import Notifier
 from homeserver.storage.device_lists import DeviceListsStore
+from homeserver.storage.events import EventsStore
 
 logger = logging.getLogger(__name__)
 
 
 class DeviceListsHandler:
-    def __init__(self, store: DeviceListsStore, notifier: Notifier):
+    def __init__(self, store: DeviceListsStore, notifier: Notifier, events: EventsStore):
         self._store = store
+        self._events = events
         self._notifier = notifier
 
     @property
@@ -49,9 +51,24 @@ class DeviceListsHandler:
         except Exception:
             logger.exception("Could not record a device-list change for %s", user_id)
 
+    async def users_met(self, user_id: str, events_after: int, events_upto: int) -> set[str]:
+        """Users who came to share a room with the user between two event positions (they
+        joined one of the user's rooms, or the user joined theirs)."""
+        if events_after >= events_upto or not self._events.memberships_changed_between(events_after, events_upto):
+            return set()
+        own, others = await self._store.get_membership_changes(user_id, events_after, events_upto)
+        met = {other for _, other in others}
+        met |= await self._store.get_joined_members([room for room, m in own.items() if m == "join"])
+        met.discard(user_id)
+        return met & await self._store.get_users_sharing_a_room(user_id)
+
     async def changes(self, user_id: str, events_after: int, events_upto: int, lists_after: int,
                       lists_upto: int) -> tuple[list[str], list[str]]:
         """(changed, left) between two tokens' event and device-list positions."""
+        if not self._events.memberships_changed_between(events_after, events_upto):
+            # Only messages and other non-membership events: no one joined or left a room (a
+            # sync woken by a message in a big room, mostly).
+            events_after = events_upto
         if lists_after >= lists_upto and events_after >= events_upto:
             return [], []  # nothing happened in between (a long-poll's recheck, mostly)
         sharing = await self._store.get_users_sharing_a_room(user_id)

@@ -88,18 +88,19 @@ class E2EKeysHandler:
             raise invalid_param("fallback_keys may hold only one key per algorithm")
         changed = False
         for attempt in range(2):  # once more if a concurrent upload of this device got in first
-            new_keys, replaces = device_keys, None
+            new_keys, replaces, new_identity = device_keys, None, False
             if device_keys is not None:
                 replaces = await self._store.get_stored_device_keys(user_id, device_id)
-                if replaces is not None and replaces["keys"] != device_keys["keys"]:
-                    raise invalid_param(
-                        f"Device {device_id} already has different identity keys; they cannot be replaced "
-                        "(log in as a new device to use new keys)")
+                # Different identity keys for a known device: a client that logged in again with
+                # this device ID after losing its crypto store. Accepted (as other servers do, else
+                # such a client could never do E2EE again); the old identity's one-time and fallback
+                # keys and signatures go, since they are useless to anyone claiming or verifying.
+                new_identity = replaces is not None and replaces["keys"] != device_keys["keys"]
                 if replaces == device_keys:
                     new_keys = None  # the same upload again (a retry): nothing to change
             try:
                 await self._store.upload_keys(user_id, device_id, new_keys, replaces, one_time, fallback,
-                                              self._clock.time_msec())
+                                              self._clock.time_msec(), drop_old_keys=new_identity)
             except OneTimeKeyConflict as e:
                 raise invalid_param(f"One-time key {e.args[0]} already exists with different content") from None
             except StaleDeviceKeys:

@@ -203,19 +203,24 @@ class PresenceHandler:
     async def _share_a_room(self, a: str, b: str) -> bool:
         return bool(set(await self._events.get_rooms_for_user(a)) & set(await self._events.get_rooms_for_user(b)))
 
-    async def presence_events(self, user_id: str, since_serial: int | None) -> list[dict[str, Any]]:
+    async def presence_events(self, user_id: str, since_serial: int | None,
+                              met: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
         """m.presence events of the user and everyone sharing a room with them, changed after
-        `since_serial` (all known ones on a first sync, or after a restart reset the serial)."""
+        `since_serial` (all known ones on a first sync, or after a restart reset the serial);
+        those of the users in `met` (newly sharing a room with the user) whatever their age,
+        since the client has never been told."""
         if not self.enabled or not self._states:
             return []
         if since_serial is not None and since_serial > self.serial:
             since_serial = None
+        if since_serial == self.serial and not met:
+            return []  # no presence changed since (a sync woken by a message): skip the members walk
         visible = {user_id}
         for room_id in await self._events.get_rooms_for_user(user_id):
             visible.update(u for u, m, _ in await self._events.get_members(room_id) if m == "join")
         out = []
         for other in sorted(visible):
             state = self._states.get(other)
-            if state is not None and (since_serial is None or state.serial > since_serial):
+            if state is not None and (since_serial is None or state.serial > since_serial or other in met):
                 out.append({"type": "m.presence", "sender": other, "content": self._content(other, state)})
         return out

@@ -13,6 +13,12 @@ from homeserver.storage.relations import RelationsStore, relation_of
 MAX_RECURSION_DEPTH = 3
 
 
+def has_new_content(edit: Event) -> bool:
+    """Whether a replacement event carries `m.new_content`. An encrypted edit holds it inside its
+    ciphertext (spec: "Editing encrypted events"), so only the client can check it."""
+    return edit.type == "m.room.encrypted" or isinstance(edit.content.get("m.new_content"), dict)
+
+
 class RelationsHandler:
     def __init__(self, events: EventsStore, relations: RelationsStore, visibility: VisibilityHandler):
         self._events = events
@@ -34,7 +40,9 @@ class RelationsHandler:
                 raise MatrixError(400, "M_DUPLICATE_ANNOTATION", "You already sent this annotation")
         if rel_type == "m.thread":
             parent = await self._events.get_event(parent_id)
-            if parent is not None and (parent.room_id != room_id or "m.relates_to" in parent.content):
+            # A rich reply's bare m.in_reply_to is not a relation (no rel_type): clients offer to
+            # start threads off replies, which in encrypted rooms carry it in cleartext.
+            if parent is not None and (parent.room_id != room_id or relation_of(parent) is not None):
                 raise MatrixError(400, "M_UNKNOWN", "Cannot start a thread from an event with a relation "
                                                     "or from another room")
 
@@ -72,7 +80,7 @@ class RelationsHandler:
         for parent_id, candidates in edits.items():
             for _, child_id in sorted(candidates, reverse=True):  # latest ts, then largest event ID
                 child = fetched.get(child_id) or await self._events.get_event(child_id)
-                if child is not None and isinstance(child.content.get("m.new_content"), dict):
+                if child is not None and has_new_content(child):
                     out.setdefault(parent_id, {})["m.replace"] = child
                     break
         for parent_id, replies in threads.items():

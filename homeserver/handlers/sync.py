@@ -6,6 +6,7 @@ parsers read the leading part). Positions are persistent, so tokens survive rest
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
 from homeserver.api.errors import invalid_param
@@ -27,6 +28,7 @@ from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.util.caches import LruCache
 
 DEFAULT_TIMELINE_LIMIT = 10
 STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.canonical_alias", "m.room.avatar",
@@ -35,6 +37,7 @@ MAX_HEROES = 5
 # A filtered timeline pages back this many events at a time, at most this many times, to fill its limit.
 TIMELINE_PAGE = 100
 MAX_TIMELINE_PAGES = 10
+UNSTABLE_UNUSED_FALLBACK_KEY_TYPES = "org.matrix.msc2732.device_unused_fallback_key_types"
 
 
 class SyncToken(NamedTuple):
@@ -86,6 +89,9 @@ class SyncHandler:
         self._reads = reads
         self._notifier = notifier
         self._sent_members = SentMembersTracker()
+        # Parsed filters by their JSON: a client's every sync sends the same one (parsing it was
+        # an eighth of a woken sync's time). Filters never change once parsed.
+        self._filters: LruCache[str, Filter] = LruCache("sync_filters", 1_000)
 
     async def sync(self, user_id: str, device_id: str, since: str | None, timeout_ms: int, full_state: bool,
                    sync_filter: dict[str, Any], use_state_after: bool = False,
@@ -136,7 +142,7 @@ class SyncHandler:
         now, account_data_now, receipts_now, typing_now, presence_now = current[:5]
         account_data = await self._account_data.get_changes(
             user_id, since_token.account_data if incremental else None, account_data_now)
-        f = Filter(sync_filter)
+        f = self._parsed_filter(sync_filter)
         limit = f.room.timeline.limit_or(DEFAULT_TIMELINE_LIMIT)
         lazy = f.room.state.lazy_load_members
         include_leave = f.room.include_leave
@@ -204,8 +210,11 @@ class SyncHandler:
             room["unread_notifications"] = counts
             if f.room.timeline.unread_thread_notifications:
                 room["unread_thread_notifications"] = threads
+        met = await self._device_lists.users_met(user_id, since_token.events, now) \
+            if incremental and self._presence.enabled else set()
         presence = f.presence.apply_limit([e for e in await self._presence.presence_events(
-            user_id, since_token.presence if incremental else None) if f.presence.check(e["type"], e["sender"])])
+            user_id, since_token.presence if incremental else None, met)
+            if f.presence.check(e["type"], e["sender"])])
         to_device = await self._to_device.messages_for_sync(
             user_id, device_id, since_token.to_device if since_token is not None else 0, current.to_device)
         # A batch cut short ends the token at its last message, so the rest comes next time.
@@ -221,6 +230,8 @@ class SyncHandler:
             body["device_lists"] = device_lists
         body["device_one_time_keys_count"] = await self._e2e_keys.one_time_key_counts(user_id, device_id)
         body["device_unused_fallback_key_types"] = await self._e2e_keys.unused_fallback_key_types(user_id, device_id)
+        # MSC2732's name, which clients built before it was stable (older matrix-nio, bots) still read.
+        body[UNSTABLE_UNUSED_FALLBACK_KEY_TYPES] = list(body["device_unused_fallback_key_types"])
         global_data = dict(f.account_data.apply_limit(
             [(t, c) for t, c in account_data.get("", {}).items() if f.account_data.check(t, None)]))
         if global_data:
@@ -228,6 +239,14 @@ class SyncHandler:
         return {"body": body, "token": token,
                 "rooms_changed": any(rooms.values()) or bool(account_data) or bool(presence)
                 or bool(to_device.events) or bool(device_lists)}
+
+    def _parsed_filter(self, sync_filter: dict[str, Any]) -> Filter:
+        key = json.dumps(sync_filter, sort_keys=True)
+        parsed = self._filters.get(key)
+        if parsed is None:
+            parsed = Filter(sync_filter)
+            self._filters.set(key, parsed)
+        return parsed
 
     async def _device_list_changes(self, user_id: str, since: SyncToken | None, current: SyncToken
                                    ) -> dict[str, list[str]]:
@@ -269,7 +288,9 @@ class SyncHandler:
                 # At least the position of this response's token (read after it was taken).
                 self._events.stream.current, fresh=since is None)
         serialized = await self._reads.serialize(timeline, user_id)
-        txn_ids = await self._events.get_txn_ids(user_id, device_id, list(timeline_ids))
+        # Only the user's own events can carry their transaction IDs.
+        txn_ids = await self._events.get_txn_ids(user_id, device_id, [e.event_id for e in timeline
+                                                                       if e.sender == user_id])
         for event in serialized:
             if event["event_id"] in txn_ids:
                 event["unsigned"]["transaction_id"] = txn_ids[event["event_id"]]

@@ -7,12 +7,19 @@ from typing import Any
 
 from homeserver.storage.database import Database, Transaction
 from homeserver.storage.ids import IdGenerator, StreamIdTracker
+from homeserver.util.caches import LruCache
+
+IGNORED_USERS_TYPE = "m.ignored_user_list"
 
 
 class AccountDataStore:
     def __init__(self, db: Database):
         self._db = db
         self.stream = StreamIdTracker(IdGenerator("account_data", "stream_id"))
+        # user_id -> the users they ignore: every /sync reads it. Dropped after the commit of a
+        # write to the list; the generation keeps a read that raced with one out of the cache.
+        self._ignored: LruCache[str, frozenset[str]] = LruCache("ignored_users", 50_000)
+        self._ignored_generation = 0
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
@@ -27,6 +34,8 @@ class AccountDataStore:
                         (user_id, room_id, data_type))
             txn.execute("INSERT INTO account_data (user_id, room_id, type, content, stream_id) VALUES (?, ?, ?, ?, ?)",
                         (user_id, room_id, data_type, json.dumps(content), position))
+            if room_id == "" and data_type == IGNORED_USERS_TYPE:
+                txn.call_after_commit(lambda: self._forget_ignored(user_id))
 
         try:
             await self._db.run("put_account_data", txn_fn)
@@ -42,6 +51,8 @@ class AccountDataStore:
 
     async def get_changes(self, user_id: str, after: int | None, upto: int) -> dict[str, dict[str, dict[str, Any]]]:
         """room_id ('' for global) -> type -> content, for what changed in (after, upto]."""
+        if after is not None and after >= upto:
+            return {}  # an empty range (a sync woken by something else)
         rows = await self._db.execute(
             "get_account_data_changes",
             "SELECT room_id, type, content FROM account_data WHERE user_id = ? AND stream_id > ? AND stream_id <= ?",
@@ -53,9 +64,20 @@ class AccountDataStore:
 
     async def get_ignored_users(self, user_id: str) -> set[str]:
         """The users in the user's m.ignored_user_list."""
-        content = await self.get(user_id, "", "m.ignored_user_list") or {}
+        cached = self._ignored.get(user_id)
+        if cached is not None:
+            return set(cached)
+        generation = self._ignored_generation
+        content = await self.get(user_id, "", IGNORED_USERS_TYPE) or {}
         ignored = content.get("ignored_users")
-        return set(ignored) if isinstance(ignored, dict) else set()
+        found = frozenset(ignored) if isinstance(ignored, dict) else frozenset()
+        if generation == self._ignored_generation:
+            self._ignored.set(user_id, found)
+        return set(found)
+
+    def _forget_ignored(self, user_id: str) -> None:
+        self._ignored_generation += 1
+        self._ignored.pop(user_id)
 
     # -- extended profile fields ----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from canonicaljson import encode_canonical_json
 
 from homeserver.storage.database import Database, Transaction
+from homeserver.util.caches import LruCache
 
 
 def _dump(value: Any) -> str:
@@ -50,6 +51,13 @@ class QueryKeys(NamedTuple):
 class E2EKeysStore:
     def __init__(self, db: Database):
         self._db = db
+        # (user_id, device_id) -> (one-time key counts by algorithm, unused fallback key types):
+        # every /sync of every device reports them. Dropped after the commit of each write to
+        # those keys (upload, claim, device deletion); the generation moves on with each drop, so
+        # a read that raced with a write (and may have seen the old rows) is not cached.
+        self._key_counts: LruCache[tuple[str, str], tuple[dict[str, int], list[str]]] = LruCache(
+            "e2e_key_counts", 50_000)
+        self._key_counts_generation = 0
         # The fast path of a claim. PostgreSQL: per device, in one global order, skipping keys
         # other claims have locked instead of queueing behind them (the one-by-one path after it
         # waits, so a fallback key is handed out only when no key is left at all); locks are taken
@@ -73,13 +81,14 @@ class E2EKeysStore:
 
     async def upload_keys(self, user_id: str, device_id: str, device_keys: dict[str, Any] | None,
                           replaces: dict[str, Any] | None, one_time: list[tuple[str, str, Any]],
-                          fallback: list[tuple[str, str, Any]], now_ms: int) -> None:
+                          fallback: list[tuple[str, str, Any]], now_ms: int, drop_old_keys: bool = False) -> None:
         """Store a device's uploaded keys in one transaction: all or nothing.
         device_keys: the new identity keys (None: unchanged), written only if what is stored is
         still `replaces` (None: nothing stored), else StaleDeviceKeys. one_time: (algorithm, key_id,
         key); a key ID already taken by a different key raises OneTimeKeyConflict. fallback: one
         per algorithm, replacing the previous one, unused (the same key again is left as it is,
-        so a retried upload does not make a handed-out key look fresh)."""
+        so a retried upload does not make a handed-out key look fresh). drop_old_keys: first delete
+        the device's one-time and fallback keys and the signatures on its device keys."""
 
         def txn_fn(txn: Transaction) -> None:
             if device_keys is not None:
@@ -92,6 +101,12 @@ class E2EKeysStore:
                                 "AND key_json = ?", (_dump(device_keys), now_ms, user_id, device_id, _dump(replaces)))
                 if txn.rowcount != 1:
                     raise StaleDeviceKeys()
+            if drop_old_keys:
+                for table in ("e2e_one_time_keys", "e2e_fallback_keys"):
+                    txn.execute(f"DELETE FROM {table} WHERE user_id = ? AND device_id = ?",  # noqa: S608 constant
+                                (user_id, device_id))
+                txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?",
+                            (user_id, device_id))
             for algorithm, key_id, key in one_time:
                 txn.execute("INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, ts) "
                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, device_id, algorithm, key_id) "
@@ -111,6 +126,8 @@ class E2EKeysStore:
                             (user_id, device_id, algorithm))
                 txn.execute("INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) "
                             "VALUES (?, ?, ?, ?, ?, ?)", (user_id, device_id, algorithm, key_id, _dump(key), False))
+
+            txn.call_after_commit(lambda: self._forget_key_counts([(user_id, device_id)]))
 
         await self._db.run("upload_keys", txn_fn)
 
@@ -166,22 +183,41 @@ class E2EKeysStore:
                             (user_id, device_id))
             txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?",
                         (user_id, device_id))
+        txn.call_after_commit(lambda: self._forget_key_counts([(user_id, d) for d in device_ids]))
 
     # -- one-time and fallback keys -------------------------------------------------------------
 
     async def count_one_time_keys(self, user_id: str, device_id: str) -> dict[str, int]:
-        rows = await self._db.execute(
-            "count_one_time_keys",
-            "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm",
-            user_id, device_id)
-        return {algorithm: count for algorithm, count in rows}
+        return dict((await self._get_key_counts(user_id, device_id))[0])
 
     async def get_unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
-        rows = await self._db.execute(
-            "get_unused_fallback_key_types",
-            "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND used = ? "
-            "ORDER BY algorithm", user_id, device_id, False)
-        return [r[0] for r in rows]
+        return list((await self._get_key_counts(user_id, device_id))[1])
+
+    async def _get_key_counts(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
+        """The cached pair itself: callers copy what they hand out."""
+        cached = self._key_counts.get((user_id, device_id))
+        if cached is not None:
+            return cached
+        generation = self._key_counts_generation
+
+        def txn_fn(txn: Transaction) -> tuple[dict[str, int], list[str]]:
+            counts = txn.execute(
+                "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? "
+                "GROUP BY algorithm", (user_id, device_id)).fetchall()
+            fallback = txn.execute(
+                "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND used = ? "
+                "ORDER BY algorithm", (user_id, device_id, False)).fetchall()
+            return {algorithm: count for algorithm, count in counts}, [r[0] for r in fallback]
+
+        found = await self._db.run("get_e2e_key_counts", txn_fn)
+        if generation == self._key_counts_generation:
+            self._key_counts.set((user_id, device_id), found)
+        return found
+
+    def _forget_key_counts(self, devices: list[tuple[str, str]]) -> None:
+        self._key_counts_generation += 1
+        for device in devices:
+            self._key_counts.pop(device)
 
     async def claim_keys(self, claims: list[tuple[str, str, str]]
                          ) -> dict[tuple[str, str], tuple[str, Any]]:
@@ -223,6 +259,8 @@ class E2EKeysStore:
                     "RETURNING key_id, key_json", (True, *device)).fetchone()
             if claimed is not None:
                 out[(user_id, device_id)] = (claimed[0], json.loads(claimed[1]))
+        claimed_devices = list(out)
+        txn.call_after_commit(lambda: self._forget_key_counts(claimed_devices))
         return out
 
     # -- cross-signing keys and signatures -----------------------------------------------------------

@@ -4,9 +4,11 @@ current state and memberships. Persisting an event is one transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from twisted.internet import defer
 
 from homeserver.events.hashing import encode_canonical_json
 from homeserver.events.model import Event
@@ -44,6 +46,23 @@ class EventsStore:
         self._room_members: LruCache[str, list[tuple[str, str, str]]] = LruCache("room_members", 5_000)
         self._user_memberships: LruCache[str, dict[str, tuple[str, str]]] = LruCache("user_memberships", 20_000)
         self._membership_generation = 0
+        # The position of the latest membership event (set after its commit, before its position
+        # is finished): a range of positions past it holds no membership change at all, which
+        # every sync woken by a plain message asks about (its own rooms, device lists).
+        self.last_membership_position = 0
+        # room -> position of its latest event (every woken sync asks, for each joined room). Each
+        # persist moves a cached room's entry on after its commit; one into a room not cached moves
+        # the generation, so that a read racing with it (it may miss the event) is not cached.
+        self._latest_positions: LruCache[str, int] = LruCache("latest_positions", 20_000)
+        self._latest_generation = 0
+        # Reads of ranges of committed positions (at or below `stream.current` when asked): events
+        # are never deleted nor change position, so their answers never change. The syncs woken by
+        # one message mostly ask the same ones.
+        self._committed_ranges: LruCache[tuple, list[tuple[str, int]]] = LruCache("committed_ranges", 20_000)
+        self._event_at_position: LruCache[tuple[str, int], str] = LruCache("event_at_position", 20_000)
+        # Settled reads under way: the syncs one message wakes all ask at once, before the first
+        # answer is cached; the rest wait for that one instead of each querying.
+        self._settled_in_flight: dict[tuple, list[defer.Deferred]] = {}
         # Indexes kept in the persisting transaction itself (search, user directory): fn(txn, event, position).
         self.persist_hooks: list[Callable[[Transaction, Event, int], None]] = []
 
@@ -51,6 +70,8 @@ class EventsStore:
         await self.stream._generator.load(self._db)
         rows = await self._db.execute("max_stream", "SELECT MAX(stream_ordering) FROM events")
         self.stream.load(rows[0][0] or 0)
+        rows = await self._db.execute("max_membership", "SELECT MAX(stream_ordering) FROM room_memberships")
+        self.last_membership_position = rows[0][0] or 0
 
     # -- rooms ----------------------------------------------------------------------------------
 
@@ -147,9 +168,15 @@ class EventsStore:
                 self._positions.set(event.event_id, position)
                 if event.is_state() and event.type == "m.room.member":
                     self._membership_generation += 1
+                    self.last_membership_position = max(self.last_membership_position, position)
                     self._room_members.pop(room_id)
                     self._user_memberships.pop(event.state_key)
                 self._current_state.set(room_id, state_after)
+                latest = self._latest_positions.peek(room_id)
+                if latest is None:
+                    self._latest_generation += 1
+                else:
+                    self._latest_positions.set(room_id, max(latest, position))
                 if is_new_room:
                     self._room_versions[room_id] = event.room_version
 
@@ -269,8 +296,41 @@ class EventsStore:
             args.append(to_stream)
         sql += f" AND rejection_reason IS NULL ORDER BY stream_ordering {order} LIMIT ?"
         args.append(limit)
-        rows = await self._db.execute("paginate_room_events", sql, *args)
-        return [(r[0], r[1]) for r in rows]
+
+        async def fetch() -> list[tuple[str, int]]:
+            return [(r[0], r[1]) for r in await self._db.execute("paginate_room_events", sql, *args)]
+
+        end = from_stream if backwards else to_stream
+        if end is None or end > self.stream.current:
+            return await fetch()
+        key = (room_id, from_stream, backwards, limit, to_stream)
+        return list(await self._settled_read(self._committed_ranges, key, fetch))
+
+    async def _settled_read(self, cache: LruCache, key: tuple, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """A read of committed positions only (its answer never changes): cached, and shared with
+        the same read already under way. Callers must not change what it returns."""
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+        flight_key = (id(cache), *key)
+        waiters = self._settled_in_flight.get(flight_key)
+        if waiters is not None:
+            waiting: defer.Deferred = defer.Deferred()
+            waiters.append(waiting)
+            return await waiting
+        waiters = self._settled_in_flight[flight_key] = []
+        try:
+            value = await fetch()
+        except Exception as e:
+            del self._settled_in_flight[flight_key]
+            for waiting in waiters:
+                waiting.errback(e)
+            raise
+        del self._settled_in_flight[flight_key]
+        cache.set(key, value)
+        for waiting in waiters:
+            waiting.callback(value)
+        return value
 
     async def get_auth_chain_ids(self, event_ids: list[str]) -> set[str]:
         """Every event reachable through auth_events from `event_ids` (not including them)."""
@@ -333,26 +393,49 @@ class EventsStore:
 
     async def get_latest_positions(self, room_ids: list[str]) -> dict[str, int]:
         """room_id -> stream position of its latest event."""
+        out: dict[str, int] = {}
+        missing = []
+        for room_id in room_ids:
+            latest = self._latest_positions.get(room_id)
+            if latest is None:
+                missing.append(room_id)
+            else:
+                out[room_id] = latest
 
         def txn_fn(txn: Transaction) -> dict[str, int]:
             return dict(txn.select_in(
-                "SELECT room_id, MAX(stream_ordering) FROM events WHERE room_id {in} GROUP BY room_id", room_ids))
+                "SELECT room_id, MAX(stream_ordering) FROM events WHERE room_id {in} GROUP BY room_id", missing))
 
-        return await self._db.run("get_latest_positions", txn_fn) if room_ids else {}
+        if missing:
+            generation = self._latest_generation
+            found = await self._db.run("get_latest_positions", txn_fn)
+            if generation == self._latest_generation:
+                for room_id, latest in found.items():
+                    self._latest_positions.set(room_id, max(latest, self._latest_positions.peek(room_id) or 0))
+            out.update(found)
+        return out
 
     async def get_event_at_position(self, room_id: str, position: int) -> str | None:
         """The room's last event at or before a stream position (its state is the room's state then)."""
-        rows = await self._db.execute(
-            "get_event_at_position",
-            "SELECT event_id FROM events WHERE room_id = ? AND stream_ordering <= ? "
-            "ORDER BY stream_ordering DESC LIMIT 1",
-            room_id, position,
-        )
-        return rows[0][0] if rows else None
+
+        async def fetch() -> str:
+            rows = await self._db.execute(
+                "get_event_at_position",
+                "SELECT event_id FROM events WHERE room_id = ? AND stream_ordering <= ? "
+                "ORDER BY stream_ordering DESC LIMIT 1",
+                room_id, position,
+            )
+            return rows[0][0] if rows else ""  # "": no event at or before it
+
+        if position > self.stream.current:
+            return await fetch() or None
+        return await self._settled_read(self._event_at_position, (room_id, position), fetch) or None
 
     async def get_membership_changes(self, user_id: str, after: int, upto: int) -> dict[str, tuple[str, str, int]]:
         """room_id -> (membership, event_id, position) of the user's latest membership change in
         each room within (after, upto]."""
+        if not self.memberships_changed_between(after, upto):
+            return {}
         rows = await self._db.execute(
             "get_membership_changes",
             "SELECT room_id, membership, event_id, stream_ordering FROM room_memberships "
@@ -360,6 +443,12 @@ class EventsStore:
             user_id, after, upto,
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def memberships_changed_between(self, after: int, upto: int) -> bool:
+        """Whether any membership (of anyone, in any room) may have changed in (after, upto]. Every
+        position up to `stream.current` has committed, so its membership event (if any) is counted
+        in `last_membership_position`; beyond that, no telling."""
+        return upto > self.stream.current or self.last_membership_position > after
 
     async def get_current_memberships(self, user_id: str) -> dict[str, tuple[str, str]]:
         """room_id -> (membership, event_id) for every room the user has a membership in."""

@@ -6,12 +6,18 @@ from typing import Any
 
 from homeserver.storage.database import Database, Transaction
 from homeserver.storage.ids import IdGenerator, StreamIdTracker
+from homeserver.util.caches import LruCache
 
 
 class ReceiptsStore:
     def __init__(self, db: Database):
         self._db = db
         self.stream = StreamIdTracker(IdGenerator("receipts", "stream_id"))
+        # (room_id, user_id) -> the user's read receipts there: every /sync counts unread
+        # notifications from them, in each room with news. Dropped after the commit of the user's
+        # next receipt there; the generation keeps a read that raced with it out of the cache.
+        self._read_receipts: LruCache[tuple[str, str], dict[str, str]] = LruCache("user_read_receipts", 100_000)
+        self._read_receipts_generation = 0
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
@@ -27,6 +33,7 @@ class ReceiptsStore:
                         (room_id, receipt_type, user_id, thread_id))
             txn.execute("INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)", (room_id, receipt_type, user_id, thread_id, event_id, ts, position))
+            txn.call_after_commit(lambda: self._forget_read_receipts(room_id, user_id))
 
         try:
             await self._db.run("put_receipt", txn_fn)
@@ -42,11 +49,17 @@ class ReceiptsStore:
                 "SELECT room_id, receipt_type, user_id, thread_id, event_id, ts FROM receipts "
                 "WHERE room_id {in} AND stream_id > ? AND stream_id <= ?", room_ids, after=(after or 0, upto))
 
-        return await self._db.run("get_receipt_changes", txn_fn) if room_ids else []
+        if not room_ids or (after is not None and after >= upto):
+            return []  # nothing to look in (a sync woken by something else: an empty range)
+        return await self._db.run("get_receipt_changes", txn_fn)
 
     async def get_user_read_receipts(self, room_id: str, user_id: str) -> dict[str, str]:
         """thread_id ('' unthreaded, 'main', or a thread root) -> the event the user's latest
         m.read or m.read.private receipt points at (the later of the two)."""
+        cached = self._read_receipts.get((room_id, user_id))
+        if cached is not None:
+            return dict(cached)
+        generation = self._read_receipts_generation
         rows = await self._db.execute(
             "get_user_read_receipts",
             "SELECT r.thread_id, r.event_id, e.stream_ordering FROM receipts r JOIN events e ON e.event_id = r.event_id "
@@ -57,4 +70,11 @@ class ReceiptsStore:
         for thread_id, event_id, position in rows:
             if thread_id not in best or position > best[thread_id][0]:
                 best[thread_id] = (position, event_id)
-        return {t: e for t, (_, e) in best.items()}
+        found = {t: e for t, (_, e) in best.items()}
+        if generation == self._read_receipts_generation:
+            self._read_receipts.set((room_id, user_id), found)
+        return dict(found)
+
+    def _forget_read_receipts(self, room_id: str, user_id: str) -> None:
+        self._read_receipts_generation += 1
+        self._read_receipts.pop((room_id, user_id))

@@ -44,19 +44,25 @@ class UploadTest(E2ETestCase):
         self.assertEqual(again["device_one_time_keys_count"], {"signed_curve25519": 0})
         self.assertEqual(again["device_unused_fallback_key_types"], [])
 
-    async def test_reupload_identical_is_fine_different_is_refused(self) -> None:
+    async def test_reupload_identical_is_fine_new_identity_replaces_old_keys(self) -> None:
         alice, device = await self.account("alice")
         token = alice["access_token"]
+        await self.upload(token, {"device_keys": device.device_keys(), "one_time_keys": device.one_time_keys(2),
+                                  "fallback_keys": device.fallback_key()})
         await self.upload(token, {"device_keys": device.device_keys()})
-        await self.upload(token, {"device_keys": device.device_keys()})
-        other = FakeDevice(device.user_id, device.device_id)  # same device ID, new identity keys
-        r = await self.assert_rejected_without_change("POST", f"{V3}/keys/upload",
-                                                      {"device_keys": other.device_keys()}, 400, "M_INVALID_PARAM",
-                                                      token=token)
-        self.assertIn("different identity keys", r.json["error"])
+        # Same device ID, new identity keys (a re-login that lost its crypto store): the new keys
+        # replace the old ones, and the old identity's one-time and fallback keys go; new key IDs
+        # may repeat the old ones (a fresh account counts from the start again).
+        other = FakeDevice(device.user_id, device.device_id)
+        new_one_time_key = other.one_time_keys(1)
+        r = await self.upload(token, {"device_keys": other.device_keys(), "one_time_keys": new_one_time_key})
+        self.assertEqual(r["one_time_key_counts"], {"signed_curve25519": 1})
         result = await self.query(token, {"@alice:test": []})
-        self.assertEqual(result["device_keys"]["@alice:test"][device.device_id]["keys"],
-                         device.device_keys()["keys"])
+        self.assertEqual(result["device_keys"]["@alice:test"][device.device_id]["keys"], other.device_keys()["keys"])
+        self.assertEqual((await self.sync(token))["device_unused_fallback_key_types"], [])
+        bob, _ = await self.account("bob")
+        claimed = await self.claim(bob["access_token"], {"@alice:test": {device.device_id: "signed_curve25519"}})
+        self.assertEqual(claimed["one_time_keys"]["@alice:test"][device.device_id], new_one_time_key)
 
     async def test_bad_device_keys_change_nothing(self) -> None:
         alice, device = await self.account("alice")

@@ -30,10 +30,12 @@ DEVICE_KEYS = {
         "keys": STRING_MAP, "signatures": SIGNATURES, "unsigned": {"type": "object"},
     },
 }
+# MSC2732's name for fallback_keys, still sent by clients built before it was stable.
+UNSTABLE_FALLBACK_KEYS = "org.matrix.msc2732.fallback_keys"
 UPLOAD_BODY = Validator({
     "type": "object",
     "properties": {"device_keys": DEVICE_KEYS, "one_time_keys": {"type": "object"},
-                   "fallback_keys": {"type": "object"}},
+                   "fallback_keys": {"type": "object"}, UNSTABLE_FALLBACK_KEYS: {"type": "object"}},
 })
 QUERY_BODY = Validator({
     "type": "object", "required": ["device_keys"],
@@ -67,11 +69,16 @@ SIGNATURES_BODY = Validator({
 
 
 class KeysUploadServlet(RestServlet):
-    PATTERNS = client_patterns("/keys/upload")
+    # "/keys/upload/{deviceId}" is the deprecated r0 form some clients still call.
+    PATTERNS = client_patterns("/keys/upload(?:/(?P<device_id>[^/]+))?")
 
-    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+    async def on_POST(self, request: HomeserverRequest, device_id: str | None = None) -> tuple[int, Any]:
         requester = await self.auth(request)
+        if device_id is not None and device_id != requester.device_id:
+            raise invalid_param(f"Keys can only be uploaded for the requesting device ({requester.device_id})")
         body = parse_json_object(request, UPLOAD_BODY)
+        if "fallback_keys" not in body and UNSTABLE_FALLBACK_KEYS in body:
+            body["fallback_keys"] = body[UNSTABLE_FALLBACK_KEYS]
         return 200, await self.hs.e2e_keys_handler.upload(requester.user_id, requester.device_id, body)
 
 
