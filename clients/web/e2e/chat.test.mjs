@@ -199,7 +199,7 @@ describe("web client against the real homeserver", () => {
     // Bob looks at the list (no conversation open) while Alice writes in the DM.
     const bob = users.bob.page;
     await bob.goto("/");
-    await bob.getByRole("heading", { name: "Chats" }).waitFor();
+    await bob.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor();
     const composer = users.alice.page;
     const aliceDm = composer.locator("nav[aria-label=Conversations] button", { hasText: "bob" }).first();
     await aliceDm.click();
@@ -254,7 +254,7 @@ describe("web client against the real homeserver", () => {
     assert.equal(await page.evaluate(() => document.documentElement.classList.contains("dark")), true);
     await shot(page, "conversation-dark");
     await page.reload();
-    await page.getByRole("heading", { name: "Chats" }).waitFor({ timeout: 30_000 });
+    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 30_000 });
     assert.equal(await page.evaluate(() => document.documentElement.classList.contains("dark")), true);
     await page.locator("nav[aria-label=Conversations] button", { hasText: "bob" }).first().click();
     await messageBubble(page, "Hello Bob, this is secret").waitFor({ timeout: 30_000 });
@@ -287,6 +287,19 @@ describe("web client against the real homeserver", () => {
 
   test("a new browser restores encrypted history with the recovery key", async (t) => {
     if (!users.alice.recoveryKey) return t.skip("no recovery key: encryption setup did not complete");
+    // The SDK uploads room keys to the backup after a random delay of up to 10 s: wait until the
+    // server holds at least the two sessions of the DM (alice's and bob's), or there is nothing to restore.
+    const { accessToken } = JSON.parse(await users.alice.page.evaluate(() => localStorage.getItem("hs.session")));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await fetch(`${hs.baseUrl}/_matrix/client/v3/room_keys/version`, {
+        headers: { Authorization: `Bearer ${accessToken}` },
+      });
+      const backup = r.ok ? await r.json() : { count: 0 };
+      if (backup.count >= 2) break;
+      assert.ok(Date.now() < deadline, `the key backup still holds ${backup.count} session(s) after 60 s`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
     const page = await newPage();
     await page.goto("/");
     await page.getByLabel("User name").fill("alice");

@@ -41,7 +41,7 @@ async function register(page, name) {
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByLabel("Confirm password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Chats" }).waitFor({ timeout: 60_000 });
+  await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
   await page.waitForFunction(
     (settled) => settled.includes(document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus),
     SETTLED_CRYPTO,
