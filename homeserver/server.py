@@ -165,6 +165,8 @@ class HomeServer:
         self.e2e_keys_store = E2EKeysStore(self.database)
         self.device_lists_store = DeviceListsStore(self.database)
         self.devices_store.add_deletion_hook(self.e2e_keys_store.delete_devices_keys_txn)
+        # A device's creation, rename or deletion changes what /keys/query shows (cached per user).
+        self.devices_store.change_listeners.append(self.e2e_keys_store.forget_device_keys)
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)

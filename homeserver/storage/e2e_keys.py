@@ -58,6 +58,15 @@ class E2EKeysStore:
         self._key_counts: LruCache[tuple[str, str], tuple[dict[str, int], list[str]]] = LruCache(
             "e2e_key_counts", 50_000)
         self._key_counts_generation = 0
+        # user_id -> device_id -> (decoded device keys, device display name) for every device of
+        # the user that has keys: what /keys/query reads for each queried user. Dropped after the
+        # commit of every write that changes a device's keys, name or existence (key upload,
+        # device creation, rename, deletion); same generation rule as above. The values are shared:
+        # callers must not change them (they build their own dicts around them). Signatures and
+        # cross-signing keys are not cached: they are read fresh each time.
+        self._device_keys: LruCache[str, dict[str, tuple[dict[str, Any], str | None]]] = LruCache(
+            "e2e_device_keys", 20_000)
+        self._device_keys_generation = 0
         # The fast path of a claim. PostgreSQL: per device, in one global order, skipping keys
         # other claims have locked instead of queueing behind them (the one-by-one path after it
         # waits, so a fallback key is handed out only when no key is left at all); locks are taken
@@ -128,45 +137,82 @@ class E2EKeysStore:
                             "VALUES (?, ?, ?, ?, ?, ?)", (user_id, device_id, algorithm, key_id, _dump(key), False))
 
             txn.call_after_commit(lambda: self._forget_key_counts([(user_id, device_id)]))
+            txn.call_after_commit(lambda: self.forget_device_keys(user_id))
 
         await self._db.run("upload_keys", txn_fn)
 
     async def get_device_keys(self, queries: list[tuple[str, str | None]]) -> dict[str, dict[str, tuple[dict[str, Any], str | None]]]:
         """user_id -> device_id -> (keys, device display name) for (user_id, device_id or None for
-        all devices) pairs. Only devices that still exist are returned."""
-        return await self._db.run("get_device_keys", self._device_keys_txn, queries)
+        all devices) pairs. Only devices that still exist are returned. The keys are shared with
+        the cache: read them, do not change them."""
+        generation = self._device_keys_generation
+        found, read = await self._db.run("get_device_keys", self._device_keys_txn, queries)
+        self._cache_device_keys(generation, read)
+        return found
 
-    @staticmethod
-    def _device_keys_txn(txn: Transaction, queries: list[tuple[str, str | None]]) -> dict[str, dict[str, tuple[dict[str, Any], str | None]]]:
-        out: dict[str, dict[str, tuple[dict[str, Any], str | None]]] = {}
-        whole_users = sorted({u for u, d in queries if d is None})
-        rows = txn.select_in(
-            "SELECT k.user_id, k.device_id, k.key_json, d.display_name FROM e2e_device_keys k "
-            "JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id WHERE k.user_id {in}",
-            whole_users)
-        for user_id, device_id in sorted({(u, d) for u, d in queries if d is not None and u not in whole_users}):
-            rows += txn.execute(
+    def _device_keys_txn(self, txn: Transaction, queries: list[tuple[str, str | None]]
+                         ) -> tuple[dict[str, dict[str, tuple[dict[str, Any], str | None]]],
+                                    dict[str, dict[str, tuple[dict[str, Any], str | None]]]]:
+        """(what was asked for, the users' devices read from the database to be cached). Whole
+        users are read even when only some of their devices are asked for: one cache entry each.
+        Runs on a database thread: only peek() at the cache."""
+        by_user: dict[str, dict[str, tuple[dict[str, Any], str | None]]] = {}
+        missing = []
+        for user_id in sorted({u for u, _ in queries}):
+            cached = self._device_keys.peek(user_id)
+            if cached is None:
+                missing.append(user_id)
+            else:
+                by_user[user_id] = cached
+        read: dict[str, dict[str, tuple[dict[str, Any], str | None]]] = {u: {} for u in missing}
+        for user_id, device_id, key_json, display_name in txn.select_in(
                 "SELECT k.user_id, k.device_id, k.key_json, d.display_name FROM e2e_device_keys k "
-                "JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id "
-                "WHERE k.user_id = ? AND k.device_id = ?", (user_id, device_id)).fetchall()
-        for user_id, device_id, key_json, display_name in rows:
-            out.setdefault(user_id, {})[device_id] = (json.loads(key_json), display_name)
-        return out
+                "JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id WHERE k.user_id {in}",
+                missing):
+            read[user_id][device_id] = (json.loads(key_json), display_name)
+        by_user.update(read)
+        whole_users = {u for u, d in queries if d is None}
+        out: dict[str, dict[str, tuple[dict[str, Any], str | None]]] = {}
+        for user_id, device_id in queries:
+            devices = by_user[user_id]
+            if user_id in whole_users:
+                if devices:
+                    out[user_id] = dict(devices)
+            elif device_id in devices:
+                out.setdefault(user_id, {})[device_id] = devices[device_id]
+        return out, read
+
+    def _cache_device_keys(self, generation: int, read: dict[str, dict[str, tuple[dict[str, Any], str | None]]]
+                           ) -> None:
+        if generation == self._device_keys_generation:
+            for user_id, devices in read.items():
+                self._device_keys.set(user_id, devices)
+
+    def forget_device_keys(self, user_id: str, deleted: bool = False) -> None:
+        """After the commit of a change to one of the user's devices' keys, names or existence
+        (also a `DevicesStore.change_listeners` listener, hence `deleted`)."""
+        self._device_keys_generation += 1
+        self._device_keys.pop(user_id)
 
     async def get_keys_for_query(self, wanted: dict[str, list[str]]) -> QueryKeys:
         """Everything /keys/query shows of these local users (device IDs: [] for all), in one
-        transaction: a consistent view, one round trip."""
+        transaction: a consistent view, one round trip. Device keys come from the cache when
+        there (shared with it: read them, do not change them)."""
+        generation = self._device_keys_generation
 
-        def txn_fn(txn: Transaction) -> QueryKeys:
+        def txn_fn(txn: Transaction) -> tuple[QueryKeys, dict[str, dict[str, tuple[dict[str, Any], str | None]]]]:
             existing = {r[0] for r in txn.select_in("SELECT user_id FROM users WHERE user_id {in}", sorted(wanted))}
             queries: list[tuple[str, str | None]] = []
             for user_id in sorted(existing):
                 queries += [(user_id, d) for d in wanted[user_id]] if wanted[user_id] else [(user_id, None)]
             users = sorted(existing)
-            return QueryKeys(existing, self._device_keys_txn(txn, queries), self._cross_signing_keys_txn(txn, users),
-                             self._signatures_txn(txn, users))
+            device_keys, read = self._device_keys_txn(txn, queries)
+            return QueryKeys(existing, device_keys, self._cross_signing_keys_txn(txn, users),
+                             self._signatures_txn(txn, users)), read
 
-        return await self._db.run("get_keys_for_query", txn_fn)
+        found, read = await self._db.run("get_keys_for_query", txn_fn)
+        self._cache_device_keys(generation, read)
+        return found
 
     async def get_stored_device_keys(self, user_id: str, device_id: str) -> dict[str, Any] | None:
         """The device's stored keys, whether or not the device row exists (yet)."""
@@ -184,6 +230,7 @@ class E2EKeysStore:
             txn.execute("DELETE FROM e2e_signatures WHERE target_user_id = ? AND target_key_id = ?",
                         (user_id, device_id))
         txn.call_after_commit(lambda: self._forget_key_counts([(user_id, d) for d in device_ids]))
+        txn.call_after_commit(lambda: self.forget_device_keys(user_id))
 
     # -- one-time and fallback keys -------------------------------------------------------------
 
