@@ -12,27 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from homeserver.events.model import Event
+from homeserver.util.dotted_paths import split_dotted_path
 
 
 def split_field_path(path: str) -> list[str]:
     """`content.m\\.relates_to` -> ["content", "m.relates_to"]."""
-    parts: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(path):
-        char = path[i]
-        if char == "\\" and i + 1 < len(path) and path[i + 1] in ".\\":
-            current.append(path[i + 1])
-            i += 2
-            continue
-        if char == ".":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        i += 1
-    parts.append("".join(current))
-    return parts
+    return list(split_dotted_path(path))
 
 
 def compile_field_paths(paths: Iterable[str]) -> list[list[str]]:

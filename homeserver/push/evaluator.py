@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.push.rules import HISTORICAL_ACTIONS
+from homeserver.util.dotted_paths import split_dotted_path
 
 _MISSING = object()
 _MAX_SAFE_INT = 2**53 - 1
@@ -44,33 +45,10 @@ class Notification:
 # -- keys and patterns ------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
-def split_key(key: str) -> tuple[str, ...]:
-    """A dot-separated property path in parts: `\\.` is a literal dot, `\\\\` a backslash, and
-    any other backslash is kept as it is."""
-    parts: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(key):
-        c = key[i]
-        if c == "\\" and i + 1 < len(key) and key[i + 1] in ".\\":
-            current.append(key[i + 1])
-            i += 2
-            continue
-        if c == ".":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(c)
-        i += 1
-    parts.append("".join(current))
-    return tuple(parts)
-
-
 def lookup(event: dict[str, Any], key: str) -> Any:
     """The value at a dotted path of the event, or _MISSING."""
     value: Any = event
-    for part in split_key(key):
+    for part in split_dotted_path(key):
         if not isinstance(value, dict) or part not in value:
             return _MISSING
         value = value[part]

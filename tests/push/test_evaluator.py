@@ -10,10 +10,10 @@ from homeserver.push.evaluator import (
     compile_condition,
     glob_matches,
     lookup,
-    split_key,
     summarize,
 )
 from homeserver.push.rules import PredefinedOverride, UserRule, UserRules, evaluation_rules, merged_ruleset
+from homeserver.util.dotted_paths import split_dotted_path
 
 ME = "@alice:example.org"
 OTHER = "@bob:example.org"
@@ -39,10 +39,10 @@ def default_evaluator(rules=None):
 
 class KeyTests(unittest.TestCase):
     def test_split_key_escapes(self):
-        self.assertEqual(split_key("content.body"), ("content", "body"))
-        self.assertEqual(split_key("content.m\\.relates_to.rel_type"), ("content", "m.relates_to", "rel_type"))
-        self.assertEqual(split_key("content.m\\\\foo"), ("content", "m\\foo"))
-        self.assertEqual(split_key("content.m\\xfoo"), ("content", "m\\xfoo"))  # other escapes kept
+        self.assertEqual(split_dotted_path("content.body"), ("content", "body"))
+        self.assertEqual(split_dotted_path("content.m\\.relates_to.rel_type"), ("content", "m.relates_to", "rel_type"))
+        self.assertEqual(split_dotted_path("content.m\\\\foo"), ("content", "m\\foo"))
+        self.assertEqual(split_dotted_path("content.m\\xfoo"), ("content", "m\\xfoo"))  # other escapes kept
 
     def test_lookup(self):
         event = {"content": {"m.relates_to": {"rel_type": "m.replace"}, "a": {"b": 1}}}
