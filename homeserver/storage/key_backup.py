@@ -96,16 +96,11 @@ class KeyBackupStore:
     async def get_keys(self, user_id: str, version: int, room_id: str | None = None,
                        session_id: str | None = None) -> list[BackedUpKey]:
         """The version's keys, optionally only one room's, or one session's."""
-        sql = ("SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data "
-               "FROM room_key_backup_keys WHERE user_id = ? AND version = ?")
-        args: list[Any] = [user_id, version]
-        if room_id is not None:
-            sql += " AND room_id = ?"
-            args.append(room_id)
-        if session_id is not None:
-            sql += " AND session_id = ?"
-            args.append(session_id)
-        rows = await self._db.execute("get_backed_up_keys", sql, *args)
+        where, args = _keys_scope(user_id, version, room_id, session_id)
+        rows = await self._db.execute(
+            "get_backed_up_keys",
+            "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data "
+            f"FROM room_key_backup_keys WHERE {where}", *args)
         return [BackedUpKey(r, s, fmi, fc, bool(v), json.loads(d)) for r, s, fmi, fc, v, d in rows]
 
     async def get_keys_for_sessions(self, user_id: str, version: int,
@@ -148,15 +143,8 @@ class KeyBackupStore:
                           session_id: str | None = None) -> tuple[int, int]:
         """Delete the version's keys (or one room's, or one session's). Returns (etag, count)."""
         def txn_fn(txn: Transaction) -> tuple[int, int]:
-            sql = "DELETE FROM room_key_backup_keys WHERE user_id = ? AND version = ?"
-            args: list[Any] = [user_id, version]
-            if room_id is not None:
-                sql += " AND room_id = ?"
-                args.append(room_id)
-            if session_id is not None:
-                sql += " AND session_id = ?"
-                args.append(session_id)
-            txn.execute(sql, args)
+            where, args = _keys_scope(user_id, version, room_id, session_id)
+            txn.execute(f"DELETE FROM room_key_backup_keys WHERE {where}", args)
             return self._bump_etag_txn(txn, user_id, version, txn.rowcount > 0)
 
         return await self._db.run("delete_backed_up_keys", txn_fn)
@@ -174,3 +162,16 @@ class KeyBackupStore:
         row = txn.execute("SELECT COUNT(*) FROM room_key_backup_keys WHERE user_id = ? AND version = ?",
                           (user_id, version)).fetchone()
         return row[0]
+
+
+def _keys_scope(user_id: str, version: int, room_id: str | None, session_id: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) for a version's keys, or one room's, or one session's."""
+    where = "user_id = ? AND version = ?"
+    args: list[Any] = [user_id, version]
+    if room_id is not None:
+        where += " AND room_id = ?"
+        args.append(room_id)
+    if session_id is not None:
+        where += " AND session_id = ?"
+        args.append(session_id)
+    return where, args
