@@ -7,6 +7,7 @@ and those it no longer shares any room with (`left`)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from twisted.internet import defer
 
@@ -15,6 +16,21 @@ from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.events import EventsStore
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MembershipMoves:
+    """Membership changes between two event positions that matter to one user's device lists and
+    presence: the user's own latest membership per room where it changed, and (room, user) of
+    others whose membership changed in the user's rooms. Read once per sync, used by both."""
+    own: dict[str, str] = field(default_factory=dict)
+    others: list[tuple[str, str]] = field(default_factory=list)
+    after: int = 0
+    upto: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.after >= self.upto
 
 
 class DeviceListsHandler:
@@ -51,25 +67,28 @@ class DeviceListsHandler:
         except Exception:
             logger.exception("Could not record a device-list change for %s", user_id)
 
-    async def users_met(self, user_id: str, events_after: int, events_upto: int) -> set[str]:
-        """Users who came to share a room with the user between two event positions (they
-        joined one of the user's rooms, or the user joined theirs)."""
+    async def membership_moves(self, user_id: str, events_after: int, events_upto: int) -> MembershipMoves:
+        """The membership changes between two event positions (none read when the events in
+        between hold no membership change: a sync woken by a message, mostly)."""
         if events_after >= events_upto or not self._events.memberships_changed_between(events_after, events_upto):
-            return set()
+            return MembershipMoves()
         own, others = await self._store.get_membership_changes(user_id, events_after, events_upto)
-        met = {other for _, other in others}
-        met |= await self._store.get_joined_members([room for room, m in own.items() if m == "join"])
+        return MembershipMoves(own, others, events_after, events_upto)
+
+    async def users_met(self, user_id: str, moves: MembershipMoves) -> set[str]:
+        """Users who came to share a room with the user within `moves` (they joined one of the
+        user's rooms, or the user joined theirs)."""
+        if moves.empty:
+            return set()
+        met = {other for _, other in moves.others}
+        met |= await self._store.get_joined_members([room for room, m in moves.own.items() if m == "join"])
         met.discard(user_id)
         return met & await self._store.get_users_sharing_a_room(user_id)
 
-    async def changes(self, user_id: str, events_after: int, events_upto: int, lists_after: int,
-                      lists_upto: int) -> tuple[list[str], list[str]]:
-        """(changed, left) between two tokens' event and device-list positions."""
-        if not self._events.memberships_changed_between(events_after, events_upto):
-            # Only messages and other non-membership events: no one joined or left a room (a
-            # sync woken by a message in a big room, mostly).
-            events_after = events_upto
-        if lists_after >= lists_upto and events_after >= events_upto:
+    async def changes(self, user_id: str, moves: MembershipMoves, lists_after: int, lists_upto: int
+                      ) -> tuple[list[str], list[str]]:
+        """(changed, left) for membership `moves` and between two device-list positions."""
+        if lists_after >= lists_upto and moves.empty:
             return [], []  # nothing happened in between (a long-poll's recheck, mostly)
         sharing = await self._store.get_users_sharing_a_room(user_id)
         changed: set[str] = set()
@@ -80,11 +99,10 @@ class DeviceListsHandler:
                     changed.add(changed_user)
                 elif only_for == user_id:
                     changed.add(changed_user)
-        if events_after < events_upto:
-            own, others = await self._store.get_membership_changes(user_id, events_after, events_upto)
-            joined_rooms = [room for room, membership in own.items() if membership == "join"]
-            left_rooms = [room for room, membership in own.items() if membership != "join"]
-            candidates = {other for _, other in others}
+        if not moves.empty:
+            joined_rooms = [room for room, membership in moves.own.items() if membership == "join"]
+            left_rooms = [room for room, membership in moves.own.items() if membership != "join"]
+            candidates = {other for _, other in moves.others}
             candidates |= await self._store.get_joined_members(joined_rooms + left_rooms)
             candidates.discard(user_id)
             # Sharing a room now (whether newly or still): the client may not know their keys.

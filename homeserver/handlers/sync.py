@@ -13,7 +13,7 @@ from homeserver.api.errors import invalid_param
 from homeserver.events.filtering import Filter
 from homeserver.events.formatting import EventFormatter
 from homeserver.events.model import Event
-from homeserver.handlers.device_lists import DeviceListsHandler
+from homeserver.handlers.device_lists import DeviceListsHandler, MembershipMoves
 from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.lazy_members import SentMembersTracker
 from homeserver.handlers.notifications import NotificationCounter
@@ -210,8 +210,10 @@ class SyncHandler:
             room["unread_notifications"] = counts
             if f.room.timeline.unread_thread_notifications:
                 room["unread_thread_notifications"] = threads
-        met = await self._device_lists.users_met(user_id, since_token.events, now) \
-            if incremental and self._presence.enabled else set()
+        # Who joined or left rooms in between: read once, for presence and device lists both.
+        moves = await self._device_lists.membership_moves(user_id, since_token.events, now) \
+            if since_token is not None else MembershipMoves()
+        met = await self._device_lists.users_met(user_id, moves) if incremental and self._presence.enabled else set()
         presence = f.presence.apply_limit([e for e in await self._presence.presence_events(
             user_id, since_token.presence if incremental else None, met)
             if f.presence.check(e["type"], e["sender"])])
@@ -225,7 +227,7 @@ class SyncHandler:
             body["presence"] = {"events": presence}
         if to_device.events:
             body["to_device"] = {"events": to_device.events}
-        device_lists = await self._device_list_changes(user_id, since_token, current)
+        device_lists = await self._device_list_changes(user_id, since_token, current, moves)
         if device_lists:
             body["device_lists"] = device_lists
         body["device_one_time_keys_count"] = await self._e2e_keys.one_time_key_counts(user_id, device_id)
@@ -248,14 +250,13 @@ class SyncHandler:
             self._filters.set(key, parsed)
         return parsed
 
-    async def _device_list_changes(self, user_id: str, since: SyncToken | None, current: SyncToken
-                                   ) -> dict[str, list[str]]:
+    async def _device_list_changes(self, user_id: str, since: SyncToken | None, current: SyncToken,
+                                   moves: MembershipMoves) -> dict[str, list[str]]:
         """Whose device keys the client must re-fetch (`changed`) or may stop tracking (`left`);
         nothing on a first sync, where clients fetch every key they need."""
         if since is None:
             return {}
-        changed, left = await self._device_lists.changes(user_id, since.events, current.events,
-                                                         since.device_lists, current.device_lists)
+        changed, left = await self._device_lists.changes(user_id, moves, since.device_lists, current.device_lists)
         return {"changed": changed, "left": left} if changed or left else {}
 
     async def _room(self, user_id: str, device_id: str, room_id: str, since: int | None, upto: int, limit: int,

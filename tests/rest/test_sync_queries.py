@@ -145,6 +145,21 @@ class SyncQueryCountTest(E2ETestCase):
         sync = await self.sync(bob["access_token"], sync["next_batch"])
         self.assertEqual(sync["device_lists"]["left"], [carol["user_id"]])
 
+    async def test_a_join_is_read_once_for_device_lists_and_presence(self) -> None:
+        alice, _ = await self.account("alice")
+        bob, _ = await self.account("bob")
+        room_id = await self.create(alice["access_token"], preset="public_chat")
+        since = (await self.sync(alice["access_token"]))["next_batch"]
+        since = (await self.sync(alice["access_token"], since))["next_batch"]
+        await self.sync(bob["access_token"])  # bob comes online
+        await self.join(bob["access_token"], room_id)
+        sync, statements = await self.counted_sync(alice["access_token"], since)
+        self.assertEqual(sync["device_lists"]["changed"], [bob["user_id"]])
+        self.assertIn(bob["user_id"], [e["sender"] for e in sync["presence"]["events"]])
+        reads = sum(n for sql, n in statements.items()
+                    if sql.startswith("SELECT room_id, membership FROM room_memberships"))
+        self.assertEqual(reads, 1, statements)
+
     async def test_unread_counts_follow_read_receipts(self) -> None:
         alice, _ = await self.account("alice")
         bob, _ = await self.account("bob")

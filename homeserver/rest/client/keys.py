@@ -112,8 +112,9 @@ class KeysChangesServlet(RestServlet):
                 raise invalid_param(f"Query parameter {name!r} is not a sync token")
             tokens.append(token)
         since, upto = tokens
-        changed, left = await self.hs.device_lists_handler.changes(
-            requester.user_id, since.events, upto.events, since.device_lists, upto.device_lists)
+        device_lists = self.hs.device_lists_handler
+        moves = await device_lists.membership_moves(requester.user_id, since.events, upto.events)
+        changed, left = await device_lists.changes(requester.user_id, moves, since.device_lists, upto.device_lists)
         return 200, {"changed": changed, "left": left}
 
 
