@@ -151,10 +151,10 @@ class UploadDownloadTests(MediaTestCase):
         self.assert_error(await self.thumbnail("doesNotExist", "width=32&height=32"), 404, "M_NOT_FOUND")
 
     async def test_malformed_server_names_and_media_ids(self) -> None:
-        self.assert_error(await self.download("abc", server="bad_server!"), 400, "M_INVALID_PARAM")
-        self.assert_error(await self.download("abc", server="%2E%2E%2Fetc"), 400, "M_INVALID_PARAM")
-        self.assert_error(await self.download("a.b"), 400, "M_INVALID_PARAM")
-        self.assert_error(await self.download("%2E%2E"), 400, "M_INVALID_PARAM")
+        self.assert_error(await self.download("abc", server="bad_server!"), 404, "M_NOT_FOUND")
+        self.assert_error(await self.download("abc", server="%2E%2E%2Fetc"), 404, "M_NOT_FOUND")
+        self.assert_error(await self.download("a.b"), 404, "M_NOT_FOUND")
+        self.assert_error(await self.download("%2E%2E"), 404, "M_NOT_FOUND")
 
     async def test_upload_over_the_limit_is_refused_and_leaves_nothing(self) -> None:
         limit = self.hs.config.max_upload_size
@@ -244,7 +244,7 @@ class AsyncUploadTests(MediaTestCase):
     async def test_unknown_or_remote_ids(self) -> None:
         self.assert_error(await self.put("neverCreated", b"x"), 404, "M_NOT_FOUND")
         self.assert_error(await self.put("abc", b"x", server="elsewhere.org"), 404, "M_NOT_FOUND")
-        self.assert_error(await self.put("abc", b"x", server="bad!name"), 400, "M_INVALID_PARAM")
+        self.assert_error(await self.put("abc", b"x", server="bad!name"), 404, "M_NOT_FOUND")
 
     async def test_download_before_upload_waits_then_times_out(self) -> None:
         media_id, _ = await self.create()
@@ -414,7 +414,7 @@ class AdminTests(MediaTestCase):
         await self.assert_rejected_without_change("DELETE", "/_synapse/admin/v1/media/test/nope", None,
                                                   404, "M_NOT_FOUND", token=admin)
         await self.assert_rejected_without_change("DELETE", "/_synapse/admin/v1/media/bad!/x", None,
-                                                  400, "M_INVALID_PARAM", token=admin)
+                                                  404, "M_NOT_FOUND", token=admin)
 
     async def test_delete_all_of_a_user(self) -> None:
         admin = await self.make_admin()

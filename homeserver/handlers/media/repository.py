@@ -45,14 +45,17 @@ _SERVER_NAME_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})
 _MEDIA_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+# A malformed MXC URI names no content: 404 M_NOT_FOUND, the answer the spec gives for downloads,
+# thumbnails and uploads to an MXC URI that was never created.
 def check_server_name(server_name: str) -> None:
     if not _SERVER_NAME_RE.match(server_name):
-        raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid server name: {server_name!r}")
+        raise MatrixError(404, Codes.NOT_FOUND, f"No such content: {server_name!r} is not a server name")
 
 
 def check_media_id(media_id: str) -> None:
     if not _MEDIA_ID_RE.match(media_id) or len(media_id) > 255:
-        raise MatrixError(400, Codes.INVALID_PARAM, "Media IDs may only contain A-Z, a-z, 0-9, '_' and '-'")
+        raise MatrixError(404, Codes.NOT_FOUND,
+                          "No such content: media IDs only contain A-Z, a-z, 0-9, '_' and '-'")
 
 
 @dataclass(frozen=True)
