@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from homeserver.api.errors import forbidden, not_found
+from homeserver.api.errors import forbidden, invalid_param, not_found
 from homeserver.events.filtering import Filter, canonical_filter_json, parse_filter_param, validate_filter
 from homeserver.storage.filters import FiltersStore
 
@@ -32,22 +32,31 @@ class FilterHandler:
 
     async def get_filter_json(self, user_id: str, filter_id: str) -> dict[str, Any]:
         """The user's stored filter as JSON; 404 M_NOT_FOUND if they have no such filter."""
+        stored = await self._stored_filter(user_id, filter_id)
+        if stored is None:
+            raise not_found("Unknown filter")
+        return stored
+
+    async def _stored_filter(self, user_id: str, filter_id: str) -> dict[str, Any] | None:
         if not filter_id.isascii() or not filter_id.isdigit() or len(filter_id) > _MAX_FILTER_ID_DIGITS:
-            raise not_found("Unknown filter")
+            return None
         raw = await self._store.get_filter(user_id, int(filter_id))
-        if raw is None:
-            raise not_found("Unknown filter")
-        return json.loads(raw)
+        return None if raw is None else json.loads(raw)
 
     async def resolve_json(self, filter_param: str | None, user_id: str) -> dict[str, Any]:
         """The /sync `filter` parameter as filter JSON: inline JSON (starting with `{`, validated)
-        or the ID of one of the user's stored filters. No parameter: the empty filter."""
+        or the ID of one of the user's stored filters. No parameter: the empty filter. An ID the
+        user has no filter under is a bad parameter (400 M_INVALID_PARAM, as Synapse answers): the
+        404 of `GET /filter/{id}` would read as an unknown endpoint."""
         if not filter_param:
             return {}
         parsed = parse_filter_param(filter_param)
         if isinstance(parsed, dict):
             return parsed
-        return await self.get_filter_json(user_id, parsed)
+        stored = await self._stored_filter(user_id, parsed)
+        if stored is None:
+            raise invalid_param(f"No such filter: {parsed!r}")
+        return stored
 
     async def resolve(self, filter_param: str | None, user_id: str) -> Filter:
         """Like resolve_json, as a Filter model."""

@@ -111,7 +111,7 @@ class RefusalTest(FilterTestCase):
         self.assert_error(r, 404, "M_NOT_FOUND")
         # Nor can bob use it in /sync.
         r = await self.get(f"{V3}/sync?filter={filter_id}", token=self.bob)
-        self.assert_error(r, 404, "M_NOT_FOUND")
+        self.assert_error(r, 400, "M_INVALID_PARAM")
 
     async def test_unknown_filters(self) -> None:
         await self.users()

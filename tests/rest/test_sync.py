@@ -143,7 +143,7 @@ class SyncTest(RoomsTestCase):
             r = await self.get(f"{V3}/sync?{query}", token=self.alice)
             self.assert_error(r, 400, errcode)
         r = await self.get(f"{V3}/sync?filter=12345", token=self.alice)
-        self.assertEqual(r.code, 404)
+        self.assert_error(r, 400, "M_INVALID_PARAM")
 
     async def test_room_and_type_filters(self) -> None:
         await self.users()

@@ -360,8 +360,8 @@ class BadInputTest(SyncFilterTestCase):
         current = (await self.sync(self.alice))["next_batch"]
         events_part = current.split("_")[0]
         cases = [
-            ("filter=4242", 404, "M_NOT_FOUND"),
-            ("filter=not-an-id", 404, "M_NOT_FOUND"),
+            ("filter=4242", 400, "M_INVALID_PARAM"),
+            ("filter=not-an-id", 400, "M_INVALID_PARAM"),
             (f"filter={quote('{not json')}", 400, "M_NOT_JSON"),
             (f"filter={quote(json.dumps({'room': {'timeline': {'limit': 'ten'}}}))}", 400, "M_BAD_JSON"),
             (f"filter={quote(json.dumps({'room': {'timeline': {'limit': 0}}}))}", 400, "M_INVALID_PARAM"),
