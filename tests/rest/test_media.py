@@ -194,6 +194,16 @@ class SmallLimitTests(MediaTestCase):
         bob = await self.register("bob")
         await self.upload_ok(b"c" * 700, token=bob["access_token"])
 
+    async def test_parallel_uploads_share_the_quota(self) -> None:
+        # Each fits alone; together they would pass the quota of 1500: exactly one is stored.
+        responses = await defer.gatherResults([
+            defer.ensureDeferred(self.upload(bytes([i]) * 900)) for i in range(2)])
+        self.assertEqual(sorted(r.code for r in responses), [200, 403], [r.json for r in responses])
+        self.assertEqual(len(self.media_files()), 1)
+        self.assertEqual(self.tmp_files(), [])
+        # The refused upload's bytes are not held: what is left of the quota can be used.
+        await self.upload_ok(b"z" * 600)
+
 
 class RangeTests(MediaTestCase):
     async def test_ranges(self) -> None:

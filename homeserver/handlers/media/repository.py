@@ -99,6 +99,10 @@ class MediaRepository:
         self._store = store
         self.files = MediaFileStore(config.store_path)
         self._hash_locks = KeyedLock()
+        # Bytes of uploads in progress per user, counted against the quota until recorded, so
+        # parallel uploads cannot together go past it (checked and changed under the user's lock).
+        self._quota_locks = KeyedLock()
+        self._reserved: dict[str, int] = {}
         self._upload_waiters: dict[str, list[defer.Deferred]] = {}
 
     def start(self) -> None:
@@ -115,13 +119,12 @@ class MediaRepository:
     async def upload(self, user_id: str, content: BinaryIO, content_type: str | None,
                      upload_name: str | None) -> str:
         """Store a new upload; returns its mxc:// URI."""
-        size = _content_size(content)
-        await self._check_may_store(user_id, size)
         media_id = _new_media_id()
-        sha256 = await self._store_file(
-            content, lambda sha, n: self._store.store_uploaded(
-                media_id, user_id, self._clock.time_msec(), sha, _content_type(content_type), upload_name, n,
-                self.config.authenticated_media))
+        async with self._room_for(user_id, _content_size(content)):
+            sha256 = await self._store_file(
+                content, lambda sha, n: self._store.store_uploaded(
+                    media_id, user_id, self._clock.time_msec(), sha, _content_type(content_type), upload_name, n,
+                    self.config.authenticated_media))
         await self._pregenerate_thumbnails(media_id, sha256, _content_type(content_type))
         return self._mxc(media_id)
 
@@ -147,15 +150,14 @@ class MediaRepository:
             raise forbidden("This media ID was created by another user")
         if media.uploaded:
             raise MatrixError(409, CANNOT_OVERWRITE_MEDIA, "Media already uploaded")
-        size = _content_size(content)
-        await self._check_may_store(user_id, size)
         filled: list[bool] = []
 
         async def record(sha: str, n: int) -> None:
             filled.append(await self._store.fill_pending(media_id, self._clock.time_msec(), sha,
                                                          _content_type(content_type), upload_name, n))
 
-        sha256 = await self._store_file(content, record)
+        async with self._room_for(user_id, _content_size(content)):
+            sha256 = await self._store_file(content, record)
         if not filled[0]:  # another upload won the race: keep its content, drop ours if unused
             await self._remove_if_unreferenced(sha256)
             raise MatrixError(409, CANNOT_OVERWRITE_MEDIA, "Media already uploaded")
@@ -163,12 +165,29 @@ class MediaRepository:
             waiter.callback(None)
         await self._pregenerate_thumbnails(media_id, sha256, _content_type(content_type))
 
-    async def _check_may_store(self, user_id: str, size: int) -> None:
+    @asynccontextmanager
+    async def _room_for(self, user_id: str, size: int) -> Any:
+        """Checks the upload size limit and the user's quota, and holds `size` bytes of the quota
+        while the upload is stored (until recorded, or failed)."""
         if size > self.config.max_upload_size:
             raise MatrixError(413, Codes.TOO_LARGE, f"Uploads may be at most {self.config.max_upload_size} bytes")
         quota = self.config.user_quota
-        if quota is not None and await self._store.usage(user_id) + size > quota:
-            raise forbidden("Cannot upload this content: your media storage quota is used up")
+        if quota is None:
+            yield
+            return
+        async with self._quota_locks.hold(user_id):
+            if await self._store.usage(user_id) + self._reserved.get(user_id, 0) + size > quota:
+                raise forbidden("Cannot upload this content: your media storage quota is used up")
+            self._reserved[user_id] = self._reserved.get(user_id, 0) + size
+        try:
+            yield
+        finally:
+            # Under the lock: a check running now counts these bytes either as reserved or as
+            # recorded, never as neither.
+            async with self._quota_locks.hold(user_id):
+                left = self._reserved.pop(user_id) - size
+                if left:
+                    self._reserved[user_id] = left
 
     async def _store_file(self, content: BinaryIO, record: Callable[[str, int], Any]) -> str:
         """Hash and copy the body to a temp file (in a thread), then, under the hash's lock, move
