@@ -27,6 +27,7 @@ from homeserver.handlers.media.config import MediaConfig
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
 from homeserver.handlers.notifications import NotificationCounter
+from homeserver.handlers.openid import OpenIdHandler
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.profile import AccountDataHandler, ProfileHandler, TagsHandler
@@ -40,14 +41,17 @@ from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
 from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
+from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
+from homeserver.handlers.voip import TurnHandler
 from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
-from homeserver.rest import media, well_known
+from homeserver.rest import media, openid, well_known
 from homeserver.rest.admin import media as admin_media
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
@@ -68,10 +72,13 @@ from homeserver.rest.client import (
     room_keys,
     rooms,
     search,
+    spaces,
     sync,
+    thirdparty,
     to_device,
     user_directory,
     versions,
+    voip,
 )
 from homeserver.rest.client import (
     filter as filters,
@@ -90,6 +97,7 @@ from homeserver.storage.events import EventsStore
 from homeserver.storage.filters import FiltersStore
 from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.media import MediaStore
+from homeserver.storage.openid_tokens import OpenIdTokensStore
 from homeserver.storage.prepare import prepare_database
 from homeserver.storage.presence import PresenceStore
 from homeserver.storage.push_rules import PushRulesStore
@@ -140,6 +148,7 @@ class HomeServer:
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
         self.registration_tokens_store = RegistrationTokensStore(self.database)
         self.uia_store = UIAStore(self.database)
+        self.openid_tokens_store = OpenIdTokensStore(self.database)
         self.directory_store = DirectoryStore(self.database)
         self.state_groups_store = StateGroupsStore(self.database)
         self.relations_store = RelationsStore(self.database)
@@ -190,6 +199,10 @@ class HomeServer:
         self.login_handler = LoginHandler(config, self.users_store, self.passwords, self.session_handler,
                                           self.login_account_limiter, self.login_failed_limiter)
         self.device_handler = DeviceHandler(self.devices_store)
+        self.openid_handler = OpenIdHandler(config.server_name, self.clock, self.openid_tokens_store,
+                                            self.users_store)
+        self.turn_handler = TurnHandler(config, self.clock)
+        self.thirdparty_handler = ThirdPartyLookupHandler()
         self.filter_handler = FilterHandler(self.filters_store)
         self.signing_key = load_signing_key(config.signing_key_path)
         self.notifier = Notifier(self.clock)
@@ -211,6 +224,7 @@ class HomeServer:
         self.account_handler = AccountHandler(self.users_store, self.passwords, self.events_store,
                                               self.room_member_handler, self.key_backup_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
+        self.space_hierarchy_handler = SpaceHierarchyHandler(self.clock, self.events_store)
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
@@ -269,7 +283,7 @@ class HomeServer:
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, search, user_directory, well_known,
-                       admin_users, media, admin_media):
+                       admin_users, media, admin_media, spaces, openid, thirdparty, voip):
             module.register_servlets(self, router)
         return router
 
@@ -312,6 +326,7 @@ class HomeServer:
             await self._run_logged("expire login tokens", lambda: self.tokens_store.delete_expired_login_tokens(
                 self.clock.time_msec()))
             await self._run_logged("expire to-device transaction IDs", self.to_device_handler.expire_old_txns)
+            await self._run_logged("expire OpenID tokens", self.openid_handler.delete_expired_tokens)
 
         return defer.ensureDeferred(work())
 

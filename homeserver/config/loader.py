@@ -195,6 +195,14 @@ class Config:
         self.extra_well_known_client_content: dict[str, Any] = raw["extra_well_known_client_content"]
         self.enable_metrics: bool = raw["enable_metrics"]
         self.presence_enabled: bool = raw["presence"]["enabled"]
+        self.turn_uris: list[str] = raw["turn_uris"]
+        self.turn_shared_secret: str | None = raw["turn_shared_secret"]
+        self.turn_username: str | None = raw["turn_username"]
+        self.turn_password: str | None = raw["turn_password"]
+        self.turn_user_lifetime_ms: int = duration_ms(raw["turn_user_lifetime"])
+        if self.turn_user_lifetime_ms < 1000:
+            raise ConfigError("Config error at turn_user_lifetime: must be at least one second")
+        self.turn_allow_guests: bool = raw["turn_allow_guests"]
         self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
         self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
         self.web_client_enabled: bool = raw["web_client"]["enabled"]

@@ -25,16 +25,12 @@ from homeserver.events.auth import get_required_level, get_user_power_level
 from homeserver.events.model import Event
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.room_summary import CANONICAL_ALIAS, SUMMARY_STATE, content_str, public_room_chunk
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.events import EventsStore
 
 MAX_ALIAS_LENGTH = 255  # bytes, with the sigil and the domain (appendices, "Room Aliases")
 MAX_PUBLIC_ROOMS_PAGE = 500
-CANONICAL_ALIAS = ("m.room.canonical_alias", "")
-# What a published room's entry shows, from its current state.
-ENTRY_STATE = (("m.room.create", ""), ("m.room.name", ""), ("m.room.topic", ""), CANONICAL_ALIAS,
-               ("m.room.avatar", ""), ("m.room.join_rules", ""), ("m.room.history_visibility", ""),
-               ("m.room.guest_access", ""))
 # Rooms listed even when published: those anyone can join, knock on, or read (the spec's
 # published-directory warning lets servers leave out the others).
 LISTED_JOIN_RULES = ("public", "knock", "knock_restricted")
@@ -56,24 +52,6 @@ def _check_new_localpart(localpart: str) -> None:
     if not localpart or _BAD_NEW_LOCALPART.search(localpart):
         raise invalid_param("A new room alias's localpart may not be empty or contain ':', whitespace or "
                             "control characters")
-
-
-def _content_str(event: Event | None, key: str) -> str | None:
-    value = event.content.get(key) if event is not None else None
-    return value if isinstance(value, str) and value else None
-
-
-def _plain_topic(event: Event | None) -> str | None:
-    topic = _content_str(event, "topic")
-    if topic is not None or event is None:
-        return topic
-    block = event.content.get("m.topic")
-    texts = block.get("m.text") if isinstance(block, dict) else None
-    for text in texts if isinstance(texts, list) else []:
-        if (isinstance(text, dict) and text.get("mimetype", "text/plain") == "text/plain"
-                and isinstance(text.get("body"), str) and text["body"]):
-            return text["body"]
-    return None
 
 
 def _encode_token(direction: str, key: tuple[int, str]) -> str:
@@ -175,7 +153,7 @@ class DirectoryHandler:
         if not (membership and membership[0] == "join"):
             state = await self._events.get_current_state_ids(room_id)
             hv = await self._state_event(state, ("m.room.history_visibility", ""))
-            if _content_str(hv, "history_visibility") != "world_readable" and not await self._auth.is_admin(user_id):
+            if content_str(hv, "history_visibility") != "world_readable" and not await self._auth.is_admin(user_id):
                 raise forbidden("You are not in this room")
         return await self._store.get_aliases_for_room(room_id)
 
@@ -288,32 +266,14 @@ class DirectoryHandler:
 
     async def _room_entry(self, room_id: str, joined: int) -> dict[str, Any] | None:
         state = await self._events.get_current_state_ids(room_id)
-        ids = {k: state[k] for k in ENTRY_STATE if k in state}
+        ids = {k: state[k] for k in SUMMARY_STATE if k in state}
         fetched = await self._events.get_events(list(ids.values()))
-        events = {k: fetched.get(eid) for k, eid in ids.items()}
-        create = events.get(("m.room.create", ""))
-        if create is None:
+        events = {k: fetched[eid] for k, eid in ids.items() if eid in fetched}
+        if ("m.room.create", "") not in events:
             return None
-        join_rule = _content_str(events.get(("m.room.join_rules", "")), "join_rule")
-        world_readable = _content_str(events.get(("m.room.history_visibility", "")),
-                                      "history_visibility") == "world_readable"
-        if join_rule not in LISTED_JOIN_RULES and not world_readable:
+        entry = public_room_chunk(room_id, events, joined)
+        if entry.get("join_rule") not in LISTED_JOIN_RULES and not entry["world_readable"]:
             return None
-        entry: dict[str, Any] = {
-            "room_id": room_id,
-            "num_joined_members": joined,
-            "world_readable": world_readable,
-            "guest_can_join": _content_str(events.get(("m.room.guest_access", "")), "guest_access") == "can_join",
-        }
-        optional = {
-            "name": _content_str(events.get(("m.room.name", "")), "name"),
-            "topic": _plain_topic(events.get(("m.room.topic", ""))),
-            "canonical_alias": _content_str(events.get(CANONICAL_ALIAS), "alias"),
-            "avatar_url": _content_str(events.get(("m.room.avatar", "")), "url"),
-            "join_rule": join_rule,
-            "room_type": _content_str(create, "type"),
-        }
-        entry.update({k: v for k, v in optional.items() if v is not None})
         return entry
 
     # -- helpers --------------------------------------------------------------------------------
@@ -329,7 +289,7 @@ class DirectoryHandler:
         ids = {k: state[k] for k in keys if k in state}
         fetched = await self._events.get_events(list(ids.values()))
         auth_events = {k: fetched[eid] for k, eid in ids.items() if eid in fetched}
-        if _content_str(auth_events.get(("m.room.member", user_id)), "membership") != "join":
+        if content_str(auth_events.get(("m.room.member", user_id)), "membership") != "join":
             return False
         return get_user_power_level(user_id, auth_events) >= get_required_level(
             "m.room.canonical_alias", True, auth_events)

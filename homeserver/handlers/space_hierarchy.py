@@ -1,0 +1,234 @@
+"""The space hierarchy (spec: client-server API, "Spaces" and `GET /rooms/{roomId}/hierarchy`).
+
+The tree is walked depth first from the requested room along the `m.space.child` state events
+of space-rooms, children in the spec's order ("Ordering of children within a space"). A room is
+shown when the requester may see it (`_is_accessible`); a room is looked at once per walk, which
+also breaks loops. A page stops after `limit` rooms; what is left of the walk (the stack
+and the rooms done) is kept in memory under a random token for a few minutes, which `from` names.
+
+Rooms this server is not in would be asked of the servers in the child's `via` over federation
+(`GET /_matrix/federation/v1/hierarchy/{roomId}`). There is no federation yet, so such children
+are skipped: they still appear in their parent's `children_state`, but not as rooms."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.api.errors import Codes, MatrixError, forbidden
+from homeserver.clock import Clock
+from homeserver.events.model import Event
+from homeserver.events.room_versions import RoomVersion
+from homeserver.handlers.room_summary import (
+    JOIN_RULES,
+    SUMMARY_STATE,
+    StateKey,
+    content_str,
+    is_world_readable,
+    join_rule_of,
+    public_room_chunk,
+)
+from homeserver.storage.events import EventsStore
+from homeserver.util.caches import LruCache
+
+SPACE_CHILD = "m.space.child"
+ENCRYPTION = ("m.room.encryption", "")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+MAX_DEPTH = 50  # the default and the most `max_depth` may be
+PAGINATION_SESSION_LIFETIME_MS = 5 * 60 * 1000
+MAX_PAGINATION_SESSIONS = 1000
+MAX_ORDER_LENGTH = 50
+
+
+@dataclass(frozen=True)
+class _PaginationSession:
+    user_id: str
+    room_id: str
+    suggested_only: bool
+    max_depth: int
+    stack: tuple[tuple[str, int], ...]  # (room_id, depth); the next room to show is the last
+    done: frozenset[str]  # rooms already looked at (shown or not)
+    created_ms: int
+
+
+def valid_via(content: Mapping[str, Any]) -> bool:
+    """A child counts only when its `via` is a non-empty list of server names."""
+    via = content.get("via")
+    return isinstance(via, list) and bool(via) and all(isinstance(s, str) and s for s in via)
+
+
+def valid_order(content: Mapping[str, Any]) -> str | None:
+    """The `order` key when valid (1-50 characters from \\x20 to \\x7E), else None."""
+    order = content.get("order")
+    if (isinstance(order, str) and 0 < len(order) <= MAX_ORDER_LENGTH
+            and all("\x20" <= c <= "\x7e" for c in order)):
+        return order
+    return None
+
+
+def child_order_key(event: Event) -> tuple[int, str, int, str]:
+    """Children with a valid `order` first, by it; then by the event's origin_server_ts; then by
+    room ID (the state key)."""
+    order = valid_order(event.content)
+    return (0 if order is not None else 1, order or "", event.origin_server_ts, event.state_key or "")
+
+
+def stripped_child_event(event: Event) -> dict[str, Any]:
+    """A stripped state event with its origin_server_ts, as `children_state` holds them."""
+    return {"type": event.type, "state_key": event.state_key, "content": event.content, "sender": event.sender,
+            "origin_server_ts": event.origin_server_ts}
+
+
+class SpaceHierarchyHandler:
+    def __init__(self, clock: Clock, events: EventsStore):
+        self._clock = clock
+        self._events = events
+        self._sessions: LruCache[str, _PaginationSession] = LruCache("hierarchy_pagination",
+                                                                     MAX_PAGINATION_SESSIONS)
+
+    async def get_hierarchy(self, user_id: str, room_id: str, suggested_only: bool, max_depth: int | None,
+                            limit: int | None, from_token: str | None) -> dict[str, Any]:
+        """One page of the hierarchy under `room_id` as `user_id` may see it. 403 when the user
+        may not see `room_id` itself (or it does not exist here); 400 for a bad `from`."""
+        if max_depth is not None and max_depth < 0:
+            raise MatrixError(400, Codes.INVALID_PARAM, "max_depth must be a non-negative integer")
+        if limit is not None and limit < 1:
+            raise MatrixError(400, Codes.INVALID_PARAM, "limit must be an integer greater than zero")
+        depth_limit = MAX_DEPTH if max_depth is None else min(max_depth, MAX_DEPTH)
+        page_size = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
+
+        if not await self._room_is_accessible(user_id, room_id):
+            raise forbidden("You are not allowed to view this room.")
+
+        if from_token is not None:
+            session = self._resume(from_token, user_id, room_id, suggested_only, depth_limit)
+            stack, done = list(session.stack), set(session.done)
+        else:
+            stack, done = [(room_id, 0)], set()
+
+        rooms: list[dict[str, Any]] = []
+        while stack and len(rooms) < page_size:
+            current, depth = stack.pop()
+            if current in done:
+                continue
+            done.add(current)
+            entry = await self._room_entry(user_id, current, suggested_only, walk_children=depth < depth_limit)
+            if entry is None:
+                continue
+            rooms.append(entry)
+            # Reversed, so that the first child is the next to pop.
+            stack.extend((child["state_key"], depth + 1) for child in reversed(entry["children_state"]))
+
+        result: dict[str, Any] = {"rooms": rooms}
+        stack = [item for item in stack if item[0] not in done]
+        if stack:
+            token = secrets.token_urlsafe(16)
+            self._sessions.set(token, _PaginationSession(
+                user_id, room_id, suggested_only, depth_limit, tuple(stack), frozenset(done),
+                self._clock.time_msec()))
+            result["next_batch"] = token
+        return result
+
+    def _resume(self, token: str, user_id: str, room_id: str, suggested_only: bool,
+                depth_limit: int) -> _PaginationSession:
+        session = self._sessions.get(token)
+        if (session is None or session.user_id != user_id or session.room_id != room_id
+                or self._clock.time_msec() - session.created_ms > PAGINATION_SESSION_LIFETIME_MS):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Unknown pagination token")
+        if session.suggested_only != suggested_only or session.max_depth != depth_limit:
+            raise MatrixError(400, Codes.INVALID_PARAM,
+                              "suggested_only and max_depth cannot change on paginated requests")
+        return session
+
+    # -- one room -------------------------------------------------------------------------------
+
+    async def _room_is_accessible(self, user_id: str, room_id: str) -> bool:
+        room_version = await self._events.get_room_version(room_id)
+        if room_version is None:
+            return False
+        state = await self._events.get_current_state_ids(room_id)
+        events = await self._state_events(state, (*SUMMARY_STATE, ("m.room.member", user_id)))
+        return await self._is_accessible(user_id, room_version, events)
+
+    async def _room_entry(self, user_id: str, room_id: str, suggested_only: bool,
+                          walk_children: bool) -> dict[str, Any] | None:
+        """The room's summary with its `children_state`, or None when the user may not see it or
+        it is not known here."""
+        room_version = await self._events.get_room_version(room_id)
+        if room_version is None:
+            return None  # not on this server: needs federation (see the module's docstring)
+        state = await self._events.get_current_state_ids(room_id)
+        events = await self._state_events(state, (*SUMMARY_STATE, ENCRYPTION, ("m.room.member", user_id)))
+        if not await self._is_accessible(user_id, room_version, events):
+            return None
+        members = await self._events.get_members(room_id)
+        entry = public_room_chunk(room_id, events, sum(1 for _, m, _ in members if m == "join"))
+        entry["room_version"] = room_version.identifier
+        encryption = content_str(events.get(ENCRYPTION), "algorithm")
+        if encryption is not None:
+            entry["encryption"] = encryption
+        allowed = self._allowed_room_ids(room_version, events)
+        if allowed:
+            entry["allowed_room_ids"] = allowed
+        children: list[Event] = []
+        if walk_children and entry.get("room_type") == "m.space":
+            children = await self._children(state, suggested_only)
+        entry["children_state"] = [stripped_child_event(e) for e in children]
+        return entry
+
+    async def _children(self, state: Mapping[StateKey, str], suggested_only: bool) -> list[Event]:
+        """The space's valid `m.space.child` events (a room ID as state key and a valid `via`), in
+        the spec's order; only the suggested ones if `suggested_only`."""
+        keys = [k for k in state if k[0] == SPACE_CHILD and k[1].startswith("!")]
+        events = await self._state_events(state, keys)
+        children = [e for e in events.values() if valid_via(e.content)]
+        if suggested_only:
+            children = [e for e in children if e.content.get("suggested") is True]
+        return sorted(children, key=child_order_key)
+
+    async def _is_accessible(self, user_id: str, room_version: RoomVersion, events: Mapping[StateKey, Event]) -> bool:
+        """Whether the user may see the room in a hierarchy (the spec's list): they are joined or
+        invited; anyone may join it (`public`), knock on it, or read it (`world_readable`); or it
+        is restricted and they are joined to one of the rooms its join rules allow. A banned user
+        sees none of it."""
+        membership = content_str(events.get(("m.room.member", user_id)), "membership")
+        if membership == "ban":
+            return False
+        if membership in ("join", "invite") or is_world_readable(events):
+            return True
+        join_rule = join_rule_of(events)
+        if join_rule == "public":
+            return True
+        if (join_rule == "knock" and room_version.knock_join_rule) or (
+                join_rule == "knock_restricted" and room_version.knock_restricted_join_rule):
+            return True
+        for allowed_room in self._allowed_room_ids(room_version, events):
+            joined = await self._events.get_membership(allowed_room, user_id)
+            if joined is not None and joined[0] == "join":
+                return True
+        return False
+
+    @staticmethod
+    def _allowed_room_ids(room_version: RoomVersion, events: Mapping[StateKey, Event]) -> list[str]:
+        """The rooms whose members may join a restricted room (`m.room_membership` conditions),
+        or [] when the room is not restricted in its room version."""
+        join_rules = events.get(JOIN_RULES)
+        join_rule = join_rule_of(events)
+        if join_rules is None or not ((join_rule == "restricted" and room_version.restricted_join_rule) or (
+                join_rule == "knock_restricted" and room_version.knock_restricted_join_rule)):
+            return []
+        allow = join_rules.content.get("allow")
+        rooms = []
+        for condition in allow if isinstance(allow, list) else []:
+            if (isinstance(condition, dict) and condition.get("type") == "m.room_membership"
+                    and isinstance(condition.get("room_id"), str) and condition["room_id"] not in rooms):
+                rooms.append(condition["room_id"])
+        return rooms
+
+    async def _state_events(self, state: Mapping[StateKey, str], keys: Any) -> dict[StateKey, Event]:
+        ids = {k: state[k] for k in keys if k in state}
+        fetched = await self._events.get_events(list(ids.values()))
+        return {k: fetched[eid] for k, eid in ids.items() if eid in fetched}
