@@ -26,12 +26,17 @@ from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.media.config import MediaConfig
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
+from homeserver.handlers.notification_list import NotificationListHandler
 from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.openid import OpenIdHandler
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.profile import AccountDataHandler, ProfileHandler, TagsHandler
+from homeserver.handlers.push_actions import PushActionsHandler
+from homeserver.handlers.push_delivery import PushContent, PusherPool, PushSettings
 from homeserver.handlers.push_rules import PushRulesHandler
+from homeserver.handlers.pushers import PusherHandler
+from homeserver.handlers.read_positions import ReadPositions
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
@@ -50,6 +55,7 @@ from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
 from homeserver.notifier import Notifier
+from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import media, openid, well_known
 from homeserver.rest.admin import media as admin_media
@@ -65,6 +71,7 @@ from homeserver.rest.client import (
     presence,
     profile,
     push_rules,
+    pushers,
     receipts,
     register,
     relations,
@@ -101,6 +108,7 @@ from homeserver.storage.openid_tokens import OpenIdTokensStore
 from homeserver.storage.prepare import prepare_database
 from homeserver.storage.presence import PresenceStore
 from homeserver.storage.push_rules import PushRulesStore
+from homeserver.storage.pushers import PushersStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
@@ -118,6 +126,7 @@ logger = logging.getLogger(__name__)
 LAST_SEEN_FLUSH_INTERVAL_S = 5
 HOUSEKEEPING_INTERVAL_S = 3600
 MEDIA_RETENTION_INTERVAL_S = 3600
+NOTIFICATION_RETENTION_MS = 30 * 24 * 3600 * 1000  # GET /notifications goes back a month
 
 
 def load_signing_key(path: str) -> SigningKey:
@@ -174,6 +183,9 @@ class HomeServer:
         self.e2e_keys_store = E2EKeysStore(self.database)
         self.device_lists_store = DeviceListsStore(self.database)
         self.devices_store.add_deletion_hook(self.e2e_keys_store.delete_devices_keys_txn)
+        self.pushers_store = PushersStore(self.database)
+        # A pusher belongs to the device that set it up: logout (and deactivation) removes it.
+        self.devices_store.add_deletion_hook(self.pushers_store.delete_devices_txn)
         # A device's creation, rename or deletion changes what /keys/query shows (cached per user).
         self.devices_store.change_listeners.append(self.e2e_keys_store.forget_device_keys)
 
@@ -242,6 +254,7 @@ class HomeServer:
                                                 self.presence_store)
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
                                                         self.push_rules_handler)
+        self._build_push(config, reactor)
         self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
                                                  self.devices_store, self.notifier,
                                                  config.max_to_device_message_size)
@@ -278,11 +291,29 @@ class HomeServer:
 
         self._looping_calls: list[Any] = []
 
+    def _build_push(self, config: Config, reactor: Any) -> None:
+        """Pushers, the notifications recorded after each event, and their delivery to push gateways."""
+        self.read_positions = ReadPositions(self.events_store, self.receipts_store)
+        self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store)
+        self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
+                                                       self.push_rules_handler, self.pushers_store)
+        self.events_store.persisted_listeners.append(self.push_actions_handler.on_event_persisted)
+        self.pusher_pool = PusherPool(
+            PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
+            self.clock, self.pushers_store, self.events_store, self.read_positions,
+            PushContent(self.events_store, self.pushers_store, self.read_positions, self.notification_counter),
+            PushGatewayClient(reactor, config.push_gateway_timeout_ms / 1000))
+        self.pusher_handler.set_listeners.append(self.pusher_pool.on_pusher_set)
+        self.pushers_store.removed_listeners.append(self.pusher_pool.on_pushers_removed)
+        self.push_actions_handler.recorded_listeners.append(self.pusher_pool.on_new_notifications)
+        self.notification_list_handler = NotificationListHandler(self.pushers_store, self.events_store,
+                                                                 self.read_positions, self.room_read_handler)
+
     def build_router(self) -> Router:
         router = Router()
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
-                       filters, profile, presence, receipts, push_rules, search, user_directory, well_known,
+                       filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
                        admin_users, media, admin_media, spaces, openid, thirdparty, voip):
             module.register_servlets(self, router)
         return router
@@ -307,10 +338,12 @@ class HomeServer:
         await self.to_device_store.load()
         await self.device_lists_store.load()
         await self.room_extras_store.load()
+        await self.pushers_store.load()
         await self.user_directory_handler.start()
         await self.presence_handler.load()
         self.presence_handler.start()
         self.media_repository.start()
+        await self.pusher_pool.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -327,6 +360,8 @@ class HomeServer:
                 self.clock.time_msec()))
             await self._run_logged("expire to-device transaction IDs", self.to_device_handler.expire_old_txns)
             await self._run_logged("expire OpenID tokens", self.openid_handler.delete_expired_tokens)
+            await self._run_logged("expire old notifications", lambda: self.pushers_store.delete_notifications_before(
+                self.clock.time_msec() - NOTIFICATION_RETENTION_MS))
 
         return defer.ensureDeferred(work())
 
@@ -341,6 +376,8 @@ class HomeServer:
 
     async def stop(self) -> None:
         self.presence_handler.stop()
+        await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
+        await self._run_logged("stop pushers", self.pusher_pool.stop)
         await self._run_logged("flush presence", self.presence_handler.flush)
         for call in self._looping_calls:
             if call.running:

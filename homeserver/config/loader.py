@@ -205,6 +205,13 @@ class Config:
         self.turn_allow_guests: bool = raw["turn_allow_guests"]
         self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
         self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
+        push = raw["push"]
+        self.push_enabled: bool = push["enabled"]
+        self.push_include_content: bool = push["include_content"]
+        self.push_gateway_timeout_ms: int = duration_ms(push["gateway_timeout"])
+        self.push_give_up_after_ms: int = duration_ms(push["give_up_after"])
+        if self.push_gateway_timeout_ms < 1:
+            raise ConfigError("Config error at push.gateway_timeout: must be more than zero")
         self.web_client_enabled: bool = raw["web_client"]["enabled"]
         self.web_client_path = self.path(raw["web_client"]["path"] or DEFAULT_WEB_CLIENT_PATH)
 

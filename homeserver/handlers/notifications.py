@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeserver.handlers.push_rules import PushRulesHandler
-from homeserver.push.context import push_context
+from homeserver.push.context import event_for_rules, push_context, recipient_state_keys
 from homeserver.storage.events import EventsStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.util.caches import LruCache
@@ -79,7 +79,7 @@ class NotificationCounter:
             return
         fetched = await self._events.get_events([eid for eid, _ in rows])
         state = await self._events.get_current_state_ids(room_id)
-        keys = [("m.room.create", ""), ("m.room.power_levels", ""), ("m.room.member", user_id)]
+        keys = recipient_state_keys(user_id)
         state_events = await self._events.get_events([state[k] for k in keys if k in state])
         auth_state = {k: state_events[state[k]] for k in keys if k in state and state[k] in state_events}
         member_count = sum(1 for _, m, _ in await self._events.get_members(room_id) if m == "join")
@@ -98,11 +98,8 @@ class NotificationCounter:
                 if position <= read.get("main", 0):
                     continue
                 bucket = main
-            as_json: dict[str, Any] = {"event_id": event.event_id, "type": event.type, "sender": event.sender,
-                                       "room_id": room_id, "content": event.content}
-            if event.is_state():
-                as_json["state_key"] = event.state_key
-            result = evaluator.notification(as_json, push_context(user_id, event.sender, auth_state, member_count))
+            result = evaluator.notification(event_for_rules(event),
+                                            push_context(user_id, event.sender, auth_state, member_count))
             if result.notify:
                 bucket["notification_count"] += 1
                 if result.highlight:

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeserver.events.auth import AuthEvents, get_user_power_level
+from homeserver.events.model import Event
 from homeserver.push.evaluator import PushContext
 
 POWER_LEVELS = ("m.room.power_levels", "")
+
+
+def recipient_state_keys(user_id: str) -> list[tuple[str, str]]:
+    """The state a recipient's PushContext is built from (see push_context)."""
+    return [("m.room.create", ""), POWER_LEVELS, ("m.room.member", user_id)]
+
+
+def event_for_rules(event: Event) -> dict[str, Any]:
+    """The event as push rule conditions see it (the same for unread counts and pushes)."""
+    as_json: dict[str, Any] = {"event_id": event.event_id, "type": event.type, "sender": event.sender,
+                               "room_id": event.room_id, "content": event.content}
+    if event.is_state():
+        as_json["state_key"] = event.state_key
+    return as_json
 
 
 def joined_member_count(state: AuthEvents) -> int:
