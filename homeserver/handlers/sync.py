@@ -277,6 +277,13 @@ class SyncHandler:
         if lazy:
             wanted = self._lazy_members(user_id, device_id, room_id, since, timeline, state_at_start, wanted,
                                         f.room.state.include_redundant_members)
+            if use_state_after:
+                # Clients take state only from state_after, never from the timeline: the member events
+                # the timeline changes (a kick, a ban, an invite: not their senders') must be in it too.
+                for e in timeline:
+                    key = ("m.room.member", e.state_key)
+                    if e.type == "m.room.member" and key in state_at_start:
+                        wanted[key] = state_at_start[key]
         timeline_ids = {e.event_id for e in timeline}
         # `state` never repeats timeline events; `state_after` is the whole change, timeline or not.
         state_events = await self._events.get_events(

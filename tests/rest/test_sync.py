@@ -103,6 +103,21 @@ class SyncTest(RoomsTestCase):
         self.assertEqual(members, {"@alice:test", "@bob:test"} - {e["state_key"] for e in room["timeline"]["events"]
                                                                    if e["type"] == "m.room.member"})
 
+    async def test_state_after_with_lazy_members_has_the_timelines_member_changes(self) -> None:
+        # Clients apply only state_after: a kick in the timeline (sent by alice, about bob) must be
+        # there, or bob stays "joined" in their member list.
+        await self.users()
+        room_id = await self.create(self.alice, preset="public_chat")
+        await self.post(f"{V3}/rooms/{quote(room_id)}/join", {}, token=self.bob)
+        flt = '{"room":{"state":{"lazy_load_members":true}}}'
+        start = await self.sync(self.alice, filter=flt, use_state_after="true")
+        await self.post(f"{V3}/rooms/{quote(room_id)}/kick", {"user_id": "@bob:test"}, token=self.alice)
+        result = await self.sync(self.alice, start["next_batch"], filter=flt, use_state_after="true")
+        room = result["rooms"]["join"][room_id]
+        members = {e["state_key"]: e["content"]["membership"] for e in room["state_after"]["events"]
+                   if e["type"] == "m.room.member"}
+        self.assertEqual(members.get("@bob:test"), "leave")
+
     async def test_long_poll_woken_by_an_event(self) -> None:
         await self.users()
         room_id = await self.create(self.alice, preset="public_chat")
