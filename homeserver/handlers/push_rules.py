@@ -69,6 +69,9 @@ class PushRulesHandler:
         self._notifier = notifier
         self._lock = Linearizer()
         self._evaluators: LruCache[str, PushRuleEvaluator] = LruCache("push_rule_evaluators", 10000)
+        # Rule changes so far, per user: an evaluator built from rules read before a change is
+        # used for the request that built it, never cached.
+        self._changes: dict[str, int] = {}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -92,8 +95,10 @@ class PushRulesHandler:
         """The user's rules compiled for evaluation (cached until they change them)."""
         evaluator = self._evaluators.get(user_id)
         if evaluator is None:
+            changes_before = self._changes.get(user_id, 0)
             evaluator = PushRuleEvaluator(evaluation_rules(await self.get_ruleset(user_id)))
-            self._evaluators.set(user_id, evaluator)
+            if self._changes.get(user_id, 0) == changes_before:
+                self._evaluators.set(user_id, evaluator)
         return evaluator
 
     # -- changing -------------------------------------------------------------------------------
@@ -186,6 +191,7 @@ class PushRulesHandler:
     async def _changed(self, user_id: str) -> None:
         """Drop the cached evaluator; publish the new ruleset as `m.push_rules` account data so the
         user's clients see it in their next /sync."""
+        self._changes[user_id] = self._changes.get(user_id, 0) + 1
         self._evaluators.pop(user_id)
         if self._account_data is not None:
             await self._account_data.put(user_id, "", "m.push_rules", await self.get_account_data_content(user_id))

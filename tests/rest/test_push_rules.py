@@ -232,3 +232,29 @@ class PushRulesTest(HomeserverTestCase):
         self.assertEqual(r.code, 200, r.json)
         types = [e["type"] for e in r.json.get("account_data", {}).get("events", [])]
         self.assertIn("m.push_rules", types)
+
+    async def test_an_evaluator_built_from_rules_read_before_a_change_is_not_kept(self):
+        await self.setup_alice()
+        from twisted.internet import defer
+
+        from homeserver.push.evaluator import PushContext
+        event = {"type": "m.room.message", "sender": "@bob:x", "content": {"msgtype": "m.text", "body": "hi"}}
+        ctx = PushContext(user_id=self.alice_id, member_count=2)
+        handler = self.hs.push_rules_handler
+        # A build reads the rules (master rule off), then waits; meanwhile the master rule goes on.
+        read_rules = handler.get_ruleset
+        release: defer.Deferred = defer.Deferred()
+
+        async def slow_read(user_id):
+            rules = await read_rules(user_id)
+            await release
+            return rules
+
+        handler.get_ruleset = slow_read
+        building = defer.ensureDeferred(handler.get_evaluator(self.alice_id))
+        handler.get_ruleset = read_rules
+        await self.put("override/.m.rule.master/enabled", {"enabled": True})
+        release.callback(None)
+        self.assertTrue((await building).notification(event, ctx).notify)  # read before the change
+        # ...but not cached: the next evaluation sees the master rule.
+        self.assertFalse((await handler.get_evaluator(self.alice_id)).notification(event, ctx).notify)
