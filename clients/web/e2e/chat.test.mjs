@@ -10,7 +10,7 @@ const SHOTS = join(OUT, "screenshots");
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const PASSWORD = "correct horse battery staple";
-const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "unavailable"];
+const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "needs-recovery-setup", "needs-verification", "unavailable"];
 
 let hs;
 let browser;
@@ -43,11 +43,13 @@ async function settleCrypto(page, name) {
   );
   const status = await root.getAttribute("data-crypto-status");
   const key = page.getByTestId("recovery-key");
-  if (status === "ready" && (await key.isVisible())) {
+  if (status === "needs-recovery-setup" && (await key.isVisible())) {
+    // The backup is made with the key only once the user says they saved it.
     const recoveryKey = (await key.textContent()).trim();
     await shot(page, `recovery-key-${name}`);
     await page.getByRole("button", { name: "I saved it" }).click();
-    return { status, recoveryKey };
+    await page.waitForFunction(() => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === "ready", undefined, { timeout: 60_000 });
+    return { status: "ready", recoveryKey };
   }
   return { status, recoveryKey: null };
 }
@@ -70,7 +72,8 @@ function messageBubble(page, text) {
 describe("web client against the real homeserver", () => {
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    hs = await startHomeserver();
+    // E2E_DIST_DIR: a build of your own, when others rebuild dist/ at the same time.
+    hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR });
     browser = await launchChromium();
   });
 
@@ -271,6 +274,20 @@ describe("web client against the real homeserver", () => {
     const list = page.getByRole("navigation", { name: "Conversations" });
     await list.waitFor();
     await shot(page, "room-list");
+    // The bottom navigation: requests (none pending now), back to the chats, search and settings.
+    const main = page.getByRole("navigation", { name: "Main" });
+    await main.getByRole("button", { name: "Requests" }).click();
+    await page.getByText("No requests.").waitFor();
+    assert.equal(await list.locator("button", { hasText: "alice" }).first().isVisible(), false);
+    await shot(page, "requests");
+    await main.getByRole("button", { name: /^Chats/ }).click();
+    assert.equal(await main.getByRole("button", { name: /^Chats/ }).getAttribute("aria-current"), "page");
+    await main.getByRole("button", { name: "Search all messages" }).click();
+    await page.getByRole("dialog", { name: "Search messages" }).waitFor();
+    await page.keyboard.press("Escape");
+    await main.getByRole("button", { name: "Profile and settings" }).click();
+    await page.getByRole("dialog").waitFor();
+    await page.keyboard.press("Escape");
     const dm = list.locator("button", { hasText: "alice" }).first();
     await dm.click();
     await messageBubble(page, "Hello Bob, this is secret").waitFor();

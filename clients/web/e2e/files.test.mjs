@@ -12,11 +12,12 @@ const SHOTS = join(CLIENT_DIR, "test-results", "screenshots");
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const PASSWORD = "correct horse battery staple";
-const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "unavailable"];
+const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "needs-recovery-setup", "needs-verification", "unavailable"];
 const UPLOAD_LIMIT = 2 * 1024 * 1024;
 
 let hs;
 let browser;
+let plainRoomId;
 const users = {};
 
 const sha256 = (data) => createHash("sha256").update(data).digest("hex");
@@ -62,6 +63,72 @@ function makePng(width, height) {
     chunk("IEND", Buffer.alloc(0)),
   ]);
 }
+
+/** A WAV file: `seconds` of a 440 Hz tone, 8 kHz mono 16-bit PCM. */
+function makeWav(seconds, rate = 8000) {
+  const data = Buffer.alloc(seconds * rate * 2);
+  for (let i = 0; i < seconds * rate; i++) data.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 8000), i * 2);
+  const header = Buffer.alloc(44);
+  header.write("RIFF", 0, "ascii");
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write("WAVEfmt ", 8, "ascii");
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(rate, 24);
+  header.writeUInt32LE(rate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write("data", 36, "ascii");
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
+
+/** The content_uri of each upload a page makes (POST .../upload), in order, until stop(). */
+function recordUploads(page) {
+  const uris = [];
+  const listener = (r) => {
+    if (r.url().includes("/upload") && r.request().method() === "POST") uris.push(r.json().then((j) => j.content_uri));
+  };
+  page.on("response", listener);
+  return {
+    async stop() {
+      page.off("response", listener);
+      return Promise.all(uris);
+    },
+  };
+}
+
+/** What the server stores at an mxc URI (authenticated media, with the page's access token). */
+async function stored(page, mxc) {
+  const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
+  const r = await fetch(`${hs.baseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, {
+    headers: { Authorization: `Bearer ${accessToken}` },
+  });
+  assert.equal(r.status, 200);
+  return Buffer.from(await r.arrayBuffer());
+}
+
+/** The bytes behind an element's blob: URL (src), with its type, the SHA-256 and the decoded size. */
+function blobOf(locator) {
+  return locator.evaluate(async (el) => {
+    if (el instanceof HTMLImageElement) await el.decode();
+    const response = await fetch(el.src);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return {
+      type: response.headers.get("content-type"),
+      length: bytes.length,
+      head: [...bytes.subarray(0, 4)],
+      hash: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+      width: el.naturalWidth ?? el.videoWidth,
+      height: el.naturalHeight ?? el.videoHeight,
+    };
+  });
+}
+
+const mediaId = (mxc) => mxc.split("/").pop();
+const isJpeg = (head) => head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
 
 async function newPage(viewport = DESKTOP) {
   const context = await browser.newContext({ viewport, baseURL: hs.baseUrl, acceptDownloads: true });
@@ -210,6 +277,213 @@ describe("files, profile, members, blocking and search", () => {
     await alert.getByRole("button", { name: "Dismiss" }).click();
   });
 
+  test("a big image goes with an encrypted thumbnail: the timeline shows it, the lightbox the original", async () => {
+    const png = makePng(1600, 1000);
+    const erin = users.erin;
+    // Hold erin's downloads: the box for the image must be there (from info.w/h) before any bytes are.
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    const downloads = [];
+    const held = [];
+    const hold = (route) => {
+      downloads.push(route.request().url());
+      const handled = gate.then(() => route.continue());
+      held.push(handled);
+      return handled;
+    };
+    await erin.route("**/_matrix/client/v1/media/download/**", hold);
+    const uploads = recordUploads(users.dave);
+    await users.dave.getByTestId("attach-input").setInputFiles({ name: "big.png", mimeType: "image/png", buffer: png });
+    await timeline(users.dave).locator('img[data-attachment="image"][alt="big.png"]').waitFor({ timeout: 30_000 });
+    const [thumbMxc, imageMxc] = await uploads.stop();
+    assert.ok(thumbMxc && imageMxc, "two uploads: the thumbnail, then the image");
+
+    // Both are ciphertext on the server; the thumbnail is much smaller.
+    const storedImage = await stored(users.dave, imageMxc);
+    const storedThumb = await stored(users.dave, thumbMxc);
+    assert.equal(storedImage.length, png.length);
+    assert.notEqual(sha256(storedImage), sha256(png));
+    assert.ok(storedThumb.length * 2 <= png.length, `thumbnail ${storedThumb.length} B for a ${png.length} B image`);
+    assert.ok(!isJpeg([...storedThumb.subarray(0, 3)]), "the server holds the thumbnail encrypted");
+
+    const placeholder = timeline(erin).getByRole("button", { name: "Open image big.png" });
+    await placeholder.waitFor({ timeout: 30_000 });
+    await timeline(erin).getByRole("status", { name: "Loading image big.png" }).waitFor();
+    const box = await placeholder.boundingBox();
+    assert.ok(Math.abs(box.width / box.height - 1.6) < 0.02, `the box has the image's shape (${box.width}x${box.height})`);
+    release();
+    await Promise.all(held);
+    await erin.unroute("**/_matrix/client/v1/media/download/**", hold);
+
+    const preview = timeline(erin).locator('img[data-attachment="image"][alt="big.png"]');
+    await preview.waitFor({ timeout: 30_000 });
+    assert.equal(await preview.getAttribute("data-preview"), "thumbnail");
+    const shownBox = await placeholder.boundingBox();
+    assert.deepEqual([Math.round(shownBox.width), Math.round(shownBox.height)], [Math.round(box.width), Math.round(box.height)], "no layout jump");
+    const thumb = await blobOf(preview);
+    assert.deepEqual([thumb.width, thumb.height], [800, 500], "the thumbnail fits 800x600");
+    assert.equal(thumb.type, "image/jpeg", "thumbnail_info.mimetype");
+    assert.ok(isJpeg(thumb.head));
+    assert.equal(thumb.length, storedThumb.length, "the decrypted thumbnail_file (AES-CTR keeps the size)");
+    assert.ok(downloads.some((u) => u.includes(mediaId(thumbMxc))));
+    assert.ok(!downloads.some((u) => u.includes(mediaId(imageMxc))), "the full image is not downloaded for the timeline");
+
+    const requested = [];
+    const onRequest = (r) => r.url().includes("/media/download/") && requested.push(r.url());
+    erin.on("request", onRequest);
+    await placeholder.click();
+    const lightbox = erin.getByRole("dialog", { name: "big.png" });
+    const full = lightbox.locator('img[data-attachment="image-full"]');
+    await full.waitFor({ timeout: 30_000 });
+    erin.off("request", onRequest);
+    assert.ok(requested.some((u) => u.includes(mediaId(imageMxc))), "the lightbox downloads the original");
+    const original = await blobOf(full);
+    assert.equal(original.hash, sha256(png), "the lightbox shows exactly the bytes dave sent");
+    assert.deepEqual([original.width, original.height], [1600, 1000]);
+    const pixel = await full.evaluate((el) => {
+      const canvas = document.createElement("canvas");
+      canvas.width = el.naturalWidth;
+      canvas.height = el.naturalHeight;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(el, 0, 0);
+      return [...ctx.getImageData(1200, 700, 1, 1).data].slice(0, 3);
+    });
+    assert.deepEqual(pixel, [Math.floor((1200 * 255) / 1600), Math.floor((700 * 255) / 1000), 128]);
+    assert.match(await lightbox.getByTestId("image-details").textContent(), /big\.png · 1600 × 1000 · 134 KB/, "info.w/h and size");
+    await erin.keyboard.press("Escape");
+    await lightbox.waitFor({ state: "detached" });
+  });
+
+  test("a file dropped onto the conversation is sent", async () => {
+    const page = users.dave;
+    const data = randomBytes(6000);
+    const transfer = await page.evaluateHandle((b64) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], "dropped.bin", { type: "application/octet-stream" }));
+      return dt;
+    }, data.toString("base64"));
+    const target = timeline(page);
+    await target.dispatchEvent("dragenter", { dataTransfer: transfer });
+    await target.dispatchEvent("dragover", { dataTransfer: transfer });
+    const overlay = page.getByText("Drop to send");
+    await overlay.waitFor();
+    await shot(page, "drop-files");
+    await target.dispatchEvent("drop", { dataTransfer: transfer });
+    await overlay.waitFor({ state: "detached" });
+    const card = timeline(users.erin).locator('[data-attachment="file"]', { hasText: "dropped.bin" });
+    await card.waitFor({ timeout: 30_000 });
+    const [download] = await Promise.all([
+      users.erin.waitForEvent("download"),
+      card.getByRole("button", { name: "Download dropped.bin" }).click(),
+    ]);
+    assert.equal(sha256(readFileSync(await download.path())), sha256(data));
+  });
+
+  test("a pasted image is sent", async () => {
+    const png = makePng(64, 48);
+    const composer = users.dave.getByRole("textbox", { name: "Message" });
+    const handled = await composer.evaluate((el, b64) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], "image.png", { type: "image/png" }));
+      const event = new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true });
+      el.dispatchEvent(event);
+      return event.defaultPrevented;
+    }, png.toString("base64"));
+    assert.equal(handled, true, "the app takes the pasted file (no text is pasted)");
+    assert.equal(await composer.inputValue(), "");
+    const img = timeline(users.erin).locator('img[data-attachment="image"][alt="image.png"]');
+    await img.waitFor({ timeout: 30_000 });
+    assert.equal(await img.getAttribute("data-preview"), "original", "a small image has no thumbnail");
+    const shown = await blobOf(img);
+    assert.equal(shown.hash, sha256(png));
+    assert.deepEqual([shown.width, shown.height], [64, 48]);
+  });
+
+  test("a video is sent as m.video with a poster frame and plays for the other person", async (t) => {
+    // A short webm recorded in the browser (MediaRecorder over a canvas).
+    const recorded = await users.dave.evaluate(async () => {
+      if (typeof MediaRecorder === "undefined" || !HTMLCanvasElement.prototype.captureStream) return null;
+      const mimeType = ["video/webm;codecs=vp8", "video/webm"].find((type) => MediaRecorder.isTypeSupported(type));
+      if (!mimeType) return null;
+      const canvas = document.createElement("canvas");
+      canvas.width = 320;
+      canvas.height = 240;
+      const ctx = canvas.getContext("2d");
+      const recorder = new MediaRecorder(canvas.captureStream(25), { mimeType });
+      const chunks = [];
+      recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+      const stopped = new Promise((resolve) => (recorder.onstop = resolve));
+      recorder.start();
+      for (let frame = 0; frame < 30; frame++) {
+        ctx.fillStyle = `rgb(${frame * 8}, 90, ${255 - frame * 8})`;
+        ctx.fillRect(0, 0, 320, 240);
+        ctx.fillStyle = "white";
+        ctx.fillRect(frame * 9, 100, 40, 40);
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+      recorder.stop();
+      await stopped;
+      const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+      let binary = "";
+      for (const b of bytes) binary += String.fromCharCode(b);
+      return btoa(binary);
+    });
+    if (!recorded) {
+      t.skip("this Chromium cannot record a webm (no MediaRecorder / VP8)");
+      return;
+    }
+    const webm = Buffer.from(recorded, "base64");
+    const uploads = recordUploads(users.dave);
+    await users.dave.getByTestId("attach-input").setInputFiles({ name: "clip.webm", mimeType: "video/webm", buffer: webm });
+    const erinVideo = timeline(users.erin).locator('[data-attachment="video"]', { hasText: "clip.webm" });
+    await erinVideo.waitFor({ timeout: 30_000 });
+    const [posterMxc, videoMxc] = await uploads.stop();
+    assert.ok(posterMxc && videoMxc, "two uploads: the poster, then the video");
+    assert.equal((await stored(users.dave, videoMxc)).length, webm.length);
+    // Recordings say their length is Infinity until played to the end: the sender found it anyway.
+    assert.match(await erinVideo.locator("figcaption").textContent(), /clip\.webm · 0:0\d · .+ · Encrypted/);
+    const poster = erinVideo.locator('img[data-attachment="video-poster"]');
+    await poster.waitFor({ timeout: 30_000 });
+    const posterBlob = await blobOf(poster);
+    assert.deepEqual([posterBlob.width, posterBlob.height], [320, 240]);
+    assert.equal(posterBlob.type, "image/jpeg");
+    const box = await erinVideo.boundingBox();
+    assert.ok(box.width > 0);
+
+    await erinVideo.getByRole("button", { name: "Play video clip.webm" }).click();
+    const player = erinVideo.locator('video[data-attachment="video-player"]');
+    await player.waitFor({ timeout: 30_000 });
+    await player.evaluate(
+      (el) =>
+        new Promise((resolve, reject) => {
+          const check = () => (el.currentTime > 0 || el.ended ? resolve() : el.error ? reject(new Error(`video error ${el.error.code}`)) : null);
+          el.addEventListener("timeupdate", check);
+          el.addEventListener("ended", check);
+          el.addEventListener("error", check);
+          check();
+        }),
+    );
+    const played = await blobOf(player);
+    assert.equal(played.hash, sha256(webm), "the decrypted clip is the one dave sent");
+    assert.deepEqual(await player.evaluate((el) => [el.videoWidth, el.videoHeight]), [320, 240]);
+  });
+
+  test("an audio clip is sent as m.audio and plays inline", async () => {
+    const wav = makeWav(1);
+    await users.dave.getByTestId("attach-input").setInputFiles({ name: "tone.wav", mimeType: "audio/wav", buffer: wav });
+    const card = timeline(users.erin).locator('[data-attachment="audio"]', { hasText: "tone.wav" });
+    await card.waitFor({ timeout: 30_000 });
+    assert.match(await card.textContent(), /0:01 · 15.7 KB · Encrypted/);
+    await card.getByRole("button", { name: "Play tone.wav" }).click();
+    const player = card.getByLabel("Audio tone.wav");
+    await player.waitFor({ timeout: 30_000 });
+    await player.evaluate((el) => (el.readyState >= 1 ? null : new Promise((resolve) => el.addEventListener("loadedmetadata", resolve, { once: true }))));
+    assert.ok(Math.abs((await player.evaluate((el) => el.duration)) - 1) < 0.01);
+    assert.equal((await blobOf(player)).hash, sha256(wav));
+    await timeline(users.erin).evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await shot(users.erin, "files-timeline");
+  });
+
   test("a display name change shows up for the other person", async () => {
     const page = users.dave;
     await openMenu(page, "Profile and settings");
@@ -229,15 +503,15 @@ describe("files, profile, members, blocking and search", () => {
 
   test("the member list shows the other person with presence", async () => {
     const page = users.erin;
-    await page.getByRole("button", { name: "Members" }).click();
-    const dialog = page.getByRole("dialog", { name: "Members" });
-    const dave = dialog.locator('[data-member-id="@dave:localhost"]');
+    await page.getByRole("button", { name: "Members", exact: true }).click();
+    const panel = page.getByRole("complementary", { name: "Members", exact: true });
+    const dave = panel.locator('[data-member-id="@dave:localhost"]');
     await dave.waitFor();
     assert.match(await dave.textContent(), /Dave Davidson/);
     assert.ok(["online", "unavailable", "offline"].includes(await dave.getAttribute("data-presence")));
-    await dialog.locator('[data-member-id="@erin:localhost"]').waitFor();
+    await panel.locator('[data-member-id="@erin:localhost"]').waitFor();
     await shot(page, "member-list");
-    await page.keyboard.press("Escape");
+    await panel.getByRole("button", { name: "Close panel" }).click();
   });
 
   test("search in an encrypted conversation says it searched on this device", async () => {
@@ -253,12 +527,13 @@ describe("files, profile, members, blocking and search", () => {
 
   test("blocking hides their messages; unblocking is in settings", async () => {
     const page = users.erin;
-    await page.getByRole("button", { name: "Members" }).click();
-    const dialog = page.getByRole("dialog", { name: "Members" });
-    await dialog.getByRole("button", { name: "Block Dave Davidson" }).click();
-    await dialog.getByRole("group").getByRole("button", { name: "Block" }).click();
-    await dialog.locator('[data-member-id="@dave:localhost"]', { hasText: "blocked" }).waitFor({ timeout: 15_000 });
-    await page.keyboard.press("Escape");
+    await page.getByRole("button", { name: "Members", exact: true }).click();
+    await page.getByRole("complementary", { name: "Members", exact: true }).locator('[data-member-id="@dave:localhost"]').getByRole("button").click();
+    const profile = page.getByRole("complementary", { name: "Member details" });
+    await profile.getByRole("button", { name: "Block", exact: true }).click();
+    await profile.getByRole("group").getByRole("button", { name: "Block" }).click();
+    await profile.getByText("You blocked Dave Davidson.").waitFor({ timeout: 15_000 });
+    await profile.getByRole("button", { name: "Close panel" }).click();
     await timeline(page).getByText("Hello Erin").waitFor({ state: "detached", timeout: 15_000 });
     assert.equal(await timeline(page).locator('[data-attachment="file"]').count(), 0);
 
@@ -292,10 +567,11 @@ describe("files, profile, members, blocking and search", () => {
     await shot(page, "settings-profile");
     await page.keyboard.press("Escape");
     await page.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
-    await page.getByRole("button", { name: "Members" }).click();
-    await page.getByRole("dialog", { name: "Members" }).locator('[data-member-id="@dave:localhost"]').waitFor();
+    await page.getByRole("button", { name: "Members", exact: true }).click();
+    const panel = page.getByRole("complementary", { name: "Members", exact: true });
+    await panel.locator('[data-member-id="@dave:localhost"]').waitFor();
     await shot(page, "member-list");
-    await page.keyboard.press("Escape");
+    await panel.getByRole("button", { name: "Back to conversation", exact: true }).click();
     await timeline(page).getByRole("button", { name: "Open image gradient.png" }).click();
     await page.getByRole("dialog", { name: "gradient.png" }).getByRole("img", { name: "gradient.png" }).waitFor();
     await shot(page, "image-lightbox");
@@ -303,6 +579,31 @@ describe("files, profile, members, blocking and search", () => {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
   });
+  test("phone screenshots: files in the timeline, dropping files", async () => {
+    const page = users.erin;
+    await page.setViewportSize(PHONE);
+    if (!(await timeline(page).isVisible())) {
+      await page.keyboard.press("Escape");
+      await page.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+    }
+    const video = timeline(page).locator('[data-attachment="video"]', { hasText: "clip.webm" });
+    const last = (await video.count()) ? video : timeline(page).locator('[data-attachment="audio"]', { hasText: "tone.wav" });
+    await last.scrollIntoViewIfNeeded();
+    await shot(page, "files-timeline");
+    const transfer = await page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["x"], "x.txt", { type: "text/plain" }));
+      return dt;
+    });
+    await timeline(page).dispatchEvent("dragenter", { dataTransfer: transfer });
+    await page.getByText("Drop to send").waitFor();
+    await shot(page, "drop-files");
+    await timeline(page).dispatchEvent("dragleave", { dataTransfer: transfer });
+    await page.getByText("Drop to send").waitFor({ state: "detached" });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+  });
+
   test("an avatar upload shows for the other person (authenticated thumbnail)", async () => {
     const page = users.dave;
     await openMenu(page, "Profile and settings");
@@ -326,6 +627,7 @@ describe("files, profile, members, blocking and search", () => {
       return r.json();
     };
     const { room_id } = await api("POST", "/createRoom", { name: "Plain room", preset: "private_chat" });
+    plainRoomId = room_id;
     await api("PUT", `/rooms/${encodeURIComponent(room_id)}/send/m.room.message/b1`, { msgtype: "m.text", body: "unencrypted banana bread" });
     await page.locator("nav[aria-label=Conversations] button", { hasText: "Plain room" }).waitFor({ timeout: 30_000 });
     await openMenu(page, "Search all messages");
@@ -337,6 +639,64 @@ describe("files, profile, members, blocking and search", () => {
     assert.match(await hit.textContent(), /in Plain room/);
     await hit.click();
     await page.getByRole("heading", { name: "Plain room" }).waitFor();
+  });
+
+  test("unencrypted: images carry thumbnail_url; images without one use the server's thumbnail", async () => {
+    const page = users.dave;
+    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
+    const auth = { Authorization: `Bearer ${accessToken}` };
+    const png = makePng(1600, 1000);
+
+    // Sent by the app: the server stores the content as is, so the fields are checked there.
+    await page.getByTestId("attach-input").setInputFiles({ name: "plain-big.png", mimeType: "image/png", buffer: png });
+    const mine = timeline(page).locator('img[data-attachment="image"][alt="plain-big.png"]');
+    await mine.waitFor({ timeout: 30_000 });
+    assert.equal(await mine.getAttribute("data-preview"), "thumbnail");
+    const r = await fetch(`${hs.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(plainRoomId)}/messages?dir=b&limit=10`, { headers: auth });
+    const event = (await r.json()).chunk.find((e) => e.content?.body === "plain-big.png");
+    assert.ok(event, "the image event is in the room");
+    const { content } = event;
+    assert.equal(content.msgtype, "m.image");
+    assert.match(content.url, /^mxc:\/\//);
+    assert.equal(content.file, undefined);
+    assert.equal(content.info.w, 1600);
+    assert.equal(content.info.h, 1000);
+    assert.equal(content.info.size, png.length);
+    assert.equal(content.info.mimetype, "image/png");
+    assert.match(content.info.thumbnail_url, /^mxc:\/\//);
+    assert.equal(content.info.thumbnail_file, undefined);
+    const thumb = await stored(page, content.info.thumbnail_url);
+    assert.deepEqual(content.info.thumbnail_info, { w: 800, h: 500, mimetype: "image/jpeg", size: thumb.length });
+    assert.ok(isJpeg([...thumb.subarray(0, 3)]));
+
+    // From a client that sends no thumbnail: the timeline asks the server for one (authenticated media).
+    const upload = await fetch(`${hs.baseUrl}/_matrix/media/v3/upload?filename=bare.png`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "image/png" },
+      body: png,
+    });
+    const { content_uri } = await upload.json();
+    const sent = await fetch(`${hs.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(plainRoomId)}/send/m.room.message/bare1`, {
+      method: "PUT",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ msgtype: "m.image", body: "bare.png", url: content_uri, info: { mimetype: "image/png", w: 1600, h: 1000, size: png.length } }),
+    });
+    assert.equal(sent.status, 200);
+    const thumbnailRequests = [];
+    const onRequest = (req) => req.url().includes("/_matrix/client/v1/media/thumbnail/") && thumbnailRequests.push(req.url());
+    page.on("request", onRequest);
+    const bare = timeline(page).locator('img[data-attachment="image"][alt="bare.png"]');
+    await bare.waitFor({ timeout: 30_000 });
+    page.off("request", onRequest);
+    assert.equal(await bare.getAttribute("data-preview"), "server-thumbnail");
+    assert.ok(thumbnailRequests.some((u) => u.includes(mediaId(content_uri)) && /method=scale/.test(u)));
+    const shown = await blobOf(bare);
+    assert.deepEqual([shown.width, shown.height], [800, 500]);
+    await timeline(page).getByRole("button", { name: "Open image bare.png" }).click();
+    const full = page.getByRole("dialog", { name: "bare.png" }).locator('img[data-attachment="image-full"]');
+    await full.waitFor({ timeout: 30_000 });
+    assert.equal((await blobOf(full)).hash, sha256(png));
+    await page.keyboard.press("Escape");
   });
 
   test("conversation details: rename, set the topic, invite, leave", async () => {

@@ -10,7 +10,7 @@ const SHOTS = join(CLIENT_DIR, "test-results", "screenshots");
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const PASSWORD = "correct horse battery staple";
-const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "unavailable"];
+const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "needs-recovery-setup", "needs-verification", "unavailable"];
 const SLOW = { timeout: 30_000 };
 
 let hs;
@@ -130,7 +130,7 @@ describe("conversation timeline between two people", () => {
   test("a reply shows the quoted message on both sides, and the quote jumps to the original", async () => {
     const original = row(bob, "Lunch at noon?");
     await original.hover();
-    await original.getByRole("button", { name: "Reply" }).click();
+    await original.getByRole("button", { name: "Reply", exact: true }).click();
     const replying = bob.getByRole("group", { name: "Replying to" });
     await replying.getByText("Replying to alice").waitFor();
     await replying.getByText("Lunch at noon?").waitFor();
@@ -138,7 +138,7 @@ describe("conversation timeline between two people", () => {
     await composer(bob).press("Escape");
     await replying.waitFor({ state: "detached" });
     await original.hover();
-    await original.getByRole("button", { name: "Reply" }).click();
+    await original.getByRole("button", { name: "Reply", exact: true }).click();
     await send(bob, "Yes, see you there");
     for (const page of [alice, bob]) {
       const quote = row(page, "Yes, see you there").locator("[data-reply-quote]");

@@ -1,4 +1,5 @@
 import { lazy, Suspense, useEffect } from "react";
+import { finishPendingDeletions } from "@/lib/crypto-store";
 import { loadSessionModule } from "@/lib/load-session";
 import { loadSession } from "@/lib/session";
 import { applyTheme } from "@/lib/theme";
@@ -21,6 +22,8 @@ export function App() {
   }, [theme]);
 
   useEffect(() => {
+    // Crypto stores of ended sessions that their page could not delete (see forgetSession).
+    if (typeof indexedDB !== "undefined") void finishPendingDeletions(localStorage, indexedDB);
     if (!loadSession(localStorage)) {
       useAppStore.getState().setStatus("logged-out");
       return;

@@ -7,10 +7,20 @@ import {
   encryptAttachment,
   fitWithin,
   formatBytes,
+  formatDuration,
   fromBase64,
+  hasTransparentPixel,
+  isThumbnailWorthIt,
+  mayBeAnimated,
+  msgtypeFor,
   parseMxc,
+  posterTime,
+  previewSource,
+  thumbnailDimensions,
+  thumbnailMimetype,
   toUnpaddedBase64,
   uploadSizeProblem,
+  wantsImageThumbnail,
 } from "./attachments";
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
@@ -127,5 +137,183 @@ describe("message content", () => {
     expect(parseMxc("mxc://localhost/AbC_-1")).toEqual({ serverName: "localhost", mediaId: "AbC_-1" });
     expect(parseMxc("mxc://localhost/../x")).toBeNull();
     expect(parseMxc("http://x/y")).toBeNull();
+  });
+});
+
+describe("thumbnails", () => {
+  it("fits 800x600 without upscaling, keeping the aspect ratio", () => {
+    expect(thumbnailDimensions(1600, 1000)).toEqual({ width: 800, height: 500 });
+    expect(thumbnailDimensions(3000, 4000)).toEqual({ width: 450, height: 600 });
+    expect(thumbnailDimensions(4000, 3000)).toEqual({ width: 800, height: 600 });
+    expect(thumbnailDimensions(640, 480)).toEqual({ width: 640, height: 480 });
+    expect(thumbnailDimensions(10000, 3)).toEqual({ width: 800, height: 1 }); // never 0
+    expect(thumbnailDimensions(200, 100, { width: 50, height: 50 })).toEqual({ width: 50, height: 25 });
+  });
+
+  it("makes one for big or heavy still images only", () => {
+    expect(wantsImageThumbnail({ width: 1600, height: 1000, size: 50_000, animated: false })).toBe(true);
+    expect(wantsImageThumbnail({ width: 700, height: 900, size: 50_000, animated: false })).toBe(true);
+    expect(wantsImageThumbnail({ width: 640, height: 480, size: 900_000, animated: false })).toBe(true);
+    expect(wantsImageThumbnail({ width: 640, height: 480, size: 90_000, animated: false })).toBe(false);
+    expect(wantsImageThumbnail({ width: 800, height: 600, size: 100, animated: false })).toBe(false);
+    expect(wantsImageThumbnail({ width: 4000, height: 3000, size: 5_000_000, animated: true })).toBe(false);
+  });
+
+  it("keeps it only when it is at most half the original", () => {
+    expect(isThumbnailWorthIt(1000, 500)).toBe(true);
+    expect(isThumbnailWorthIt(1000, 501)).toBe(false);
+    expect(isThumbnailWorthIt(1000, 0)).toBe(false);
+  });
+
+  it("is a JPEG unless there is transparency", () => {
+    expect(thumbnailMimetype(false)).toBe("image/jpeg");
+    expect(thumbnailMimetype(true)).toBe("image/png");
+    expect(hasTransparentPixel([1, 2, 3, 255, 4, 5, 6, 255])).toBe(false);
+    expect(hasTransparentPixel([1, 2, 3, 255, 4, 5, 6, 254])).toBe(true);
+    expect(hasTransparentPixel([])).toBe(false);
+  });
+
+  it("tells animated images from their first bytes", () => {
+    const chunk = (type: string, length = 0) => [0, 0, 0, length, ...[...type].map((c) => c.charCodeAt(0)), ...new Array(length + 4).fill(0)];
+    const pngSignature = [137, 80, 78, 71, 13, 10, 26, 10];
+    const apng = Uint8Array.from([...pngSignature, ...chunk("IHDR", 13), ...chunk("acTL", 8), ...chunk("IDAT", 2)]);
+    const png = Uint8Array.from([...pngSignature, ...chunk("IHDR", 13), ...chunk("IDAT", 2), ...chunk("acTL", 8)]);
+    expect(mayBeAnimated("image/png", apng)).toBe(true);
+    expect(mayBeAnimated("image/png", png)).toBe(false); // acTL after IDAT does not count
+    expect(mayBeAnimated("image/gif", new Uint8Array())).toBe(true);
+    const webp = (flags: number) => {
+      const head = new Uint8Array(30);
+      head.set([..."RIFF"].map((c) => c.charCodeAt(0)), 0);
+      head.set([..."WEBPVP8X"].map((c) => c.charCodeAt(0)), 8);
+      head[20] = flags;
+      return head;
+    };
+    expect(mayBeAnimated("image/webp", webp(0x02))).toBe(true);
+    expect(mayBeAnimated("image/webp", webp(0x10))).toBe(false); // alpha only
+    expect(mayBeAnimated("image/jpeg", apng)).toBe(false);
+  });
+
+  it("takes a video's poster a quarter in, at most one second", () => {
+    expect(posterTime(2)).toBe(0.5);
+    expect(posterTime(60)).toBe(1);
+    expect(posterTime(undefined)).toBe(0);
+    expect(posterTime(Infinity)).toBe(0);
+  });
+
+  it("previews from the sender's thumbnail, else the server's for big unencrypted images, else the image", async () => {
+    const thumbnail = { mxc: "mxc://a/t", mimetype: "image/jpeg" };
+    const { info } = await encryptAttachment(bytes(4));
+    const file = { ...info, url: "mxc://a/f" };
+    expect(previewSource({ mimetype: "image/png", width: 4000, height: 3000, file, thumbnail })).toBe("thumbnail");
+    expect(previewSource({ mimetype: "image/png", width: 4000, height: 3000, file })).toBe("original"); // ciphertext
+    expect(previewSource({ mimetype: "image/png", width: 4000, height: 3000 })).toBe("server-thumbnail");
+    expect(previewSource({ mimetype: "image/png" })).toBe("server-thumbnail");
+    expect(previewSource({ mimetype: "image/png", width: 400, height: 300, size: 20_000 })).toBe("original");
+    expect(previewSource({ mimetype: "image/gif", width: 4000, height: 3000 })).toBe("original");
+  });
+});
+
+describe("content for each msgtype", () => {
+  const thumbInfo = { w: 800, h: 500, mimetype: "image/jpeg", size: 30_000 };
+
+  it("picks the msgtype from the file's type", () => {
+    expect(msgtypeFor("image/png")).toBe("m.image");
+    expect(msgtypeFor("image/svg+xml")).toBe("m.file");
+    expect(msgtypeFor("video/webm")).toBe("m.video");
+    expect(msgtypeFor("video/x-matroska")).toBe("m.video");
+    expect(msgtypeFor("audio/wav")).toBe("m.audio");
+    expect(msgtypeFor("application/pdf")).toBe("m.file");
+    expect(msgtypeFor("")).toBe("m.file");
+  });
+
+  it("m.image in an encrypted room: w/h, thumbnail_file and thumbnail_info, no URLs in the clear", async () => {
+    const main = await encryptAttachment(bytes(8));
+    const thumb = await encryptAttachment(bytes(4));
+    const content = attachmentContent(
+      { name: "big.png", mimetype: "image/png", size: 900_000, width: 1600, height: 1000 },
+      { url: "mxc://localhost/main", encrypted: main.info, thumbnail: { url: "mxc://localhost/thumb", encrypted: thumb.info, info: thumbInfo } },
+    );
+    expect(content).toMatchObject({ msgtype: "m.image", info: { w: 1600, h: 1000, size: 900_000, thumbnail_info: thumbInfo } });
+    const info = content.info as Record<string, unknown>;
+    expect(info.thumbnail_file).toMatchObject({ url: "mxc://localhost/thumb", v: "v2", iv: thumb.info.iv, key: { k: thumb.info.key.k } });
+    expect(info.thumbnail_url).toBeUndefined();
+    expect(content.url).toBeUndefined();
+    const parsed = attachmentOf(content)!;
+    expect(parsed.kind).toBe("image");
+    expect(parsed.thumbnail).toMatchObject({ mxc: "mxc://localhost/thumb", mimetype: "image/jpeg", width: 800, height: 500, size: 30_000 });
+    expect(parsed.thumbnail?.file?.key.k).toBe(thumb.info.key.k);
+  });
+
+  it("m.image unencrypted: thumbnail_url", () => {
+    const content = attachmentContent(
+      { name: "big.jpg", mimetype: "image/jpeg", size: 900_000, width: 1600, height: 1000 },
+      { url: "mxc://localhost/main", thumbnail: { url: "mxc://localhost/thumb", info: thumbInfo } },
+    );
+    expect(content).toMatchObject({ url: "mxc://localhost/main", info: { thumbnail_url: "mxc://localhost/thumb", thumbnail_info: thumbInfo } });
+    expect((content.info as Record<string, unknown>).thumbnail_file).toBeUndefined();
+    expect(attachmentOf(content)?.thumbnail).toEqual({ mxc: "mxc://localhost/thumb", file: undefined, mimetype: "image/jpeg", width: 800, height: 500, size: 30_000 });
+  });
+
+  it("refuses a thumbnail encrypted differently from its file", async () => {
+    const thumb = await encryptAttachment(bytes(4));
+    expect(() =>
+      attachmentContent(
+        { name: "a.png", mimetype: "image/png", size: 9 },
+        { url: "mxc://localhost/main", thumbnail: { url: "mxc://localhost/t", encrypted: thumb.info, info: thumbInfo } },
+      ),
+    ).toThrow(/encrypted exactly when/);
+  });
+
+  it("m.video: w, h, duration (integer ms) and the poster as its thumbnail", async () => {
+    const main = await encryptAttachment(bytes(8));
+    const thumb = await encryptAttachment(bytes(4));
+    const content = attachmentContent(
+      { name: "clip.webm", mimetype: "video/webm", size: 40_000, width: 320, height: 240, durationMs: 1234.6 },
+      { url: "mxc://localhost/v", encrypted: main.info, thumbnail: { url: "mxc://localhost/p", encrypted: thumb.info, info: { ...thumbInfo, w: 320, h: 240 } } },
+    );
+    expect(content).toMatchObject({ msgtype: "m.video", body: "clip.webm", info: { w: 320, h: 240, duration: 1235, mimetype: "video/webm" } });
+    expect((content.info as Record<string, unknown>).thumbnail_file).toMatchObject({ url: "mxc://localhost/p" });
+    expect(attachmentOf(content)).toMatchObject({ kind: "video", durationMs: 1235, width: 320, height: 240, thumbnail: { mxc: "mxc://localhost/p" } });
+  });
+
+  it("m.audio: duration, no size in pixels or thumbnail", () => {
+    const content = attachmentContent(
+      { name: "tone.wav", mimetype: "audio/wav", size: 16_044, width: 5, height: 5, durationMs: 1000 },
+      { url: "mxc://localhost/a", thumbnail: { url: "mxc://localhost/t", info: thumbInfo } },
+    );
+    expect(content).toEqual({
+      msgtype: "m.audio",
+      body: "tone.wav",
+      filename: "tone.wav",
+      url: "mxc://localhost/a",
+      info: { mimetype: "audio/wav", size: 16_044, duration: 1000 },
+    });
+    expect(attachmentOf(content)).toMatchObject({ kind: "audio", durationMs: 1000 });
+  });
+
+  it("m.file: no w/h, duration or thumbnail even when given", () => {
+    const content = attachmentContent({ name: "a.bin", mimetype: "application/octet-stream", size: 3, width: 2, height: 2, durationMs: 5 }, { url: "mxc://localhost/f" });
+    expect(content.info).toEqual({ mimetype: "application/octet-stream", size: 3 });
+  });
+
+  it("reads what other clients send: clips without a type, unusable thumbnails ignored", () => {
+    expect(attachmentOf({ msgtype: "m.video", body: "v", url: "mxc://a/v" })?.kind).toBe("video");
+    expect(attachmentOf({ msgtype: "m.audio", body: "a", url: "mxc://a/a", info: { mimetype: "audio/ogg", duration: 3000 } })).toMatchObject({ kind: "audio", durationMs: 3000 });
+    expect(attachmentOf({ msgtype: "m.video", body: "v", url: "mxc://a/v", info: { mimetype: "application/pdf" } })?.kind).toBe("file");
+    const thumbOf = (info: Record<string, unknown>) => attachmentOf({ msgtype: "m.image", body: "i", url: "mxc://a/i", info: { mimetype: "image/png", ...info } })?.thumbnail;
+    expect(thumbOf({ thumbnail_url: "https://evil/t.png" })).toBeUndefined();
+    expect(thumbOf({ thumbnail_url: "mxc://a/t", thumbnail_info: { mimetype: "image/svg+xml" } })).toBeUndefined();
+    expect(thumbOf({ thumbnail_file: { url: "mxc://a/t" } })).toBeUndefined(); // no key, iv, hashes
+    expect(thumbOf({ thumbnail_url: "mxc://a/t" })).toEqual({ mxc: "mxc://a/t", file: undefined, mimetype: "", width: undefined, height: undefined, size: undefined });
+    expect(attachmentOf({ msgtype: "m.file", body: "f", url: "mxc://a/f", info: { thumbnail_url: "mxc://a/t" } })?.thumbnail).toBeUndefined();
+  });
+
+  it("formats clip lengths", () => {
+    expect(formatDuration(0)).toBe("0:00");
+    expect(formatDuration(7_400)).toBe("0:07");
+    expect(formatDuration(754_000)).toBe("12:34");
+    expect(formatDuration(3_723_000)).toBe("1:02:03");
+    expect(formatDuration(undefined)).toBe("");
+    expect(formatDuration(NaN)).toBe("");
   });
 });

@@ -33,19 +33,6 @@ export interface MemberSummary {
   ignored: boolean;
 }
 
-const PRESENCE_ORDER: Record<Presence, number> = { online: 0, unavailable: 1, offline: 2 };
-
-/** Joined before invited; then online first; then by name. */
-export function sortMembers(members: MemberSummary[]): MemberSummary[] {
-  return [...members].sort(
-    (a, b) =>
-      Number(a.membership !== "join") - Number(b.membership !== "join") ||
-      PRESENCE_ORDER[a.presence] - PRESENCE_ORDER[b.presence] ||
-      b.powerLevel - a.powerLevel ||
-      a.name.localeCompare(b.name),
-  );
-}
-
 /** "Last seen" for a device. */
 export function lastSeenLabel(ts: number | undefined | null, now = Date.now()): string {
   if (!ts) return "Never seen";

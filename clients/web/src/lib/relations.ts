@@ -3,8 +3,11 @@ import { markdownToHtml } from "./markdown";
 
 export const HTML_FORMAT = "org.matrix.custom.html";
 
+/** What the composer sends: text, or an emote ("/me waves"). */
+export type TextMsgtype = "m.text" | "m.emote";
+
 export interface MessageContent {
-  msgtype: "m.text";
+  msgtype: TextMsgtype;
   body: string;
   format?: typeof HTML_FORMAT;
   formatted_body?: string;
@@ -14,34 +17,63 @@ export interface MessageContent {
   [key: string]: unknown;
 }
 
-/** An m.text message: the Markdown source as `body`, HTML only when there is formatting. */
-export function textContent(text: string): MessageContent {
+/** An m.text (or m.emote) message: the Markdown source as `body`, HTML only when there is formatting. */
+export function textContent(text: string, msgtype: TextMsgtype = "m.text"): MessageContent {
   const html = markdownToHtml(text);
-  return html === null ? { msgtype: "m.text", body: text } : { msgtype: "m.text", body: text, format: HTML_FORMAT, formatted_body: html };
+  return html === null ? { msgtype, body: text } : { msgtype, body: text, format: HTML_FORMAT, formatted_body: html };
 }
 
 /**
  * A rich reply (no fallback: optional since Matrix v1.13). The replied-to sender is mentioned so they
  * are notified, unless it is ourselves.
  */
-export function replyContent(text: string, replyTo: { eventId: string; sender: string }, myUserId: string): MessageContent {
+export function replyContent(
+  text: string,
+  replyTo: { eventId: string; sender: string },
+  myUserId: string,
+  msgtype: TextMsgtype = "m.text",
+): MessageContent {
   return {
-    ...textContent(text),
+    ...textContent(text, msgtype),
     "m.mentions": { user_ids: replyTo.sender === myUserId ? [] : [replyTo.sender] },
     "m.relates_to": { "m.in_reply_to": { event_id: replyTo.eventId } },
   };
 }
 
 /** An edit: `m.new_content` is what clients show; the outer body ("* ...") is for clients without edits. */
-export function editContent(originalEventId: string, text: string): MessageContent {
-  const next = textContent(text);
+export function editContent(originalEventId: string, text: string, msgtype: TextMsgtype = "m.text"): MessageContent {
+  const next = textContent(text, msgtype);
   return {
-    msgtype: "m.text",
+    msgtype,
     body: `* ${next.body}`,
     ...(next.formatted_body ? { format: HTML_FORMAT, formatted_body: `* ${next.formatted_body}` } : {}),
     "m.new_content": { ...next, "m.mentions": {} },
     "m.mentions": {},
     "m.relates_to": { rel_type: "m.replace", event_id: originalEventId },
+  };
+}
+
+/**
+ * A message in a thread (spec "Threading"): `m.thread` to the root, plus the rich-reply fallback for
+ * clients without threads: `m.in_reply_to` the newest message of the thread with `is_falling_back`.
+ * A real reply inside the thread names its target instead, without the flag, and mentions its sender.
+ */
+export function threadContent(
+  text: string,
+  thread: { rootId: string; latestEventId: string; replyTo?: { eventId: string; sender: string } },
+  myUserId: string,
+  msgtype: TextMsgtype = "m.text",
+): MessageContent {
+  const replyTo = thread.replyTo;
+  return {
+    ...textContent(text, msgtype),
+    "m.mentions": { user_ids: replyTo && replyTo.sender !== myUserId ? [replyTo.sender] : [] },
+    "m.relates_to": {
+      rel_type: "m.thread",
+      event_id: thread.rootId,
+      is_falling_back: !replyTo,
+      "m.in_reply_to": { event_id: replyTo?.eventId ?? thread.latestEventId },
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { highlightParts, mergeHits, normalizeForSearch, searchLocally, searchScopeNote, searchTerms, type SearchableMessage } from "./search";
-import { lastSeenLabel, normalizePresence, presenceLabel, sortMembers, type MemberSummary } from "./presence";
+import { lastSeenLabel, normalizePresence, presenceLabel } from "./presence";
 
 const msg = (eventId: string, body: string, ts: number): SearchableMessage => ({
   eventId,
@@ -50,18 +50,5 @@ describe("presence and members", () => {
     expect(presenceLabel("offline", 2 * 3600_000)).toBe("Offline, last seen 2 h ago");
     expect(lastSeenLabel(null)).toBe("Never seen");
     expect(lastSeenLabel(1000, 1000 + 5 * 60_000)).toBe("Last seen 5 min ago");
-  });
-
-  it("sorts joined and online members first", () => {
-    const m = (userId: string, presence: MemberSummary["presence"], membership = "join"): MemberSummary => ({
-      userId,
-      name: userId,
-      membership,
-      presence,
-      powerLevel: 0,
-      ignored: false,
-    });
-    const sorted = sortMembers([m("d", "online", "invite"), m("c", "offline"), m("b", "online"), m("a", "unavailable")]);
-    expect(sorted.map((x) => x.userId)).toEqual(["b", "a", "c", "d"]);
   });
 });

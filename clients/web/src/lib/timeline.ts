@@ -31,6 +31,12 @@ export interface TimelineMessage {
   readBy?: { userId: string; name: string }[];
   /** An image or file (m.image, m.file...), drawn by components/Attachment.tsx. */
   attachment?: Attachment;
+  /** m.emote ("* Alice waves") or m.notice (sent by bots): drawn differently from m.text. */
+  variant?: "emote" | "notice";
+  /** Set on a thread root: its number of replies. */
+  thread?: { count: number };
+  /** Set on a message in a thread: the thread's root. */
+  threadRoot?: string;
 }
 
 /** The latest of our own messages that can be edited (Up arrow in an empty composer). */

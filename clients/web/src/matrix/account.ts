@@ -1,6 +1,7 @@
 /**
- * Profile, devices, ignoring people, room settings, members, search and desktop notifications: the SDK
- * side of the settings / member list / search screens. Plain data out, actions in.
+ * Profile, devices, ignoring people, room settings, search and desktop notifications: the SDK side of
+ * the settings / room settings / search screens (the member panel's is `members.ts`). Plain data out,
+ * actions in.
  */
 import {
   ClientEvent,
@@ -8,18 +9,18 @@ import {
   KnownMembership,
   MatrixEventEvent,
   RoomEvent,
-  RoomMemberEvent,
   RoomStateEvent,
   UserEvent,
   type MatrixClient,
   type MatrixEvent,
   type Room,
 } from "matrix-js-sdk";
-import { normalizePresence, sortMembers, type MemberSummary } from "@/lib/presence";
 import { mergeHits, searchLocally, type SearchableMessage, type SearchHit } from "@/lib/search";
 import { useUiStore } from "@/store/ui";
 import { uploadSizeProblem } from "@/lib/attachments";
+import { forgetAvatarRequests, isAvatarRequested, onAvatarRequested } from "@/lib/avatar-requests";
 import { avatarThumbnail, forgetMediaCaches, knownAvatars, uploadLimit } from "./media";
+import { attachRemovalNotices } from "./members";
 import { getClient } from "./session";
 
 // -- user-interactive auth with the account password -----------------------------------------------
@@ -187,62 +188,6 @@ export async function leaveRoom(roomId: string): Promise<void> {
   await getClient().leave(roomId);
 }
 
-// -- members ---------------------------------------------------------------------------------------
-
-export async function loadMembers(roomId: string): Promise<void> {
-  await getClient().getRoom(roomId)?.loadMembersIfNeeded();
-}
-
-export function memberSummaries(roomId: string): MemberSummary[] {
-  const c = getClient();
-  const room = c.getRoom(roomId);
-  if (!room) return [];
-  const ignored = new Set(c.getIgnoredUsers());
-  const members = room
-    .getMembers()
-    .filter((m) => m.membership === KnownMembership.Join || m.membership === KnownMembership.Invite)
-    .map((m) => {
-      const user = c.getUser(m.userId);
-      return {
-        userId: m.userId,
-        name: m.name,
-        membership: m.membership ?? "leave",
-        presence: normalizePresence(user?.presence),
-        lastActiveAgo: user?.lastActiveAgo || undefined,
-        powerLevel: m.powerLevel,
-        ignored: ignored.has(m.userId),
-      };
-    });
-  return sortMembers(members);
-}
-
-/** Calls back (at most once per frame) whenever members or presence may have changed. */
-export function watchMembers(roomId: string, changed: () => void): () => void {
-  const c = getClient();
-  let frame = 0;
-  const schedule = () => {
-    if (!frame) frame = requestAnimationFrame(() => ((frame = 0), changed()));
-  };
-  const onMember = (_e: MatrixEvent, _s: unknown, member?: { roomId: string }) => {
-    if (!member || member.roomId === roomId) schedule();
-  };
-  c.on(RoomMemberEvent.Membership, onMember as never);
-  c.on(RoomMemberEvent.Name, onMember as never);
-  c.on(RoomMemberEvent.PowerLevel, onMember as never);
-  c.on(UserEvent.Presence, schedule);
-  c.on(UserEvent.CurrentlyActive, schedule);
-  c.on(ClientEvent.AccountData, schedule);
-  return () => {
-    cancelAnimationFrame(frame);
-    c.off(RoomMemberEvent.Membership, onMember as never);
-    c.off(RoomMemberEvent.Name, onMember as never);
-    c.off(RoomMemberEvent.PowerLevel, onMember as never);
-    c.off(UserEvent.Presence, schedule);
-    c.off(UserEvent.CurrentlyActive, schedule);
-    c.off(ClientEvent.AccountData, schedule);
-  };
-}
-
 // -- search ----------------------------------------------------------------------------------------
 
 export interface SearchOutcome {
@@ -379,7 +324,7 @@ function maybeNotify(c: MatrixClient, event: MatrixEvent, room: Room): void {
 
 let avatarTimer: ReturnType<typeof setTimeout> | null = null;
 
-/** Recomputes which avatars are known and fetches their thumbnails (once per burst of changes). */
+/** Recomputes which avatars are known and on screen, and fetches their thumbnails (once per burst of changes). */
 export function scheduleAvatarRefresh(): void {
   if (avatarTimer) return;
   avatarTimer = setTimeout(() => {
@@ -395,8 +340,8 @@ async function refreshAvatars(): Promise<void> {
   } catch {
     return;
   }
-  const known = knownAvatars(c);
-  const entries = await Promise.all([...known].map(async ([id, mxc]) => [id, await avatarThumbnail(mxc)] as const));
+  const known = [...knownAvatars(c)].filter(([id]) => isAvatarRequested(id));
+  const entries = await Promise.all(known.map(async ([id, mxc]) => [id, await avatarThumbnail(mxc)] as const));
   const urls: Record<string, string> = {};
   for (const [id, url] of entries) if (url) urls[id] = url;
   const current = useUiStore.getState().avatarUrls;
@@ -404,9 +349,14 @@ async function refreshAvatars(): Promise<void> {
   if (!same) useUiStore.getState().setAvatarUrls(urls);
 }
 
+let stopAvatarRequests: (() => void) | null = null;
+
 /** Called once when the client starts: avatars, the ignore list, desktop notifications. */
 export function attachAccountListeners(c: MatrixClient): void {
   useUiStore.getState().reset();
+  stopAvatarRequests?.();
+  stopAvatarRequests = onAvatarRequested(scheduleAvatarRefresh);
+  attachRemovalNotices(c);
   c.on(ClientEvent.Sync, scheduleAvatarRefresh);
   c.on(RoomStateEvent.Events, (event: MatrixEvent) => {
     if (event.getType() === EventType.RoomMember || event.getType() === EventType.RoomAvatar) scheduleAvatarRefresh();
@@ -427,5 +377,6 @@ export function attachAccountListeners(c: MatrixClient): void {
 
 export function detachAccountState(): void {
   forgetMediaCaches();
+  forgetAvatarRequests();
   useUiStore.getState().reset();
 }

@@ -19,7 +19,9 @@ import {
   stripReplyFallback,
   type ReactionSummary,
 } from "@/lib/relations";
+import { emoteText } from "@/lib/commands";
 import { previewText, type RoomSummary } from "@/lib/rooms";
+import { threadOf, threadReplyCount } from "@/lib/threads";
 import type { SendState, TimelineMessage } from "@/lib/timeline";
 
 export function sendStateOf(event: MatrixEvent): SendState {
@@ -68,6 +70,7 @@ interface Shown {
   undecryptable?: string;
   html?: string;
   deleted?: boolean;
+  variant?: "emote" | "notice";
 }
 
 const MESSAGE_TYPES: string[] = [EventType.RoomMessage, EventType.RoomMessageEncrypted, EventType.Sticker];
@@ -98,7 +101,8 @@ function describe(event: MatrixEvent, room: Room): Shown | null {
             ? stripHtmlReplyFallback(content.formatted_body)
             : content.formatted_body
           : undefined;
-      return { body, html };
+      const variant = content.msgtype === "m.emote" ? "emote" : content.msgtype === "m.notice" ? "notice" : undefined;
+      return { body, html, variant };
     }
     case EventType.RoomMessageEncrypted:
       return { body: "Decrypting…", notice: false };
@@ -124,6 +128,37 @@ function replyOf(event: MatrixEvent): string | null {
   return replyTarget(event.getOriginalContent()) ?? replyTarget(event.getWireContent());
 }
 
+/** The thread an event is in (m.relates_to is in the clear for encrypted events). */
+export function threadRelationOf(event: MatrixEvent): { rootId: string; fallingBack: boolean } | null {
+  return threadOf(event.getWireContent()) ?? threadOf(event.getOriginalContent());
+}
+
+/** Thread root -> the IDs of its replies among `events`, in timeline order. */
+export function threadRepliesIn(events: MatrixEvent[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const event of events) {
+    const thread = threadRelationOf(event);
+    const id = event.getId();
+    if (!thread || !id || isAnnotationOrEdit(event) || event.isRedacted()) continue;
+    const list = out.get(thread.rootId) ?? [];
+    list.push(id);
+    out.set(thread.rootId, list);
+  }
+  return out;
+}
+
+/** The reply count a thread root shows: the server's bundle plus replies loaded since. */
+function threadSummaryOf(event: MatrixEvent, loadedReplies: Map<string, string[]>): { count: number } | undefined {
+  const id = event.getId();
+  if (!id) return undefined;
+  const bundle = event.getServerAggregatedRelation<{ count?: number; latest_event?: { event_id?: string } }>("m.thread");
+  const count = threadReplyCount(
+    bundle && typeof bundle.count === "number" ? { count: bundle.count, latestEventId: bundle.latest_event?.event_id } : null,
+    loadedReplies.get(id) ?? [],
+  );
+  return count > 0 ? { count } : undefined;
+}
+
 function eventKey(event: MatrixEvent): string {
   return event.getId() ?? event.getTxnId() ?? `${event.getSender()}-${event.getTs()}`;
 }
@@ -139,9 +174,16 @@ function reactionsOf(event: MatrixEvent, room: Room, myUserId: string): Reaction
   return summary.length ? summary.map((s) => ({ ...s, names: s.senders.map((id) => memberName(room, id)) })) : undefined;
 }
 
-export function toTimelineMessage(event: MatrixEvent, room: Room, myUserId: string): TimelineMessage | null {
+export function toTimelineMessage(
+  event: MatrixEvent,
+  room: Room,
+  myUserId: string,
+  threadReplies: Map<string, string[]> = new Map(),
+): TimelineMessage | null {
   const shown = describe(event, room);
   if (!shown) return null;
+  const thread = threadRelationOf(event);
+  // A thread reply's m.in_reply_to with is_falling_back is only for clients without threads.
   const sender = event.getSender() ?? "";
   const own = sender === myUserId;
   const sendState = sendStateOf(event);
@@ -156,7 +198,10 @@ export function toTimelineMessage(event: MatrixEvent, room: Room, myUserId: stri
     undecryptable: shown.undecryptable,
     notice: shown.notice,
     deleted: shown.deleted,
-    replyTo: shown.deleted ? undefined : (replyOf(event) ?? undefined),
+    replyTo: shown.deleted || thread?.fallingBack ? undefined : (replyOf(event) ?? undefined),
+    variant: shown.variant,
+    threadRoot: thread?.rootId,
+    thread: thread || shown.deleted ? undefined : threadSummaryOf(event, threadReplies),
     edited: !shown.deleted && event.replacingEvent() !== null,
     editable: own && isText && sendState === "sent" && ["m.text", "m.emote", "m.notice"].includes(String(event.getContent().msgtype)),
     reactions: shown.deleted ? undefined : reactionsOf(event, room, myUserId),
@@ -166,13 +211,17 @@ export function toTimelineMessage(event: MatrixEvent, room: Room, myUserId: stri
   };
 }
 
-/** Live timeline plus our own messages still being sent (kept apart by the "detached" pending ordering). */
-export function timelineMessages(room: Room, myUserId: string): TimelineMessage[] {
-  const events = [...room.getLiveTimeline().getEvents(), ...room.getPendingEvents()];
+/**
+ * Live timeline plus our own messages still being sent (kept apart by the "detached" pending ordering);
+ * or the given `events` (a window of history around an event, see timeline-window.ts).
+ */
+export function timelineMessages(room: Room, myUserId: string, events?: MatrixEvent[]): TimelineMessage[] {
+  events ??= [...room.getLiveTimeline().getEvents(), ...room.getPendingEvents()];
+  const threadReplies = threadRepliesIn(events);
   const out: TimelineMessage[] = [];
   for (const event of events) {
     if (room.client.isUserIgnored(event.getSender() ?? "")) continue; // blocked: their messages are hidden
-    const message = toTimelineMessage(event, room, myUserId);
+    const message = toTimelineMessage(event, room, myUserId, threadReplies);
     if (message) out.push(message);
     // A receipt on an event we do not draw (a reaction, an edit) shows on the message before it.
     const target = message && !message.notice ? message : lastMessageOf(out);
@@ -251,7 +300,9 @@ export function summarizeRoom(room: Room, client: MatrixClient, direct: Set<stri
   const isDirect = direct.has(room.roomId) || inviteEvent?.getContent().is_direct === true;
   const last = lastMessage(room);
   let preview = "";
-  if (last) {
+  if (last && !last.isRedacted() && !last.isDecryptionFailure() && last.getContent().msgtype === "m.emote") {
+    preview = previewText(null, emoteText(memberName(room, last.getSender() ?? ""), String(last.getContent().body ?? "")));
+  } else if (last) {
     const sender = last.getSender() ?? "";
     const name = sender === myUserId ? "You" : isDirect ? null : memberName(room, sender);
     const body = last.isRedacted()

@@ -26,14 +26,16 @@ import {
   type Room,
 } from "matrix-js-sdk";
 import type { ReactionEventContent, RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
-import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { decodeRecoveryKey, type CryptoApi, type GeneratedSecretStorageKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { completeUia } from "@/lib/auth";
+import { deleteCryptoStore, forgetPendingDeletion, rememberPendingDeletion } from "@/lib/crypto-store";
+import { nextEncryptionStep, statusOfStep, type EncryptionFacts } from "@/lib/encryption";
 import { clearSession, cryptoDatabasePrefix, loadSession, saveSession, type StoredSession } from "@/lib/session";
 import { useAppStore } from "@/store/app";
 import { useUiStore } from "@/store/ui";
 import { attachAccountListeners, detachAccountState } from "./account";
-import { attachVerificationListener } from "./verification";
-import { editContent, reactionContent, replyContent, textContent } from "@/lib/relations";
+import { attachVerificationListener, forgetVerification } from "./verification";
+import { editContent, reactionContent, replyContent, textContent, threadContent, type TextMsgtype } from "@/lib/relations";
 import { directRoomIds, firstUnreadEventId, quotedMessage, summarizeRoom, type QuotedMessage } from "./events";
 
 export const MEGOLM = "m.megolm.v1.aes-sha2";
@@ -230,8 +232,40 @@ export function refreshSummaries(): void {
 // -- end-to-end encryption setup -------------------------------------------------------------------
 
 /**
- * First device of an account: create cross-signing keys and a key backup in secret storage, protected
- * by a new random recovery key that we show once. Later devices: ask for that recovery key.
+ * A recovery key shown to the user and not used yet. Secret storage and the key backup are made with
+ * it only once they confirm they saved it (`saveRecoveryKey`): no backup ever depends on a key that
+ * nobody has seen, and closing the page before confirming loses nothing.
+ */
+let pendingRecoveryKey: GeneratedSecretStorageKey | null = null;
+
+async function encryptionFacts(c: MatrixClient, crypto: CryptoApi, havePassword: boolean): Promise<EncryptionFacts> {
+  const crossSigningReady = await crypto.isCrossSigningReady();
+  const recoveryKeyExists = (await c.secretStorage.getDefaultKeyId()) !== null;
+  if (!crossSigningReady) {
+    return {
+      crossSigningReady,
+      accountHasCrossSigning: await crypto.userHasCrossSigningKeys(c.getSafeUserId(), true),
+      recoveryKeyExists,
+      secretStorageReady: false,
+      backupTrusted: false,
+      havePassword,
+    };
+  }
+  const backup = await crypto.checkKeyBackupAndEnable();
+  return {
+    crossSigningReady,
+    accountHasCrossSigning: true,
+    recoveryKeyExists,
+    secretStorageReady: await crypto.isSecretStorageReady(),
+    backupTrusted: backup?.trustInfo.trusted === true,
+    havePassword,
+  };
+}
+
+/**
+ * Works out what encryption needs on this device (`nextEncryptionStep`) and does what it can alone: at
+ * the account's first login (the password at hand) it creates the cross-signing keys, then offers a new
+ * recovery key. Secret storage and the backup wait for the user to save that key.
  */
 export async function setUpEncryption(password?: string): Promise<void> {
   const c = getClient();
@@ -240,39 +274,20 @@ export async function setUpEncryption(password?: string): Promise<void> {
   if (!crypto) return;
   store.setCrypto("checking");
   try {
-    if (await crypto.isCrossSigningReady()) {
-      await crypto.checkKeyBackupAndEnable();
-      store.setCrypto("ready");
-      return;
+    let step = nextEncryptionStep(await encryptionFacts(c, crypto, !!password));
+    if (step === "create-cross-signing" && password) {
+      await crypto.bootstrapCrossSigning({
+        authUploadDeviceSigningKeys: async (makeRequest) => {
+          await completePasswordUia(makeRequest, c.getSafeUserId(), password);
+        },
+      });
+      step = nextEncryptionStep(await encryptionFacts(c, crypto, false));
+      if (step === "offer-recovery-key" && client === c) await offerRecoveryKey();
     }
-    const accountHasKeys = await crypto.userHasCrossSigningKeys(c.getSafeUserId(), true);
-    if (accountHasKeys) {
-      store.setCrypto("needs-recovery-key");
-      return;
-    }
-    if (!password) {
-      store.setCrypto("needs-setup", "Enter your password to set up encrypted message backup.");
-      return;
-    }
-    const recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
-    secretStorageKey = recoveryKey.privateKey;
-    await crypto.bootstrapCrossSigning({
-      authUploadDeviceSigningKeys: async (makeRequest) => {
-        await completePasswordUia(makeRequest, c.getSafeUserId(), password);
-      },
-    });
-    await crypto.bootstrapSecretStorage({
-      createSecretStorageKey: async () => recoveryKey,
-      setupNewSecretStorage: true,
-      setupNewKeyBackup: true,
-    });
-    secretStorageKey = null;
-    store.setRecoveryKey(recoveryKey.encodedPrivateKey ?? null);
-    store.setCrypto("ready");
+    if (client === c) store.setCrypto(statusOfStep(step));
   } catch (error) {
-    secretStorageKey = null;
     console.error("Encryption setup failed", error);
-    store.setCrypto("needs-setup", `Encryption setup failed: ${(error as Error).message ?? error}`);
+    if (client === c) store.setCrypto("needs-setup", `Encryption setup failed: ${(error as Error).message ?? error}`);
   }
 }
 
@@ -296,27 +311,86 @@ async function completePasswordUia(
 }
 
 /**
- * Settings: a new recovery key replaces the old one (new secret storage and a new key backup); the
- * cross-signing keys this device holds are stored again under it. Returns the key to show once.
+ * A new recovery key, kept in memory only: returns it (encoded) to show. Needs a verified device (the
+ * cross-signing keys are stored under the key when the user saves it).
  */
-export async function resetRecoveryKey(): Promise<string> {
+export async function prepareRecoveryKey(): Promise<string> {
   const crypto = getClient().getCrypto();
   if (!crypto) throw new Error("Encryption is not available in this browser.");
   if (!(await crypto.isCrossSigningReady())) {
-    throw new Error("This device is not verified yet: enter your current recovery key first.");
+    throw new Error("This device is not verified yet: enter your recovery key, verify it from another session, or reset encryption.");
   }
-  const recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
-  secretStorageKey = recoveryKey.privateKey;
+  const key = await crypto.createRecoveryKeyFromPassphrase();
+  if (!key.encodedPrivateKey) throw new Error("Could not make a recovery key. Try again.");
+  pendingRecoveryKey = key;
+  return key.encodedPrivateKey;
+}
+
+/** Shows a new recovery key in the app's recovery key dialog. */
+export async function offerRecoveryKey(): Promise<void> {
+  useAppStore.getState().setRecoveryKey(await prepareRecoveryKey());
+}
+
+/**
+ * The user saved the key shown (`encoded`): only now are secret storage and a new key backup made with
+ * it. They replace any earlier recovery key and backup; the room keys this device has go to the new
+ * backup.
+ */
+export async function saveRecoveryKey(encoded: string): Promise<void> {
+  const c = getClient();
+  const crypto = c.getCrypto();
+  const key = pendingRecoveryKey;
+  if (!crypto || !key || key.encodedPrivateKey !== encoded) {
+    throw new Error("This recovery key is no longer current. Make a new one.");
+  }
+  secretStorageKey = key.privateKey;
   try {
     await crypto.bootstrapSecretStorage({
-      createSecretStorageKey: async () => recoveryKey,
+      createSecretStorageKey: async () => key,
       setupNewSecretStorage: true,
       setupNewKeyBackup: true,
     });
   } finally {
     secretStorageKey = null;
   }
-  return recoveryKey.encodedPrivateKey ?? "";
+  pendingRecoveryKey = null;
+  if (useAppStore.getState().recoveryKey === encoded) useAppStore.getState().setRecoveryKey(null);
+  await setUpEncryption();
+}
+
+/** The user closed the key without saving it: it is forgotten, nothing was stored with it. */
+export function discardRecoveryKey(encoded: string): void {
+  if (pendingRecoveryKey?.encodedPrivateKey === encoded) pendingRecoveryKey = null;
+  if (useAppStore.getState().recoveryKey === encoded) useAppStore.getState().setRecoveryKey(null);
+}
+
+/**
+ * The recovery key is lost and no other session can verify this one: new cross-signing keys (the
+ * password answers the user-interactive auth; the old backup stays if it is wrong), then a new recovery key
+ * is offered, and its secret storage and backup replace the old ones once saved. Messages this device
+ * cannot decrypt now stay unreadable; other sessions and contacts see a new identity.
+ */
+export async function resetEncryption(password: string): Promise<void> {
+  const c = getClient();
+  const crypto = c.getCrypto();
+  if (!crypto) throw new Error("Encryption is not available in this browser.");
+  // With a default secret-storage key the SDK would store the new keys under it first, which needs
+  // the lost key. Unset it; put it back if the reset fails (e.g. a wrong password): nothing lost then.
+  const oldKeyId = await c.secretStorage.getDefaultKeyId();
+  if (oldKeyId) await c.secretStorage.setDefaultKeyId(null);
+  try {
+    await crypto.bootstrapCrossSigning({
+      setupNewCrossSigning: true,
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await completePasswordUia(makeRequest, c.getSafeUserId(), password);
+      },
+    });
+  } catch (error) {
+    if (oldKeyId) await c.secretStorage.setDefaultKeyId(oldKeyId).catch(() => {});
+    throw error;
+  }
+  useAppStore.getState().setCrypto("needs-recovery-setup");
+  await offerRecoveryKey();
 }
 
 /** A new browser of an existing account: unlock secret storage with the recovery key, restore history. */
@@ -450,15 +524,29 @@ export async function lookUpUser(userId: string): Promise<DirectoryUser | null> 
 
 // -- messages --------------------------------------------------------------------------------------
 
-/** Sends `text` (simple Markdown becomes sanitized HTML), as a rich reply when `replyTo` is given. */
-export async function sendText(roomId: string, text: string, replyTo?: { eventId: string; sender: string }): Promise<void> {
+/**
+ * Sends `text` (simple Markdown becomes sanitized HTML) as m.text or m.emote, as a rich reply when
+ * `replyTo` is given, into a thread when `thread` is (see `threadContent`).
+ */
+export async function sendText(
+  roomId: string,
+  text: string,
+  replyTo?: { eventId: string; sender: string },
+  options: { msgtype?: TextMsgtype; thread?: { rootId: string; latestEventId: string } } = {},
+): Promise<void> {
   const c = getClient();
-  const content = replyTo ? replyContent(text, replyTo, c.getSafeUserId()) : textContent(text);
+  const me = c.getSafeUserId();
+  const msgtype = options.msgtype ?? "m.text";
+  const content = options.thread
+    ? threadContent(text, { ...options.thread, replyTo }, me, msgtype)
+    : replyTo
+      ? replyContent(text, replyTo, me, msgtype)
+      : textContent(text, msgtype);
   await c.sendMessage(roomId, content as RoomMessageEventContent);
 }
 
-export async function editText(roomId: string, eventId: string, text: string): Promise<void> {
-  await getClient().sendMessage(roomId, editContent(eventId, text) as RoomMessageEventContent);
+export async function editText(roomId: string, eventId: string, text: string, msgtype: TextMsgtype = "m.text"): Promise<void> {
+  await getClient().sendMessage(roomId, editContent(eventId, text, msgtype) as RoomMessageEventContent);
 }
 
 export async function deleteMessage(roomId: string, eventId: string): Promise<void> {
@@ -598,23 +686,35 @@ export async function logout(everywhere: boolean): Promise<void> {
   await forgetSession();
 }
 
-/** Stops the client and deletes everything this device kept: the token and the crypto database. */
+/** Only when the browser says nothing at all about a delete (neither done nor blocked). */
+const DELETE_SAFETY_MS = 5000;
+
+/**
+ * Stops the client and deletes everything this device kept: the token and the crypto database.
+ *
+ * Stopping closes the OlmMachine, but its IndexedDB connection closes only when every Rust object
+ * sharing the store is freed, and wasm objects are freed by the garbage collector (a verification we
+ * took part in leaves some). When the delete is blocked, the page reloads: a fresh page holds no
+ * connection, and `finishPendingDeletions` (at load) deletes the store before anything could open it.
+ */
 export async function forgetSession(): Promise<void> {
   const c = client;
   client = null;
   restoring = null;
+  secretStorageKey = null;
+  pendingRecoveryKey = null;
   clearSession(localStorage);
   if (c) {
+    const prefix = cryptoDatabasePrefix({ userId: c.getSafeUserId(), deviceId: c.getDeviceId() ?? "" });
+    rememberPendingDeletion(localStorage, prefix);
     c.stopClient();
-    try {
-      const prefix = cryptoDatabasePrefix({ userId: c.getSafeUserId(), deviceId: c.getDeviceId() ?? "" });
-      // Deleting IndexedDB waits for every open connection to close; never leave the user on a dead screen.
-      const gaveUp = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 8000));
-      if ((await Promise.race([c.clearStores({ cryptoDatabasePrefix: prefix }), gaveUp])) === "timeout") {
-        console.warn("Clearing the local stores is taking long; continuing to the login page");
-      }
-    } catch (error) {
-      console.warn("Could not clear the local stores", error);
+    forgetVerification();
+    if (await deleteCryptoStore(indexedDB, prefix, { settleWhenBlocked: true, safetyMs: DELETE_SAFETY_MS })) {
+      forgetPendingDeletion(localStorage, prefix);
+    } else {
+      console.info("The crypto store is still open in this page; reloading to delete it");
+      location.reload();
+      return;
     }
   }
   detachAccountState();

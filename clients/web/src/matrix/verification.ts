@@ -62,6 +62,11 @@ function follow(req: VerificationRequest): void {
         void refreshTrustAfterVerification();
         break;
       case VerificationPhase.Cancelled:
+        // Another of our sessions answered the request: nothing happened here, nothing to say.
+        if (!req.initiatedByMe && req.cancellationCode === "m.accepted") {
+          closeVerification();
+          break;
+        }
         show({ stage: "cancelled", otherDevice: other, reason: req.cancellationCode === "m.mismatched_sas" ? "The emojis did not match." : "The verification was cancelled." });
         break;
     }
@@ -139,16 +144,24 @@ export function rejectEmojis(): void {
 
 export function cancelVerification(): void {
   const req = request;
-  request = null;
-  sas = null;
+  forgetVerification();
   show({ stage: "idle" });
   if (req && req.phase !== VerificationPhase.Done && req.phase !== VerificationPhase.Cancelled) void req.cancel().catch(() => {});
 }
 
 export function closeVerification(): void {
+  forgetVerification();
+  show({ stage: "idle" });
+}
+
+/**
+ * Lets go of the SDK's verification objects. They wrap Rust objects that hold the crypto store open:
+ * kept after the verification (or after logout) they keep its IndexedDB connection open too.
+ */
+export function forgetVerification(): void {
   request = null;
   sas = null;
-  show({ stage: "idle" });
+  verifierStarted = null;
 }
 
 /** Incoming requests from our own other sessions open the dialog. */

@@ -1,17 +1,26 @@
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { Splash } from "@/App";
 import { cn } from "@/lib/cn";
 import { useAppStore } from "@/store/app";
+import { useUiStore } from "@/store/ui";
 import { RoomList } from "./RoomList";
 import { Conversation } from "./Conversation";
 import { EncryptionBanner, RecoveryKeyDialog } from "./Encryption";
 import { ConnectionBanner, FeatureDialogs } from "./FeatureLayer";
+import { PhoneNav, type PhoneView } from "./PhoneNav";
+import { SidePanel } from "./SidePanel";
 
-/** Two panes on desktop; on a phone the list, or the open conversation with a back button. */
+/**
+ * Two panes on desktop; on a phone the list (with a bottom navigation), or the open conversation with
+ * a back button.
+ */
 export default function ChatScreen() {
   const status = useAppStore((s) => s.status);
   const selectedRoomId = useAppStore((s) => s.selectedRoomId);
   const cryptoStatus = useAppStore((s) => s.crypto.status);
+  // The side panel (members...) sits beside the conversation; on a phone it replaces it.
+  const panelOpen = useUiStore((s) => s.rightPanel !== null) && selectedRoomId !== null;
+  const [phoneView, setPhoneView] = useState<PhoneView>("chats");
 
   useEffect(() => {
     // The browser's back button closes the conversation on a phone.
@@ -29,13 +38,14 @@ export default function ChatScreen() {
       <div className="flex min-h-0 flex-1">
         <aside
           className={cn(
-            "w-full min-w-0 flex-col border-r border-border bg-panel md:flex md:w-80 lg:w-96",
+            "w-full min-w-0 flex-col border-border bg-panel md:flex md:border-r md:w-80 lg:w-96",
             selectedRoomId ? "hidden" : "flex",
           )}
         >
-          <RoomList />
+          <RoomList phoneView={phoneView} />
+          <PhoneNav view={phoneView} onView={setPhoneView} />
         </aside>
-        <main className={cn("min-w-0 flex-1 flex-col", selectedRoomId ? "flex" : "hidden md:flex")}>
+        <main className={cn("min-w-0 flex-1 flex-col", selectedRoomId && !panelOpen ? "flex" : "hidden md:flex")}>
           {selectedRoomId ? (
             <Conversation key={selectedRoomId} roomId={selectedRoomId} />
           ) : (
@@ -44,6 +54,7 @@ export default function ChatScreen() {
             </div>
           )}
         </main>
+        {panelOpen && <SidePanel roomId={selectedRoomId!} />}
       </div>
       <RecoveryKeyDialog />
       <FeatureDialogs />

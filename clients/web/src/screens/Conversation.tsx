@@ -1,9 +1,10 @@
-import { lazy, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type RefObject } from "react";
+import { lazy, Suspense, useCallback, useEffect, useId, useLayoutEffect, useMemo, useReducer, useRef, useState, type KeyboardEvent, type RefObject } from "react";
 import { AttachButton } from "@/components/AttachButton";
 import { AttachmentView } from "@/components/Attachment";
 import { BackIcon, LockIcon, SendIcon } from "@/components/icons";
 import { FormattedBody } from "@/components/timeline/FormattedBody";
-import { CloseIcon, DownIcon, EditIcon, ReplyIcon } from "@/components/timeline/icons";
+import { EditHistoryDialog } from "@/components/timeline/EditHistory";
+import { CloseIcon, DownIcon, EditIcon, ReplyIcon, ThreadIcon } from "@/components/timeline/icons";
 import { MessageActions } from "@/components/timeline/MessageActions";
 import { Reactions } from "@/components/timeline/Reactions";
 import { ReplyQuote } from "@/components/timeline/ReplyQuote";
@@ -12,36 +13,56 @@ import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent } from "@/components/ui/dialog";
 import { fieldClass } from "@/components/ui/input";
 import { cn } from "@/lib/cn";
+import { parseComposerInput } from "@/lib/commands";
 import { typingLabel } from "@/lib/relations";
+import { repliesLabel } from "@/lib/threads";
 import { buildRows, lastEditable, timeLabel, type TimelineMessage } from "@/lib/timeline";
 import * as session from "@/matrix/session";
+import { FocusedTimeline } from "@/matrix/timeline-window";
 import { useRoomTimeline } from "@/matrix/useRoomTimeline";
 import { useTyping } from "@/matrix/useTyping";
 import { useAppStore } from "@/store/app";
+import { useUiStore } from "@/store/ui";
 import { RoomHeaderActions } from "./RoomHeaderActions";
 
 // The full picker and its emoji list are a separate chunk, fetched the first time it opens.
 const EmojiPicker = lazy(() => import("@/components/timeline/EmojiPicker"));
+// So is the thread panel, which most conversations never open.
+const ThreadPanel = lazy(() => import("./ThreadPanel"));
 
 /** What the composer is doing besides writing a new message. */
-type Draft = { kind: "reply" | "edit"; message: TimelineMessage };
+export type Draft = { kind: "reply" | "edit"; message: TimelineMessage };
 
 /** What the message actions call; one object so rows need not know the conversation's state. */
-interface MessageHandlers {
+export interface MessageHandlers {
   reply(message: TimelineMessage): void;
   edit(message: TimelineMessage): void;
   remove(message: TimelineMessage): void;
   react(message: TimelineMessage, key: string): void;
   pickReaction(message: TimelineMessage): void;
+  /** Opens the thread whose root is `rootId` in the thread panel, scrolled to `focusId` if given. */
+  openThread(rootId: string, focusId?: string): void;
+  /** The "(edited)" dialog: the message's previous versions. */
+  showEdits(message: TimelineMessage): void;
 }
 
 export function Conversation({ roomId }: { roomId: string }) {
   const room = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId));
-  const messages = useRoomTimeline(roomId);
+  // Set while the timeline shows a window of history around a jumped-to event instead of the live end.
+  const [focus, setFocus] = useState<FocusedTimeline | null>(null);
+  const [focusVersion, focusGrew] = useReducer((n: number) => n + 1, 0);
+  const messages = useRoomTimeline(roomId, focus, focusVersion);
   const joined = room?.membership === "join";
   const [draft, setDraft] = useState<Draft | null>(null);
   const [deleting, setDeleting] = useState<TimelineMessage | null>(null);
   const [picking, setPicking] = useState<TimelineMessage | null>(null);
+  const [editsOf, setEditsOf] = useState<TimelineMessage | null>(null);
+  const [thread, setThread] = useState<{ rootId: string; focusId?: string } | null>(null);
+  // ...and the member list (the ui store's `rightPanel`) replaces the thread.
+  const sidePanelOpen = useUiStore((s) => s.rightPanel !== null);
+  useEffect(() => {
+    if (sidePanelOpen) setThread(null);
+  }, [sidePanelOpen]);
   const composer = useRef<HTMLTextAreaElement>(null);
   useReadReceipts(roomId, messages, joined);
 
@@ -61,6 +82,12 @@ export function Conversation({ roomId }: { roomId: string }) {
         session.toggleReaction(roomId, message.eventId, key, existing?.ownEventId ?? null).catch((e) => console.warn("Reaction failed", e));
       },
       pickReaction: setPicking,
+      // One side panel at a time: the thread replaces the member list...
+      openThread: (rootId, focusId) => {
+        useUiStore.getState().setRightPanel(null);
+        setThread({ rootId, focusId });
+      },
+      showEdits: setEditsOf,
     }),
     [roomId],
   );
@@ -71,31 +98,54 @@ export function Conversation({ roomId }: { roomId: string }) {
   };
 
   return (
-    <>
-      <header className="flex items-center gap-3 border-b border-border px-3 py-2">
-        <Button variant="ghost" size="icon" className="md:hidden" aria-label="Back to conversations" onClick={back}>
-          <BackIcon />
-        </Button>
-        <Avatar id={room?.avatarId ?? roomId} name={room?.name ?? "?"} size={36} />
-        <div className="min-w-0 flex-1">
-          <h2 className="truncate font-semibold">{room?.name ?? "Conversation"}</h2>
-          {room?.encrypted && (
-            <p className="flex items-center gap-1 text-xs text-fg-muted">
-              <LockIcon /> End-to-end encrypted
-            </p>
-          )}
-        </div>
-        <RoomHeaderActions roomId={roomId} />
-      </header>
-      <Timeline roomId={roomId} messages={messages} handlers={handlers} />
-      <TypingIndicator roomId={roomId} />
-      <Composer
-        roomId={roomId}
-        messages={messages}
-        draft={draft}
-        setDraft={setDraft}
-        textarea={composer}
-      />
+    <div className="flex min-h-0 min-w-0 flex-1">
+      <div className="flex min-w-0 flex-1 flex-col">
+        <header className="flex items-center gap-3 border-b border-border px-3 py-2">
+          <Button variant="ghost" size="icon" className="md:hidden" aria-label="Back to conversations" onClick={back}>
+            <BackIcon />
+          </Button>
+          <Avatar id={room?.avatarId ?? roomId} name={room?.name ?? "?"} size={36} />
+          <div className="min-w-0 flex-1">
+            <h2 className="truncate font-semibold">{room?.name ?? "Conversation"}</h2>
+            {room?.encrypted && (
+              <p className="flex items-center gap-1 text-xs text-fg-muted">
+                <LockIcon /> End-to-end encrypted
+              </p>
+            )}
+          </div>
+          <RoomHeaderActions roomId={roomId} />
+        </header>
+        <Timeline
+          roomId={roomId}
+          messages={messages}
+          handlers={handlers}
+          focus={focus}
+          onFocus={setFocus}
+          onFocusGrew={focusGrew}
+        />
+        <TypingIndicator roomId={roomId} />
+        <Composer
+          roomId={roomId}
+          messages={messages}
+          draft={draft}
+          setDraft={setDraft}
+          textarea={composer}
+          onSent={() => setFocus(null)}
+        />
+      </div>
+      {thread && (
+        <Suspense fallback={null}>
+          <ThreadPanel
+            key={thread.rootId}
+            roomId={roomId}
+            rootId={thread.rootId}
+            focusId={thread.focusId}
+            handlers={handlers}
+            onClose={() => setThread(null)}
+          />
+        </Suspense>
+      )}
+      <EditHistoryDialog roomId={roomId} message={editsOf} onClose={() => setEditsOf(null)} />
       <DeleteDialog roomId={roomId} message={deleting} onClose={() => setDeleting(null)} />
       <Dialog open={picking !== null} onOpenChange={(open) => !open && setPicking(null)}>
         <DialogContent title="Add a reaction">
@@ -111,7 +161,7 @@ export function Conversation({ roomId }: { roomId: string }) {
           </Suspense>
         </DialogContent>
       </Dialog>
-    </>
+    </div>
   );
 }
 
@@ -133,20 +183,39 @@ function useReadReceipts(roomId: string, messages: TimelineMessage[], joined: bo
   }, [roomId, newest, messages.length, joined]);
 }
 
-function Timeline({ roomId, messages, handlers }: { roomId: string; messages: TimelineMessage[]; handlers: MessageHandlers }) {
+function Timeline({
+  roomId,
+  messages,
+  handlers,
+  focus,
+  onFocus,
+  onFocusGrew,
+}: {
+  roomId: string;
+  messages: TimelineMessage[];
+  handlers: MessageHandlers;
+  /** A window of history around a jumped-to event, or null for the live end of the room. */
+  focus: FocusedTimeline | null;
+  onFocus(focus: FocusedTimeline | null): void;
+  onFocusGrew(): void;
+}) {
   const scroller = useRef<HTMLDivElement>(null);
   const rows = useMemo(() => buildRows(messages), [messages]);
   const [loading, setLoading] = useState(false);
-  const atStart = session.reachedStart(roomId);
+  const atStart = focus ? !focus.canLoadOlder() : session.reachedStart(roomId);
   const stickToBottom = useRef(true);
   const heightBeforeLoad = useRef<number | null>(null);
+  // A row to keep where it is on screen across a change of what is shown (history window -> live).
+  const keepInPlace = useRef<{ eventId: string; top: number } | null>(null);
   const pendingJump = useRef<string | null>(null);
   const [highlighted, setHighlighted] = useState<string | null>(null);
   const [jumpProblem, setJumpProblem] = useState<string | null>(null);
+  const [jumping, setJumping] = useState(false);
   // The first message someone else sent after our read receipt, as it was when the room was opened.
   const [firstUnread] = useState(() => session.firstUnread(roomId));
   const [unreadAbove, setUnreadAbove] = useState(false);
   const unreadSeen = useRef(false);
+  const requestedJump = useUiStore((s) => (s.jumpTarget?.roomId === roomId ? s.jumpTarget.eventId : null));
 
   const rowOf = (eventId: string) =>
     scroller.current?.querySelector<HTMLElement>(`[data-event-id="${CSS.escape(eventId)}"]`) ?? null;
@@ -170,43 +239,112 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
     setTimeout(() => setHighlighted((h) => (h === eventId ? null : h)), 2500);
   }, []);
 
+  /** Remembers the first row on screen, to put it back at the same height after the next render. */
+  const rememberTopRow = useCallback(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const top = el.getBoundingClientRect().top;
+    for (const row of el.querySelectorAll<HTMLElement>("li[data-event-id]")) {
+      const rect = row.getBoundingClientRect();
+      if (rect.bottom > top) {
+        keepInPlace.current = { eventId: row.dataset.eventId!, top: rect.top - top };
+        return;
+      }
+    }
+  }, []);
+
+  const goLive = useCallback(() => {
+    rememberTopRow();
+    stickToBottom.current = false;
+    onFocus(null);
+  }, [onFocus, rememberTopRow]);
+
   const loadOlder = useCallback(async () => {
     if (loading || atStart || !scroller.current) return;
     setLoading(true);
     heightBeforeLoad.current = scroller.current.scrollHeight;
     try {
-      await session.loadOlder(roomId);
+      if (focus) {
+        await focus.loadOlder();
+        onFocusGrew();
+      } else {
+        await session.loadOlder(roomId);
+      }
     } finally {
       setLoading(false);
     }
-  }, [loading, atStart, roomId]);
+  }, [loading, atStart, roomId, focus, onFocusGrew]);
 
-  /** Scrolls to a message (a reply's original), paginating back until it is loaded. */
+  /** In a window of history: loads what follows; once it meets the live end, the live timeline takes over. */
+  const loadNewer = useCallback(async () => {
+    if (!focus || loading) return;
+    if (focus.reachedLive()) return goLive();
+    if (!focus.canLoadNewer()) return;
+    setLoading(true);
+    try {
+      await focus.loadNewer();
+      onFocusGrew();
+    } finally {
+      setLoading(false);
+    }
+  }, [focus, loading, onFocusGrew, goLive]);
+
+  /**
+   * Scrolls to a message (a reply's original, a search result) and highlights it. One that is not
+   * loaded is shown in a window of history around it (the server's /context), however far back.
+   */
   const jumpTo = useCallback(
     async (eventId: string) => {
       setJumpProblem(null);
       const row = rowOf(eventId);
       if (row) return showAndHighlight(row, eventId);
-      pendingJump.current = eventId;
-      for (let i = 0; i < 15 && !session.hasLoaded(roomId, eventId) && !session.reachedStart(roomId); i++) {
-        await session.loadOlder(roomId);
+      if (!focus && session.hasLoaded(roomId, eventId)) {
+        pendingJump.current = eventId; // in the live timeline, not drawn yet
+        return;
       }
-      if (!session.hasLoaded(roomId, eventId)) {
+      setJumping(true);
+      try {
+        const found = await FocusedTimeline.around(roomId, eventId);
+        if ("threadRootId" in found) return handlers.openThread(found.threadRootId, eventId);
+        stickToBottom.current = false;
+        pendingJump.current = eventId;
+        onFocus(found);
+      } catch (error) {
+        console.warn("Jump failed", error);
         pendingJump.current = null;
-        setJumpProblem("The original message is not available.");
+        setJumpProblem("That message is not available.");
+      } finally {
+        setJumping(false);
       }
     },
-    [roomId, showAndHighlight],
+    [roomId, focus, showAndHighlight, onFocus, handlers],
   );
+
+  useEffect(() => {
+    if (!requestedJump) return;
+    useUiStore.getState().setJumpTarget(null);
+    void jumpTo(requestedJump);
+  }, [requestedJump, jumpTo]);
+
+  // Back to the live end by "Jump to latest" or by sending: show the newest messages.
+  useLayoutEffect(() => {
+    if (!focus && !keepInPlace.current) stickToBottom.current = true;
+  }, [focus]);
 
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (heightBeforeLoad.current !== null) {
+    const kept = keepInPlace.current;
+    const keptRow = kept ? rowOf(kept.eventId) : null;
+    if (kept && keptRow) {
+      el.scrollTop += keptRow.getBoundingClientRect().top - el.getBoundingClientRect().top - kept.top;
+      keepInPlace.current = null;
+      heightBeforeLoad.current = null;
+    } else if (heightBeforeLoad.current !== null) {
       // Older messages went in above: keep what the user was looking at in place.
       el.scrollTop += el.scrollHeight - heightBeforeLoad.current;
       heightBeforeLoad.current = null;
-    } else if (stickToBottom.current) {
+    } else if (stickToBottom.current && !focus) {
       el.scrollTop = el.scrollHeight;
     }
     const jump = pendingJump.current;
@@ -217,20 +355,25 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
     }
     checkUnread();
     // A short room does not fill the screen, so no scroll will ever ask for more: ask now.
-    if (el.scrollHeight <= el.clientHeight && !atStart && !loading) void loadOlder();
-  }, [rows, atStart, loading, loadOlder, showAndHighlight, checkUnread]);
+    if (el.scrollHeight <= el.clientHeight && !loading) {
+      if (!atStart) void loadOlder();
+      else if (focus) void loadNewer();
+    }
+  }, [rows, atStart, loading, loadOlder, loadNewer, focus, showAndHighlight, checkUnread]);
 
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
-    stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
+    stickToBottom.current = !focus && fromBottom < 80;
     if (el.scrollTop < 150) void loadOlder();
+    if (focus && fromBottom < 150) void loadNewer();
     checkUnread();
   };
 
   return (
-    <div className="relative flex min-h-0 flex-1 flex-col">
-      {unreadAbove && firstUnread && (
+    <div className="relative flex min-h-0 flex-1 flex-col" data-history-window={focus ? "" : undefined}>
+      {unreadAbove && firstUnread && !focus && (
         <button
           type="button"
           onClick={() => {
@@ -252,6 +395,24 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
           {jumpProblem}
         </p>
       )}
+      {jumping && (
+        <p role="status" className="absolute left-1/2 top-2 z-20 -translate-x-1/2 rounded-lg bg-fg px-3 py-1.5 text-sm text-bg shadow">
+          Loading the message…
+        </p>
+      )}
+      {focus && (
+        <button
+          type="button"
+          onClick={() => {
+            stickToBottom.current = true;
+            onFocus(null);
+          }}
+          className="absolute bottom-3 left-1/2 z-20 flex -translate-x-1/2 items-center gap-1 whitespace-nowrap rounded-full bg-accent px-3 py-1.5 text-sm font-medium text-accent-fg shadow-lg focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
+        >
+          <DownIcon />
+          Jump to latest
+        </button>
+      )}
       <div
         ref={scroller}
         onScroll={onScroll}
@@ -260,7 +421,7 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
         aria-label="Messages"
         aria-live="polite"
       >
-        {loading && <p className="py-2 text-center text-xs text-fg-muted">Loading older messages…</p>}
+        {loading && <p className="py-2 text-center text-xs text-fg-muted">Loading messages…</p>}
         {atStart && <p className="py-2 text-center text-xs text-fg-muted">Start of the conversation</p>}
         <ol className="mx-auto max-w-3xl">
           {rows.map((row) =>
@@ -291,7 +452,7 @@ function Timeline({ roomId, messages, handlers }: { roomId: string; messages: Ti
   );
 }
 
-function MessageRow({
+export function MessageRow({
   roomId,
   message,
   first,
@@ -301,6 +462,7 @@ function MessageRow({
   handlers,
   onJump,
   version,
+  inThread = false,
 }: {
   roomId: string;
   message: TimelineMessage;
@@ -311,6 +473,8 @@ function MessageRow({
   handlers: MessageHandlers;
   onJump(eventId: string): void;
   version: unknown;
+  /** Drawn in the thread panel: no "N replies" / "In thread" links, which lead to where it is. */
+  inThread?: boolean;
 }) {
   if (message.notice) {
     return (
@@ -340,6 +504,7 @@ function MessageRow({
         data-event-id={message.eventId}
         data-send-state={message.sendState}
         data-highlighted={highlighted || undefined}
+        data-msgtype={message.variant}
       >
         {!own && (first ? <Avatar id={message.sender} name={message.senderName} size={32} /> : <span className="w-8 shrink-0" />)}
         <div className={cn("flex min-w-0 max-w-[80%] flex-col", own ? "items-end" : "items-start")}>
@@ -349,7 +514,9 @@ function MessageRow({
               "max-w-full whitespace-pre-wrap break-words rounded-2xl px-3 py-2 text-[15px] leading-snug",
               message.undecryptable || message.deleted
                 ? "border border-dashed border-border italic text-fg-muted"
-                : own
+                : message.variant === "notice"
+                  ? "border border-border bg-transparent text-fg-muted"
+                  : own
                   ? "bg-own text-own-fg"
                   : "bg-muted text-fg",
               message.sendState === "sending" && "opacity-70",
@@ -370,6 +537,8 @@ function MessageRow({
               </span>
             ) : message.attachment ? (
               <AttachmentView attachment={message.attachment} />
+            ) : message.variant === "emote" ? (
+              <EmoteBody message={message} />
             ) : message.html ? (
               <div className="whitespace-normal [&_pre]:whitespace-pre">
                 <FormattedBody html={message.html} />
@@ -377,8 +546,43 @@ function MessageRow({
             ) : (
               message.body
             )}
-            {message.edited && <span className="ml-1 whitespace-nowrap text-[11px] opacity-70">(edited)</span>}
+            {message.edited && (
+              <button
+                type="button"
+                onClick={() => handlers.showEdits(message)}
+                aria-label="(edited) Show the previous versions"
+                title="Show the previous versions"
+                className="ml-1 whitespace-nowrap rounded text-[11px] opacity-70 hover:underline hover:opacity-100 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
+              >
+                (edited)
+              </button>
+            )}
           </div>
+          {message.variant === "notice" && !message.deleted && (
+            <span className="mt-0.5 text-[10px] font-medium uppercase tracking-wide text-fg-muted">Notice</span>
+          )}
+          {!inThread && message.thread && (
+            <button
+              type="button"
+              onClick={() => handlers.openThread(message.eventId)}
+              data-thread-summary={message.eventId}
+              className="mt-1 flex items-center gap-1 rounded-md px-1.5 py-0.5 text-xs font-semibold text-accent hover:bg-muted focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
+            >
+              <ThreadIcon />
+              {repliesLabel(message.thread.count)}
+            </button>
+          )}
+          {!inThread && message.threadRoot && (
+            <button
+              type="button"
+              onClick={() => handlers.openThread(message.threadRoot!, message.eventId)}
+              data-in-thread={message.threadRoot}
+              className="mt-0.5 flex items-center gap-1 rounded-md px-1 text-[11px] text-fg-muted hover:text-accent hover:underline focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
+            >
+              <ThreadIcon />
+              In a thread: show it
+            </button>
+          )}
           {message.reactions && (
             <Reactions
               reactions={message.reactions}
@@ -414,12 +618,23 @@ function MessageRow({
             onReact={(key) => handlers.react(message, key)}
             onMoreReactions={() => handlers.pickReaction(message)}
             onReply={() => handlers.reply(message)}
+            onReplyInThread={inThread ? undefined : () => handlers.openThread(message.threadRoot ?? message.eventId)}
             onEdit={() => handlers.edit(message)}
             onDelete={() => handlers.remove(message)}
           />
         )}
       </li>
     </>
+  );
+}
+
+/** m.emote: "* Alice waves", the name in italics, the action as sent (formatted when it has HTML). */
+function EmoteBody({ message }: { message: TimelineMessage }) {
+  return (
+    <span className={cn(message.html && "whitespace-normal [&_pre]:whitespace-pre")} data-emote="">
+      {"* "}
+      <i className="font-semibold">{message.senderName}</i> {message.html ? <FormattedBody html={message.html} /> : message.body}
+    </span>
   );
 }
 
@@ -475,20 +690,30 @@ function useTypingNotifier(roomId: string) {
   return { typed, stop };
 }
 
-function Composer({
+export function Composer({
   roomId,
   messages,
   draft,
   setDraft,
   textarea,
+  thread,
+  label = "Message",
+  onSent,
 }: {
   roomId: string;
   messages: TimelineMessage[];
   draft: Draft | null;
   setDraft(draft: Draft | null): void;
   textarea: RefObject<HTMLTextAreaElement | null>;
+  /** Writing in a thread: new messages go there (with the fallback reply to `latestEventId`). */
+  thread?: { rootId: string; latestEventId: string };
+  label?: string;
+  /** Called after a new message went out (the timeline then shows the live end). */
+  onSent?(): void;
 }) {
   const [text, setText] = useState("");
+  const [problem, setProblem] = useState<string | null>(null);
+  const hintId = useId();
   const ref = textarea;
   const joined = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId)?.membership === "join");
   const typing = useTypingNotifier(roomId);
@@ -523,16 +748,24 @@ function Composer({
     if (editing) {
       setDraft(null);
       if (body && body !== editing.body) {
-        session.editText(roomId, editing.eventId, body).catch((error) => console.warn("Edit failed", error));
+        const msgtype = editing.variant === "emote" ? "m.emote" : "m.text";
+        session.editText(roomId, editing.eventId, body, msgtype).catch((error) => console.warn("Edit failed", error));
       }
       return;
     }
-    if (!body) return;
+    const input = parseComposerInput(text);
+    if (input.kind === "empty") return;
+    // An unknown /command is never sent as text by accident: say so, and keep what was typed.
+    if (input.kind === "problem") return setProblem(input.text);
+    setProblem(null);
     setText("");
     const replyTo = draft?.kind === "reply" ? { eventId: draft.message.eventId, sender: draft.message.sender } : undefined;
     setDraft(null);
     // A failure leaves the message in the timeline marked "Not sent", with Retry.
-    session.sendText(roomId, body, replyTo).catch((error) => console.warn("Send failed", error));
+    session
+      .sendText(roomId, input.body, replyTo, { msgtype: input.msgtype, thread })
+      .catch((error) => console.warn("Send failed", error));
+    onSent?.();
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -579,8 +812,13 @@ function Composer({
           </button>
         </div>
       )}
+      {problem && (
+        <p role="alert" className="mb-2 rounded-lg bg-danger/10 px-3 py-2 text-sm text-danger">
+          {problem}
+        </p>
+      )}
       <div className="flex items-end gap-2">
-        <AttachButton roomId={roomId} disabled={!joined} />
+        {!thread && <AttachButton roomId={roomId} disabled={!joined} />}
         <textarea
           ref={ref}
           rows={1}
@@ -588,28 +826,30 @@ function Composer({
           disabled={!joined}
           onChange={(e) => {
             setText(e.target.value);
+            setProblem(null);
             typing.typed(e.target.value);
           }}
           onBlur={typing.stop}
           onKeyDown={onKeyDown}
-          placeholder={joined ? (editing ? "Edit message" : "Message") : "Join the conversation to write"}
-          aria-label="Message"
-          aria-describedby="composer-hint"
+          placeholder={joined ? (editing ? "Edit message" : label) : "Join the conversation to write"}
+          aria-label={label}
+          aria-describedby={hintId}
           className={cn(fieldClass, "resize-none py-2 leading-6")}
         />
-        <Button type="submit" size="icon" className="shrink-0" disabled={!joined || !text.trim()} aria-label={editing ? "Save edit" : "Send"}>
+        <Button type="submit" size="icon" className="shrink-0" disabled={!joined || !text.trim()} aria-label={editing ? "Save edit" : thread ? "Send in thread" : "Send"}>
           <SendIcon />
         </Button>
       </div>
-      <p id="composer-hint" className="sr-only">
+      <p id={hintId} className="sr-only">
         Enter sends, Shift+Enter starts a new line, Up arrow edits your last message, Escape cancels a reply or edit.
-        **bold**, *italic*, `code` and links are formatted.
+        **bold**, *italic*, `code` and links are formatted. /me followed by an action sends an emote; start with // to
+        send a message that begins with a slash.
       </p>
     </form>
   );
 }
 
-function DeleteDialog({ roomId, message, onClose }: { roomId: string; message: TimelineMessage | null; onClose(): void }) {
+export function DeleteDialog({ roomId, message, onClose }: { roomId: string; message: TimelineMessage | null; onClose(): void }) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const confirm = async () => {

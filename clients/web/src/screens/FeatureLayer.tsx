@@ -1,6 +1,5 @@
 /** Everything the files / settings / members / search features draw above the chat (dialogs, toasts). */
 import { ConnectionBanner, SessionExpiredDialog, Toaster } from "./Feedback";
-import { MemberListDialog } from "./MemberList";
 import { RoomSettingsDialog } from "./RoomSettings";
 import { SearchDialog } from "./Search";
 import { SettingsDialog } from "./Settings";
@@ -10,7 +9,6 @@ export function FeatureDialogs() {
   return (
     <>
       <SettingsDialog />
-      <MemberListDialog />
       <RoomSettingsDialog />
       <SearchDialog />
       <VerificationDialog />

@@ -9,6 +9,7 @@ import { timeLabel, dayKey } from "@/lib/timeline";
 import * as session from "@/matrix/session";
 import { useAppStore } from "@/store/app";
 import { NewChatDialog, NewGroupDialog } from "./NewRoom";
+import type { PhoneView } from "./PhoneNav";
 import { UserMenu } from "./UserMenu";
 
 export function openRoom(roomId: string) {
@@ -17,7 +18,8 @@ export function openRoom(roomId: string) {
   store.selectRoom(roomId);
 }
 
-export function RoomList() {
+/** `phoneView` "requests" shows only the invitations on a phone (the bottom navigation's tab). */
+export function RoomList({ phoneView = "chats" }: { phoneView?: PhoneView }) {
   const rooms = useAppStore((s) => s.rooms);
   const [query, setQuery] = useState("");
   const { invites, joined } = useMemo(() => splitInvites(filterRooms(rooms, query)), [rooms, query]);
@@ -50,17 +52,24 @@ export function RoomList() {
             </ul>
           </section>
         )}
-        {joined.length === 0 && invites.length === 0 ? (
-          <p className="px-2 py-6 text-center text-sm text-fg-muted">
-            {query ? "No conversation matches." : "No conversations yet. Start one with the buttons above."}
+        {phoneView === "requests" && invites.length === 0 && (
+          <p className="px-2 py-6 text-center text-sm text-fg-muted md:hidden">
+            No requests. When someone invites you to a conversation, it shows here.
           </p>
-        ) : (
-          <ul>
-            {joined.map((room) => (
-              <RoomItem key={room.roomId} room={room} />
-            ))}
-          </ul>
         )}
+        <div className={cn(phoneView === "requests" && "hidden md:block")}>
+          {joined.length === 0 && invites.length === 0 ? (
+            <p className="px-2 py-6 text-center text-sm text-fg-muted">
+              {query ? "No conversation matches." : "No conversations yet. Start one with the buttons above."}
+            </p>
+          ) : (
+            <ul>
+              {joined.map((room) => (
+                <RoomItem key={room.roomId} room={room} />
+              ))}
+            </ul>
+          )}
+        </div>
       </nav>
     </>
   );

@@ -11,8 +11,8 @@ import { describeError } from "@/lib/errors";
 import { highlightParts, searchScopeNote } from "@/lib/search";
 import { timeLabel } from "@/lib/timeline";
 import * as account from "@/matrix/account";
-import { useAppStore } from "@/store/app";
 import { useUiStore } from "@/store/ui";
+import { openRoom } from "./RoomList";
 
 export function SearchDialog() {
   const open = useUiStore((s) => s.searchOpen);
@@ -99,7 +99,9 @@ function SearchPanel({ initialRoomId, onClose }: { initialRoomId: string | null;
                   className="flex w-full gap-3 rounded-lg p-2 text-left hover:bg-muted focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
                   onClick={() => {
                     onClose();
-                    useAppStore.getState().selectRoom(hit.roomId);
+                    // The conversation opens scrolled to the message (loading the history around it).
+                    openRoom(hit.roomId);
+                    useUiStore.getState().setJumpTarget({ roomId: hit.roomId, eventId: hit.eventId });
                   }}
                 >
                   <Avatar id={hit.sender} name={hit.senderName} size={32} />

@@ -10,6 +10,7 @@ import { Dialog, DialogContent } from "@/components/ui/dialog";
 import { Input, Label } from "@/components/ui/input";
 import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { cn } from "@/lib/cn";
+import { describeCryptoStatus } from "@/lib/encryption";
 import { describeError } from "@/lib/errors";
 import { lastSeenLabel } from "@/lib/presence";
 import type { ThemePreference } from "@/lib/theme";
@@ -18,6 +19,7 @@ import * as session from "@/matrix/session";
 import { requestOwnVerification, useVerificationStore } from "@/matrix/verification";
 import { useAppStore } from "@/store/app";
 import { useUiStore } from "@/store/ui";
+import { RecoveryKeyPanel, ResetEncryptionForm } from "./Encryption";
 
 export function SettingsDialog() {
   const open = useUiStore((s) => s.settingsOpen);
@@ -245,52 +247,69 @@ function DeviceRow({ device, onChanged }: { device: account.DeviceSummary; onCha
 function SecuritySection() {
   const crypto = useAppStore((s) => s.crypto);
   const [key, setKey] = useState<string | null>(null);
+  const [mode, setMode] = useState<"view" | "confirm" | "reset">("view");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [confirming, setConfirming] = useState(false);
-  const reset = async () => {
+  const [ok, setOk] = useState<string | null>(null);
+  const verified = crypto.status === "ready" || crypto.status === "needs-recovery-setup";
+  const mayReset = crypto.status === "needs-recovery-key" || crypto.status === "needs-verification";
+  const makeKey = async () => {
     setBusy(true);
     setError(null);
+    setOk(null);
     try {
-      setKey(await session.resetRecoveryKey());
-      setConfirming(false);
+      setKey(await session.prepareRecoveryKey());
+      setMode("view");
     } catch (e) {
       setError(describeError(e));
     } finally {
       setBusy(false);
     }
   };
+  const closeKey = (saved: boolean) => {
+    if (!saved && key) session.discardRecoveryKey(key);
+    setKey(null);
+    setOk(saved ? "Your new recovery key is set up. The old one no longer works." : null);
+  };
   return (
     <div className="space-y-3 text-sm">
       <p>
-        Encryption on this device:{" "}
-        <strong>{crypto.status === "ready" ? "set up, this device is verified" : crypto.status === "needs-recovery-key" ? "waiting for your recovery key" : crypto.status}</strong>
+        Encryption on this device: <strong>{describeCryptoStatus(crypto.status)}</strong>
       </p>
       <p className="text-fg-muted">
-        Your recovery key unlocks your encrypted history on new devices. It is not stored by this app: it was
-        shown once when you set up encryption. If you lost it, make a new one (the old key stops working).
+        Your recovery key unlocks your encrypted history on new devices. This app does not keep it. If you lost
+        it, make a new one here while this device is verified: the old key works until you save the new one.
       </p>
       {key ? (
         <div className="space-y-2">
-          <p className="font-medium">Your new recovery key. Save it somewhere safe now:</p>
-          <code data-testid="new-recovery-key" className="block select-all break-all rounded-lg bg-muted p-3 font-mono">{key}</code>
-          <div className="flex gap-2">
-            <Button size="sm" variant="secondary" onClick={() => void navigator.clipboard?.writeText(key)}>Copy</Button>
-            <Button size="sm" onClick={() => setKey(null)}>I saved it</Button>
-          </div>
+          <p className="font-medium">Your new recovery key. Save it somewhere safe, then confirm:</p>
+          <RecoveryKeyPanel recoveryKey={key} testId="new-recovery-key" onSaved={() => closeKey(true)} onCancel={() => closeKey(false)} cancelLabel="Cancel" />
         </div>
-      ) : confirming ? (
+      ) : mode === "confirm" ? (
         <div className="flex flex-wrap items-center gap-2">
           <span>Replace your recovery key?</span>
-          <Button size="sm" variant="danger" disabled={busy} onClick={() => void reset()}>{busy ? "Working…" : "Yes, make a new key"}</Button>
-          <Button size="sm" variant="ghost" onClick={() => setConfirming(false)}>Cancel</Button>
+          <Button size="sm" variant="danger" disabled={busy} onClick={() => void makeKey()}>{busy ? "Working…" : "Yes, make a new key"}</Button>
+          <Button size="sm" variant="ghost" onClick={() => setMode("view")}>Cancel</Button>
         </div>
-      ) : (
-        <Button size="sm" variant="secondary" disabled={crypto.status !== "ready"} onClick={() => setConfirming(true)}>
+      ) : mode === "reset" ? (
+        <ResetEncryptionForm onDone={() => (setMode("view"), useUiStore.getState().setSettingsOpen(false))} onCancel={() => setMode("view")} />
+      ) : crypto.status === "needs-recovery-setup" ? (
+        <Button size="sm" disabled={busy} onClick={() => void makeKey()}>Set up recovery key</Button>
+      ) : verified ? (
+        <Button size="sm" variant="secondary" onClick={() => setMode("confirm")}>
           Reset recovery key
         </Button>
+      ) : null}
+      {mayReset && mode === "view" && (
+        <div className="space-y-2 border-t border-border pt-3">
+          <p className="text-fg-muted">
+            Lost your recovery key, and no other session of yours can verify this one? A reset makes new encryption
+            keys; your old encrypted messages become unreadable.
+          </p>
+          <Button size="sm" variant="danger" onClick={() => setMode("reset")}>Reset encryption</Button>
+        </div>
       )}
-      <Status error={error} />
+      <Status error={error} ok={ok} />
     </div>
   );
 }

@@ -13,6 +13,8 @@ export type CryptoStatus =
   | "checking"
   | "ready" // cross-signing and key backup in place
   | "needs-recovery-key" // the account has encryption set up elsewhere: enter the recovery key
+  | "needs-verification" // set up elsewhere without a recovery key: verify with another session, or reset
+  | "needs-recovery-setup" // this device is verified, but no recovery key / backup exists yet: offer one
   | "needs-setup" // setting up failed or needs the account password
   | "unavailable"; // the crypto module could not start in this browser
 
@@ -31,7 +33,10 @@ export interface AppState {
   /** The SDK's sync state (PREPARED, SYNCING, ERROR, RECONNECTING...), for the connection banner. */
   syncState: string | null;
   crypto: { status: CryptoStatus; message?: string };
-  /** Shown once after encryption is set up, until the user confirms they saved it. */
+  /**
+   * A new recovery key shown to the user. Nothing is stored with it until they confirm they saved it
+   * (then secret storage and the key backup are made); closing the page before that loses nothing.
+   */
   recoveryKey: string | null;
   /** Whether `POST /user_directory/search` works here; null until first tried. */
   userDirectoryAvailable: boolean | null;

@@ -24,6 +24,14 @@ describe("ui store", () => {
     vi.useRealTimers();
   });
 
+  it("remembers whether the side panel is open", () => {
+    const s = useUiStore.getState();
+    s.setRightPanel({ kind: "members", userId: "@x:y" });
+    expect(localStorage.getItem("hs.rightPanel")).toBe("members");
+    s.setRightPanel(null);
+    expect(localStorage.getItem("hs.rightPanel")).toBeNull();
+  });
+
   it("forgets everything of the session on reset", () => {
     const s = useUiStore.getState();
     s.setSessionExpired({ soft: true });

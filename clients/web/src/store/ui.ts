@@ -12,15 +12,32 @@ export interface Toast {
   action?: { label: string; run: () => void };
 }
 
+/**
+ * What the conversation's side panel shows: beside the conversation on a desktop, over it (with a back
+ * button) on a phone. One panel at a time; a thread panel would be another `kind` here.
+ */
+export type RightPanel = { kind: "members"; /** Whose profile is open (null: the list). */ userId: string | null };
+
+const PANEL_KEY = "hs.rightPanel";
+
+/** The panel left open last time (desktop only: on a phone it would hide the conversation). */
+function rememberedPanel(): RightPanel | null {
+  if (typeof localStorage === "undefined" || typeof matchMedia === "undefined") return null;
+  if (!matchMedia("(min-width: 768px)").matches) return null;
+  return localStorage.getItem(PANEL_KEY) === "members" ? { kind: "members", userId: null } : null;
+}
+
 export interface UiState {
   toasts: Toast[];
   /** Set when the server says our access token is no longer valid; `soft` keeps local data. */
   sessionExpired: { soft: boolean } | null;
   settingsOpen: boolean;
-  /** Which room's member list / settings / search is open (null: none). */
-  memberListRoomId: string | null;
+  rightPanel: RightPanel | null;
+  /** Which room's settings / search is open (null: none). */
   roomSettingsRoomId: string | null;
   searchOpen: { roomId: string | null } | null;
+  /** A message to show (a search result): its conversation scrolls to it and highlights it. */
+  jumpTarget: { roomId: string; eventId: string } | null;
   /** User or room ID -> an object URL of its avatar thumbnail (fetched with authentication). */
   avatarUrls: Record<string, string>;
   ignoredUsers: string[];
@@ -29,9 +46,11 @@ export interface UiState {
   dismissToast(id: number): void;
   setSessionExpired(value: { soft: boolean } | null): void;
   setSettingsOpen(open: boolean): void;
-  setMemberListRoomId(roomId: string | null): void;
+  /** Opens, changes or (null) closes the side panel; whether it is open is remembered. */
+  setRightPanel(panel: RightPanel | null): void;
   setRoomSettingsRoomId(roomId: string | null): void;
   setSearchOpen(value: { roomId: string | null } | null): void;
+  setJumpTarget(value: { roomId: string; eventId: string } | null): void;
   setAvatarUrls(urls: Record<string, string>): void;
   setIgnoredUsers(users: string[]): void;
   reset(): void;
@@ -43,15 +62,17 @@ const initial = {
   toasts: [] as Toast[],
   sessionExpired: null,
   settingsOpen: false,
-  memberListRoomId: null,
+  rightPanel: null as RightPanel | null,
   roomSettingsRoomId: null,
   searchOpen: null,
+  jumpTarget: null,
   avatarUrls: {},
   ignoredUsers: [] as string[],
 };
 
 export const useUiStore = create<UiState>()((set, get) => ({
   ...initial,
+  rightPanel: rememberedPanel(),
   toast(toast) {
     const id = nextToastId++;
     // The same message twice in a row is one toast.
@@ -68,14 +89,23 @@ export const useUiStore = create<UiState>()((set, get) => ({
   setSettingsOpen(settingsOpen) {
     set({ settingsOpen });
   },
-  setMemberListRoomId(memberListRoomId) {
-    set({ memberListRoomId });
+  setRightPanel(rightPanel) {
+    set({ rightPanel });
+    try {
+      if (rightPanel) localStorage.setItem(PANEL_KEY, rightPanel.kind);
+      else localStorage.removeItem(PANEL_KEY);
+    } catch {
+      /* storage unavailable: not remembered */
+    }
   },
   setRoomSettingsRoomId(roomSettingsRoomId) {
     set({ roomSettingsRoomId });
   },
   setSearchOpen(searchOpen) {
     set({ searchOpen });
+  },
+  setJumpTarget(jumpTarget) {
+    set({ jumpTarget });
   },
   setAvatarUrls(avatarUrls) {
     set({ avatarUrls });
@@ -84,7 +114,7 @@ export const useUiStore = create<UiState>()((set, get) => ({
     set({ ignoredUsers });
   },
   reset() {
-    set({ ...initial, avatarUrls: {} });
+    set({ ...initial, avatarUrls: {}, rightPanel: rememberedPanel() });
   },
 }));
 

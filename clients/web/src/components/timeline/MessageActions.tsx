@@ -1,7 +1,7 @@
 import type { KeyboardEvent } from "react";
 import { cn } from "@/lib/cn";
 import type { TimelineMessage } from "@/lib/timeline";
-import { EditIcon, ReplyIcon, SmileIcon, TrashIcon } from "./icons";
+import { EditIcon, ReplyIcon, SmileIcon, ThreadIcon, TrashIcon } from "./icons";
 
 /** The six reactions offered on every message before opening the full picker. */
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
@@ -29,6 +29,7 @@ export function MessageActions({
   onReact,
   onMoreReactions,
   onReply,
+  onReplyInThread,
   onEdit,
   onDelete,
 }: {
@@ -36,6 +37,8 @@ export function MessageActions({
   onReact(key: string): void;
   onMoreReactions(): void;
   onReply(): void;
+  /** Opens the message's thread (a new one when it has none); absent inside the thread panel. */
+  onReplyInThread?(): void;
   onEdit(): void;
   onDelete(): void;
 }) {
@@ -70,6 +73,11 @@ export function MessageActions({
         <SmileIcon />
       </button>
       <span className="mx-0.5 h-5 w-px bg-border" aria-hidden="true" />
+      {onReplyInThread && !message.notice && (
+        <button type="button" className={actionClass} aria-label="Reply in thread" title="Reply in thread" onClick={onReplyInThread}>
+          <ThreadIcon />
+        </button>
+      )}
       <button type="button" className={actionClass} aria-label="Reply" title="Reply" onClick={onReply}>
         <ReplyIcon />
       </button>

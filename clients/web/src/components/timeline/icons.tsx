@@ -47,3 +47,10 @@ export const DownIcon = () => (
     <polyline points="6 9 12 15 18 9" />
   </Icon>
 );
+export const ThreadIcon = () => (
+  <Icon>
+    <path d="M21 11.5a8.4 8.4 0 0 1-8.5 8.5 8.6 8.6 0 0 1-3.8-.9L3 21l1.9-5.7a8.4 8.4 0 0 1-.9-3.8A8.5 8.5 0 0 1 12.5 3 8.5 8.5 0 0 1 21 11.5Z" />
+    <line x1="8" y1="10" x2="16" y2="10" />
+    <line x1="8" y1="14" x2="13" y2="14" />
+  </Icon>
+);
