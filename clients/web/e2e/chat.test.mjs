@@ -1,87 +1,25 @@
 // End to end: the built client served by the REAL homeserver process, driven in headless Chromium.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { CLIENT_DIR, launchChromium, startHomeserver } from "./homeserver.mjs";
+import {
+  DESKTOP, PHONE, RECOVERY_KEY_PATTERN, RESULTS_DIR, assertNoHorizontalScroll, logIn, messageBubble, messageLog, openAppMenu,
+  openChat, register, roomListEntries, settleCrypto, shot, startDirectChat, startEnvironment, storedSession, waitForRoomList,
+} from "./support.mjs";
 
-const OUT = join(CLIENT_DIR, "test-results");
-const SHOTS = join(OUT, "screenshots");
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const PASSWORD = "correct horse battery staple";
-const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "needs-recovery-setup", "needs-verification", "unavailable"];
-
-let hs;
-let browser;
+let env;
 const metrics = {};
 const users = {};
 
-async function newPage(viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport, baseURL: hs.baseUrl });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  page.consoleErrors = [];
-  page.on("console", (m) => (m.type() === "error" || m.type() === "warning" || m.text().startsWith("recovery")) && page.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => page.consoleErrors.push(String(e)));
-  return page;
-}
-
-async function shot(page, name) {
-  const size = page.viewportSize().width < 600 ? "phone" : "desktop";
-  await page.screenshot({ path: join(SHOTS, `${name}-${size}.png`) });
-}
-
-/** Waits until encryption setup has finished (or failed); takes the recovery key if one is shown. */
-async function settleCrypto(page, name) {
-  const root = page.locator("[data-crypto-status]");
-  await root.waitFor();
-  await page.waitForFunction(
-    (settled) => settled.includes(document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus),
-    SETTLED_CRYPTO,
-    { timeout: 60_000 },
-  );
-  const status = await root.getAttribute("data-crypto-status");
-  const key = page.getByTestId("recovery-key");
-  if (status === "needs-recovery-setup" && (await key.isVisible())) {
-    // The backup is made with the key only once the user says they saved it.
-    const recoveryKey = (await key.textContent()).trim();
-    await shot(page, `recovery-key-${name}`);
-    await page.getByRole("button", { name: "I saved it" }).click();
-    await page.waitForFunction(() => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === "ready", undefined, { timeout: 60_000 });
-    return { status: "ready", recoveryKey };
-  }
-  return { status, recoveryKey: null };
-}
-
-async function register(page, name) {
-  await page.goto("/");
-  await page.getByRole("tab", { name: "Create account" }).click();
-  await page.getByLabel("User name").fill(name);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByLabel("Confirm password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
-  return settleCrypto(page, name);
-}
-
-function messageBubble(page, text) {
-  return page.getByRole("log", { name: "Messages" }).getByText(text, { exact: true });
-}
-
 describe("web client against the real homeserver", () => {
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    // E2E_DIST_DIR: a build of your own, when others rebuild dist/ at the same time.
-    hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR });
-    browser = await launchChromium();
+    env = await startEnvironment();
   });
 
   after(async () => {
-    await browser?.close();
-    if (process.env.KEEP_E2E_SERVER === "1") console.log(`server log kept: ${hs?.logPath}`);
-    await hs?.stop({ keep: process.env.KEEP_E2E_SERVER === "1" });
-    writeFileSync(join(OUT, "metrics.json"), JSON.stringify(metrics, null, 2));
+    await env?.stop();
+    writeFileSync(join(RESULTS_DIR, "metrics.json"), JSON.stringify(metrics, null, 2));
   });
 
   test("login page becomes interactive quickly, on desktop and phone", async () => {
@@ -91,7 +29,7 @@ describe("web client against the real homeserver", () => {
     for (const viewport of [DESKTOP, PHONE]) {
       const samples = [];
       for (let i = 0; i < 5; i++) {
-        const page = await newPage(viewport);
+        const page = await env.newPage(viewport);
         await page.goto("/");
         const username = page.getByLabel("User name");
         await username.waitFor();
@@ -118,29 +56,20 @@ describe("web client against the real homeserver", () => {
   });
 
   test("two people register; encryption is set up with a recovery key", async () => {
-    users.alice = { page: await newPage() };
-    users.bob = { page: await newPage() };
-    Object.assign(users.alice, await register(users.alice.page, "alice"));
-    Object.assign(users.bob, await register(users.bob.page, "bob"));
+    users.alice = { page: await env.newPage() };
+    users.bob = { page: await env.newPage() };
+    Object.assign(users.alice, await register(users.alice.page, "alice", { keyScreenshot: "recovery-key-alice" }));
+    Object.assign(users.bob, await register(users.bob.page, "bob", { keyScreenshot: "recovery-key-bob" }));
     metrics.crypto_status_after_register = users.alice.status;
     await shot(users.alice.page, "room-list-empty");
     assert.equal(users.alice.status, "ready", "encryption setup did not finish (see the banner screenshot)");
-    assert.match(users.alice.recoveryKey, /^E[sS][a-zA-Z0-9 ]{40,}$/);
+    assert.match(users.alice.recoveryKey, RECOVERY_KEY_PATTERN);
   });
 
   test("alice starts a DM with bob and sends a message", async () => {
     const page = users.alice.page;
-    await page.getByRole("button", { name: "New chat" }).click();
-    const search = page.getByLabel("Search people");
-    await search.fill("bob");
-    const dialog = page.getByRole("dialog", { name: "New chat" });
     // With a user directory, "bob" finds him; without one, the dialog says so and a full ID works.
-    // (A directory lists only people who share a room with you or are in public rooms.)
-    const found = dialog.getByRole("button", { name: /@bob:localhost/ });
-    await found.or(dialog.getByText("No one found.")).waitFor();
-    if (!(await found.isVisible())) await search.fill("@bob:localhost");
-    await shot(page, "new-chat");
-    await found.click();
+    await startDirectChat(page, "@bob:localhost", { searchFor: "bob", screenshot: "new-chat" });
     await page.getByRole("textbox", { name: "Message" }).waitFor();
     const composer = page.getByRole("textbox", { name: "Message" });
     await composer.fill("Hello Bob, this is secret");
@@ -202,14 +131,13 @@ describe("web client against the real homeserver", () => {
     // Bob looks at the list (no conversation open) while Alice writes in the DM.
     const bob = users.bob.page;
     await bob.goto("/");
-    await bob.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor();
+    await waitForRoomList(bob);
     const composer = users.alice.page;
-    const aliceDm = composer.locator("nav[aria-label=Conversations] button", { hasText: "bob" }).first();
-    await aliceDm.click();
+    await openChat(composer, "bob");
     const box = composer.getByRole("textbox", { name: "Message" });
     await box.fill("Are you there?");
     await box.press("Enter");
-    const entry = bob.locator("nav[aria-label=Conversations] button", { hasText: "Are you there?" });
+    const entry = roomListEntries(bob, "Are you there?");
     await entry.waitFor({ timeout: 30_000 });
     await entry.getByLabel(/unread/).waitFor({ timeout: 30_000 });
     await shot(bob, "room-list");
@@ -217,21 +145,10 @@ describe("web client against the real homeserver", () => {
 
   test("scrolling up loads older messages", async () => {
     // Carol (made through the API) fills an unencrypted room with more than one sync's worth of messages.
-    const api = async (method, path, body, token) => {
-      const r = await fetch(`${hs.baseUrl}/_matrix/client/v3${path}`, {
-        method,
-        headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: r.status, json: await r.json() };
-    };
-    let reg = await api("POST", "/register", { username: "carol", password: PASSWORD });
-    reg = await api("POST", "/register", { username: "carol", password: PASSWORD, auth: { type: "m.login.dummy", session: reg.json.session } });
-    assert.equal(reg.status, 200, JSON.stringify(reg.json));
-    const token = reg.json.access_token;
-    const room = await api("POST", "/createRoom", { name: "History", invite: ["@alice:localhost"], preset: "private_chat" }, token);
+    const token = await env.registerByApi("carol");
+    const room = await env.api("POST", "/createRoom", { name: "History", invite: ["@alice:localhost"], preset: "private_chat" }, token);
     for (let i = 1; i <= 60; i++) {
-      const sent = await api("PUT", `/rooms/${encodeURIComponent(room.json.room_id)}/send/m.room.message/t${i}`, { msgtype: "m.text", body: `Old message ${i}` }, token);
+      const sent = await env.api("PUT", `/rooms/${encodeURIComponent(room.json.room_id)}/send/m.room.message/t${i}`, { msgtype: "m.text", body: `Old message ${i}` }, token);
       assert.equal(sent.status, 200);
     }
     const page = users.alice.page;
@@ -239,7 +156,7 @@ describe("web client against the real homeserver", () => {
     await requests.getByText("History").waitFor({ timeout: 30_000 });
     await requests.getByRole("button", { name: "Accept" }).click();
     await messageBubble(page, "Old message 60").waitFor({ timeout: 30_000 });
-    const log = page.getByRole("log", { name: "Messages" });
+    const log = messageLog(page);
     const first = messageBubble(page, "Old message 1");
     for (let i = 0; i < 20 && !(await first.isVisible()); i++) {
       await log.evaluate((el) => (el.scrollTop = 0));
@@ -252,17 +169,17 @@ describe("web client against the real homeserver", () => {
 
   test("dark mode toggles and is remembered; the session survives a reload", async () => {
     const page = users.alice.page;
-    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Settings", exact: true }).click();
     await page.getByRole("menuitemradio", { name: "Dark" }).click();
     assert.equal(await page.evaluate(() => document.documentElement.classList.contains("dark")), true);
     await shot(page, "conversation-dark");
     await page.reload();
-    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 30_000 });
+    await waitForRoomList(page, { timeout: 30_000 });
     assert.equal(await page.evaluate(() => document.documentElement.classList.contains("dark")), true);
-    await page.locator("nav[aria-label=Conversations] button", { hasText: "bob" }).first().click();
+    await openChat(page, "bob");
     await messageBubble(page, "Hello Bob, this is secret").waitFor({ timeout: 30_000 });
     await shot(page, "conversation-after-reload-dark");
-    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Settings", exact: true }).click();
     await page.getByRole("menuitemradio", { name: "Light" }).click();
     assert.equal(await page.evaluate(() => document.documentElement.classList.contains("dark")), false);
   });
@@ -292,8 +209,7 @@ describe("web client against the real homeserver", () => {
     await dm.click();
     await messageBubble(page, "Hello Bob, this is secret").waitFor();
     assert.equal(await list.isVisible(), false, "the list must be hidden while a conversation is open on a phone");
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+    await assertNoHorizontalScroll(page);
     await shot(page, "conversation");
     await page.getByRole("button", { name: "Back to conversations" }).click();
     await list.waitFor();
@@ -306,28 +222,15 @@ describe("web client against the real homeserver", () => {
     if (!users.alice.recoveryKey) return t.skip("no recovery key: encryption setup did not complete");
     // The SDK uploads room keys to the backup after a random delay of up to 10 s: wait until the
     // server holds at least the two sessions of the DM (alice's and bob's), or there is nothing to restore.
-    const { accessToken } = JSON.parse(await users.alice.page.evaluate(() => localStorage.getItem("hs.session")));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = await fetch(`${hs.baseUrl}/_matrix/client/v3/room_keys/version`, {
-        headers: { Authorization: `Bearer ${accessToken}` },
-      });
-      const backup = r.ok ? await r.json() : { count: 0 };
-      if (backup.count >= 2) break;
-      assert.ok(Date.now() < deadline, `the key backup still holds ${backup.count} session(s) after 60 s`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    const page = await newPage();
-    await page.goto("/");
-    await page.getByLabel("User name").fill("alice");
-    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
-    const { status } = await settleCrypto(page, "alice-2");
+    await env.waitForKeyBackup((await storedSession(users.alice.page)).accessToken, 2);
+    const page = await env.newPage();
+    await logIn(page, "alice");
+    await waitForRoomList(page, { timeout: 60_000 });
+    const { status } = await settleCrypto(page, { keyScreenshot: "recovery-key-alice-2" });
     assert.equal(status, "needs-recovery-key");
     await shot(page, "needs-recovery-key");
     // Before the key: the old messages say why they cannot be read.
-    await page.locator("nav[aria-label=Conversations] button", { hasText: "bob" }).first().click();
+    await openChat(page, "bob");
     await page.getByText(/Sent before this device logged in/).first().waitFor({ timeout: 30_000 });
     await shot(page, "undecryptable");
     await page.getByRole("button", { name: "Enter recovery key" }).click();
@@ -350,16 +253,13 @@ describe("web client against the real homeserver", () => {
   test("a fresh login knows room names and members older than its timeline window", async () => {
     // Carol's "History" room has 60 messages after its m.room.name: the first sync's timeline
     // (30 events) does not hold the name, so it must come from the sync's room state.
-    const page = await newPage();
-    await page.goto("/");
-    await page.getByLabel("User name").fill("carol");
-    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Chats", includeHidden: true }).waitFor({ timeout: 60_000 });
-    await settleCrypto(page, "carol");
-    const entry = page.locator("nav[aria-label=Conversations] button", { hasText: "History" });
+    const page = await env.newPage();
+    await logIn(page, "carol");
+    await waitForRoomList(page, { timeout: 60_000 });
+    await settleCrypto(page, { keyScreenshot: "recovery-key-carol" });
+    const entry = roomListEntries(page, "History");
     await entry.waitFor({ timeout: 15_000 }).catch(() => {});
-    const names = await page.locator("nav[aria-label=Conversations] button").allTextContents();
+    const names = await roomListEntries(page).allTextContents();
     assert.ok(await entry.isVisible(), `room list after login: ${JSON.stringify(names)}`);
     await page.context().close();
   });
@@ -367,10 +267,9 @@ describe("web client against the real homeserver", () => {
   test("logging out returns to the login page and forgets the session", async () => {
     const page = users.bob.page;
     await page.setViewportSize(DESKTOP);
-    await page.getByRole("button", { name: "Settings" }).click();
-    await page.getByRole("menuitem", { name: "Log out", exact: true }).click();
+    await openAppMenu(page, "Log out");
     await page.getByLabel("User name").waitFor();
-    assert.equal(await page.evaluate(() => localStorage.getItem("hs.session")), null);
+    assert.equal(await storedSession(page), null);
     const databases = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
     assert.deepEqual(databases.filter((n) => n.startsWith("hs-crypto:@bob")), [], "the crypto store must be deleted");
     await page.reload();
@@ -379,11 +278,10 @@ describe("web client against the real homeserver", () => {
 
   test("logging out of all devices ends every session of the account", async () => {
     const page = users.alice.page;
-    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
-    await page.getByRole("button", { name: "Settings" }).click();
-    await page.getByRole("menuitem", { name: "Log out of all devices" }).click();
+    const { accessToken } = await storedSession(page);
+    await openAppMenu(page, "Log out of all devices");
     await page.getByLabel("User name").waitFor();
-    const whoami = await fetch(`${hs.baseUrl}/_matrix/client/v3/account/whoami`, {
+    const whoami = await fetch(`${env.baseUrl}/_matrix/client/v3/account/whoami`, {
       headers: { Authorization: `Bearer ${accessToken}` },
     });
     assert.equal(whoami.status, 401);

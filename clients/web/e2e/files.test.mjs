@@ -2,21 +2,16 @@
 // The built client served by the REAL homeserver process, driven in headless Chromium.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { deflateSync } from "node:zlib";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { CLIENT_DIR, launchChromium, startHomeserver } from "./homeserver.mjs";
+import {
+  PHONE, RECOVERY_KEY_PATTERN, acceptInvitation, assertNoHorizontalScroll, encodePng, logIn, messageLog, openAppMenu, openChat,
+  openSettings, register, roomListEntries, shot, startDirectChat, startEnvironment, storedSession, waitForCryptoStatus,
+} from "./support.mjs";
 
-const SHOTS = join(CLIENT_DIR, "test-results", "screenshots");
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const PASSWORD = "correct horse battery staple";
-const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "needs-recovery-setup", "needs-verification", "unavailable"];
 const UPLOAD_LIMIT = 2 * 1024 * 1024;
 
-let hs;
-let browser;
+let env;
 let plainRoomId;
 const users = {};
 
@@ -24,44 +19,7 @@ const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
 /** A real PNG (RGB gradient), so the browser decodes it and we can compare pixels and bytes. */
 function makePng(width, height) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc32 = (buf) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const row = y * (width * 3 + 1);
-    for (let x = 0; x < width; x++) {
-      raw[row + 1 + x * 3] = (x * 255) / width;
-      raw[row + 2 + x * 3] = (y * 255) / height;
-      raw[row + 3 + x * 3] = 128;
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(raw)),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
+  return encodePng(width, height, (x, y) => [(x * 255) / width, (y * 255) / height, 128]);
 }
 
 /** A WAV file: `seconds` of a 440 Hz tone, 8 kHz mono 16-bit PCM. */
@@ -101,8 +59,8 @@ function recordUploads(page) {
 
 /** What the server stores at an mxc URI (authenticated media, with the page's access token). */
 async function stored(page, mxc) {
-  const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
-  const r = await fetch(`${hs.baseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, {
+  const { accessToken } = await storedSession(page);
+  const r = await fetch(`${env.baseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, {
     headers: { Authorization: `Bearer ${accessToken}` },
   });
   assert.equal(r.status, 200);
@@ -130,75 +88,28 @@ function blobOf(locator) {
 const mediaId = (mxc) => mxc.split("/").pop();
 const isJpeg = (head) => head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
 
-async function newPage(viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport, baseURL: hs.baseUrl, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  return page;
-}
-
-async function shot(page, name) {
-  const size = page.viewportSize().width < 600 ? "phone" : "desktop";
-  await page.screenshot({ path: join(SHOTS, `${name}-${size}.png`) });
-}
-
-async function register(page, name) {
-  await page.goto("/");
-  await page.getByRole("tab", { name: "Create account" }).click();
-  await page.getByLabel("User name").fill(name);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByLabel("Confirm password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  // (Not the "Chats" heading: the recovery key dialog may already hide it from the accessibility tree.)
-  await page.locator("[data-crypto-status]").waitFor({ timeout: 60_000 });
-  await page.waitForFunction(
-    (settled) => settled.includes(document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus),
-    SETTLED_CRYPTO,
-    { timeout: 60_000 },
-  );
-  const saved = page.getByRole("button", { name: "I saved it" });
-  if (await saved.isVisible()) await saved.click();
-}
-
-function timeline(page) {
-  return page.getByRole("log", { name: "Messages" });
-}
-
-async function openMenu(page, item) {
-  await page.getByRole("button", { name: "Settings", exact: true }).click();
-  await page.getByRole("menuitem", { name: item }).click();
-}
-
 describe("files, profile, members, blocking and search", () => {
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    // E2E_DIST_DIR: a build of your own, when others rebuild dist/ at the same time.
-    hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR, overrides: { max_upload_size: "2M" } });
-    browser = await launchChromium();
-    users.dave = await newPage();
-    users.erin = await newPage();
+    env = await startEnvironment({ overrides: { max_upload_size: "2M" } });
+    users.dave = await env.newPage();
+    users.erin = await env.newPage();
     await register(users.dave, "dave");
     await register(users.erin, "erin");
   });
 
   after(async () => {
-    await browser?.close();
-    await hs?.stop({ keep: process.env.KEEP_E2E_SERVER === "1" });
+    await env?.stop();
   });
 
   test("dave and erin share an encrypted DM", async () => {
     const page = users.dave;
-    await page.getByRole("button", { name: "New chat" }).click();
-    const dialog = page.getByRole("dialog", { name: "New chat" });
-    await page.getByLabel("Search people").fill("@erin:localhost");
-    await dialog.getByRole("button", { name: /@erin:localhost/ }).click();
+    await startDirectChat(page, "@erin:localhost");
     const composer = page.getByRole("textbox", { name: "Message" });
     await composer.fill("Hello Erin");
     await composer.press("Enter");
     await page.locator('[data-send-state="sent"]', { hasText: "Hello Erin" }).waitFor({ timeout: 30_000 });
-    const requests = users.erin.getByRole("region", { name: "Requests" });
-    await requests.getByRole("button", { name: "Accept" }).click({ timeout: 30_000 });
-    await timeline(users.erin).getByText("Hello Erin").waitFor({ timeout: 30_000 });
+    await acceptInvitation(users.erin);
+    await messageLog(users.erin).getByText("Hello Erin").waitFor({ timeout: 30_000 });
   });
 
   test("an encrypted image is uploaded as ciphertext and shown decrypted to the other person", async () => {
@@ -206,19 +117,14 @@ describe("files, profile, members, blocking and search", () => {
     const uploaded = users.dave.waitForResponse((r) => r.url().includes("/upload") && r.request().method() === "POST");
     await users.dave.getByTestId("attach-input").setInputFiles({ name: "gradient.png", mimeType: "image/png", buffer: png });
     const { content_uri: mxc } = await (await uploaded).json();
-    await timeline(users.dave).locator('img[data-attachment="image"]').waitFor({ timeout: 30_000 });
+    await messageLog(users.dave).locator('img[data-attachment="image"]').waitFor({ timeout: 30_000 });
     // What the server stored (fetched with authentication) is ciphertext of the same length.
-    const { accessToken } = JSON.parse(await users.dave.evaluate(() => localStorage.getItem("hs.session")));
-    const stored = await fetch(`${hs.baseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`, {
-      headers: { Authorization: `Bearer ${accessToken}` },
-    });
-    assert.equal(stored.status, 200);
-    const storedBytes = Buffer.from(await stored.arrayBuffer());
+    const storedBytes = await stored(users.dave, mxc);
     assert.equal(storedBytes.length, png.length, "AES-CTR keeps the size");
     assert.notEqual(sha256(storedBytes), sha256(png), "the server must hold ciphertext in an encrypted room");
     assert.notEqual(storedBytes.subarray(1, 4).toString("latin1"), "PNG");
 
-    const img = timeline(users.erin).locator('img[data-attachment="image"]');
+    const img = messageLog(users.erin).locator('img[data-attachment="image"]');
     await img.waitFor({ timeout: 30_000 });
     const shown = await img.evaluate(async (el) => {
       await el.decode();
@@ -237,7 +143,7 @@ describe("files, profile, members, blocking and search", () => {
     assert.deepEqual([shown.w, shown.h], [120, 80]);
     assert.deepEqual(shown.pixel.slice(0, 3), [Math.floor((60 * 255) / 120), Math.floor((40 * 255) / 80), 128]);
 
-    await timeline(users.erin).getByRole("button", { name: "Open image gradient.png" }).click();
+    await messageLog(users.erin).getByRole("button", { name: "Open image gradient.png" }).click();
     const lightbox = users.erin.getByRole("dialog", { name: "gradient.png" });
     await lightbox.getByRole("img", { name: "gradient.png" }).waitFor();
     await shot(users.erin, "image-lightbox");
@@ -248,7 +154,7 @@ describe("files, profile, members, blocking and search", () => {
   test("a file card downloads identical bytes (decrypted)", async () => {
     const data = randomBytes(150_000);
     await users.dave.getByTestId("attach-input").setInputFiles({ name: "notes.bin", mimeType: "application/octet-stream", buffer: data });
-    const card = timeline(users.erin).locator('[data-attachment="file"]', { hasText: "notes.bin" });
+    const card = messageLog(users.erin).locator('[data-attachment="file"]', { hasText: "notes.bin" });
     await card.waitFor({ timeout: 30_000 });
     assert.match(await card.textContent(), /146 KB · Encrypted/);
     const [download] = await Promise.all([
@@ -294,7 +200,7 @@ describe("files, profile, members, blocking and search", () => {
     await erin.route("**/_matrix/client/v1/media/download/**", hold);
     const uploads = recordUploads(users.dave);
     await users.dave.getByTestId("attach-input").setInputFiles({ name: "big.png", mimeType: "image/png", buffer: png });
-    await timeline(users.dave).locator('img[data-attachment="image"][alt="big.png"]').waitFor({ timeout: 30_000 });
+    await messageLog(users.dave).locator('img[data-attachment="image"][alt="big.png"]').waitFor({ timeout: 30_000 });
     const [thumbMxc, imageMxc] = await uploads.stop();
     assert.ok(thumbMxc && imageMxc, "two uploads: the thumbnail, then the image");
 
@@ -306,16 +212,16 @@ describe("files, profile, members, blocking and search", () => {
     assert.ok(storedThumb.length * 2 <= png.length, `thumbnail ${storedThumb.length} B for a ${png.length} B image`);
     assert.ok(!isJpeg([...storedThumb.subarray(0, 3)]), "the server holds the thumbnail encrypted");
 
-    const placeholder = timeline(erin).getByRole("button", { name: "Open image big.png" });
+    const placeholder = messageLog(erin).getByRole("button", { name: "Open image big.png" });
     await placeholder.waitFor({ timeout: 30_000 });
-    await timeline(erin).getByRole("status", { name: "Loading image big.png" }).waitFor();
+    await messageLog(erin).getByRole("status", { name: "Loading image big.png" }).waitFor();
     const box = await placeholder.boundingBox();
     assert.ok(Math.abs(box.width / box.height - 1.6) < 0.02, `the box has the image's shape (${box.width}x${box.height})`);
     release();
     await Promise.all(held);
     await erin.unroute("**/_matrix/client/v1/media/download/**", hold);
 
-    const preview = timeline(erin).locator('img[data-attachment="image"][alt="big.png"]');
+    const preview = messageLog(erin).locator('img[data-attachment="image"][alt="big.png"]');
     await preview.waitFor({ timeout: 30_000 });
     assert.equal(await preview.getAttribute("data-preview"), "thumbnail");
     const shownBox = await placeholder.boundingBox();
@@ -362,7 +268,7 @@ describe("files, profile, members, blocking and search", () => {
       dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], "dropped.bin", { type: "application/octet-stream" }));
       return dt;
     }, data.toString("base64"));
-    const target = timeline(page);
+    const target = messageLog(page);
     await target.dispatchEvent("dragenter", { dataTransfer: transfer });
     await target.dispatchEvent("dragover", { dataTransfer: transfer });
     const overlay = page.getByText("Drop to send");
@@ -370,7 +276,7 @@ describe("files, profile, members, blocking and search", () => {
     await shot(page, "drop-files");
     await target.dispatchEvent("drop", { dataTransfer: transfer });
     await overlay.waitFor({ state: "detached" });
-    const card = timeline(users.erin).locator('[data-attachment="file"]', { hasText: "dropped.bin" });
+    const card = messageLog(users.erin).locator('[data-attachment="file"]', { hasText: "dropped.bin" });
     await card.waitFor({ timeout: 30_000 });
     const [download] = await Promise.all([
       users.erin.waitForEvent("download"),
@@ -391,7 +297,7 @@ describe("files, profile, members, blocking and search", () => {
     }, png.toString("base64"));
     assert.equal(handled, true, "the app takes the pasted file (no text is pasted)");
     assert.equal(await composer.inputValue(), "");
-    const img = timeline(users.erin).locator('img[data-attachment="image"][alt="image.png"]');
+    const img = messageLog(users.erin).locator('img[data-attachment="image"][alt="image.png"]');
     await img.waitFor({ timeout: 30_000 });
     assert.equal(await img.getAttribute("data-preview"), "original", "a small image has no thumbnail");
     const shown = await blobOf(img);
@@ -435,7 +341,7 @@ describe("files, profile, members, blocking and search", () => {
     const webm = Buffer.from(recorded, "base64");
     const uploads = recordUploads(users.dave);
     await users.dave.getByTestId("attach-input").setInputFiles({ name: "clip.webm", mimeType: "video/webm", buffer: webm });
-    const erinVideo = timeline(users.erin).locator('[data-attachment="video"]', { hasText: "clip.webm" });
+    const erinVideo = messageLog(users.erin).locator('[data-attachment="video"]', { hasText: "clip.webm" });
     await erinVideo.waitFor({ timeout: 30_000 });
     const [posterMxc, videoMxc] = await uploads.stop();
     assert.ok(posterMxc && videoMxc, "two uploads: the poster, then the video");
@@ -471,7 +377,7 @@ describe("files, profile, members, blocking and search", () => {
   test("an audio clip is sent as m.audio and plays inline", async () => {
     const wav = makeWav(1);
     await users.dave.getByTestId("attach-input").setInputFiles({ name: "tone.wav", mimeType: "audio/wav", buffer: wav });
-    const card = timeline(users.erin).locator('[data-attachment="audio"]', { hasText: "tone.wav" });
+    const card = messageLog(users.erin).locator('[data-attachment="audio"]', { hasText: "tone.wav" });
     await card.waitFor({ timeout: 30_000 });
     assert.match(await card.textContent(), /0:01 · 15.7 KB · Encrypted/);
     await card.getByRole("button", { name: "Play tone.wav" }).click();
@@ -480,13 +386,13 @@ describe("files, profile, members, blocking and search", () => {
     await player.evaluate((el) => (el.readyState >= 1 ? null : new Promise((resolve) => el.addEventListener("loadedmetadata", resolve, { once: true }))));
     assert.ok(Math.abs((await player.evaluate((el) => el.duration)) - 1) < 0.01);
     assert.equal((await blobOf(player)).hash, sha256(wav));
-    await timeline(users.erin).evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await messageLog(users.erin).evaluate((el) => el.scrollTo(0, el.scrollHeight));
     await shot(users.erin, "files-timeline");
   });
 
   test("a display name change shows up for the other person", async () => {
     const page = users.dave;
-    await openMenu(page, "Profile and settings");
+    await openAppMenu(page, "Profile and settings");
     const settings = page.getByRole("dialog", { name: "Settings" });
     const name = settings.getByLabel("Display name");
     await name.waitFor();
@@ -534,26 +440,24 @@ describe("files, profile, members, blocking and search", () => {
     await profile.getByRole("group").getByRole("button", { name: "Block" }).click();
     await profile.getByText("You blocked Dave Davidson.").waitFor({ timeout: 15_000 });
     await profile.getByRole("button", { name: "Close panel" }).click();
-    await timeline(page).getByText("Hello Erin").waitFor({ state: "detached", timeout: 15_000 });
-    assert.equal(await timeline(page).locator('[data-attachment="file"]').count(), 0);
+    await messageLog(page).getByText("Hello Erin").waitFor({ state: "detached", timeout: 15_000 });
+    assert.equal(await messageLog(page).locator('[data-attachment="file"]').count(), 0);
 
     const composer = users.dave.getByRole("textbox", { name: "Message" });
     await composer.fill("Erin should not see this");
     await composer.press("Enter");
     await users.dave.locator('[data-send-state="sent"]', { hasText: "Erin should not see this" }).waitFor({ timeout: 30_000 });
     await page.waitForTimeout(2000);
-    assert.equal(await timeline(page).getByText("Erin should not see this").count(), 0);
+    assert.equal(await messageLog(page).getByText("Erin should not see this").count(), 0);
 
-    await openMenu(page, "Profile and settings");
-    const settings = page.getByRole("dialog", { name: "Settings" });
-    await settings.getByRole("tab", { name: "Blocked" }).click();
+    const settings = await openSettings(page, "Blocked");
     const blocked = settings.getByRole("list", { name: "Blocked people" });
     await blocked.getByText("@dave:localhost").waitFor();
     await shot(page, "settings-blocked");
     await blocked.getByRole("button", { name: "Unblock" }).click();
     await settings.getByText("You have not blocked anyone").waitFor({ timeout: 15_000 });
     await page.keyboard.press("Escape");
-    await timeline(page).getByText("Hello Erin").waitFor({ timeout: 15_000 });
+    await messageLog(page).getByText("Hello Erin").waitFor({ timeout: 15_000 });
   });
 
   test("phone screenshots: settings, member list, image lightbox", async () => {
@@ -562,32 +466,31 @@ describe("files, profile, members, blocking and search", () => {
     // On a phone the conversation covers the list (and its menu): go back first.
     const back = page.getByRole("button", { name: "Back to conversations" });
     if (await back.isVisible()) await back.click();
-    await openMenu(page, "Profile and settings");
+    await openAppMenu(page, "Profile and settings");
     await page.getByRole("dialog", { name: "Settings" }).getByLabel("Display name").waitFor();
     await shot(page, "settings-profile");
     await page.keyboard.press("Escape");
-    await page.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+    await openChat(page, "Dave Davidson");
     await page.getByRole("button", { name: "Members", exact: true }).click();
     const panel = page.getByRole("complementary", { name: "Members", exact: true });
     await panel.locator('[data-member-id="@dave:localhost"]').waitFor();
     await shot(page, "member-list");
     await panel.getByRole("button", { name: "Back to conversation", exact: true }).click();
-    await timeline(page).getByRole("button", { name: "Open image gradient.png" }).click();
+    await messageLog(page).getByRole("button", { name: "Open image gradient.png" }).click();
     await page.getByRole("dialog", { name: "gradient.png" }).getByRole("img", { name: "gradient.png" }).waitFor();
     await shot(page, "image-lightbox");
     await page.keyboard.press("Escape");
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+    await assertNoHorizontalScroll(page);
   });
   test("phone screenshots: files in the timeline, dropping files", async () => {
     const page = users.erin;
     await page.setViewportSize(PHONE);
-    if (!(await timeline(page).isVisible())) {
+    if (!(await messageLog(page).isVisible())) {
       await page.keyboard.press("Escape");
-      await page.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+      await openChat(page, "Dave Davidson");
     }
-    const video = timeline(page).locator('[data-attachment="video"]', { hasText: "clip.webm" });
-    const last = (await video.count()) ? video : timeline(page).locator('[data-attachment="audio"]', { hasText: "tone.wav" });
+    const video = messageLog(page).locator('[data-attachment="video"]', { hasText: "clip.webm" });
+    const last = (await video.count()) ? video : messageLog(page).locator('[data-attachment="audio"]', { hasText: "tone.wav" });
     await last.scrollIntoViewIfNeeded();
     await shot(page, "files-timeline");
     const transfer = await page.evaluateHandle(() => {
@@ -595,18 +498,17 @@ describe("files, profile, members, blocking and search", () => {
       dt.items.add(new File(["x"], "x.txt", { type: "text/plain" }));
       return dt;
     });
-    await timeline(page).dispatchEvent("dragenter", { dataTransfer: transfer });
+    await messageLog(page).dispatchEvent("dragenter", { dataTransfer: transfer });
     await page.getByText("Drop to send").waitFor();
     await shot(page, "drop-files");
-    await timeline(page).dispatchEvent("dragleave", { dataTransfer: transfer });
+    await messageLog(page).dispatchEvent("dragleave", { dataTransfer: transfer });
     await page.getByText("Drop to send").waitFor({ state: "detached" });
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(width <= PHONE.width, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+    await assertNoHorizontalScroll(page);
   });
 
   test("an avatar upload shows for the other person (authenticated thumbnail)", async () => {
     const page = users.dave;
-    await openMenu(page, "Profile and settings");
+    await openAppMenu(page, "Profile and settings");
     const settings = page.getByRole("dialog", { name: "Settings" });
     await settings.getByLabel("Avatar image").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: makePng(64, 64) });
     await settings.getByText("Avatar updated.").waitFor({ timeout: 30_000 });
@@ -616,21 +518,17 @@ describe("files, profile, members, blocking and search", () => {
 
   test("unencrypted conversations are searched by the server", async () => {
     const page = users.dave;
-    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
+    const { accessToken } = await storedSession(page);
     const api = async (method, path, body) => {
-      const r = await fetch(`${hs.baseUrl}/_matrix/client/v3${path}`, {
-        method,
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${accessToken}` },
-        body: JSON.stringify(body),
-      });
-      assert.equal(r.status, 200, await r.clone().text());
-      return r.json();
+      const r = await env.api(method, path, body, accessToken);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      return r.json;
     };
     const { room_id } = await api("POST", "/createRoom", { name: "Plain room", preset: "private_chat" });
     plainRoomId = room_id;
     await api("PUT", `/rooms/${encodeURIComponent(room_id)}/send/m.room.message/b1`, { msgtype: "m.text", body: "unencrypted banana bread" });
-    await page.locator("nav[aria-label=Conversations] button", { hasText: "Plain room" }).waitFor({ timeout: 30_000 });
-    await openMenu(page, "Search all messages");
+    await roomListEntries(page, "Plain room").waitFor({ timeout: 30_000 });
+    await openAppMenu(page, "Search all messages");
     const dialog = page.getByRole("dialog", { name: "Search messages" });
     await dialog.getByLabel("Search for").fill("banana");
     const hit = dialog.getByRole("list", { name: "Search results" }).getByRole("button", { name: /unencrypted banana bread/ });
@@ -643,16 +541,16 @@ describe("files, profile, members, blocking and search", () => {
 
   test("unencrypted: images carry thumbnail_url; images without one use the server's thumbnail", async () => {
     const page = users.dave;
-    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
+    const { accessToken } = await storedSession(page);
     const auth = { Authorization: `Bearer ${accessToken}` };
     const png = makePng(1600, 1000);
 
     // Sent by the app: the server stores the content as is, so the fields are checked there.
     await page.getByTestId("attach-input").setInputFiles({ name: "plain-big.png", mimeType: "image/png", buffer: png });
-    const mine = timeline(page).locator('img[data-attachment="image"][alt="plain-big.png"]');
+    const mine = messageLog(page).locator('img[data-attachment="image"][alt="plain-big.png"]');
     await mine.waitFor({ timeout: 30_000 });
     assert.equal(await mine.getAttribute("data-preview"), "thumbnail");
-    const r = await fetch(`${hs.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(plainRoomId)}/messages?dir=b&limit=10`, { headers: auth });
+    const r = await fetch(`${env.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(plainRoomId)}/messages?dir=b&limit=10`, { headers: auth });
     const event = (await r.json()).chunk.find((e) => e.content?.body === "plain-big.png");
     assert.ok(event, "the image event is in the room");
     const { content } = event;
@@ -670,13 +568,13 @@ describe("files, profile, members, blocking and search", () => {
     assert.ok(isJpeg([...thumb.subarray(0, 3)]));
 
     // From a client that sends no thumbnail: the timeline asks the server for one (authenticated media).
-    const upload = await fetch(`${hs.baseUrl}/_matrix/media/v3/upload?filename=bare.png`, {
+    const upload = await fetch(`${env.baseUrl}/_matrix/media/v3/upload?filename=bare.png`, {
       method: "POST",
       headers: { ...auth, "Content-Type": "image/png" },
       body: png,
     });
     const { content_uri } = await upload.json();
-    const sent = await fetch(`${hs.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(plainRoomId)}/send/m.room.message/bare1`, {
+    const sent = await fetch(`${env.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(plainRoomId)}/send/m.room.message/bare1`, {
       method: "PUT",
       headers: { ...auth, "Content-Type": "application/json" },
       body: JSON.stringify({ msgtype: "m.image", body: "bare.png", url: content_uri, info: { mimetype: "image/png", w: 1600, h: 1000, size: png.length } }),
@@ -685,14 +583,14 @@ describe("files, profile, members, blocking and search", () => {
     const thumbnailRequests = [];
     const onRequest = (req) => req.url().includes("/_matrix/client/v1/media/thumbnail/") && thumbnailRequests.push(req.url());
     page.on("request", onRequest);
-    const bare = timeline(page).locator('img[data-attachment="image"][alt="bare.png"]');
+    const bare = messageLog(page).locator('img[data-attachment="image"][alt="bare.png"]');
     await bare.waitFor({ timeout: 30_000 });
     page.off("request", onRequest);
     assert.equal(await bare.getAttribute("data-preview"), "server-thumbnail");
     assert.ok(thumbnailRequests.some((u) => u.includes(mediaId(content_uri)) && /method=scale/.test(u)));
     const shown = await blobOf(bare);
     assert.deepEqual([shown.width, shown.height], [800, 500]);
-    await timeline(page).getByRole("button", { name: "Open image bare.png" }).click();
+    await messageLog(page).getByRole("button", { name: "Open image bare.png" }).click();
     const full = page.getByRole("dialog", { name: "bare.png" }).locator('img[data-attachment="image-full"]');
     await full.waitFor({ timeout: 30_000 });
     assert.equal((await blobOf(full)).hash, sha256(png));
@@ -716,27 +614,18 @@ describe("files, profile, members, blocking and search", () => {
     // Erin is on a phone with a conversation open: back to the list, where the invitation shows.
     await users.erin.getByRole("button", { name: "Back to conversations" }).click();
     await users.erin.getByRole("region", { name: "Requests" }).getByText("Renamed room").waitFor({ timeout: 30_000 });
-    await users.erin.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+    await openChat(users.erin, "Dave Davidson");
     await page.getByRole("button", { name: "Conversation details" }).click();
     await dialog.getByRole("button", { name: "Leave conversation" }).click();
     await dialog.getByRole("button", { name: "Leave", exact: true }).click();
-    await page.locator("nav[aria-label=Conversations] button", { hasText: "Renamed room" }).waitFor({ state: "detached", timeout: 30_000 });
+    await roomListEntries(page, "Renamed room").waitFor({ state: "detached", timeout: 30_000 });
   });
 
   test("a new session is verified by comparing emojis with the first one", async () => {
-    const second = await newPage();
-    await second.goto("/");
-    await second.getByLabel("User name").fill("dave");
-    await second.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await second.getByRole("button", { name: "Log in" }).click();
-    await second.waitForFunction(
-      () => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === "needs-recovery-key",
-      undefined,
-      { timeout: 60_000 },
-    );
-    await openMenu(second, "Profile and settings");
-    const settings = second.getByRole("dialog", { name: "Settings" });
-    await settings.getByRole("tab", { name: "Sessions" }).click();
+    const second = await env.newPage();
+    await logIn(second, "dave");
+    await waitForCryptoStatus(second, "needs-recovery-key");
+    const settings = await openSettings(second, "Sessions");
     await settings.getByRole("button", { name: "Verify with another session" }).click();
     const incoming = users.dave.getByRole("dialog", { name: "Verify this session?" });
     await incoming.getByRole("button", { name: "Accept" }).click({ timeout: 30_000 });
@@ -756,11 +645,7 @@ describe("files, profile, members, blocking and search", () => {
     await users.dave.getByText("Verified. Your sessions trust each other now.").waitFor({ timeout: 30_000 });
     await users.dave.getByRole("button", { name: "Done" }).click();
     // The new session got the secrets from the first one: no recovery key needed any more.
-    await second.waitForFunction(
-      () => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === "ready",
-      undefined,
-      { timeout: 30_000 },
-    );
+    await waitForCryptoStatus(second, "ready", { timeout: 30_000 });
     await second.context().close();
   });
 
@@ -783,16 +668,14 @@ describe("files, profile, members, blocking and search", () => {
       Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
     });
     await page.getByRole("button", { name: "Back to conversations" }).click();
-    await openMenu(page, "Profile and settings");
-    const settings = page.getByRole("dialog", { name: "Settings" });
-    await settings.getByRole("tab", { name: "Alerts" }).click();
+    const settings = await openSettings(page, "Alerts");
     const toggle = settings.getByRole("checkbox", { name: /Desktop notifications/ });
     await toggle.check();
     assert.equal(await toggle.isChecked(), true);
     await page.keyboard.press("Escape");
-    await page.locator("nav[aria-label=Conversations] button", { hasText: "Dave Davidson" }).first().click();
+    await openChat(page, "Dave Davidson");
     const composer = users.dave.getByRole("textbox", { name: "Message" });
-    await users.dave.locator("nav[aria-label=Conversations] button", { hasText: "erin" }).first().click();
+    await openChat(users.dave, "erin");
     await composer.fill("Ping for the notification");
     await composer.press("Enter");
     await page.waitForFunction(() => window.__notifications.some((n) => n.body === "Ping for the notification"), undefined, { timeout: 30_000 });
@@ -821,14 +704,12 @@ describe("files, profile, members, blocking and search", () => {
 
   test("the recovery key can be replaced from settings", async () => {
     const page = users.dave;
-    await openMenu(page, "Profile and settings");
-    const settings = page.getByRole("dialog", { name: "Settings" });
-    await settings.getByRole("tab", { name: "Security" }).click();
+    const settings = await openSettings(page, "Security");
     await settings.getByRole("button", { name: "Reset recovery key" }).click();
     await settings.getByRole("button", { name: "Yes, make a new key" }).click();
     const key = settings.getByTestId("new-recovery-key");
     await key.waitFor({ timeout: 60_000 });
-    assert.match((await key.textContent()).trim(), /^E[sS][a-zA-Z0-9 ]{40,}$/);
+    assert.match((await key.textContent()).trim(), RECOVERY_KEY_PATTERN);
     await shot(page, "settings-security");
     await settings.getByRole("button", { name: "I saved it" }).click();
     await page.keyboard.press("Escape");
@@ -836,8 +717,8 @@ describe("files, profile, members, blocking and search", () => {
 
   test("an ended session shows a dialog that leads to the login page", async () => {
     const page = users.dave;
-    const { accessToken } = JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
-    const r = await fetch(`${hs.baseUrl}/_matrix/client/v3/logout`, { method: "POST", headers: { Authorization: `Bearer ${accessToken}` } });
+    const { accessToken } = await storedSession(page);
+    const r = await fetch(`${env.baseUrl}/_matrix/client/v3/logout`, { method: "POST", headers: { Authorization: `Bearer ${accessToken}` } });
     assert.equal(r.status, 200);
     // Any request with the dead token gets 401 M_UNKNOWN_TOKEN; the next sync is one.
     const composer = users.erin.getByRole("textbox", { name: "Message" });
@@ -848,6 +729,6 @@ describe("files, profile, members, blocking and search", () => {
     await shot(page, "session-expired");
     await dialog.getByRole("button", { name: "Log in again" }).click();
     await page.getByLabel("User name").waitFor({ timeout: 30_000 });
-    assert.equal(await page.evaluate(() => localStorage.getItem("hs.session")), null);
+    assert.equal(await storedSession(page), null);
   });
 });

@@ -2,78 +2,28 @@
 // sessions (signed out elsewhere, logged out) delete their crypto store; a lost key can be replaced by
 // resetting encryption. The built client served by the REAL homeserver process, in headless Chromium.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { CLIENT_DIR, launchChromium, startHomeserver } from "./homeserver.mjs";
+import {
+  PASSWORD, RECOVERY_KEY_PATTERN, fillRegistrationForm, logIn, messageLog, openAppMenu, openChat, openSettings, sendMessage,
+  shotDesktopAndPhone, startDirectChat, startEnvironment, storedSession, waitForCryptoSettled, waitForCryptoStatus,
+} from "./support.mjs";
 
-const SHOTS = join(CLIENT_DIR, "test-results", "screenshots");
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const PASSWORD = "correct horse battery staple";
-const SETTLED_CRYPTO = ["ready", "needs-setup", "needs-recovery-key", "needs-recovery-setup", "needs-verification", "unavailable"];
 const USER = "@fran:localhost";
 
-let hs;
-let browser;
+let env;
 /** Pages and keys shared by the tests, in order. */
 const state = {};
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: DESKTOP, baseURL: hs.baseUrl, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  return page;
+/** Logs fran in and waits until encryption has settled; returns the crypto status. */
+async function logInAsFran(page) {
+  await logIn(page, "fran");
+  return waitForCryptoSettled(page);
 }
-
-/** The screen at desktop and phone size (the page goes back to desktop size). */
-async function shots(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}-desktop.png`) });
-  await page.setViewportSize(PHONE);
-  await page.waitForTimeout(100);
-  await page.screenshot({ path: join(SHOTS, `${name}-phone.png`) });
-  await page.setViewportSize(DESKTOP);
-}
-
-const cryptoStatus = (page) => page.locator("[data-crypto-status]").getAttribute("data-crypto-status");
-
-async function settled(page) {
-  await page.locator("[data-crypto-status]").waitFor({ timeout: 60_000 });
-  await page.waitForFunction(
-    (list) => list.includes(document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus),
-    SETTLED_CRYPTO,
-    { timeout: 60_000 },
-  );
-  return cryptoStatus(page);
-}
-
-async function waitForStatus(page, status) {
-  await page.waitForFunction(
-    (s) => document.querySelector("[data-crypto-status]")?.dataset.cryptoStatus === s,
-    status,
-    { timeout: 60_000 },
-  );
-}
-
-async function logIn(page) {
-  await page.goto("/");
-  await page.getByLabel("User name").fill("fran");
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Log in" }).click();
-  return settled(page);
-}
-
-const session = async (page) => JSON.parse(await page.evaluate(() => localStorage.getItem("hs.session")));
 
 /** The client-server API as the page's session. */
 async function api(page, method, path, body) {
-  const { accessToken } = await session(page);
-  const r = await fetch(`${hs.baseUrl}/_matrix/client/v3${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: r.status, json: await r.json() };
+  return env.api(method, path, body, (await storedSession(page)).accessToken);
 }
 
 const defaultKeyId = async (page) => (await api(page, "GET", `/user/${encodeURIComponent(USER)}/account_data/m.secret_storage.default_key`)).json.key ?? null;
@@ -105,68 +55,35 @@ async function enterRecoveryKey(page, key) {
   return { error: null, dialog };
 }
 
-const timeline = (page) => page.getByRole("log", { name: "Messages" });
-
-async function openChat(page, name) {
-  await page.locator("nav[aria-label=Conversations] button", { hasText: name }).first().click();
-}
-
-async function openSettings(page, tab) {
-  await page.getByRole("button", { name: "Settings", exact: true }).click();
-  await page.getByRole("menuitem", { name: "Profile and settings" }).click();
-  const settings = page.getByRole("dialog", { name: "Settings" });
-  await settings.getByRole("tab", { name: tab }).click();
-  return settings;
-}
-
 /** Waits until the server's backup holds at least `count` room keys (the SDK uploads after a random delay). */
 async function backupHolds(page, count) {
-  for (let i = 0; ; i++) {
-    const { status, json } = await api(page, "GET", "/room_keys/version");
-    if (status === 200 && json.count >= count) return json;
-    assert.ok(i < 120, `the key backup holds ${json.count ?? 0} key(s), expected ${count}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  return env.waitForKeyBackup((await storedSession(page)).accessToken, count);
 }
 
 describe("sessions and recovery", () => {
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    // E2E_DIST_DIR: a build of your own, when others rebuild dist/ at the same time.
-    hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR });
-    browser = await launchChromium();
+    env = await startEnvironment();
     // Someone to talk to (no browser needed).
-    let reg = await fetch(`${hs.baseUrl}/_matrix/client/v3/register`, { method: "POST", body: JSON.stringify({ username: "gus", password: PASSWORD }) });
-    const { session: uia } = await reg.json();
-    reg = await fetch(`${hs.baseUrl}/_matrix/client/v3/register`, {
-      method: "POST",
-      body: JSON.stringify({ username: "gus", password: PASSWORD, auth: { type: "m.login.dummy", session: uia } }),
-    });
-    assert.equal(reg.status, 200);
+    await env.registerByApi("gus");
   });
 
   after(async () => {
-    await browser?.close();
-    await hs?.stop({ keep: process.env.KEEP_E2E_SERVER === "1" });
+    await env?.stop();
   });
 
   test("the recovery key is stored only once saved; closing the page before offers a new one, which restores history elsewhere", async () => {
-    const page = await newPage();
+    const page = await env.newPage();
     state.first = page;
-    await page.goto("/");
-    await page.getByRole("tab", { name: "Create account" }).click();
-    await page.getByLabel("User name").fill("fran");
-    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByLabel("Confirm password").fill(PASSWORD);
+    await fillRegistrationForm(page, "fran");
     await page.getByRole("button", { name: "Create account" }).click();
-    assert.equal(await settled(page), "needs-recovery-setup");
+    assert.equal(await waitForCryptoSettled(page), "needs-recovery-setup");
     const dialog = page.getByRole("dialog", { name: "Save your recovery key" });
     const unsaved = (await dialog.getByTestId("recovery-key").textContent()).trim();
-    assert.match(unsaved, /^E[sS][a-zA-Z0-9 ]{40,}$/);
+    assert.match(unsaved, RECOVERY_KEY_PATTERN);
     const [download] = await Promise.all([page.waitForEvent("download"), dialog.getByRole("button", { name: "Download (.txt)" }).click()]);
     assert.equal(download.suggestedFilename(), "recovery-key-fran-localhost.txt");
     assert.ok(readFileSync(await download.path(), "utf-8").includes(`\n${unsaved}\n`));
-    await shots(page, "recovery-key-save");
+    await shotDesktopAndPhone(page, "recovery-key-save");
     // Cross-signing exists (the password answered the server at registration), but nothing was stored
     // with the key the user has not confirmed yet.
     assert.equal((await api(page, "GET", "/room_keys/version")).status, 404);
@@ -174,51 +91,46 @@ describe("sessions and recovery", () => {
 
     // The tab is closed and opened again: the setup is offered again, with a new key.
     await page.reload();
-    assert.equal(await settled(page), "needs-recovery-setup");
+    assert.equal(await waitForCryptoSettled(page), "needs-recovery-setup");
     assert.equal(await dialog.isVisible(), false, "offered by the banner, not forced");
     const offer = page.getByRole("button", { name: "Set up recovery key" });
     await offer.waitFor();
     // History from before the backup existed: it goes into the backup once that is made.
-    await page.getByRole("button", { name: "New chat" }).click();
-    await page.getByLabel("Search people").fill("@gus:localhost");
-    await page.getByRole("dialog", { name: "New chat" }).getByRole("button", { name: /@gus:localhost/ }).click();
-    const composer = page.getByRole("textbox", { name: "Message" });
-    await composer.fill("Written before the backup");
-    await composer.press("Enter");
-    await page.locator('[data-send-state="sent"]', { hasText: "Written before the backup" }).waitFor({ timeout: 30_000 });
-    await shots(page, "recovery-setup-offered");
+    await startDirectChat(page, "@gus:localhost");
+    await sendMessage(page, "Written before the backup");
+    await shotDesktopAndPhone(page, "recovery-setup-offered");
     await offer.click();
     const key = (await dialog.getByTestId("recovery-key").textContent()).trim();
     assert.notEqual(key, unsaved, "a new key, not the one that was never confirmed");
     await dialog.getByRole("button", { name: "I saved it" }).click();
-    await waitForStatus(page, "ready");
+    await waitForCryptoStatus(page, "ready");
     await dialog.waitFor({ state: "detached" });
     assert.notEqual(await defaultKeyId(page), null);
     await backupHolds(page, 1);
     state.key = key;
 
     // A second browser: the first key never worked; the saved one restores the history.
-    const second = await newPage();
+    const second = await env.newPage();
     state.second = second;
-    assert.equal(await logIn(second), "needs-recovery-key");
+    assert.equal(await logInAsFran(second), "needs-recovery-key");
     const wrong = await enterRecoveryKey(second, unsaved);
     assert.match(wrong.error, /does not match/);
     await wrong.dialog.getByRole("textbox", { name: "Recovery key" }).fill(key);
     await wrong.dialog.getByRole("button", { name: "Restore" }).click();
     await wrong.dialog.getByText(/This device is verified/).waitFor({ timeout: 60_000 });
     await wrong.dialog.getByRole("button", { name: "Done" }).click();
-    await waitForStatus(second, "ready");
+    await waitForCryptoStatus(second, "ready");
     await openChat(second, "gus");
-    await timeline(second).getByText("Written before the backup", { exact: true }).waitFor({ timeout: 30_000 });
+    await messageLog(second).getByText("Written before the backup", { exact: true }).waitFor({ timeout: 30_000 });
   });
 
   test("signing out another session from Settings ends it; its 'Log in again' deletes its crypto store", async () => {
     const first = state.first;
     // A third session, verified with emojis by the first one: the verification leaves SDK objects
     // that hold the crypto store open (this is what made leaving hang before).
-    const third = await newPage();
-    assert.equal(await logIn(third), "needs-recovery-key");
-    const { deviceId } = await session(third);
+    const third = await env.newPage();
+    assert.equal(await logInAsFran(third), "needs-recovery-key");
+    const { deviceId } = await storedSession(third);
     const settings = await openSettings(third, "Sessions");
     await settings.getByRole("button", { name: "Verify with another session" }).click();
     await first.getByRole("dialog", { name: "Verify this session?" }).getByRole("button", { name: "Accept" }).click({ timeout: 30_000 });
@@ -229,7 +141,7 @@ describe("sessions and recovery", () => {
     await first.getByText("Verified. Your sessions trust each other now.").waitFor({ timeout: 30_000 });
     await first.getByRole("button", { name: "Done" }).click();
     await third.getByRole("button", { name: "Done" }).click();
-    await waitForStatus(third, "ready");
+    await waitForCryptoStatus(third, "ready");
     assert.equal((await cryptoDatabases(third, deviceId)).length > 0, true);
 
     // The first session signs the third one out; a wrong password changes nothing.
@@ -239,7 +151,7 @@ describe("sessions and recovery", () => {
     await row.getByLabel("Your password").fill("not the password");
     await row.getByRole("button", { name: "Sign out session" }).click();
     await row.getByRole("alert").getByText(/Wrong password/).waitFor();
-    await shots(first, "sign-out-session");
+    await shotDesktopAndPhone(first, "sign-out-session");
     await row.getByLabel("Your password").fill(PASSWORD);
     await row.getByRole("button", { name: "Sign out session" }).click();
     await row.waitFor({ state: "detached", timeout: 30_000 });
@@ -254,39 +166,38 @@ describe("sessions and recovery", () => {
     await expired.waitFor({ timeout: 60_000 });
     await expired.getByRole("button", { name: "Log in again" }).click();
     await third.getByLabel("User name").waitFor({ timeout: 30_000 });
-    assert.equal(await third.evaluate(() => localStorage.getItem("hs.session")), null);
+    assert.equal(await storedSession(third), null);
     await cryptoStoreDeleted(third, deviceId);
     await third.context().close();
   });
 
   test("logging out and in again on the same browser works, and the recovery key restores history", async () => {
     const page = state.second;
-    const { deviceId } = await session(page);
+    const { deviceId } = await storedSession(page);
     // The third session's verification request reached this one too: it went away when the first accepted.
     await page.getByRole("dialog", { name: /Verif/ }).waitFor({ state: "detached" });
-    await page.getByRole("button", { name: "Settings", exact: true }).click();
-    await page.getByRole("menuitem", { name: "Log out", exact: true }).click();
+    await openAppMenu(page, "Log out");
     await page.getByLabel("User name").waitFor({ timeout: 30_000 });
     await cryptoStoreDeleted(page, deviceId);
 
-    assert.equal(await logIn(page), "needs-recovery-key");
-    assert.notEqual((await session(page)).deviceId, deviceId, "a new device");
+    assert.equal(await logInAsFran(page), "needs-recovery-key");
+    assert.notEqual((await storedSession(page)).deviceId, deviceId, "a new device");
     const { error } = await enterRecoveryKey(page, state.key);
     assert.equal(error, null);
-    await waitForStatus(page, "ready");
+    await waitForCryptoStatus(page, "ready");
     await openChat(page, "gus");
-    await timeline(page).getByText("Written before the backup", { exact: true }).waitFor({ timeout: 30_000 });
+    await messageLog(page).getByText("Written before the backup", { exact: true }).waitFor({ timeout: 30_000 });
     await page.context().close();
   });
 
   test("a lost recovery key: reset encryption makes new keys and a new backup", async () => {
-    const page = await newPage();
-    assert.equal(await logIn(page), "needs-recovery-key");
+    const page = await env.newPage();
+    assert.equal(await logInAsFran(page), "needs-recovery-key");
     const oldKeyId = await defaultKeyId(page);
     const oldBackup = (await api(page, "GET", "/room_keys/version")).json.version;
     const settings = await openSettings(page, "Security");
     await settings.getByRole("button", { name: "Reset encryption" }).waitFor();
-    await shots(page, "settings-security-lost-key");
+    await shotDesktopAndPhone(page, "settings-security-lost-key");
     await page.keyboard.press("Escape");
 
     await page.getByRole("button", { name: "I lost my recovery key" }).click();
@@ -297,7 +208,7 @@ describe("sessions and recovery", () => {
     await dialog.getByRole("alert").getByText(/Wrong password. Nothing was changed/).waitFor({ timeout: 30_000 });
     assert.equal(await defaultKeyId(page), oldKeyId, "a wrong password leaves the recovery key as it was");
     assert.equal((await api(page, "GET", "/room_keys/version")).json.version, oldBackup);
-    await shots(page, "reset-encryption");
+    await shotDesktopAndPhone(page, "reset-encryption");
     await dialog.getByLabel("Account password").fill(PASSWORD);
     await dialog.getByRole("button", { name: "Reset encryption" }).click();
 
@@ -305,26 +216,23 @@ describe("sessions and recovery", () => {
     const key = (await save.getByTestId("recovery-key").textContent({ timeout: 60_000 })).trim();
     assert.notEqual(key, state.key);
     await save.getByRole("button", { name: "I saved it" }).click();
-    await waitForStatus(page, "ready");
+    await waitForCryptoStatus(page, "ready");
     assert.notEqual(await defaultKeyId(page), oldKeyId);
     assert.notEqual((await api(page, "GET", "/room_keys/version")).json.version, oldBackup);
     // New history goes to the new backup; the old key no longer works, the new one does.
     await openChat(page, "gus");
-    const composer = page.getByRole("textbox", { name: "Message" });
-    await composer.fill("Written after the reset");
-    await composer.press("Enter");
-    await page.locator('[data-send-state="sent"]', { hasText: "Written after the reset" }).waitFor({ timeout: 30_000 });
+    await sendMessage(page, "Written after the reset");
     await backupHolds(page, 1);
 
-    const next = await newPage();
-    assert.equal(await logIn(next), "needs-recovery-key");
+    const next = await env.newPage();
+    assert.equal(await logInAsFran(next), "needs-recovery-key");
     const old = await enterRecoveryKey(next, state.key);
     assert.match(old.error, /does not match/);
     await next.keyboard.press("Escape");
     const { error } = await enterRecoveryKey(next, key);
     assert.equal(error, null);
     await openChat(next, "gus");
-    await timeline(next).getByText("Written after the reset", { exact: true }).waitFor({ timeout: 30_000 });
+    await messageLog(next).getByText("Written after the reset", { exact: true }).waitFor({ timeout: 30_000 });
     await next.context().close();
     await page.context().close();
   });

@@ -1,31 +1,11 @@
 // The SDK side of replies, edits, reactions, deletions and receipts: SDK room -> plain timeline data.
-import { createClient, EventType, MatrixEvent, PendingEventOrdering, Room } from "matrix-js-sdk";
+import { EventType, MatrixEvent, type Room } from "matrix-js-sdk";
 import { describe, expect, it } from "vitest";
 import { editContent, reactionContent, replyContent } from "@/lib/relations";
 import { firstUnreadEventId, quotedMessage, summarizeRoom, timelineMessages } from "./events";
+import { BOB, ME, ROOM, timelineFixture } from "./timeline-fixture";
 
-const ME = "@me:hs";
-const BOB = "@bob:hs";
-const ROOM = "!room:hs";
-let ts = 1_800_000_000_000;
-
-function event(type: string, sender: string, content: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  const id = `$e${ts}`;
-  return new MatrixEvent({ type, sender, content, room_id: ROOM, event_id: id, origin_server_ts: ts++, ...extra });
-}
-
-async function roomWith(events: MatrixEvent[]) {
-  const client = createClient({ baseUrl: "http://127.0.0.1:1", userId: ME, deviceId: "DEV" });
-  const room = new Room(ROOM, client, ME, { pendingEventOrdering: PendingEventOrdering.Detached });
-  const state = [
-    event(EventType.RoomCreate, BOB, { room_version: "12" }, { state_key: "" }),
-    event(EventType.RoomMember, BOB, { membership: "join", displayname: "Bob" }, { state_key: BOB }),
-    event(EventType.RoomMember, ME, { membership: "join", displayname: "Me" }, { state_key: ME }),
-  ];
-  await room.addLiveEvents([...state, ...events], { addToState: true });
-  room.recalculate();
-  return { client, room };
-}
+const { event, roomWith, nextTs } = timelineFixture(1_800_000_000_000, "e");
 
 const text = (sender: string, body: string) => event(EventType.RoomMessage, sender, { msgtype: "m.text", body });
 const byBody = (room: Room, body: string) => timelineMessages(room, ME).find((m) => m.body === body);
@@ -115,8 +95,8 @@ describe("read receipts", () => {
         type: "m.receipt",
         room_id: ROOM,
         content: {
-          [reaction.getId()!]: { "m.read": { [BOB]: { ts: ts++ } } },
-          [first.getId()!]: { "m.read": { [ME]: { ts: ts++ } } },
+          [reaction.getId()!]: { "m.read": { [BOB]: { ts: nextTs() } } },
+          [first.getId()!]: { "m.read": { [ME]: { ts: nextTs() } } },
         },
       }),
     );
@@ -134,7 +114,7 @@ describe("firstUnreadEventId", () => {
     const { room } = await roomWith([mine, reaction, ownLater, answer]);
     expect(firstUnreadEventId(room, ME)).toBeNull(); // no receipt of ours in the loaded timeline
     const receipt = (eventId: string) =>
-      new MatrixEvent({ type: "m.receipt", room_id: ROOM, content: { [eventId]: { "m.read": { [ME]: { ts: ts++ } } } } });
+      new MatrixEvent({ type: "m.receipt", room_id: ROOM, content: { [eventId]: { "m.read": { [ME]: { ts: nextTs() } } } } });
     room.addReceipt(receipt(reaction.getId()!));
     expect(firstUnreadEventId(room, ME)).toBe(answer.getId());
     room.addReceipt(receipt(answer.getId()!));

@@ -1,31 +1,11 @@
 // The SDK side of emotes, notices and threads: SDK room -> plain timeline data and room list preview.
-import { createClient, EventType, MatrixEvent, PendingEventOrdering, Room } from "matrix-js-sdk";
+import { EventType, type Room } from "matrix-js-sdk";
 import { describe, expect, it } from "vitest";
 import { editContent, textContent, threadContent } from "@/lib/relations";
 import { summarizeRoom, timelineMessages } from "./events";
+import { BOB, ME, timelineFixture } from "./timeline-fixture";
 
-const ME = "@me:hs";
-const BOB = "@bob:hs";
-const ROOM = "!room:hs";
-let ts = 1_900_000_000_000;
-
-function event(type: string, sender: string, content: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  const id = `$t${ts}`;
-  return new MatrixEvent({ type, sender, content, room_id: ROOM, event_id: id, origin_server_ts: ts++, ...extra });
-}
-
-async function roomWith(events: MatrixEvent[]) {
-  const client = createClient({ baseUrl: "http://127.0.0.1:1", userId: ME, deviceId: "DEV" });
-  const room = new Room(ROOM, client, ME, { pendingEventOrdering: PendingEventOrdering.Detached });
-  const state = [
-    event(EventType.RoomCreate, BOB, { room_version: "12" }, { state_key: "" }),
-    event(EventType.RoomMember, BOB, { membership: "join", displayname: "Bob" }, { state_key: BOB }),
-    event(EventType.RoomMember, ME, { membership: "join", displayname: "Me" }, { state_key: ME }),
-  ];
-  await room.addLiveEvents([...state, ...events], { addToState: true });
-  room.recalculate();
-  return { client, room };
-}
+const { event, roomWith } = timelineFixture(1_900_000_000_000, "t");
 
 const message = (sender: string, content: Record<string, unknown>) => event(EventType.RoomMessage, sender, content);
 const byBody = (room: Room, body: string) => timelineMessages(room, ME).find((m) => m.body === body);

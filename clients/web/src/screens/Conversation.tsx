@@ -33,6 +33,18 @@ const ThreadPanel = lazy(() => import("./ThreadPanel"));
 /** What the composer is doing besides writing a new message. */
 export type Draft = { kind: "reply" | "edit"; message: TimelineMessage };
 
+/** Reply and edit: the message becomes the composer's draft and the composer takes the focus. */
+export function draftHandlers(
+  setDraft: (draft: Draft) => void,
+  composer: RefObject<HTMLTextAreaElement | null>,
+): Pick<MessageHandlers, "reply" | "edit"> {
+  const start = (kind: Draft["kind"]) => (message: TimelineMessage) => {
+    setDraft({ kind, message });
+    composer.current?.focus();
+  };
+  return { reply: start("reply"), edit: start("edit") };
+}
+
 /** What the message actions call; one object so rows need not know the conversation's state. */
 export interface MessageHandlers {
   reply(message: TimelineMessage): void;
@@ -68,14 +80,7 @@ export function Conversation({ roomId }: { roomId: string }) {
 
   const handlers = useMemo<MessageHandlers>(
     () => ({
-      reply: (message) => {
-        setDraft({ kind: "reply", message });
-        composer.current?.focus();
-      },
-      edit: (message) => {
-        setDraft({ kind: "edit", message });
-        composer.current?.focus();
-      },
+      ...draftHandlers(setDraft, composer),
       remove: setDeleting,
       react: (message, key) => {
         const existing = message.reactions?.find((r) => r.key === key);

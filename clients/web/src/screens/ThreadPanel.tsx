@@ -9,7 +9,7 @@ import { Button } from "@/components/ui/button";
 import { repliesLabel } from "@/lib/threads";
 import { buildRows } from "@/lib/timeline";
 import { useThread } from "@/matrix/threads";
-import { Composer, MessageRow, type Draft, type MessageHandlers } from "./Conversation";
+import { Composer, draftHandlers, MessageRow, type Draft, type MessageHandlers } from "./Conversation";
 
 export default function ThreadPanel({
   roomId,
@@ -38,14 +38,7 @@ export default function ThreadPanel({
   const threadHandlers = useMemo<MessageHandlers>(
     () => ({
       ...handlers,
-      reply: (message) => {
-        setDraft({ kind: "reply", message });
-        textarea.current?.focus();
-      },
-      edit: (message) => {
-        setDraft({ kind: "edit", message });
-        textarea.current?.focus();
-      },
+      ...draftHandlers(setDraft, textarea),
       openThread: () => undefined,
     }),
     [handlers],
