@@ -19,13 +19,16 @@ from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
+from homeserver.handlers.initial_sync import InitialSyncHandler
 from homeserver.handlers.key_backup import KeyBackupHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.media.config import MediaConfig
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
+from homeserver.handlers.mutual_rooms import MutualRoomsHandler
 from homeserver.handlers.notification_list import NotificationListHandler
 from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.openid import OpenIdHandler
@@ -68,6 +71,8 @@ from homeserver.rest.client import (
     fallback,
     keys,
     login,
+    mutual_rooms,
+    old_sync,
     presence,
     profile,
     push_rules,
@@ -82,10 +87,12 @@ from homeserver.rest.client import (
     spaces,
     sync,
     thirdparty,
+    threepid,
     to_device,
     user_directory,
     versions,
     voip,
+    whois,
 )
 from homeserver.rest.client import (
     filter as filters,
@@ -277,12 +284,18 @@ class HomeServer:
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
         self.search_handler = SearchHandler(self.search_store, self.events_store, self.state_groups_store,
                                             self.visibility, self.room_read_handler, self.account_data_store)
+        self.initial_sync_handler = InitialSyncHandler(self.events_store, self.room_read_handler,
+                                                       self.directory_handler, self.account_data_store,
+                                                       self.presence_handler)
+        self.event_stream_handler = EventStreamHandler(self.events_store, self.room_read_handler, self.visibility,
+                                                       self.account_data_store, self.notifier)
+        self.mutual_rooms_handler = MutualRoomsHandler(self.events_store)
         self.user_directory_handler = UserDirectoryHandler(self.user_directory_store, config.user_directory_enabled,
                                                            config.user_directory_search_all_users)
         self.room_extras_handler = RoomExtrasHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.visibility,
             self.room_read_handler, self.event_creation_handler, self.room_creation_handler,
-            self.room_member_handler, self.room_extras_store, self.directory_handler)
+            self.room_member_handler, self.room_extras_store, self.directory_handler, users=self.users_store)
         media_config = MediaConfig.from_config(config)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
                                                 self.media_store)
@@ -314,7 +327,8 @@ class HomeServer:
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, media, admin_media, spaces, openid, thirdparty, voip):
+                       admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       mutual_rooms):
             module.register_servlets(self, router)
         return router
 

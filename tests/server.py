@@ -30,7 +30,7 @@ ACCOUNT_TABLES = [
     "rooms", "events", "event_edges", "event_auth", "event_forward_extremities", "current_state_events",
     "room_memberships", "current_memberships", "event_txn_ids", "redactions", "event_relations",
     "profile_fields", "account_data", "receipts",
-    "event_reports", "room_reports", "forgotten_rooms",
+    "event_reports", "room_reports", "user_reports", "forgotten_rooms",
     "push_rules", "push_rules_predefined", "pushers", "push_notifications",
     "user_filters", "presence_state",
     "device_inbox", "device_inbox_stream", "device_inbox_txns", "room_key_backup_versions", "room_key_backup_keys",

@@ -193,6 +193,11 @@ class Config:
         self.default_room_version: str = raw["default_room_version"]
         self.serve_server_wellknown: bool = raw["serve_server_wellknown"]
         self.extra_well_known_client_content: dict[str, Any] = raw["extra_well_known_client_content"]
+        # The body of /.well-known/matrix/support, or None (404) when nothing is configured.
+        support = raw["server_support"]
+        self.server_support: dict[str, Any] | None = {
+            k: v for k, v in (("contacts", support["contacts"]), ("support_page", support["support_page"])) if v
+        } or None
         self.enable_metrics: bool = raw["enable_metrics"]
         self.presence_enabled: bool = raw["presence"]["enabled"]
         self.turn_uris: list[str] = raw["turn_uris"]

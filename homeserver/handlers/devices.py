@@ -30,5 +30,17 @@ class DeviceHandler:
         if not await self._devices.set_display_name(user_id, device_id, display_name):
             raise not_found("Device not found")
 
+    async def whois(self, user_id: str) -> dict[str, Any]:
+        """GET /admin/whois: each device is a session; its one connection is its latest request
+        (only the latest is recorded per device, written behind in batches)."""
+        devices = {}
+        for device_id, last in sorted((await self._devices.get_last_connections(user_id)).items()):
+            connections = []
+            if last is not None:
+                ts, ip, user_agent = last
+                connections.append({"ip": ip, "last_seen": ts, "user_agent": user_agent})
+            devices[device_id] = {"sessions": [{"connections": connections}]}
+        return {"user_id": user_id, "devices": devices}
+
     async def delete(self, user_id: str, device_ids: list[str]) -> None:
         await self._devices.delete_devices(user_id, device_ids)

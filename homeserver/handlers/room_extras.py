@@ -23,6 +23,7 @@ from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.storage.events import EventsStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.storage.users import UsersStore
 from homeserver.util.linearizer import Linearizer
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class RoomExtrasHandler:
     def __init__(self, server_name: str, clock: Clock, events: EventsStore, state_groups: StateGroupsStore,
                  visibility: VisibilityHandler, reads: RoomReadHandler, creator: EventCreationHandler,
                  room_creation: RoomCreationHandler, members: RoomMemberHandler, store: RoomExtrasStore,
-                 directory: DirectoryHandler):
+                 directory: DirectoryHandler, users: UsersStore | None = None):
+        self._users = users
         self._server_name = server_name
         self._clock = clock
         self._events = events
@@ -159,6 +161,14 @@ class RoomExtrasHandler:
         if await self._events.get_room_version(room_id) is None:
             raise not_found("Room not found")
         await self._store.add_room_report(room_id, user_id, reason, self._clock.time_msec())
+
+    async def report_user(self, user_id: str, target_user_id: str, reason: str) -> None:
+        """404 for an unknown local user (the spec allows telling); a remote user cannot be
+        checked without federation, so the report is kept."""
+        if UserID.parse(target_user_id).domain == self._server_name and (
+                self._users is None or await self._users.get_user(target_user_id) is None):
+            raise not_found("The user was not found.")
+        await self._store.add_user_report(target_user_id, user_id, reason, self._clock.time_msec())
 
     # -- knocking -------------------------------------------------------------------------------
 

@@ -66,6 +66,10 @@ class RoomReadHandler:
             return False
         return await self._forgotten_rooms.get_forgotten_membership(user_id, room_id) == membership[1]
 
+    async def is_world_readable(self, room_id: str) -> bool:
+        """Anyone may read the room now (peeking)."""
+        return await self._is_world_readable(await self._events.get_current_state_ids(room_id))
+
     async def _is_world_readable(self, state: dict[tuple[str, str], str]) -> bool:
         hv = state.get(("m.room.history_visibility", ""))
         event = await self._events.get_event(hv) if hv else None

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, forbidden
+from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.clock import Clock
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
@@ -144,6 +144,21 @@ class SpaceHierarchyHandler:
         return session
 
     # -- one room -------------------------------------------------------------------------------
+
+    async def get_room_summary(self, user_id: str | None, room_id: str) -> dict[str, Any]:
+        """GET /room_summary (spec v1.15): the room's hierarchy entry without children, with the
+        requester's membership. Without a requester (no access token), only what anyone may see:
+        rooms anyone may join, knock on or read. 404 when the requester may not see the room, or
+        it is not on this server (asking the `via` servers needs federation)."""
+        # No requester: "" is nobody's user ID, so no membership makes the room accessible.
+        entry = await self._room_entry(user_id or "", room_id, False, walk_children=False)
+        if entry is None:
+            raise not_found("Room not found.")
+        del entry["children_state"]
+        membership = await self._events.get_membership(room_id, user_id) if user_id is not None else None
+        if membership is not None:
+            entry["membership"] = membership[0]
+        return entry
 
     async def _room_is_accessible(self, user_id: str, room_id: str) -> bool:
         room_version = await self._events.get_room_version(room_id)

@@ -271,6 +271,14 @@ def get_access_token(request: HomeserverRequest) -> str | None:
     return _query_arg(request, "access_token")
 
 
+MAX_USER_AGENT_LENGTH = 1024  # recorded per device (GET /admin/whois): bounded
+
+
+def user_agent(request: HomeserverRequest) -> str:
+    raw = request.getHeader(b"user-agent") or b""
+    return raw.decode("utf-8", "replace")[:MAX_USER_AGENT_LENGTH]
+
+
 # -- servlets and routing -----------------------------------------------------------------------
 
 
@@ -289,8 +297,7 @@ class RestServlet:
         token = get_access_token(request)
         if token is None:
             raise MatrixError(401, Codes.MISSING_TOKEN, "Missing access token")
-        ua = request.getHeader(b"user-agent") or ""
-        return await self.hs.auth_handler.get_requester(token, request.client_ip(), ua)
+        return await self.hs.auth_handler.get_requester(token, request.client_ip(), user_agent(request))
 
     async def optional_auth(self, request: HomeserverRequest) -> Requester | None:
         """The requester if the request carries an access token (which must then be valid)."""

@@ -1,4 +1,4 @@
-"""/.well-known/matrix/client and /.well-known/matrix/server (server discovery)."""
+"""/.well-known/matrix/client, /server (server discovery) and /support (who runs this server)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ class ServerWellKnownServlet(RestServlet):
         return 200, {"m.server": f"{self.hs.config.server_name}:443"}
 
 
+class SupportWellKnownServlet(RestServlet):
+    PATTERNS = [re.compile("^/.well-known/matrix/support$")]
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        if self.hs.config.server_support is None:
+            raise not_found("No support contacts are configured")
+        return 200, self.hs.config.server_support
+
+
 def register_servlets(hs: Any, router: Any) -> None:
-    for servlet in (ClientWellKnownServlet, ServerWellKnownServlet):
+    for servlet in (ClientWellKnownServlet, ServerWellKnownServlet, SupportWellKnownServlet):
         router.register(servlet(hs))

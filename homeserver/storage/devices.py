@@ -25,6 +25,8 @@ class DevicesStore:
         self._tokens = tokens
         # (user_id, device_id) -> (ts, ip, user agent); written out by flush_last_seen().
         self._pending_last_seen: dict[tuple[str, str], tuple[int, str, str]] = {}
+        # Batches being written by flush_last_seen(): still read from until they have committed.
+        self._flushing: list[dict[tuple[str, str], tuple[int, str, str]]] = []
         # Called with (user_id, deleted) on the reactor thread once a transaction that created,
         # renamed or deleted a device has committed (the device-list stream listens); an awaitable
         # it returns is awaited before the transaction's caller goes on.
@@ -74,8 +76,16 @@ class DevicesStore:
         )
         return self._with_pending(DeviceRecord(*rows[0])) if rows else None
 
+    def _unwritten_last_seen(self, user_id: str, device_id: str) -> tuple[int, str, str] | None:
+        """The device's latest (ts, ip, user agent) not yet in the database, if any."""
+        for batch in (self._pending_last_seen, *reversed(self._flushing)):
+            found = batch.get((user_id, device_id))
+            if found is not None:
+                return found
+        return None
+
     def _with_pending(self, d: DeviceRecord) -> DeviceRecord:
-        pending = self._pending_last_seen.get((d.user_id, d.device_id))
+        pending = self._unwritten_last_seen(d.user_id, d.device_id)
         if pending is None:
             return d
         return DeviceRecord(d.user_id, d.device_id, d.display_name, pending[0], pending[1])
@@ -120,16 +130,34 @@ class DevicesStore:
     def record_last_seen(self, user_id: str, device_id: str, ip: str, user_agent: str, now_ms: int) -> None:
         self._pending_last_seen[(user_id, device_id)] = (now_ms, ip, user_agent)
 
+    async def get_last_connections(self, user_id: str) -> dict[str, tuple[int, str, str] | None]:
+        """device_id -> the (ts, ip, user agent) of each device's latest request (None if it has
+        made none since it was created), pending ones included."""
+        rows = await self._db.execute(
+            "get_last_connections",
+            "SELECT device_id, last_seen_ts, last_seen_ip, last_seen_user_agent FROM devices WHERE user_id = ?",
+            user_id,
+        )
+        out: dict[str, tuple[int, str, str] | None] = {}
+        for device_id, ts, ip, ua in rows:
+            pending = self._unwritten_last_seen(user_id, device_id)
+            out[device_id] = pending if pending is not None else (ts, ip or "", ua or "") if ts is not None else None
+        return out
+
     async def flush_last_seen(self) -> None:
         if not self._pending_last_seen:
             return
         batch, self._pending_last_seen = self._pending_last_seen, {}
+        self._flushing.append(batch)
         rows = [(ts, ip, ua, user_id, device_id) for (user_id, device_id), (ts, ip, ua) in batch.items()]
-        await self._db.run(
-            "flush_last_seen",
-            lambda txn: txn.executemany(
-                "UPDATE devices SET last_seen_ts = ?, last_seen_ip = ?, last_seen_user_agent = ? "
-                "WHERE user_id = ? AND device_id = ?",
-                rows,
-            ),
-        )
+        try:
+            await self._db.run(
+                "flush_last_seen",
+                lambda txn: txn.executemany(
+                    "UPDATE devices SET last_seen_ts = ?, last_seen_ip = ?, last_seen_user_agent = ? "
+                    "WHERE user_id = ? AND device_id = ?",
+                    rows,
+                ),
+            )
+        finally:
+            self._flushing.remove(batch)

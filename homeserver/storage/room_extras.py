@@ -1,4 +1,4 @@
-"""Event and room reports, forgotten rooms, and finding a room's events by timestamp."""
+"""Event, room and user reports, forgotten rooms, and finding a room's events by timestamp."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ class RoomExtrasStore:
         self._db = db
         self._event_report_ids = IdGenerator("event_reports", "id")
         self._room_report_ids = IdGenerator("room_reports", "id")
+        self._user_report_ids = IdGenerator("user_reports", "id")
 
     async def load(self) -> None:
         await self._event_report_ids.load(self._db)
         await self._room_report_ids.load(self._db)
+        await self._user_report_ids.load(self._db)
 
     # -- reports --------------------------------------------------------------------------------
 
@@ -34,6 +36,20 @@ class RoomExtrasStore:
             "INSERT INTO room_reports (id, room_id, user_id, reason, received_ts) VALUES (?, ?, ?, ?, ?)",
             (report_id, room_id, user_id, reason, now_ms)))
         return report_id
+
+    async def add_user_report(self, target_user_id: str, user_id: str, reason: str, now_ms: int) -> int:
+        report_id = self._user_report_ids.next()
+        await self._db.run("add_user_report", lambda txn: txn.execute(
+            "INSERT INTO user_reports (id, target_user_id, user_id, reason, received_ts) VALUES (?, ?, ?, ?, ?)",
+            (report_id, target_user_id, user_id, reason, now_ms)))
+        return report_id
+
+    async def get_user_reports(self, target_user_id: str) -> list[dict[str, Any]]:
+        rows = await self._db.execute(
+            "get_user_reports",
+            "SELECT id, user_id, reason, received_ts FROM user_reports WHERE target_user_id = ? ORDER BY id",
+            target_user_id)
+        return [dict(zip(("id", "user_id", "reason", "received_ts"), r, strict=True)) for r in rows]
 
     async def get_event_reports(self, room_id: str) -> list[dict[str, Any]]:
         rows = await self._db.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.uia import PASSWORD
+from homeserver.rest.client.threepid import NO_VALIDATION, medium_not_supported
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
@@ -22,6 +23,11 @@ PASSWORD_BODY = Validator({
         "logout_devices": {"type": "boolean"},
         "auth": {"type": "object"},
     },
+})
+DEPRECATED_ADD_BODY = Validator({
+    "type": "object",
+    "required": ["three_pid_creds"],
+    "properties": {"three_pid_creds": {"type": "object"}, "bind": {"type": "boolean"}},
 })
 DEACTIVATE_BODY = Validator({
     "type": "object",
@@ -76,6 +82,12 @@ class ThreepidServlet(RestServlet):
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)
         return 200, {"threepids": []}  # no third-party identifiers can be bound yet (no email/SMS)
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        """The deprecated way to add (and bind) a 3PID: see rest/client/threepid.py."""
+        await self.auth(request)
+        parse_json_object(request, DEPRECATED_ADD_BODY)
+        raise medium_not_supported(NO_VALIDATION)
 
 
 def register_servlets(hs: Any, router: Any) -> None:

@@ -1,5 +1,5 @@
-"""Room endpoints beyond the basics: event context, timestamp_to_event, reporting events and
-rooms, forgetting, knocking, and room upgrades."""
+"""Room endpoints beyond the basics: event context, timestamp_to_event, reporting events,
+rooms and users, forgetting, knocking, and room upgrades."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, invalid_param
-from homeserver.rest.client.rooms import ROOM, check_room_id
+from homeserver.rest.client.rooms import ROOM, check_room_id, check_user_id
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
@@ -88,6 +88,17 @@ class ReportEventServlet(RestServlet):
         return 200, {}
 
 
+class ReportUserServlet(RestServlet):
+    PATTERNS = client_patterns("/users/(?P<user_id>[^/]+)/report")
+
+    async def on_POST(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_user_id(user_id)
+        body = parse_json_object(request, REPORT_ROOM_BODY)  # the same body: a required reason
+        await self.hs.room_extras_handler.report_user(requester.user_id, user_id, body["reason"])
+        return 200, {}
+
+
 class ReportRoomServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/report")
 
@@ -134,6 +145,6 @@ class UpgradeServlet(RestServlet):
 
 
 def register_servlets(hs: Any, router: Any) -> None:
-    for servlet in (ContextServlet, TimestampToEventServlet, ReportEventServlet, ReportRoomServlet, ForgetServlet,
-                    KnockServlet, UpgradeServlet):
+    for servlet in (ContextServlet, TimestampToEventServlet, ReportEventServlet, ReportRoomServlet, ReportUserServlet,
+                    ForgetServlet, KnockServlet, UpgradeServlet):
         router.register(servlet(hs))
