@@ -7,6 +7,7 @@ from typing import Any
 
 from homeserver.handlers.initial_sync import DEFAULT_MESSAGES_LIMIT
 from homeserver.rest.client.rooms import check_room_id
+from homeserver.rest.client.sync import MAX_TIMEOUT_MS
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
@@ -16,7 +17,6 @@ from homeserver.rest.http import (
     parse_string,
 )
 
-MAX_TIMEOUT_MS = 5 * 60 * 1000
 MAX_MESSAGES_LIMIT = 1000
 
 
