@@ -28,32 +28,31 @@ export function subscribeToRoom(client: MatrixClient, roomId: string, changed: (
   const onReceipt = (_e: MatrixEvent, room: Room) => {
     if (room.roomId === roomId) refresh();
   };
+  // One list for subscribing and unsubscribing, so the two cannot drift apart.
+  const listeners: [string, (...args: never[]) => void][] = [
+    [RoomEvent.Timeline, inRoom],
+    [RoomEvent.TimelineReset, refresh],
+    [RoomEvent.LocalEchoUpdated, onEvent],
+    [RoomEvent.Redaction, onEvent],
+    [RoomEvent.RedactionCancelled, onEvent],
+    [MatrixEventEvent.Decrypted, onEvent],
+    // An edit applied to its target changes the target's text.
+    [MatrixEventEvent.Replaced, onEvent],
+    [RoomMemberEvent.Name, refresh],
+    [ClientEvent.Room, refresh],
+    [ClientEvent.AccountData, refresh], // the ignore list hides or shows messages
+    [RoomEvent.Receipt, onReceipt], // receipts move the "read by" avatars
+  ];
+  // The SDK's typed emitter wants each event with its own handler type; the list holds matching pairs.
+  const emitter = client as unknown as {
+    on(event: string, listener: (...args: never[]) => void): void;
+    off(event: string, listener: (...args: never[]) => void): void;
+  };
   refresh();
-  client.on(RoomEvent.Timeline, inRoom);
-  client.on(RoomEvent.TimelineReset, refresh);
-  client.on(RoomEvent.LocalEchoUpdated, onEvent);
-  client.on(RoomEvent.Redaction, onEvent);
-  client.on(MatrixEventEvent.Decrypted, onEvent);
-  client.on(RoomMemberEvent.Name, refresh);
-  client.on(ClientEvent.Room, refresh);
-  client.on(ClientEvent.AccountData, refresh); // the ignore list hides or shows messages
-  // Receipts move the "read by" avatars; an edit applied to its target changes the target's text.
-  client.on(RoomEvent.Receipt, onReceipt);
-  client.on(RoomEvent.RedactionCancelled, onEvent);
-  client.on(MatrixEventEvent.Replaced, onEvent);
+  for (const [event, listener] of listeners) emitter.on(event, listener);
   return () => {
-    client.off(RoomEvent.Receipt, onReceipt);
-    client.off(RoomEvent.RedactionCancelled, onEvent);
-    client.off(MatrixEventEvent.Replaced, onEvent);
     cancelAnimationFrame(frame);
-    client.off(RoomEvent.Timeline, inRoom);
-    client.off(RoomEvent.TimelineReset, refresh);
-    client.off(RoomEvent.LocalEchoUpdated, onEvent);
-    client.off(RoomEvent.Redaction, onEvent);
-    client.off(MatrixEventEvent.Decrypted, onEvent);
-    client.off(RoomMemberEvent.Name, refresh);
-    client.off(ClientEvent.Room, refresh);
-    client.off(ClientEvent.AccountData, refresh);
+    for (const [event, listener] of listeners) emitter.off(event, listener);
   };
 }
 
