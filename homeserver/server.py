@@ -127,6 +127,7 @@ from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
 from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
+from homeserver.util.cpu_pool import CpuPool
 
 logger = logging.getLogger(__name__)
 
@@ -150,12 +151,14 @@ def load_signing_key(path: str) -> SigningKey:
 
 
 class HomeServer:
-    """`reactor` runs threads and sockets; `clock` tells the time (it may be a fake one in tests)."""
+    """`reactor` runs threads and sockets; `clock` tells the time (it may be a fake one in tests);
+    `cpu_pool` runs CPU-heavy work off the reactor thread (tests hand in one that runs in place)."""
 
-    def __init__(self, config: Config, reactor: Any, clock: Clock | None = None):
+    def __init__(self, config: Config, reactor: Any, clock: Clock | None = None, cpu_pool: CpuPool | None = None):
         self.config = config
         self.reactor = reactor
         self.clock = clock or Clock(reactor)
+        self.cpu_pool = cpu_pool or CpuPool(reactor)
 
         # storage
         self.database = Database(create_engine(config.database_name, config.database_args), reactor)
@@ -343,6 +346,7 @@ class HomeServer:
     async def start(self) -> None:
         """Open the database, migrate it, load ID counters, start background jobs."""
         self.database.start()
+        self.cpu_pool.start()
         await prepare_database(self.database)
         await self.tokens_store.load()
         await self.state_groups_store.load()
@@ -397,4 +401,5 @@ class HomeServer:
             if call.running:
                 call.stop()
         await self._run_logged("flush last seen", self.devices_store.flush_last_seen)
+        self.cpu_pool.stop()
         self.database.stop()

@@ -20,6 +20,7 @@ from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.rest.http import HomeserverRequest
 from homeserver.server import HomeServer
+from homeserver.util.cpu_pool import CpuPool
 
 ACCOUNT_TABLES = [
     "users", "profiles", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
@@ -117,7 +118,7 @@ class HomeserverTestCase(unittest.TestCase):
         self.config = Config(raw, self.data_dir)
         if use_postgres():
             reset_postgres_schema()
-        self.hs = HomeServer(self.config, reactor, Clock(self.fake_time))
+        self.hs = HomeServer(self.config, reactor, Clock(self.fake_time), cpu_pool=CpuPool(reactor, size=0))
         await self.hs.start()
         self.addCleanup(lambda: defer.ensureDeferred(self.hs.stop()))
         self.site = self.hs.build_site()
