@@ -312,7 +312,7 @@ class HomeServer:
         self.read_positions = ReadPositions(self.events_store, self.receipts_store)
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
-                                                       self.push_rules_handler, self.pushers_store)
+                                                       self.push_rules_handler, self.pushers_store, self.cpu_pool)
         self.events_store.persisted_listeners.append(self.push_actions_handler.on_event_persisted)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),

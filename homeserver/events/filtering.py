@@ -4,7 +4,7 @@ A filter arrives as JSON (uploaded with POST /user/{userId}/filter, or inline in
 parameter). `validate_filter` checks it against a JSON Schema mirroring the spec's definitions
 (sync_filter.yaml, event_filter.yaml, room_event_filter.yaml); `Filter.from_dict` builds the model
 with the spec's defaults. Building precompiles the `*` wildcard patterns of `types`/`not_types`,
-so matching an event is a few set lookups or one regex match.
+so matching an event is a few set lookups or linear-time glob matches (homeserver/util/glob.py).
 
 Everything here is pure: no storage, no HTTP. Events may be `Event` objects or client-format
 dicts (presence and account data events are only ever dicts)."""
@@ -12,17 +12,21 @@ dicts (presence and account data events are only ever dicts)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
 import jsonschema
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.util.glob import MAX_GLOB_LENGTH, Glob
 
 # -- the schema ---------------------------------------------------------------------------------
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
+# Event type patterns are globs matched against every event a sync reads: bounded in length and number.
+MAX_TYPE_PATTERNS = 1000
+_TYPE_PATTERNS = {"type": "array", "maxItems": MAX_TYPE_PATTERNS,
+                  "items": {"type": "string", "maxLength": MAX_GLOB_LENGTH}}
 _USER_IDS = {"type": "array", "items": {"type": "string", "pattern": "^@"}}
 _ROOM_IDS = {"type": "array", "items": {"type": "string", "pattern": "^!"}}
 
@@ -31,8 +35,8 @@ EVENT_FILTER_SCHEMA: dict[str, Any] = {
     "properties": {
         # "must be an integer greater than 0"
         "limit": {"type": "integer", "minimum": 1},
-        "types": _STRINGS,
-        "not_types": _STRINGS,
+        "types": _TYPE_PATTERNS,
+        "not_types": _TYPE_PATTERNS,
         "senders": _USER_IDS,
         "not_senders": _USER_IDS,
     },
@@ -132,24 +136,24 @@ def canonical_filter_json(value: dict[str, Any]) -> str:
 
 
 class _Patterns:
-    """A list of event type patterns where `*` matches any sequence of characters: exact names
-    in a set, wildcard ones compiled into one regex."""
+    """A list of event type patterns where `*` matches any sequence of characters (and `?` is
+    literal): exact names in a set, wildcard ones as linear-time globs."""
 
-    __slots__ = ("exact", "regex")
+    __slots__ = ("exact", "wild")
 
     def __init__(self, patterns: Iterable[str]):
         exact = set()
         wild = []
         for p in patterns:
             if "*" in p:
-                wild.append(".*".join(re.escape(part) for part in p.split("*")))
+                wild.append(Glob(p, question_mark=False))
             else:
                 exact.add(p)
         self.exact = frozenset(exact)
-        self.regex = re.compile(f"(?:{'|'.join(wild)})\\Z", re.DOTALL) if wild else None
+        self.wild = tuple(wild)
 
     def __contains__(self, value: str) -> bool:
-        return value in self.exact or (self.regex is not None and self.regex.match(value) is not None)
+        return value in self.exact or any(glob.matches(value) for glob in self.wild)
 
 
 def _field(event: Any, name: str) -> Any:
@@ -186,7 +190,7 @@ class EventFilter:
         senders = _string_list(value.get("senders"))
         self.senders = frozenset(senders) if senders is not None else None
         self.not_senders = frozenset(_string_list(value.get("not_senders")) or [])
-        self._matches_all = self.types is None and not self.not_types.exact and self.not_types.regex is None \
+        self._matches_all = self.types is None and not self.not_types.exact and not self.not_types.wild \
             and self.senders is None and not self.not_senders
 
     def check(self, event_type: str | None, sender: str | None) -> bool:

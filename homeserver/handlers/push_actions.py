@@ -18,6 +18,7 @@ from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.push.context import event_for_rules, push_context, recipient_state_keys
 from homeserver.storage.events import EventsStore, PersistedEvent
 from homeserver.storage.pushers import NotificationRecord, PushersStore
+from homeserver.util.cpu_pool import CpuPool
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,13 @@ MAX_CONCURRENT_EVENTS = 8
 
 class PushActionsHandler:
     def __init__(self, server_name: str, clock: Clock, events: EventsStore, push_rules: PushRulesHandler,
-                 pushers: PushersStore, max_concurrent: int = MAX_CONCURRENT_EVENTS):
+                 pushers: PushersStore, cpu: CpuPool, max_concurrent: int = MAX_CONCURRENT_EVENTS):
         self._suffix = ":" + server_name
         self._clock = clock
         self._events = events
         self._push_rules = push_rules
         self._pushers = pushers
+        self._cpu = cpu
         self._limit = defer.DeferredSemaphore(max_concurrent)
         self._in_flight: set[defer.Deferred] = set()
         # Called with the users who got new notifications, once they are recorded.
@@ -68,15 +70,24 @@ class PushActionsHandler:
         fetched = await self._events.get_events([state[k] for k in wanted if k in state])
         rule_event = event_for_rules(event)
         now = self._clock.time_msec()
-        records = []
+        work = []
         for user_id in recipients:
             auth_state = {k: fetched[state[k]] for k in recipient_state_keys(user_id)
                           if k in state and state[k] in fetched}
-            evaluator = await self._push_rules.get_evaluator(user_id)
-            result = evaluator.notification(rule_event, push_context(user_id, event.sender, auth_state, member_count))
-            if result.notify:
-                records.append(NotificationRecord(user_id, event.event_id, room_id, persisted.stream_ordering,
+            work.append((user_id, await self._push_rules.get_evaluator(user_id),
+                         push_context(user_id, event.sender, auth_state, member_count)))
+
+        def evaluate() -> list[NotificationRecord]:
+            # Pure CPU (every recipient's rules against a body of up to 64 KiB): off the reactor thread.
+            out = []
+            for user_id, evaluator, context in work:
+                result = evaluator.notification(rule_event, context)
+                if result.notify:
+                    out.append(NotificationRecord(user_id, event.event_id, room_id, persisted.stream_ordering,
                                                   result.actions, result.highlight, now))
+            return out
+
+        records = await self._cpu.run(evaluate)
         await self._pushers.add_notifications(records)
         if records:
             users = [r.user_id for r in records]

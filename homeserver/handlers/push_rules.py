@@ -17,6 +17,7 @@ from homeserver.push.rules import (
 )
 from homeserver.storage.push_rules import PushRulesStore
 from homeserver.util.caches import LruCache
+from homeserver.util.glob import MAX_GLOB_LENGTH
 from homeserver.util.linearizer import Linearizer
 
 if TYPE_CHECKING:
@@ -58,7 +59,14 @@ def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
     for cond in conditions:
         if not isinstance(cond, dict) or not isinstance(cond.get("kind"), str):
             raise MatrixError(400, Codes.BAD_JSON, "Each condition must be an object with a string 'kind'")
+        check_pattern_length(cond.get("pattern"))
     return conditions
+
+
+def check_pattern_length(pattern: Any) -> None:
+    """Globs are matched against every event the user may be notified of: bounded in length."""
+    if isinstance(pattern, str) and len(pattern) > MAX_GLOB_LENGTH:
+        raise invalid_param(f"'pattern' may be at most {MAX_GLOB_LENGTH} characters long")
 
 
 class PushRulesHandler:
@@ -129,6 +137,7 @@ class PushRulesHandler:
                 raise MatrixError(400, Codes.MISSING_PARAM, "Content rules need a 'pattern'")
             if not isinstance(pattern, str):
                 raise MatrixError(400, Codes.BAD_JSON, "'pattern' must be a string")
+            check_pattern_length(pattern)
         for other in (before, after):
             if other is not None and other.startswith("."):
                 raise MatrixError(400, Codes.UNKNOWN, f"Cannot add a rule relative to a predefined rule: {other}")

@@ -2,7 +2,7 @@
 
 Build a `PushRuleEvaluator` once from the rules in evaluation order
 (`homeserver.push.rules.evaluation_rules`): conditions are compiled to small functions, glob
-patterns to cached regexes. Then `evaluate(event, context)` returns the actions of the first
+patterns to cached linear-time matchers (homeserver/util/glob.py). Then `evaluate(event, context)` returns the actions of the first
 enabled rule whose conditions all hold, or None; `notification(...)` sums them up as
 notify / highlight / sound for unread counts."""
 
@@ -16,10 +16,10 @@ from typing import Any
 
 from homeserver.push.rules import HISTORICAL_ACTIONS
 from homeserver.util.dotted_paths import split_dotted_path
+from homeserver.util.glob import Glob
 
 _MISSING = object()
 _MAX_SAFE_INT = 2**53 - 1
-_WORD_CHAR = "A-Za-z0-9_"
 DEFAULT_NOTIFICATION_LEVEL = 50  # `notifications.room` and any other key without a level
 
 
@@ -55,31 +55,17 @@ def lookup(event: dict[str, Any], key: str) -> Any:
     return value
 
 
-def _glob_to_regex_body(pattern: str) -> str:
-    out = []
-    for c in pattern:
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(c))
-    return "".join(out)
-
-
 @functools.lru_cache(maxsize=4096)
-def glob_regex(pattern: str, words: bool) -> re.Pattern[str]:
-    """The regex for a glob: matching the whole value, or (`words`) any substring that starts and
-    ends at a word boundary (the value's ends, or a character outside [A-Za-z0-9_])."""
-    body = _glob_to_regex_body(pattern)
-    if words:
-        return re.compile(f"(?<![{_WORD_CHAR}])(?:{body})(?![{_WORD_CHAR}])", re.IGNORECASE | re.DOTALL)
-    return re.compile(f"(?:{body})\\Z", re.IGNORECASE | re.DOTALL)
+def compiled_glob(pattern: str) -> Glob:
+    """Push rule globs are matched case-insensitively, with `*` and `?`."""
+    return Glob(pattern, ignore_case=True)
 
 
 def glob_matches(pattern: str, value: str, words: bool = False) -> bool:
-    regex = glob_regex(pattern, words)
-    return (regex.search(value) if words else regex.match(value)) is not None
+    """Whether `pattern` matches the whole value, or (`words`) any substring of it that starts and
+    ends at a word boundary (the value's ends, or a character outside [A-Za-z0-9_])."""
+    glob = compiled_glob(pattern)
+    return glob.matches_words(value) if words else glob.matches(value)
 
 
 def _is_simple_value(value: Any) -> bool:
@@ -106,13 +92,12 @@ def _event_match(cond: dict[str, Any]) -> Condition:
     key, pattern = cond.get("key"), cond.get("pattern")
     if not isinstance(key, str) or not isinstance(pattern, str):
         return _never
-    words = key == "content.body"
-    regex = glob_regex(pattern, words)
-    find = regex.search if words else regex.match
+    glob = compiled_glob(pattern)
+    match = glob.matches_words if key == "content.body" else glob.matches
 
     def check(event: dict[str, Any], ctx: PushContext) -> bool:
         value = lookup(event, key)
-        return isinstance(value, str) and find(value) is not None
+        return isinstance(value, str) and match(value)
 
     return check
 
@@ -150,18 +135,17 @@ def _contains_display_name(cond: dict[str, Any]) -> Condition:
         body = lookup(event, "content.body")
         if not isinstance(body, str):
             return False
-        regex = _display_name_regex(ctx.display_name)
-        return regex.search(body) is not None
+        return _display_name_glob(ctx.display_name).matches_words(body)
 
     return check
 
 
 @functools.lru_cache(maxsize=4096)
-def _display_name_regex(name: str) -> re.Pattern[str]:
-    return re.compile(f"(?<![{_WORD_CHAR}]){re.escape(name)}(?![{_WORD_CHAR}])", re.IGNORECASE)
+def _display_name_glob(name: str) -> Glob:
+    return Glob.literal(name, ignore_case=True)
 
 
-_MEMBER_COUNT_RE = re.compile(r"^(==|<=|>=|<|>)?([0-9]+)$")
+_MEMBER_COUNT_RE = re.compile(r"(==|<=|>=|<|>)?([0-9]+)")
 _COMPARE: dict[str, Callable[[int, int], bool]] = {
     "==": lambda a, b: a == b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
     "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
@@ -170,7 +154,7 @@ _COMPARE: dict[str, Callable[[int, int], bool]] = {
 
 def _room_member_count(cond: dict[str, Any]) -> Condition:
     spec = cond.get("is")
-    m = _MEMBER_COUNT_RE.match(spec) if isinstance(spec, str) else None
+    m = _MEMBER_COUNT_RE.fullmatch(spec) if isinstance(spec, str) else None
     if m is None:
         return _never
     compare, number = _COMPARE[m.group(1) or "=="], int(m.group(2))

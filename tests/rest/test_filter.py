@@ -88,6 +88,8 @@ class RefusalTest(FilterTestCase):
             ({"room": {"timeline": {"limit": 0}}}, "M_INVALID_PARAM", "room.timeline.limit"),
             ({"room": {"not_rooms": ["room"]}}, "M_INVALID_PARAM", "room.not_rooms.0"),
             ({"event_format": "xml"}, "M_INVALID_PARAM", "event_format"),
+            ({"room": {"timeline": {"types": ["*" * 1001]}}}, "M_INVALID_PARAM", "room.timeline.types.0"),
+            ({"presence": {"not_types": ["m.*"] * 1001}}, "M_INVALID_PARAM", "presence.not_types"),
         ):
             r = await self.assert_rejected_without_change("POST", path, body, 400, errcode, token=self.alice)
             self.assertIn(field, r.json["error"])

@@ -127,6 +127,9 @@ class PushRulesTest(HomeserverTestCase):
             ("override/x", {"actions": [], "conditions": "x"}, 400, "M_BAD_JSON"),
             ("content/x", {"actions": []}, 400, "M_MISSING_PARAM"),
             ("content/x", {"actions": [], "pattern": 3}, 400, "M_BAD_JSON"),
+            ("content/x", {"actions": [], "pattern": "a" * 1001}, 400, "M_INVALID_PARAM"),
+            ("override/x", {"actions": [], "conditions": [
+                {"kind": "event_match", "key": "content.body", "pattern": "*" * 1001}]}, 400, "M_INVALID_PARAM"),
             ("room/not-a-room", {"actions": []}, 400, "M_INVALID_PARAM"),
             ("sender/not-a-user", {"actions": []}, 400, "M_INVALID_PARAM"),
             ("override/x?before=missing", {"actions": []}, 400, "M_UNKNOWN"),
