@@ -76,10 +76,9 @@ class PushRulesHandler:
         self._account_data = account_data
         self._notifier = notifier
         self._lock = Linearizer()
+        # An evaluator built from rules read before a change is used for the request that built
+        # it, never cached (see LruCache).
         self._evaluators: LruCache[str, PushRuleEvaluator] = LruCache("push_rule_evaluators", 10000)
-        # Rule changes so far, per user: an evaluator built from rules read before a change is
-        # used for the request that built it, never cached.
-        self._changes: dict[str, int] = {}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -101,13 +100,10 @@ class PushRulesHandler:
 
     async def get_evaluator(self, user_id: str) -> PushRuleEvaluator:
         """The user's rules compiled for evaluation (cached until they change them)."""
-        evaluator = self._evaluators.get(user_id)
-        if evaluator is None:
-            changes_before = self._changes.get(user_id, 0)
-            evaluator = PushRuleEvaluator(evaluation_rules(await self.get_ruleset(user_id)))
-            if self._changes.get(user_id, 0) == changes_before:
-                self._evaluators.set(user_id, evaluator)
-        return evaluator
+        async def load() -> PushRuleEvaluator:
+            return PushRuleEvaluator(evaluation_rules(await self.get_ruleset(user_id)))
+
+        return await self._evaluators.get_or_load(user_id, load)
 
     # -- changing -------------------------------------------------------------------------------
 
@@ -200,7 +196,6 @@ class PushRulesHandler:
     async def _changed(self, user_id: str) -> None:
         """Drop the cached evaluator; publish the new ruleset as `m.push_rules` account data so the
         user's clients see it in their next /sync."""
-        self._changes[user_id] = self._changes.get(user_id, 0) + 1
         self._evaluators.pop(user_id)
         if self._account_data is not None:
             await self._account_data.put(user_id, "", "m.push_rules", await self.get_account_data_content(user_id))

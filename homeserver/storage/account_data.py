@@ -17,9 +17,8 @@ class AccountDataStore:
         self._db = db
         self.stream = StreamIdTracker(IdGenerator("account_data", "stream_id"))
         # user_id -> the users they ignore: every /sync reads it. Dropped after the commit of a
-        # write to the list; the generation keeps a read that raced with one out of the cache.
+        # write to the list (a read that raced with one does not fill it: see LruCache).
         self._ignored: LruCache[str, frozenset[str]] = LruCache("ignored_users", 50_000)
-        self._ignored_generation = 0
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
@@ -64,19 +63,14 @@ class AccountDataStore:
 
     async def get_ignored_users(self, user_id: str) -> set[str]:
         """The users in the user's m.ignored_user_list."""
-        cached = self._ignored.get(user_id)
-        if cached is not None:
-            return set(cached)
-        generation = self._ignored_generation
-        content = await self.get(user_id, "", IGNORED_USERS_TYPE) or {}
-        ignored = content.get("ignored_users")
-        found = frozenset(ignored) if isinstance(ignored, dict) else frozenset()
-        if generation == self._ignored_generation:
-            self._ignored.set(user_id, found)
-        return set(found)
+        async def load() -> frozenset[str]:
+            content = await self.get(user_id, "", IGNORED_USERS_TYPE) or {}
+            ignored = content.get("ignored_users")
+            return frozenset(ignored) if isinstance(ignored, dict) else frozenset()
+
+        return set(await self._ignored.get_or_load(user_id, load))
 
     def _forget_ignored(self, user_id: str) -> None:
-        self._ignored_generation += 1
         self._ignored.pop(user_id)
 
     # -- extended profile fields ----------------------------------------------------------------

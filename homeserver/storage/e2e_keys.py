@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from canonicaljson import encode_canonical_json
 
 from homeserver.storage.database import Database, Transaction
-from homeserver.util.caches import LruCache
+from homeserver.util.caches import CacheRead, LruCache
 
 
 def _dump(value: Any) -> str:
@@ -53,20 +53,18 @@ class E2EKeysStore:
         self._db = db
         # (user_id, device_id) -> (one-time key counts by algorithm, unused fallback key types):
         # every /sync of every device reports them. Dropped after the commit of each write to
-        # those keys (upload, claim, device deletion); the generation moves on with each drop, so
-        # a read that raced with a write (and may have seen the old rows) is not cached.
+        # those keys (upload, claim, device deletion); a read that raced with a write (and may
+        # have seen the old rows) does not fill it (see LruCache).
         self._key_counts: LruCache[tuple[str, str], tuple[dict[str, int], list[str]]] = LruCache(
             "e2e_key_counts", 50_000)
-        self._key_counts_generation = 0
         # user_id -> device_id -> (decoded device keys, device display name) for every device of
         # the user that has keys: what /keys/query reads for each queried user. Dropped after the
         # commit of every write that changes a device's keys, name or existence (key upload,
-        # device creation, rename, deletion); same generation rule as above. The values are shared:
+        # device creation, rename, deletion); same rule for racing reads. The values are shared:
         # callers must not change them (they build their own dicts around them). Signatures and
         # cross-signing keys are not cached: they are read fresh each time.
         self._device_keys: LruCache[str, dict[str, tuple[dict[str, Any], str | None]]] = LruCache(
             "e2e_device_keys", 20_000)
-        self._device_keys_generation = 0
         # The fast path of a claim. PostgreSQL: per device, in one global order, skipping keys
         # other claims have locked instead of queueing behind them (the one-by-one path after it
         # waits, so a fallback key is handed out only when no key is left at all); locks are taken
@@ -145,9 +143,9 @@ class E2EKeysStore:
         """user_id -> device_id -> (keys, device display name) for (user_id, device_id or None for
         all devices) pairs. Only devices that still exist are returned. The keys are shared with
         the cache: read them, do not change them."""
-        generation = self._device_keys_generation
-        found, read = await self._db.run("get_device_keys", self._device_keys_txn, queries)
-        self._cache_device_keys(generation, read)
+        with self._device_keys.reading() as ticket:
+            found, read = await self._db.run("get_device_keys", self._device_keys_txn, queries)
+            self._cache_device_keys(ticket, read)
         return found
 
     def _device_keys_txn(self, txn: Transaction, queries: list[tuple[str, str | None]]
@@ -182,24 +180,21 @@ class E2EKeysStore:
                 out.setdefault(user_id, {})[device_id] = devices[device_id]
         return out, read
 
-    def _cache_device_keys(self, generation: int, read: dict[str, dict[str, tuple[dict[str, Any], str | None]]]
+    @staticmethod
+    def _cache_device_keys(ticket: CacheRead, read: dict[str, dict[str, tuple[dict[str, Any], str | None]]]
                            ) -> None:
-        if generation == self._device_keys_generation:
-            for user_id, devices in read.items():
-                self._device_keys.set(user_id, devices)
+        for user_id, devices in read.items():
+            ticket.fill(user_id, devices)
 
     def forget_device_keys(self, user_id: str, deleted: bool = False) -> None:
         """After the commit of a change to one of the user's devices' keys, names or existence
         (also a `DevicesStore.change_listeners` listener, hence `deleted`)."""
-        self._device_keys_generation += 1
         self._device_keys.pop(user_id)
 
     async def get_keys_for_query(self, wanted: dict[str, list[str]]) -> QueryKeys:
         """Everything /keys/query shows of these local users (device IDs: [] for all), in one
         transaction: a consistent view, one round trip. Device keys come from the cache when
         there (shared with it: read them, do not change them)."""
-        generation = self._device_keys_generation
-
         def txn_fn(txn: Transaction) -> tuple[QueryKeys, dict[str, dict[str, tuple[dict[str, Any], str | None]]]]:
             existing = {r[0] for r in txn.select_in("SELECT user_id FROM users WHERE user_id {in}", sorted(wanted))}
             queries: list[tuple[str, str | None]] = []
@@ -210,8 +205,9 @@ class E2EKeysStore:
             return QueryKeys(existing, device_keys, self._cross_signing_keys_txn(txn, users),
                              self._signatures_txn(txn, users)), read
 
-        found, read = await self._db.run("get_keys_for_query", txn_fn)
-        self._cache_device_keys(generation, read)
+        with self._device_keys.reading() as ticket:
+            found, read = await self._db.run("get_keys_for_query", txn_fn)
+            self._cache_device_keys(ticket, read)
         return found
 
     async def get_stored_device_keys(self, user_id: str, device_id: str) -> dict[str, Any] | None:
@@ -242,11 +238,6 @@ class E2EKeysStore:
 
     async def _get_key_counts(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
         """The cached pair itself: callers copy what they hand out."""
-        cached = self._key_counts.get((user_id, device_id))
-        if cached is not None:
-            return cached
-        generation = self._key_counts_generation
-
         def txn_fn(txn: Transaction) -> tuple[dict[str, int], list[str]]:
             counts = txn.execute(
                 "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? "
@@ -256,13 +247,10 @@ class E2EKeysStore:
                 "ORDER BY algorithm", (user_id, device_id, False)).fetchall()
             return {algorithm: count for algorithm, count in counts}, [r[0] for r in fallback]
 
-        found = await self._db.run("get_e2e_key_counts", txn_fn)
-        if generation == self._key_counts_generation:
-            self._key_counts.set((user_id, device_id), found)
-        return found
+        return await self._key_counts.get_or_load((user_id, device_id),
+                                                  lambda: self._db.run("get_e2e_key_counts", txn_fn))
 
     def _forget_key_counts(self, devices: list[tuple[str, str]]) -> None:
-        self._key_counts_generation += 1
         for device in devices:
             self._key_counts.pop(device)
 

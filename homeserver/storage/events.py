@@ -41,20 +41,18 @@ class EventsStore:
         # event_id -> stream position: never changes once written; every sync asks for some.
         self._positions: LruCache[str, int] = LruCache("event_positions", 100_000)
         # Memberships, read by every /sync (woken syncs of a big room ask all at once). A membership
-        # write drops what it changes and moves the generation on, so that a read which raced with
-        # it (and may have seen the old rows) does not put them back into the cache.
+        # write drops what it changes; a read which raced with it (and may have seen the old rows)
+        # does not put them back (see LruCache).
         self._room_members: LruCache[str, list[tuple[str, str, str]]] = LruCache("room_members", 5_000)
         self._user_memberships: LruCache[str, dict[str, tuple[str, str]]] = LruCache("user_memberships", 20_000)
-        self._membership_generation = 0
         # The position of the latest membership event (set after its commit, before its position
         # is finished): a range of positions past it holds no membership change at all, which
         # every sync woken by a plain message asks about (its own rooms, device lists).
         self.last_membership_position = 0
         # room -> position of its latest event (every woken sync asks, for each joined room). Each
-        # persist moves a cached room's entry on after its commit; one into a room not cached moves
-        # the generation, so that a read racing with it (it may miss the event) is not cached.
+        # persist moves a cached room's entry on after its commit; one into a room not cached counts
+        # as a change of it, so that a read racing with it (it may miss the event) is not cached.
         self._latest_positions: LruCache[str, int] = LruCache("latest_positions", 20_000)
-        self._latest_generation = 0
         # Reads of ranges of committed positions (at or below `stream.current` when asked): events
         # are never deleted nor change position, so their answers never change. The syncs woken by
         # one message mostly ask the same ones.
@@ -170,14 +168,13 @@ class EventsStore:
                 self._event_cache.set(event.event_id, event)
                 self._positions.set(event.event_id, position)
                 if event.is_state() and event.type == "m.room.member":
-                    self._membership_generation += 1
                     self.last_membership_position = max(self.last_membership_position, position)
                     self._room_members.pop(room_id)
                     self._user_memberships.pop(event.state_key)
                 self._current_state.set(room_id, state_after)
                 latest = self._latest_positions.peek(room_id)
                 if latest is None:
-                    self._latest_generation += 1
+                    self._latest_positions.pop(room_id)
                 else:
                     self._latest_positions.set(room_id, max(latest, position))
                 if is_new_room:
@@ -238,9 +235,10 @@ class EventsStore:
             return txn.select_in("SELECT redacts, event_id FROM redactions WHERE redacts {in}", missing)
 
         if missing:
-            found = dict(await self._db.run("get_redactions", txn_fn))
-            for eid in missing:
-                self._redacted_cache.set(eid, found.get(eid, ""))
+            with self._redacted_cache.reading() as read:
+                found = dict(await self._db.run("get_redactions", txn_fn))
+                for eid in missing:
+                    read.fill(eid, found.get(eid, ""))
             out.update(found)
         return out
 
@@ -259,14 +257,13 @@ class EventsStore:
 
     async def get_current_state_ids(self, room_id: str) -> dict[tuple[str, str], str]:
         """The room's current state. Shared with the cache: do not modify."""
-        state = self._current_state.get(room_id)
-        if state is None:
+        async def load() -> dict[tuple[str, str], str]:
             rows = await self._db.execute(
                 "get_current_state_ids",
                 "SELECT type, state_key, event_id FROM current_state_events WHERE room_id = ?", room_id)
-            state = {(t, sk): eid for t, sk, eid in rows}
-            self._current_state.set(room_id, state)
-        return state
+            return {(t, sk): eid for t, sk, eid in rows}
+
+        return await self._current_state.get_or_load(room_id, load)
 
     async def get_membership(self, room_id: str, user_id: str) -> tuple[str, str] | None:
         """(membership, event_id) of the user's current membership in the room."""
@@ -383,17 +380,13 @@ class EventsStore:
 
     async def get_members(self, room_id: str) -> list[tuple[str, str, str]]:
         """(user_id, membership, event_id) of every current member event of the room."""
-        cached = self._room_members.get(room_id)
-        if cached is not None:
-            return list(cached)
-        generation = self._membership_generation
-        rows = await self._db.execute(
-            "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
-            room_id)
-        members = [(r[0], r[1], r[2]) for r in rows]
-        if generation == self._membership_generation:
-            self._room_members.set(room_id, members)
-        return list(members)
+        async def load() -> list[tuple[str, str, str]]:
+            rows = await self._db.execute(
+                "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
+                room_id)
+            return [(r[0], r[1], r[2]) for r in rows]
+
+        return list(await self._room_members.get_or_load(room_id, load))
 
     # -- for /sync ------------------------------------------------------------------------------
 
@@ -413,11 +406,10 @@ class EventsStore:
                 "SELECT room_id, MAX(stream_ordering) FROM events WHERE room_id {in} GROUP BY room_id", missing))
 
         if missing:
-            generation = self._latest_generation
-            found = await self._db.run("get_latest_positions", txn_fn)
-            if generation == self._latest_generation:
+            with self._latest_positions.reading() as read:
+                found = await self._db.run("get_latest_positions", txn_fn)
                 for room_id, latest in found.items():
-                    self._latest_positions.set(room_id, max(latest, self._latest_positions.peek(room_id) or 0))
+                    read.fill(room_id, latest)
             out.update(found)
         return out
 
@@ -462,17 +454,13 @@ class EventsStore:
 
     async def _memberships_of(self, user_id: str) -> dict[str, tuple[str, str]]:
         """The cached map itself: callers must not change it."""
-        cached = self._user_memberships.get(user_id)
-        if cached is not None:
-            return cached
-        generation = self._membership_generation
-        rows = await self._db.execute(
-            "get_current_memberships",
-            "SELECT room_id, membership, event_id FROM current_memberships WHERE user_id = ?", user_id)
-        memberships = {r[0]: (r[1], r[2]) for r in rows}
-        if generation == self._membership_generation:
-            self._user_memberships.set(user_id, memberships)
-        return memberships
+        async def load() -> dict[str, tuple[str, str]]:
+            rows = await self._db.execute(
+                "get_current_memberships",
+                "SELECT room_id, membership, event_id FROM current_memberships WHERE user_id = ?", user_id)
+            return {r[0]: (r[1], r[2]) for r in rows}
+
+        return await self._user_memberships.get_or_load(user_id, load)
 
     async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]:
         """event_id -> transaction ID, for the events this device sent among `event_ids`."""

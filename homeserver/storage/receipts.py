@@ -15,9 +15,8 @@ class ReceiptsStore:
         self.stream = StreamIdTracker(IdGenerator("receipts", "stream_id"))
         # (room_id, user_id) -> the user's read receipts there: every /sync counts unread
         # notifications from them, in each room with news. Dropped after the commit of the user's
-        # next receipt there; the generation keeps a read that raced with it out of the cache.
+        # next receipt there (a read that raced with it does not fill it: see LruCache).
         self._read_receipts: LruCache[tuple[str, str], dict[str, str]] = LruCache("user_read_receipts", 100_000)
-        self._read_receipts_generation = 0
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
@@ -56,25 +55,21 @@ class ReceiptsStore:
     async def get_user_read_receipts(self, room_id: str, user_id: str) -> dict[str, str]:
         """thread_id ('' unthreaded, 'main', or a thread root) -> the event the user's latest
         m.read or m.read.private receipt points at (the later of the two)."""
-        cached = self._read_receipts.get((room_id, user_id))
-        if cached is not None:
-            return dict(cached)
-        generation = self._read_receipts_generation
-        rows = await self._db.execute(
-            "get_user_read_receipts",
-            "SELECT r.thread_id, r.event_id, e.stream_ordering FROM receipts r JOIN events e ON e.event_id = r.event_id "
-            "WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
-            room_id, user_id,
-        )
-        best: dict[str, tuple[int, str]] = {}
-        for thread_id, event_id, position in rows:
-            if thread_id not in best or position > best[thread_id][0]:
-                best[thread_id] = (position, event_id)
-        found = {t: e for t, (_, e) in best.items()}
-        if generation == self._read_receipts_generation:
-            self._read_receipts.set((room_id, user_id), found)
-        return dict(found)
+        async def load() -> dict[str, str]:
+            rows = await self._db.execute(
+                "get_user_read_receipts",
+                "SELECT r.thread_id, r.event_id, e.stream_ordering FROM receipts r "
+                "JOIN events e ON e.event_id = r.event_id "
+                "WHERE r.room_id = ? AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private')",
+                room_id, user_id,
+            )
+            best: dict[str, tuple[int, str]] = {}
+            for thread_id, event_id, position in rows:
+                if thread_id not in best or position > best[thread_id][0]:
+                    best[thread_id] = (position, event_id)
+            return {t: e for t, (_, e) in best.items()}
+
+        return dict(await self._read_receipts.get_or_load((room_id, user_id), load))
 
     def _forget_read_receipts(self, room_id: str, user_id: str) -> None:
-        self._read_receipts_generation += 1
         self._read_receipts.pop((room_id, user_id))

@@ -42,21 +42,22 @@ class TokensStore:
     # -- access tokens --------------------------------------------------------------------------
 
     async def get_access_token(self, token_hash: str) -> AccessTokenInfo | None:
-        info = self._access_cache.get(token_hash)
-        if info is not None:
-            return info
-        rows = await self._db.execute(
-            "get_access_token",
-            "SELECT id, user_id, device_id, valid_until_ms, refresh_token_id, used "
-            "FROM access_tokens WHERE token_hash = ?",
-            token_hash,
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        info = AccessTokenInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
-        self._access_cache.set(token_hash, info)
-        return info
+        """The token's row, through a cache that a revocation empties at its commit (and that a
+        read racing with the revocation cannot fill again: see LruCache)."""
+
+        async def load() -> AccessTokenInfo | None:
+            rows = await self._db.execute(
+                "get_access_token",
+                "SELECT id, user_id, device_id, valid_until_ms, refresh_token_id, used "
+                "FROM access_tokens WHERE token_hash = ?",
+                token_hash,
+            )
+            if not rows:
+                return None
+            r = rows[0]
+            return AccessTokenInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+
+        return await self._access_cache.get_or_load(token_hash, load)
 
     def add_access_token_txn(
         self, txn: Transaction, token_hash: str, user_id: str, device_id: str, now_ms: int,

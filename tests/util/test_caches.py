@@ -1,0 +1,179 @@
+"""LruCache: fills from reads that started before a change are dropped (the cache never brings back
+what a writer deleted), in the cache itself and through a real token revocation racing a read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from homeserver.util.caches import LruCache
+from tests.rest.test_account import password_auth
+from tests.server import HomeserverTestCase
+
+WHOAMI = "/_matrix/client/v3/account/whoami"
+
+
+class LruCacheTicketTest(unittest.TestCase):
+    def test_fill_without_change(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        with cache.reading() as read:
+            self.assertTrue(read.fill("a", 1))
+        self.assertEqual(cache.get("a"), 1)
+
+    def test_fill_after_pop_of_same_key_is_dropped(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        with cache.reading() as read:
+            cache.pop("a")  # the writer commits while the read is under way
+            self.assertFalse(read.fill("a", 1))
+        self.assertIsNone(cache.get("a"))
+
+    def test_change_of_another_key_does_not_block(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        with cache.reading() as read:
+            cache.pop("b")
+            self.assertTrue(read.fill("a", 1))
+
+    def test_set_during_read_wins(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        with cache.reading() as read:
+            cache.set("a", 2)
+            self.assertFalse(read.fill("a", 1))
+        self.assertEqual(cache.get("a"), 2)
+
+    def test_clear_and_pop_where_block_every_key(self) -> None:
+        for change in (lambda c: c.clear(), lambda c: c.pop_where(lambda k, v: False)):
+            cache: LruCache[str, int] = LruCache("t", 10)
+            with cache.reading() as read:
+                change(cache)
+                self.assertFalse(read.fill("x", 1))
+            self.assertEqual(len(cache), 0)
+
+    def test_ticket_taken_after_change_fills(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        with cache.reading():
+            cache.pop("a")
+            with cache.reading() as later:
+                self.assertTrue(later.fill("a", 3))
+        self.assertEqual(cache.get("a"), 3)
+
+    def test_overlapping_reads_each_judged_by_own_start(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        first = cache.reading().__enter__()
+        cache.pop("a")
+        second = cache.reading().__enter__()
+        self.assertFalse(first.fill("a", 1))
+        first.__exit__()
+        self.assertTrue(second.fill("a", 2))
+        second.__exit__()
+        self.assertEqual(cache.get("a"), 2)
+
+    def test_bookkeeping_is_bounded(self) -> None:
+        cache: LruCache[int, int] = LruCache("t", 4)
+        with cache.reading() as read:
+            for i in range(5000):
+                cache.pop(i)
+            self.assertLessEqual(len(cache._changed), 1024)
+            self.assertFalse(read.fill(4999, 1))  # an overflow counts as a change of everything
+
+    async def test_get_or_load_does_not_cache_a_load_that_raced_a_pop(self) -> None:
+        cache: LruCache[str, int] = LruCache("t", 10)
+        gate: defer.Deferred[int] = defer.Deferred()
+        pending = defer.ensureDeferred(cache.get_or_load("a", lambda: gate))
+        cache.pop("a")
+        gate.callback(1)
+        self.assertEqual(await pending, 1)  # the reader gets what it read ...
+        self.assertIsNone(cache.get("a"))  # ... but the cache does not keep it
+        self.assertEqual(await cache.get_or_load("a", lambda: defer.succeed(2)), 2)
+        self.assertEqual(cache.get("a"), 2)
+        self.assertIsNone(await cache.get_or_load("n", lambda: defer.succeed(None)))
+        self.assertEqual(len(cache), 1)  # None is not cached
+
+
+class TokenReadRacingRevocationTest(HomeserverTestCase):
+    """A token read that starts before a revocation commits and ends after it (what PostgreSQL's
+    concurrent transactions allow) must not put the revoked token back into the cache."""
+
+    async def _race(self, victim: str, revoke: Any) -> None:
+        self.hs.tokens_store._access_cache.clear()
+        db = self.hs.database
+        real_execute = db.execute
+        held: list[tuple[defer.Deferred, list]] = []
+
+        async def execute(desc: str, sql: str, *args: Any) -> list[tuple]:
+            rows = await real_execute(desc, sql, *args)
+            if desc == "get_access_token" and not held:
+                gate: defer.Deferred = defer.Deferred()
+                held.append((gate, rows))
+                return await gate  # the read has seen the row; its answer is delayed
+            return rows
+
+        db.execute = execute  # type: ignore[method-assign]
+        try:
+            racing = defer.ensureDeferred(self.get(WHOAMI, token=victim))
+            await self.pump_until(lambda: bool(held))
+            await revoke()
+            gate, rows = held[0]
+            gate.callback(rows)
+            await racing  # it started before the revocation: whatever it answers, it must not re-cache
+        finally:
+            db.execute = real_execute  # type: ignore[method-assign]
+        self.assert_error(await self.get(WHOAMI, token=victim), 401, "M_UNKNOWN_TOKEN")
+
+    async def test_logout(self) -> None:
+        me = await self.register("alice", password="pw")
+
+        async def revoke() -> None:
+            self.assertEqual((await self.post("/_matrix/client/v3/logout", token=me["access_token"])).code, 200)
+
+        await self._race(me["access_token"], revoke)
+
+    async def test_logout_all(self) -> None:
+        me = await self.register("alice", password="pw")
+        other = await self.login("alice", "pw")
+
+        async def revoke() -> None:
+            r = await self.post("/_matrix/client/v3/logout/all", token=other["access_token"])
+            self.assertEqual(r.code, 200)
+
+        await self._race(me["access_token"], revoke)
+
+    async def test_device_deletion(self) -> None:
+        me = await self.register("alice", password="pw")
+        other = await self.login("alice", "pw")
+        path = f"/_matrix/client/v3/devices/{me['device_id']}"
+
+        async def revoke() -> None:
+            first = await self.request("DELETE", path, {}, token=other["access_token"])
+            r = await self.request("DELETE", path, {"auth": password_auth(first.json["session"], "pw")},
+                                   token=other["access_token"])
+            self.assertEqual(r.code, 200, r.json)
+
+        await self._race(me["access_token"], revoke)
+
+    async def test_password_change(self) -> None:
+        me = await self.register("alice", password="pw")
+        other = await self.login("alice", "pw")
+        path = "/_matrix/client/v3/account/password"
+
+        async def revoke() -> None:
+            first = await self.post(path, {"new_password": "new"}, token=other["access_token"])
+            r = await self.post(path, {"new_password": "new", "auth": password_auth(first.json["session"], "pw")},
+                                token=other["access_token"])
+            self.assertEqual(r.code, 200, r.json)
+
+        await self._race(me["access_token"], revoke)
+
+    async def test_deactivation(self) -> None:
+        me = await self.register("alice", password="pw")
+        other = await self.login("alice", "pw")
+        path = "/_matrix/client/v3/account/deactivate"
+
+        async def revoke() -> None:
+            first = await self.post(path, {}, token=other["access_token"])
+            r = await self.post(path, {"auth": password_auth(first.json["session"], "pw")},
+                                token=other["access_token"])
+            self.assertEqual(r.code, 200, r.json)
+
+        await self._race(me["access_token"], revoke)
