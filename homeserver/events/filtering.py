@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.util import json_input
 from homeserver.util.glob import MAX_GLOB_LENGTH, Glob
 
 # -- the schema ---------------------------------------------------------------------------------
@@ -120,7 +121,9 @@ def parse_filter_param(raw: str) -> dict[str, Any] | str:
 def parse_json_filter(raw: str) -> dict[str, Any]:
     """Inline filter JSON: 400 M_NOT_JSON if it is not JSON, M_BAD_JSON if not an object."""
     try:
-        value = json.loads(raw)
+        value = json_input.loads(raw)
+    except json_input.JsonTooDeep as e:
+        raise MatrixError(400, Codes.BAD_JSON, f"filter: {e}") from None
     except ValueError:
         raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None
     if not isinstance(value, dict):

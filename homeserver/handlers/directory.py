@@ -28,6 +28,7 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.room_summary import CANONICAL_ALIAS, SUMMARY_STATE, content_str, public_room_chunk
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.events import EventsStore
+from homeserver.util import json_input
 
 MAX_ALIAS_LENGTH = 255  # bytes, with the sigil and the domain (appendices, "Room Aliases")
 MAX_PUBLIC_ROOMS_PAGE = 500
@@ -62,7 +63,7 @@ def _encode_token(direction: str, key: tuple[int, str]) -> str:
 def _decode_token(token: str) -> tuple[str, tuple[int, str]]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        direction, count, room_id = json.loads(raw)
+        direction, count, room_id = json_input.loads(raw)
         if direction in ("n", "p") and isinstance(count, int) and isinstance(room_id, str):
             return direction, (count, room_id)
     except (ValueError, TypeError):

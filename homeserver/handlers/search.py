@@ -39,6 +39,7 @@ from homeserver.storage.search import (
     searchable_text,
 )
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.util import json_input
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -91,7 +92,7 @@ class PageToken:
     @classmethod
     def decode(cls, token: str, order_by: str) -> PageToken:
         try:
-            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            raw = json_input.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid next_batch token") from None
         ok = isinstance(raw, dict) and raw.get("o") == order_by and isinstance(raw.get("p"), int) \

@@ -26,6 +26,7 @@ from twisted.web.resource import Resource
 
 from homeserver import metrics
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.util import json_input
 
 if TYPE_CHECKING:
     from homeserver.handlers.auth import Requester
@@ -155,19 +156,23 @@ class RawBody:
 # -- parsing ------------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(request: HomeserverRequest, allow_empty: bool = False) -> Any:
     request.content.seek(0)
     raw = request.content.read()
     if not raw and allow_empty:
         return {}
+    return parse_json_text(raw, "Content")
+
+
+def parse_json_text(raw: str | bytes, what: str) -> Any:
+    """JSON from a client (`what` names it in the error): 400 M_NOT_JSON when it is not JSON,
+    M_BAD_JSON when it nests deeper than json_input.MAX_DEPTH."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
-        raise MatrixError(400, Codes.NOT_JSON, "Content not JSON.") from None
+        return json_input.loads(raw)
+    except json_input.JsonTooDeep as e:
+        raise MatrixError(400, Codes.BAD_JSON, f"{what}: {e}") from None
+    except ValueError:
+        raise MatrixError(400, Codes.NOT_JSON, f"{what} not JSON.") from None
 
 
 def parse_json_object(request: HomeserverRequest, schema: Validator | None = None,

@@ -3,11 +3,9 @@ rooms and users, forgetting, knocking, and room upgrades."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, invalid_param
-from homeserver.rest.client.rooms import ROOM, check_room_id, check_user_id
+from homeserver.rest.client.rooms import ROOM, check_room_id, check_user_id, parse_filter
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
@@ -39,18 +37,6 @@ UPGRADE_BODY = Validator({
     },
 })
 
-
-def parse_filter(request: HomeserverRequest) -> dict[str, Any]:
-    raw = parse_string(request, "filter")
-    if not raw:
-        return {}
-    try:
-        event_filter = json.loads(raw)
-    except ValueError:
-        raise MatrixError(400, Codes.NOT_JSON, "filter is not JSON") from None
-    if not isinstance(event_filter, dict):
-        raise invalid_param("filter must be a JSON object")
-    return event_filter
 
 
 class ContextServlet(RestServlet):

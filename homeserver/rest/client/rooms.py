@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, not_found
+from homeserver.api.errors import forbidden, invalid_param, not_found
 from homeserver.api.identifiers import UserID
 from homeserver.rest.http import (
     HomeserverRequest,
@@ -14,6 +13,7 @@ from homeserver.rest.http import (
     client_patterns,
     parse_integer,
     parse_json_object,
+    parse_json_text,
     parse_string,
 )
 
@@ -57,6 +57,18 @@ def check_user_id(user_id: str) -> str:
     if len(user_id.encode()) > 255:
         raise invalid_param("User ID too long")
     return user_id
+
+
+
+def parse_filter(request: HomeserverRequest) -> dict[str, Any]:
+    """The `filter` query parameter of /messages and /context: a JSON object, or {}."""
+    raw = parse_string(request, "filter")
+    if not raw:
+        return {}
+    event_filter = parse_json_text(raw, "filter")
+    if not isinstance(event_filter, dict):
+        raise invalid_param("filter must be a JSON object")
+    return event_filter
 
 
 class CreateRoomServlet(RestServlet):
@@ -215,15 +227,7 @@ class MessagesServlet(RestServlet):
         requester = await self.auth(request)
         check_room_id(room_id)
         direction = parse_string(request, "dir", required=True, allowed=("b", "f"))
-        raw_filter = parse_string(request, "filter")
-        event_filter: dict[str, Any] = {}
-        if raw_filter:
-            try:
-                event_filter = json.loads(raw_filter)
-            except ValueError:
-                raise MatrixError(400, Codes.NOT_JSON, "filter is not JSON") from None
-            if not isinstance(event_filter, dict):
-                raise invalid_param("filter must be a JSON object")
+        event_filter = parse_filter(request)
         return 200, await self.hs.room_read_handler.get_messages(
             requester.user_id, room_id, parse_string(request, "from"), parse_string(request, "to"),
             direction == "b", parse_integer(request, "limit", default=10, minimum=0) or 10, event_filter)
