@@ -36,11 +36,19 @@ def check_kind(kind: str) -> None:
         raise invalid_param(f"Unknown push rule kind {kind!r}: must be one of {', '.join(KINDS)}")
 
 
+# Every rule of every recipient is evaluated against every event they may be notified of: a user's
+# rules are bounded in number and size (far above what clients create: one rule per muted room).
+MAX_USER_RULES = 2000
+MAX_RULE_PARTS = 64  # conditions, or actions, of one rule
+
+
 def validate_actions(actions: Any) -> list[Any]:
     """The actions, checked (strings we know, or objects naming a tweak) and without the historical
     `dont_notify` / `coalesce`."""
     if not isinstance(actions, list):
         raise MatrixError(400, Codes.BAD_JSON, "'actions' must be an array")
+    if len(actions) > MAX_RULE_PARTS:
+        raise invalid_param(f"A push rule may have at most {MAX_RULE_PARTS} actions")
     for action in actions:
         if isinstance(action, str):
             if action not in KNOWN_ACTIONS:
@@ -56,6 +64,8 @@ def validate_actions(actions: Any) -> list[Any]:
 def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
     if not isinstance(conditions, list):
         raise MatrixError(400, Codes.BAD_JSON, "'conditions' must be an array")
+    if len(conditions) > MAX_RULE_PARTS:
+        raise invalid_param(f"A push rule may have at most {MAX_RULE_PARTS} conditions")
     for cond in conditions:
         if not isinstance(cond, dict) or not isinstance(cond.get("kind"), str):
             raise MatrixError(400, Codes.BAD_JSON, "Each condition must be an object with a string 'kind'")
@@ -146,6 +156,8 @@ class PushRulesHandler:
                 if other is not None and (other not in existing or other == rule_id):
                     raise MatrixError(400, Codes.UNKNOWN, f"before/after rule not found: {other}")
             old = existing.get(rule_id)
+            if old is None and sum(len(of_kind) for of_kind in rules.custom.values()) >= MAX_USER_RULES:
+                raise invalid_param(f"A user may have at most {MAX_USER_RULES} push rules of their own")
             if old is None or before is not None or after is not None:
                 if rule_id in order:
                     order.remove(rule_id)

@@ -130,6 +130,9 @@ class PushRulesTest(HomeserverTestCase):
             ("content/x", {"actions": [], "pattern": "a" * 1001}, 400, "M_INVALID_PARAM"),
             ("override/x", {"actions": [], "conditions": [
                 {"kind": "event_match", "key": "content.body", "pattern": "*" * 1001}]}, 400, "M_INVALID_PARAM"),
+            ("override/x", {"actions": ["notify"] * 65}, 400, "M_INVALID_PARAM"),
+            ("override/x", {"actions": [], "conditions": [
+                {"kind": "event_match", "key": "type", "pattern": "m.*"}] * 65}, 400, "M_INVALID_PARAM"),
             ("room/not-a-room", {"actions": []}, 400, "M_INVALID_PARAM"),
             ("sender/not-a-user", {"actions": []}, 400, "M_INVALID_PARAM"),
             ("override/x?before=missing", {"actions": []}, 400, "M_UNKNOWN"),
@@ -141,6 +144,19 @@ class PushRulesTest(HomeserverTestCase):
                                                       token=self.alice)
         await self.assert_rejected_without_change("PUT", f"{RULES}/override/x", None, 400, "M_NOT_JSON",
                                                   token=self.alice, raw_body=b"{nope")
+
+    async def test_number_of_rules_is_bounded(self):
+        from homeserver.handlers import push_rules
+        self.patch(push_rules, "MAX_USER_RULES", 3)
+        await self.setup_alice()
+        await self.put("override/a", {"actions": []})
+        await self.put("content/b", {"actions": [], "pattern": "b"})
+        await self.put("sender/@c:x", {"actions": []})
+        await self.assert_rejected_without_change("PUT", f"{RULES}/underride/d", {"actions": []}, 400,
+                                                  "M_INVALID_PARAM", token=self.alice)
+        await self.put("override/a", {"actions": ["notify"]})  # changing a rule is not adding one
+        await self.request("DELETE", f"{RULES}/override/a", token=self.alice)
+        await self.put("underride/d", {"actions": []})
 
     async def test_delete(self):
         await self.setup_alice()
