@@ -12,11 +12,14 @@ so such a wake-up is held until every stream has caught up with what was allocat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet import defer
 
 from homeserver.clock import Clock
+
+if TYPE_CHECKING:
+    from homeserver.storage.events import PersistedEvent
 
 
 class Stream(Protocol):
@@ -44,6 +47,12 @@ class Notifier:
     @property
     def clock(self) -> Clock:
         return self._clock
+
+    def on_event_persisted(self, persisted: PersistedEvent) -> None:
+        """An EventPersister listener: wake the room, and a membership event's target too (an
+        invitee is not waiting on the room yet)."""
+        event = persisted.event
+        self.on_new_event(event.room_id, [event.state_key] if event.type == "m.room.member" else [])
 
     def on_new_event(self, room_id: str, users: Iterable[str] = ()) -> None:
         """Wake everyone waiting on the room, and the given users wherever they wait."""

@@ -33,6 +33,7 @@ from homeserver.handlers.notification_list import NotificationListHandler
 from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.openid import OpenIdHandler
 from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.persister import EventPersister
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.profile import AccountDataHandler, ProfileHandler, TagsHandler
 from homeserver.handlers.push_actions import PushActionsHandler
@@ -233,14 +234,18 @@ class HomeServer:
                                      self.device_lists_store.stream])
         self.push_rules_handler = PushRulesHandler(self.push_rules_store, self.account_data_store,
                                                    self.notifier)
+        # Every event is persisted here; after each commit its listeners hear of it, in this order.
+        self.event_persister = EventPersister(self.events_store, self.clock.time_msec)
+        self.event_persister.add_listener(self.notifier.on_event_persisted)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
-            self.notifier)
+            self.event_persister)
         self.directory_handler = DirectoryHandler(config.server_name, self.clock, self.directory_store,
                                                   self.events_store, self.event_creation_handler,
                                                   self.auth_handler)
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
-                                                         self.users_store, self.directory_handler)
+                                                         self.users_store, self.directory_handler,
+                                                         self.event_persister)
         self.room_member_handler = RoomMemberHandler(self.events_store, self.event_creation_handler,
                                                      self.users_store)
         self.account_handler = AccountHandler(self.users_store, self.passwords, self.events_store,
@@ -313,7 +318,7 @@ class HomeServer:
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool)
-        self.events_store.persisted_listeners.append(self.push_actions_handler.on_event_persisted)
+        self.event_persister.add_listener(self.push_actions_handler.on_event_persisted)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
             self.clock, self.pushers_store, self.events_store, self.read_positions,

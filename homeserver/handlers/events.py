@@ -1,8 +1,8 @@
 """Creating local events: one path for every event a user sends.
 
 build (prev_events = the room's forward extremities, auth_events from the state before it)
--> hash and sign -> validate -> auth rules against the state before it -> persist (one
-transaction) -> caches. A per-room linearizer keeps each room's graph consistent."""
+-> hash and sign -> validate -> auth rules against the state before it -> EventPersister (one
+transaction, then the fan-out). The persister's per-room lock keeps each room's graph consistent."""
 
 from __future__ import annotations
 
@@ -20,11 +20,10 @@ from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.events.signing import sign_event
 from homeserver.events.validation import EventTooLargeError, EventValidationError, validate_pdu
-from homeserver.notifier import Notifier
+from homeserver.handlers.persister import EventContext, EventPersister
 from homeserver.state.resolution import resolve_state
 from homeserver.storage.events import EventsStore, PersistedEvent
 from homeserver.storage.state_groups import StateGroupsStore
-from homeserver.util.linearizer import Linearizer
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +33,13 @@ MAX_PREV_EVENTS = 10
 
 class EventCreationHandler:
     def __init__(self, server_name: str, signing_key: SigningKey, clock: Clock, events: EventsStore,
-                 state_groups: StateGroupsStore, notifier: Notifier):
+                 state_groups: StateGroupsStore, persister: EventPersister):
         self._server_name = server_name
         self._signing_key = signing_key
         self._clock = clock
         self._events = events
         self._state_groups = state_groups
-        self._notifier = notifier
-        self.room_lock = Linearizer()
+        self._persister = persister
         self._room_ids_being_created: set[str] = set()  # v12 IDs taken by creations not yet persisted
 
     async def send(
@@ -52,7 +50,7 @@ class EventCreationHandler:
         """Build, check and persist one event in an existing room; the same (user, device, txn)
         returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`).
         `check`: a business rule to enforce under the room's lock (e.g. no duplicate reaction)."""
-        async with self.room_lock.queue(room_id):
+        async with self._persister.room_lock.queue(room_id):
             if txn_id is not None:
                 existing = await self._events.get_txn_event_id(*txn_id)
                 if existing is not None:
@@ -153,9 +151,4 @@ class EventCreationHandler:
             check_auth(event, auth_events)
         except AuthError as e:
             raise forbidden(str(e)) from None
-        persisted = await self._events.persist_event(
-            event, group_before, state_before, is_new_room=new_room, now_ms=self._clock.time_msec(), txn_id=txn_id,
-        )
-        # A membership event also wakes its target (an invitee is not waiting on the room yet).
-        self._notifier.on_new_event(event.room_id, [event.state_key] if event.type == "m.room.member" else [])
-        return persisted
+        return await self._persister.persist(event, EventContext(group_before, state_before, new_room, txn_id))

@@ -40,7 +40,7 @@ class PushActionsHandler:
         self.recorded_listeners: list[Callable[[list[str]], None]] = []
 
     def on_event_persisted(self, persisted: PersistedEvent) -> None:
-        """Queue the event's evaluation (an events-store listener: runs after the commit)."""
+        """Queue the event's evaluation (an EventPersister listener: runs after the commit)."""
         d = self._limit.run(lambda: defer.ensureDeferred(self.record_notifications(persisted)))
         self._in_flight.add(d)
 

@@ -11,6 +11,7 @@ from homeserver.config import Config
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.persister import EventPersister
 from homeserver.storage.events import EventsStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.secrets import new_token
@@ -56,10 +57,11 @@ def default_power_levels(room_version: RoomVersion, creator: str, preset: str, i
 
 class RoomCreationHandler:
     def __init__(self, config: Config, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
-                 directory: DirectoryHandler):
+                 directory: DirectoryHandler, persister: EventPersister):
         self._config = config
         self._events = events
         self._creator = creator
+        self._persister = persister
         self._profiles = profiles
         self._directory = directory
 
@@ -103,7 +105,7 @@ class RoomCreationHandler:
         # Nothing else can reach a room that does not exist yet, but its events must be persisted
         # in order: take its lock from the first event.
         lock_key = room_id or f"new-room-{id(body)}"
-        async with self._creator.room_lock.queue(lock_key):
+        async with self._persister.room_lock.queue(lock_key):
             create = await self._creator.create_room_event(room_version, user_id, create_content, room_id)
             room_id = create.event.room_id
             send = self._creator.send_locked

@@ -63,9 +63,6 @@ class EventsStore:
         self._settled_in_flight: dict[tuple, list[defer.Deferred]] = {}
         # Indexes kept in the persisting transaction itself (search, user directory): fn(txn, event, position).
         self.persist_hooks: list[Callable[[Transaction, Event, int], None]] = []
-        # Called on the reactor thread with each event once it has committed (push rule evaluation
-        # queues its work there); a listener must not block nor raise.
-        self.persisted_listeners: list[Callable[[PersistedEvent], None]] = []
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
@@ -186,10 +183,7 @@ class EventsStore:
             await self._db.run("persist_event", txn_fn)
         finally:
             self.stream.finish(position)
-        persisted = PersistedEvent(event, position)
-        for listener in self.persisted_listeners:
-            listener(persisted)
-        return persisted
+        return PersistedEvent(event, position)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ class IncrementalCountsTest(RoomsTestCase):
         self.room_id = await self.create(self.alice, preset="public_chat")
         await self.post(f"{V3}/rooms/{quote(self.room_id)}/join", {}, token=self.bob)
         # Only the evaluations of /sync's counter are counted here, not those recording notifications.
-        self.hs.events_store.persisted_listeners.remove(self.hs.push_actions_handler.on_event_persisted)
+        self.hs.event_persister.remove_listener(self.hs.push_actions_handler.on_event_persisted)
         await self.hs.push_actions_handler.drain()
         evaluator = await self.hs.push_rules_handler.get_evaluator(ALICE)
         evaluated = []
