@@ -11,6 +11,7 @@ from twisted.web.resource import Resource
 
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
+from homeserver.federation.keys import OwnKeyRing
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.cross_signing import CrossSigningHandler
@@ -19,6 +20,7 @@ from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
@@ -237,9 +239,11 @@ class HomeServer:
         # Every event is persisted here; after each commit its listeners hear of it, in this order.
         self.event_persister = EventPersister(self.events_store, self.clock.time_msec)
         self.event_persister.add_listener(self.notifier.on_event_persisted)
+        self.keyring = OwnKeyRing(config.server_name, self.signing_key)
+        self.event_checker = EventChecker(self.events_store, self.keyring)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
-            self.event_persister)
+            self.event_checker, self.event_persister)
         self.directory_handler = DirectoryHandler(config.server_name, self.clock, self.directory_store,
                                                   self.events_store, self.event_creation_handler,
                                                   self.auth_handler)

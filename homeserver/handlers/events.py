@@ -12,14 +12,14 @@ from typing import Any
 
 from signedjson.key import SigningKey
 
-from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
+from homeserver.api.errors import not_found
 from homeserver.clock import Clock
-from homeserver.events.auth import AuthError, auth_types_for_event, check_auth
-from homeserver.events.hashing import event_from_pdu, room_id_for_create_event
+from homeserver.events.auth import auth_types_for_event
+from homeserver.events.hashing import room_id_for_create_event
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.events.signing import sign_event
-from homeserver.events.validation import EventTooLargeError, EventValidationError, validate_pdu
+from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.persister import EventContext, EventPersister
 from homeserver.state.resolution import resolve_state
 from homeserver.storage.events import EventsStore, PersistedEvent
@@ -33,12 +33,13 @@ MAX_PREV_EVENTS = 10
 
 class EventCreationHandler:
     def __init__(self, server_name: str, signing_key: SigningKey, clock: Clock, events: EventsStore,
-                 state_groups: StateGroupsStore, persister: EventPersister):
+                 state_groups: StateGroupsStore, checker: EventChecker, persister: EventPersister):
         self._server_name = server_name
         self._signing_key = signing_key
         self._clock = clock
         self._events = events
         self._state_groups = state_groups
+        self._checker = checker
         self._persister = persister
         self._room_ids_being_created: set[str] = set()  # v12 IDs taken by creations not yet persisted
 
@@ -85,7 +86,7 @@ class EventCreationHandler:
         }
         if state_key is not None:
             pdu["state_key"] = state_key
-        return await self._check_and_persist(room_version, pdu, group_before, state_before, txn_id)
+        return await self._finish_and_persist(room_version, pdu, group_before, state_before, txn_id)
 
     async def create_room_event(self, room_version: RoomVersion, sender: str, content: dict[str, Any],
                                 room_id: str | None) -> PersistedEvent:
@@ -110,10 +111,10 @@ class EventCreationHandler:
                 pdu["origin_server_ts"] += 1
             self._room_ids_being_created.add(new_id)
             try:
-                return await self._check_and_persist(room_version, pdu, None, {}, None, new_room=True)
+                return await self._finish_and_persist(room_version, pdu, None, {}, None, new_room=True)
             finally:
                 self._room_ids_being_created.discard(new_id)
-        return await self._check_and_persist(room_version, pdu, None, {}, None, new_room=True)
+        return await self._finish_and_persist(room_version, pdu, None, {}, None, new_room=True)
 
     async def _state_before(self, room_version: RoomVersion, prev_ids: list[str]) -> tuple[int | None, dict]:
         groups = await self._state_groups.get_event_state_groups(prev_ids)
@@ -125,30 +126,16 @@ class EventCreationHandler:
                                        self._events.get_auth_chain_ids)
         return None, dict(resolved)
 
-    async def _check_and_persist(
+    async def _finish_and_persist(
         self, room_version: RoomVersion, pdu: dict[str, Any], group_before: int | None,
         state_before: dict, txn_id: tuple[str, str, str] | None, new_room: bool = False,
     ) -> PersistedEvent:
+        """Finish building (auth_events chosen from the state before, hashed, signed), then the
+        checks every event passes (EventChecker), then the persister."""
         wanted = auth_types_for_event(pdu["type"], pdu["sender"], pdu.get("state_key"), pdu["content"],
                                       room_version)
         if pdu["type"] != "m.room.create":
             pdu["auth_events"] = sorted(state_before[k] for k in wanted if k in state_before)
         pdu = sign_event(pdu, self._server_name, self._signing_key, room_version)
-        try:
-            validate_pdu(pdu, room_version)
-        except EventTooLargeError as e:
-            raise MatrixError(413, Codes.TOO_LARGE, str(e)) from None
-        except EventValidationError as e:
-            raise MatrixError(400, Codes.BAD_JSON, str(e)) from None
-        event = event_from_pdu(pdu, room_version)
-        # The auth rules see the state before the event (with the create event, which v12 does
-        # not list among auth_events but its rules still consult).
-        needed = set(wanted) | {("m.room.create", "")}
-        ids = {k: state_before[k] for k in needed if k in state_before}
-        fetched = await self._events.get_events(list(ids.values()))
-        auth_events = {k: fetched[eid] for k, eid in ids.items() if eid in fetched}
-        try:
-            check_auth(event, auth_events)
-        except AuthError as e:
-            raise forbidden(str(e)) from None
+        event = await self._checker.check_local(pdu, room_version, state_before)
         return await self._persister.persist(event, EventContext(group_before, state_before, new_room, txn_id))
