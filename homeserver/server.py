@@ -237,7 +237,7 @@ class HomeServer:
         self.push_rules_handler = PushRulesHandler(self.push_rules_store, self.account_data_store,
                                                    self.notifier)
         # Every event is persisted here; after each commit its listeners hear of it, in this order.
-        self.event_persister = EventPersister(self.events_store, self.clock.time_msec)
+        self.event_persister = EventPersister(self.events_store, self.state_groups_store, self.clock.time_msec)
         self.event_persister.add_listener(self.notifier.on_event_persisted)
         self.keyring = OwnKeyRing(config.server_name, self.signing_key)
         self.event_checker = EventChecker(self.events_store, self.keyring)

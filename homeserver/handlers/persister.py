@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeserver.events.model import Event
-from homeserver.storage.events import EventsStore, PersistedEvent, StateMap
+from homeserver.state.resolution import resolve_state
+from homeserver.storage.events import CurrentStateDelta, EventsStore, PersistedEvent
+from homeserver.storage.state_groups import StateGroupsStore, StateKey, StateMap
 from homeserver.util.linearizer import Linearizer
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ Listener = Callable[[PersistedEvent], Any]
 
 
 class EventPersister:
-    def __init__(self, events: EventsStore, clock_msec: Callable[[], int]):
+    def __init__(self, events: EventsStore, state_groups: StateGroupsStore, clock_msec: Callable[[], int]):
         self._events = events
+        self._state_groups = state_groups
         self._now_ms = clock_msec
         self.room_lock = Linearizer()
         self._listeners: list[Listener] = []
@@ -52,9 +55,13 @@ class EventPersister:
 
     async def persist(self, event: Event, context: EventContext) -> PersistedEvent:
         """Persist a checked event (the caller holds `room_lock` for its room), then fan out."""
+        state_after = context.state_before
+        if event.is_state():  # only a state event pays for a copy of the room's state
+            state_after = {**context.state_before, event.state_tuple: event.event_id}
+        current = await self._current_state_after(event, context.state_before, state_after, context.new_room)
         persisted = await self._events.persist_event(
-            event, context.state_group_before, context.state_before, is_new_room=context.new_room,
-            now_ms=self._now_ms(), txn_id=context.txn_id,
+            event, context.state_group_before, context.state_before, state_after, current,
+            is_new_room=context.new_room, now_ms=self._now_ms(), txn_id=context.txn_id,
         )
         for listener in self._listeners:
             try:
@@ -62,3 +69,43 @@ class EventPersister:
             except Exception:
                 logger.exception("Listener %r failed on %s", listener, event.event_id)
         return persisted
+
+    async def _current_state_after(self, event: Event, state_before: StateMap, state_after: StateMap,
+                                   new_room: bool) -> CurrentStateDelta:
+        """The room's current state once `event` is in: the state after it when it becomes the
+        only forward extremity (every local send, and a remote event that continues the line),
+        else the resolution of the states after every extremity (the graph forks)."""
+        room_id = event.room_id
+        old_extremities = [] if new_room else await self._events.get_forward_extremity_ids(room_id)
+        others = sorted(set(old_extremities) - set(event.prev_event_ids))
+        before = {} if new_room else await self._events.get_current_state_ids(room_id)
+        if not others:
+            # The event is the only extremity: current state is the state after it. When the state
+            # before it is the current state (dict comparison, no Python loop), only its own key changes.
+            if state_before == before:
+                if not event.is_state() or before.get(event.state_tuple) == event.event_id:
+                    return CurrentStateDelta(before)
+                return await self._delta_of(event, state_after, {event.state_tuple: event.event_id}, [])
+            return await self._delta(event, before, state_after)
+        groups = await self._state_groups.get_event_state_groups(others)
+        states = [await self._state_groups.get_state(groups[e][1]) for e in others if e in groups]
+        resolved = await resolve_state(event.room_version, [dict(state_after), *states], self._events.get_events,
+                                       self._events.get_auth_chain_ids)
+        return await self._delta(event, before, dict(resolved))
+
+    async def _delta(self, event: Event, before: StateMap, after: StateMap) -> CurrentStateDelta:
+        changed = {k: v for k, v in after.items() if before.get(k) != v}
+        removed = [k for k in before if k not in after]
+        return await self._delta_of(event, after, changed, removed)
+
+    async def _delta_of(self, event: Event, after: StateMap, changed: dict[StateKey, str],
+                        removed: list[StateKey]) -> CurrentStateDelta:
+        """The delta, with the current membership of each member key that changed (`event` is
+        not stored yet: it is looked up here, the others in the store)."""
+        member_ids = {k[1]: v for k, v in changed.items() if k[0] == "m.room.member"}
+        events = await self._events.get_events([eid for eid in member_ids.values() if eid != event.event_id])
+        events[event.event_id] = event
+        memberships = {user_id: (eid, events[eid].content.get("membership")) for user_id, eid in member_ids.items()
+                       if eid in events}
+        removed_members = [sk for t, sk in removed if t == "m.room.member"]
+        return CurrentStateDelta(after, changed, removed, memberships, removed_members)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
@@ -18,6 +18,19 @@ from homeserver.storage.ids import IdGenerator, StreamIdTracker
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
 from homeserver.util.caches import LruCache
+
+
+@dataclass(frozen=True)
+class CurrentStateDelta:
+    """How persisting an event changes its room's current state: `after` is the whole new current
+    state (shared: never modified), `changed`/`removed` what differs from before, and the current
+    membership rows that follow (user -> (event_id, membership)) or go."""
+
+    after: StateMap
+    changed: dict[tuple[str, str], str] = field(default_factory=dict)
+    removed: list[tuple[str, str]] = field(default_factory=list)
+    memberships: dict[str, tuple[str, str]] = field(default_factory=dict)
+    removed_members: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class EventsStore:
         # persist moves a cached room's entry on after its commit; one into a room not cached counts
         # as a change of it, so that a read racing with it (it may miss the event) is not cached.
         self._latest_positions: LruCache[str, int] = LruCache("latest_positions", 20_000)
+        # room -> its forward extremities (sorted), set by each persist after its commit.
+        self._extremities: LruCache[str, list[str]] = LruCache("forward_extremities", 5_000)
         # Reads of ranges of committed positions (at or below `stream.current` when asked): events
         # are never deleted nor change position, so their answers never change. The syncs woken by
         # one message mostly ask the same ones.
@@ -91,23 +106,23 @@ class EventsStore:
     # -- persisting -----------------------------------------------------------------------------
 
     async def persist_event(
-        self, event: Event, state_group_before: int | None, state_before: StateMap, is_new_room: bool = False,
-        creator: str | None = None, now_ms: int = 0, txn_id: tuple[str, str, str] | None = None,
+        self, event: Event, state_group_before: int | None, state_before: StateMap, state_after: StateMap,
+        current_state: CurrentStateDelta, is_new_room: bool = False, creator: str | None = None, now_ms: int = 0,
+        txn_id: tuple[str, str, str] | None = None,
     ) -> PersistedEvent:
-        """Store a checked event: its row, edges, the room's new forward extremity, the state
-        after it (a new state group only for state events), current state and membership, and
-        the transaction ID it was sent with. The caller holds the room's lock."""
+        """Store a checked event: its row, edges, the room's forward extremities, the state after
+        it (a new state group only for state events), the change to the room's current state
+        (decided by the caller: see EventPersister), and the transaction ID it was sent with.
+        The caller holds the room's lock."""
         position = self.stream.allocate()
         room_id = event.room_id
-        state_after = dict(state_before)
         replaces = None
         if event.is_state():
-            state_after[event.state_tuple] = event.event_id
             replaces = state_before.get(event.state_tuple)
             if replaces is not None:
                 event.unsigned["replaces_state"] = replaces
 
-        def txn_fn(txn: Transaction) -> None:
+        def txn_fn(txn: Transaction) -> list[str]:
             if is_new_room:
                 self.store_room_txn(txn, room_id, event.room_version, creator or event.sender, now_ms)
             txn.execute(
@@ -121,11 +136,7 @@ class EventsStore:
                             [(event.event_id, p) for p in prevs])
             txn.executemany("INSERT INTO event_auth (event_id, auth_id) VALUES (?, ?)",
                             [(event.event_id, a) for a in event.auth_event_ids])
-            for p in prevs:
-                txn.execute("DELETE FROM event_forward_extremities WHERE room_id = ? AND event_id = ?",
-                            (room_id, p))
-            txn.execute("INSERT INTO event_forward_extremities (room_id, event_id) VALUES (?, ?)",
-                        (room_id, event.event_id))
+            extremities = self._update_extremities_txn(txn, event)
 
             group_before = state_group_before
             if group_before is None:  # a state no group holds yet (the empty state, a resolved fork)
@@ -135,20 +146,12 @@ class EventsStore:
                 group_after = self._state_groups.create_state_group_txn(txn, room_id, state_after, group_before)
             self._state_groups.set_event_state_groups_txn(txn, event.event_id, group_before, group_after)
 
-            if event.is_state():
-                t, sk = event.state_tuple
-                txn.execute("DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
-                            (room_id, t, sk))
-                txn.execute("INSERT INTO current_state_events (room_id, type, state_key, event_id) "
-                            "VALUES (?, ?, ?, ?)", (room_id, t, sk, event.event_id))
-                if t == "m.room.member":
-                    membership = event.content.get("membership")
-                    txn.execute("INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, "
-                                "stream_ordering) VALUES (?, ?, ?, ?, ?, ?)",
-                                (event.event_id, room_id, sk, event.sender, membership, position))
-                    txn.execute("DELETE FROM current_memberships WHERE room_id = ? AND user_id = ?", (room_id, sk))
-                    txn.execute("INSERT INTO current_memberships (room_id, user_id, event_id, membership) "
-                                "VALUES (?, ?, ?, ?)", (room_id, sk, event.event_id, membership))
+            if event.is_state() and event.type == "m.room.member":
+                txn.execute("INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, "
+                            "stream_ordering) VALUES (?, ?, ?, ?, ?, ?)",
+                            (event.event_id, room_id, event.state_key, event.sender,
+                             event.content.get("membership"), position))
+            self._apply_current_state_txn(txn, room_id, current_state)
             self._relations.add_relation_txn(txn, event, position)
             if event.type == "m.room.redaction" and isinstance(event.redacts, str):
                 txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
@@ -164,11 +167,14 @@ class EventsStore:
             def after_commit() -> None:
                 self._event_cache.set(event.event_id, event)
                 self._positions.set(event.event_id, position)
-                if event.is_state() and event.type == "m.room.member":
+                self._extremities.set(room_id, extremities)
+                if current_state.memberships or current_state.removed_members:
                     self.last_membership_position = max(self.last_membership_position, position)
                     self._room_members.pop(room_id)
-                    self._user_memberships.pop(event.state_key)
-                self._current_state.set(room_id, state_after)
+                    for user_id in [*current_state.memberships, *current_state.removed_members]:
+                        self._user_memberships.pop(user_id)
+                if current_state.changed or current_state.removed:
+                    self._current_state.set(room_id, current_state.after)
                 latest = self._latest_positions.peek(room_id)
                 if latest is None:
                     self._latest_positions.pop(room_id)
@@ -178,12 +184,42 @@ class EventsStore:
                     self._room_versions[room_id] = event.room_version
 
             txn.call_after_commit(after_commit)
+            return extremities
 
         try:
             await self._db.run("persist_event", txn_fn)
         finally:
             self.stream.finish(position)
         return PersistedEvent(event, position)
+
+    def _update_extremities_txn(self, txn: Transaction, event: Event) -> list[str]:
+        """The event replaces its prev events as forward extremities, and becomes one unless an
+        event we already hold points at it (it arrived late). Returns the room's extremities."""
+        room_id = event.room_id
+        for p in event.prev_event_ids:
+            txn.execute("DELETE FROM event_forward_extremities WHERE room_id = ? AND event_id = ?", (room_id, p))
+        if txn.execute("SELECT 1 FROM event_edges WHERE prev_event_id = ? LIMIT 1", (event.event_id,)).fetchone() \
+                is None:
+            txn.execute("INSERT INTO event_forward_extremities (room_id, event_id) VALUES (?, ?)",
+                        (room_id, event.event_id))
+        rows = txn.execute("SELECT event_id FROM event_forward_extremities WHERE room_id = ?", (room_id,)).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def _apply_current_state_txn(self, txn: Transaction, room_id: str, delta: CurrentStateDelta) -> None:
+        for (t, sk), event_id in delta.changed.items():
+            txn.execute("DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
+                        (room_id, t, sk))
+            txn.execute("INSERT INTO current_state_events (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)",
+                        (room_id, t, sk, event_id))
+        for t, sk in delta.removed:
+            txn.execute("DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
+                        (room_id, t, sk))
+        for user_id, (event_id, membership) in delta.memberships.items():
+            txn.execute("DELETE FROM current_memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id))
+            txn.execute("INSERT INTO current_memberships (room_id, user_id, event_id, membership) "
+                        "VALUES (?, ?, ?, ?)", (room_id, user_id, event_id, membership))
+        for user_id in delta.removed_members:
+            txn.execute("DELETE FROM current_memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id))
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -239,15 +275,21 @@ class EventsStore:
     async def get_event(self, event_id: str) -> Event | None:
         return (await self.get_events([event_id])).get(event_id)
 
+    async def get_forward_extremity_ids(self, room_id: str) -> list[str]:
+        """The room's forward extremities (sorted; shared with the cache: do not modify)."""
+        async def load() -> list[str]:
+            rows = await self._db.execute(
+                "get_forward_extremities", "SELECT event_id FROM event_forward_extremities WHERE room_id = ?",
+                room_id)
+            return sorted(r[0] for r in rows)
+
+        return await self._extremities.get_or_load(room_id, load)
+
     async def get_forward_extremities(self, room_id: str) -> list[tuple[str, int]]:
         """(event_id, depth) of the room's forward extremities."""
-        rows = await self._db.execute(
-            "get_forward_extremities",
-            "SELECT f.event_id, e.depth FROM event_forward_extremities f JOIN events e ON e.event_id = f.event_id "
-            "WHERE f.room_id = ?",
-            room_id,
-        )
-        return [(r[0], r[1]) for r in rows]
+        ids = await self.get_forward_extremity_ids(room_id)
+        events = await self.get_events(ids)
+        return [(eid, events[eid].depth) for eid in ids if eid in events]
 
     async def get_current_state_ids(self, room_id: str) -> dict[tuple[str, str], str]:
         """The room's current state. Shared with the cache: do not modify."""
