@@ -10,7 +10,25 @@ import MarkdownIt, { type Token } from "markdown-it";
 
 const SAFE_LINK = /^(https?:|mailto:)/i;
 
-const md = new MarkdownIt("default", { html: false, linkify: true, breaks: true, typographer: false, xhtmlOut: false });
+/**
+ * markdown-it's block nesting limit: deeper quotes or lists stay unformatted. Keeps the HTML well under
+ * the spec's 100 levels (and within the 50 our own sanitizer draws).
+ */
+const MAX_NESTING = 40;
+/**
+ * The HTML is left out when body + formatted_body would pass this many UTF-8 bytes: an event (more so
+ * an encrypted one, its ciphertext in base64) must stay under 64 KiB, and plain text still gets through.
+ */
+export const MAX_FORMATTED_BYTES = 32 * 1024;
+
+const md = new MarkdownIt("default", {
+  html: false,
+  linkify: true,
+  breaks: true,
+  typographer: false,
+  xhtmlOut: false,
+  maxNesting: MAX_NESTING,
+});
 md.disable("image");
 // Links with a scheme only ("https://x", "mailto:a@b"), and bare e-mail addresses; not "file.py" or "a.io".
 md.linkify.set({ fuzzyLink: false, fuzzyEmail: true, fuzzyIP: false });
@@ -45,14 +63,17 @@ function isPlain(tokens: Token[]): boolean {
 
 /**
  * The HTML for the Markdown `text`, or null when it has no formatting (then only a plain `body` is
- * sent). A single paragraph is not wrapped in <p> (the spec asks for no needless tags).
+ * sent). A single paragraph is not wrapped in <p> (the spec asks for no needless tags). Null as well
+ * when the HTML would make the message too big to send (see MAX_FORMATTED_BYTES).
  */
 export function renderMarkdown(text: string): string | null {
   const env = {};
   const tokens = md.parse(text, env);
   if (isPlain(tokens)) return null;
-  if (tokens.length === 3 && tokens[0].type === "paragraph_open" && tokens[2].type === "paragraph_close") {
-    return md.renderer.renderInline(tokens[1].children ?? [], md.options, env);
-  }
-  return md.renderer.render(tokens, md.options, env).replace(/\n+$/, "");
+  const html =
+    tokens.length === 3 && tokens[0].type === "paragraph_open" && tokens[2].type === "paragraph_close"
+      ? md.renderer.renderInline(tokens[1].children ?? [], md.options, env)
+      : md.renderer.render(tokens, md.options, env).replace(/\n+$/, "");
+  const utf8 = new TextEncoder();
+  return utf8.encode(text).length + utf8.encode(html).length > MAX_FORMATTED_BYTES ? null : html;
 }

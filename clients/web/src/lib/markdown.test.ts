@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { markdownToHtml } from "./markdown";
-import { renderMarkdown as md } from "./markdown-render";
+import { MAX_FORMATTED_BYTES, renderMarkdown as md } from "./markdown-render";
 
 // The Matrix spec's suggested allow-list for org.matrix.custom.html (img left out: it must be mxc://).
 const SPEC_TAGS = new Set(
@@ -78,6 +78,26 @@ describe("renderMarkdown", () => {
     expect(md("**a**\nb")).toBe("<strong>a</strong><br>\nb");
   });
 
+  it("keeps nesting far below the spec's 100 levels", () => {
+    for (const text of [">".repeat(300) + " deep", Array.from({ length: 120 }, (_, i) => `${" ".repeat(i * 2)}- level ${i}`).join("\n")]) {
+      let depth = 0;
+      let deepest = 0;
+      for (const [, close, tag] of md(text)!.matchAll(/<(\/?)([a-z0-9]+)[^>]*>/g)) {
+        if (tag === "br" || tag === "hr") continue;
+        depth += close ? -1 : 1;
+        deepest = Math.max(deepest, depth);
+      }
+      expect(deepest).toBeLessThanOrEqual(50);
+    }
+  });
+
+  it("sends no HTML when it would make the message too big; plain text still goes", () => {
+    const bold = "**b** ".repeat(4000); // 24 kB typed, 56 kB as HTML
+    expect(md(bold)).toBeNull();
+    const fits = "**b** ".repeat(1000);
+    expect(new TextEncoder().encode(fits + md(fits)!).length).toBeLessThanOrEqual(MAX_FORMATTED_BYTES);
+  });
+
   it("emits only tags and attributes the Matrix spec allows", () => {
     const html = md(
       "# h\n\n> q\n\n1. a\n2. b\n\n- c\n\n| l | r |\n|:--|--:|\n| 1 | 2 |\n\n---\n\n```py\nx\n```\n\n**b** *i* ~~s~~ `c` [l](https://x.org) ![img](https://x.org/i.png)\n<div onclick=x>",
@@ -93,8 +113,27 @@ describe("renderMarkdown", () => {
 });
 
 describe("markdownToHtml (lazy)", () => {
+  afterEach(() => {
+    vi.doUnmock("./markdown-render");
+    vi.resetModules();
+  });
+
   it("loads the renderer on first use", async () => {
     expect(await markdownToHtml("- x")).toBe("<ul>\n<li>x</li>\n</ul>");
     expect(await markdownToHtml("plain")).toBeNull();
+  });
+
+  it("sends plain text when the renderer chunk cannot be loaded, and tries again next time", async () => {
+    vi.resetModules();
+    vi.doMock("./markdown-render", () => {
+      throw new Error("Failed to fetch dynamically imported module");
+    });
+    const fresh = await import("./markdown");
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(await fresh.markdownToHtml("**b**")).toBeNull();
+    expect(warn).toHaveBeenCalled();
+    warn.mockRestore();
+    vi.doUnmock("./markdown-render");
+    expect(await fresh.markdownToHtml("**b**")).toBe("<strong>b</strong>");
   });
 });
