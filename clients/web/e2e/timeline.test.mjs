@@ -110,13 +110,18 @@ describe("conversation timeline between two people", () => {
   test("a Markdown list and quote are sent as HTML and drawn as a list and a quote; the renderer is its own chunk", async () => {
     // The renderer (markdown-it) is a lazy chunk, fetched once the composer is shown, not in the main bundle.
     assert.equal(alice.chunks.filter((u) => /\/assets\/markdown-render-[\w-]+\.js$/.test(u)).length, 1, alice.chunks.join("\n"));
-    await sendMessage(alice, "Shopping:\n\n- milk\n- eggs (free range)\n\n> don't forget", "milk");
+    await sendMessage(alice, "## Shopping\n\n- milk\n- eggs (free range)\n\n> don't forget\n\n```sh\necho 'a < b'\n```\n\n| item | qty |\n|--|--:|\n| milk | 2 |", "milk");
     const message = messageRow(bob, "eggs (free range)");
     await message.waitFor(SLOW);
     const items = message.locator("ul > li");
     await items.first().waitFor(SLOW);
     assert.deepEqual(await items.allTextContents(), ["milk", "eggs (free range)"]);
     assert.equal((await message.locator("blockquote").textContent()).trim(), "don't forget");
+    assert.equal(await message.locator("h2").textContent(), "Shopping");
+    assert.equal(await message.locator("pre > code.language-sh").textContent(), "echo 'a < b'\n");
+    assert.deepEqual(await message.locator("td").allTextContents(), ["milk", "2"]);
+    await message.scrollIntoViewIfNeeded();
+    await shot(bob, "markdown");
     // The Markdown markers are not shown.
     assert.equal(await message.getByText("- milk").count(), 0);
   });
