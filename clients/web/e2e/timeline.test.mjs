@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
   DESKTOP, PHONE, SLOW, acceptInvitation, aliceAndBobInDirectChat, assertJumpedTo, assertNoHorizontalScroll, composer, messageLog,
-  messageRow, roomListEntries, sendMessage, shot, startEnvironment,
+  messageRow, roomListEntries, sendMessage, shot, startEnvironment, storedSession,
 } from "./support.mjs";
 
 let env;
@@ -105,6 +105,25 @@ describe("conversation timeline between two people", () => {
     await message.locator("strong", { hasText: "important" }).waitFor(SLOW);
     await message.locator("code", { hasText: "code" }).waitFor();
     assert.equal(await message.locator('a[href="https://example.org/x"]').getAttribute("rel"), "noreferrer noopener");
+  });
+
+  test("a Markdown list and quote are sent as HTML and drawn as a list and a quote; the renderer is its own chunk", async () => {
+    // The renderer (markdown-it) is a lazy chunk, fetched once the composer is shown, not in the main bundle.
+    assert.equal(alice.chunks.filter((u) => /\/assets\/markdown-render-[\w-]+\.js$/.test(u)).length, 1, alice.chunks.join("\n"));
+    await sendMessage(alice, "## Shopping\n\n- milk\n- eggs (free range)\n\n> don't forget\n\n```sh\necho 'a < b'\n```\n\n| item | qty |\n|--|--:|\n| milk | 2 |", "milk");
+    const message = messageRow(bob, "eggs (free range)");
+    await message.waitFor(SLOW);
+    const items = message.locator("ul > li");
+    await items.first().waitFor(SLOW);
+    assert.deepEqual(await items.allTextContents(), ["milk", "eggs (free range)"]);
+    assert.equal((await message.locator("blockquote").textContent()).trim(), "don't forget");
+    assert.equal(await message.locator("h2").textContent(), "Shopping");
+    assert.equal(await message.locator("pre > code.language-sh").textContent(), "echo 'a < b'\n");
+    assert.deepEqual(await message.locator("td").allTextContents(), ["milk", "2"]);
+    await message.scrollIntoViewIfNeeded();
+    await shot(bob, "markdown");
+    // The Markdown markers are not shown.
+    assert.equal(await message.getByText("- milk").count(), 0);
   });
 
   test("Up arrow edits the last message; the other side shows the new text with (edited)", async () => {
@@ -226,5 +245,38 @@ describe("conversation timeline between two people", () => {
     await quote.click();
     await assertJumpedTo(alice, "Archived message 1");
     await shot(alice, "reply-jump-history");
+  });
+
+  test("a received spoiler stays hidden until clicked, its reason shown", async () => {
+    // A room without encryption, so the test can send the HTML through the API as another client would.
+    const token = (await storedSession(bob)).accessToken;
+    const room = await env.api("POST", "/createRoom", { name: "Spoilers", invite: ["@alice:localhost"], preset: "private_chat" }, token);
+    assert.equal(room.status, 200);
+    const sent = await env.api("PUT", `/rooms/${encodeURIComponent(room.json.room_id)}/send/m.room.message/spoiler1`, {
+      msgtype: "m.text",
+      body: "The butler [Spoiler for the ending](mxc://localhost/none) and Rosebud [Spoiler](mxc://localhost/none)",
+      format: "org.matrix.custom.html",
+      formatted_body: "The butler <span data-mx-spoiler=\"the ending\">did it in the library</span> and Rosebud <span data-mx-spoiler>was a sled</span>",
+    }, token);
+    assert.equal(sent.status, 200);
+    await acceptInvitation(alice, "Spoilers");
+    await alice.getByRole("heading", { name: "Spoilers" }).waitFor(SLOW);
+    const message = messageRow(alice, "The butler");
+    await message.waitFor(SLOW);
+    const withReason = message.getByRole("button", { name: /^Spoiler: the ending/ });
+    const noReason = message.getByRole("button", { name: /^Spoiler\. Show/ });
+    await withReason.waitFor();
+    await noReason.waitFor();
+    // Not in the page at all: not visible, not selectable, not found by find-in-page or a screen reader.
+    assert.doesNotMatch(await message.textContent(), /did it in the library|was a sled/);
+    await shot(alice, "spoiler-hidden");
+    await withReason.click();
+    await message.getByText("did it in the library").waitFor();
+    // Each spoiler is revealed on its own.
+    assert.doesNotMatch(await message.textContent(), /was a sled/);
+    await noReason.click();
+    await message.getByText("was a sled").waitFor();
+    assert.equal(await message.locator("[data-spoiler=hidden]").count(), 0);
+    assert.deepEqual(alice.errors, []);
   });
 });

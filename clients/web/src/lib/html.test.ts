@@ -41,6 +41,19 @@ describe("sanitizeNodes", () => {
     expect(sanitizeNodes([el("code", { class: "x y" }, text("1"))])).toEqual([{ tag: "code", attrs: {}, children: ["1"] }]);
   });
 
+  it("keeps data-mx-spoiler (with its reason, maybe empty) on span only", () => {
+    expect(sanitizeNodes([el("span", { "data-mx-spoiler": "", onclick: "x()" }, text("secret"))])).toEqual([
+      { tag: "span", attrs: { "data-mx-spoiler": "" }, children: ["secret"] },
+    ]);
+    expect(sanitizeNodes([el("span", { "data-mx-spoiler": "the end" }, text("s"))])).toEqual([
+      { tag: "span", attrs: { "data-mx-spoiler": "the end" }, children: ["s"] },
+    ]);
+    expect(sanitizeNodes([el("span", {}, text("s"))])).toEqual([{ tag: "span", attrs: {}, children: ["s"] }]);
+    expect(sanitizeNodes([el("div", { "data-mx-spoiler": "" }, text("s"))])).toEqual([{ tag: "div", attrs: {}, children: ["s"] }]);
+    const long = sanitizeNodes([el("span", { "data-mx-spoiler": "r".repeat(5000) }, text("s"))])[0] as { attrs: Record<string, string> };
+    expect(long.attrs["data-mx-spoiler"]).toHaveLength(200);
+  });
+
   it("flattens absurdly deep nesting to text", () => {
     let node = text("deep");
     for (let i = 0; i < 200; i++) node = el("span", {}, node);

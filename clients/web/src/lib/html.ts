@@ -27,6 +27,8 @@ const ALLOWED = new Set([
 /** Dropped together with everything inside (mx-reply is the old reply fallback, shown by us as a quote). */
 const DROPPED = new Set(["script", "style", "mx-reply", "iframe", "object", "embed", "template", "head", "title", "svg", "math", "noscript", "textarea", "select", "button", "form", "input"]);
 const SAFE_HREF = /^(https?:|mailto:)/i;
+export const SPOILER = "data-mx-spoiler";
+const MAX_SPOILER_REASON = 200;
 
 function attributesFor(tag: string, node: HtmlNodeLike): Record<string, string> {
   const get = (name: string) => node.getAttribute?.(name) ?? null;
@@ -37,6 +39,10 @@ function attributesFor(tag: string, node: HtmlNodeLike): Record<string, string> 
   } else if (tag === "code") {
     const cls = get("class");
     if (cls && /^language-[\w+-]+$/.test(cls)) attrs.className = cls;
+  } else if (tag === "span") {
+    // A spoiler (spec "Spoiler messages"): the attribute marks it, its value (maybe empty) is the reason.
+    const spoiler = get(SPOILER);
+    if (spoiler !== null) attrs[SPOILER] = spoiler.slice(0, MAX_SPOILER_REASON);
   } else if (tag === "ol") {
     const start = get("start");
     if (start && /^\d{1,6}$/.test(start)) attrs.start = start;

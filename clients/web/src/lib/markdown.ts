@@ -1,49 +1,37 @@
 /**
- * A small Markdown subset for the composer: **bold**, *italic* / _italic_, ~~strike~~, `code`, fenced
- * code blocks, [links](https://...) and bare http(s) links. The text is HTML-escaped FIRST and only our own
- * tags are added afterwards, so the result is safe to send as `formatted_body` whatever the user typed.
+ * The composer's Markdown (CommonMark via markdown-it, see `markdown-render.ts`). The renderer is a
+ * separate chunk, loaded on first use (or ahead of it with `preloadMarkdown`), so the main bundle does
+ * not carry it.
  */
 
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+type Renderer = typeof import("./markdown-render");
+
+let loading: Promise<Renderer> | null = null;
+
+function load(): Promise<Renderer> {
+  loading ??= import("./markdown-render").catch((error: unknown) => {
+    loading = null; // a failed chunk load is tried again next time
+    throw error;
+  });
+  return loading;
 }
 
-const SAFE_URL = /^(https?:\/\/|mailto:)/i;
-// A private-use character cannot be typed by accident; it marks pieces already turned into HTML.
-const MARK = "\uE000";
-
-function inline(escaped: string): string {
-  const done: string[] = [];
-  const keep = (html: string) => `${MARK}${done.push(html) - 1}${MARK}`;
-  let s = escaped
-    .replace(/`([^`\n]+)`/g, (_m, code: string) => keep(`<code>${code}</code>`))
-    .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (m, text: string, url: string) =>
-      SAFE_URL.test(url) ? keep(`<a href="${url}">${text}</a>`) : m,
-    )
-    .replace(/\bhttps?:\/\/[^\s<]*[^\s<.,;:!?)'\]]/g, (url) => keep(`<a href="${url}">${url}</a>`));
-  s = s
-    .replace(/\*\*(?=\S)([^*\n]*?\S)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^\w])__(?=\S)([^_\n]*?\S)__(?!\w)/g, "$1<strong>$2</strong>")
-    .replace(/~~(?=\S)([^~\n]*?\S)~~/g, "<del>$1</del>")
-    .replace(/(^|[^*\w])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?!\*)/g, "$1<em>$2</em>")
-    .replace(/(^|[^\w])_(?=[^\s_])([^_\n]*?[^\s_])_(?!\w)/g, "$1<em>$2</em>");
-  return s.replace(new RegExp(`${MARK}(\\d+)${MARK}`, "g"), (_m, i: string) => done[Number(i)]);
+/** Starts loading the renderer (e.g. when the composer appears), so the first send does not wait. */
+export function preloadMarkdown(): void {
+  load().catch((error: unknown) => console.debug("Markdown renderer not loaded yet", error));
 }
 
-/** The HTML for `text`, or null when it has no formatting (then only a plain `body` is sent). */
-export function markdownToHtml(text: string): string | null {
-  const parts: string[] = [];
-  const fence = /^```([\w+-]*)[ \t]*\n([\s\S]*?)\n```[ \t]*$/gm;
-  let last = 0;
-  for (let m = fence.exec(text); m; m = fence.exec(text)) {
-    if (m.index > last) parts.push(inline(escapeHtml(text.slice(last, m.index).replace(/\n$/, ""))).replace(/\n/g, "<br>"));
-    const lang = m[1] ? ` class="language-${m[1]}"` : "";
-    parts.push(`<pre><code${lang}>${escapeHtml(m[2])}</code></pre>`);
-    last = m.index + m[0].length;
+/**
+ * The HTML for `text`, or null when it has no formatting (then only a plain `body` is sent). If the
+ * renderer cannot be loaded (offline after an update), the message goes out as plain text.
+ */
+export async function markdownToHtml(text: string): Promise<string | null> {
+  let renderer: Renderer;
+  try {
+    renderer = await load();
+  } catch (error) {
+    console.warn("Markdown renderer unavailable: sending plain text", error);
+    return null;
   }
-  if (last < text.length) {
-    parts.push(inline(escapeHtml(text.slice(last).replace(/^\n/, last ? "" : "\n"))).replace(/\n/g, "<br>"));
-  }
-  const html = parts.join("");
-  return html === escapeHtml(text).replace(/\n/g, "<br>") ? null : html;
+  return renderer.renderMarkdown(text);
 }

@@ -15,9 +15,9 @@ import {
 const ME = "@me:hs";
 
 describe("message content", () => {
-  it("sends plain text without format, Markdown with sanitized HTML", () => {
-    expect(textContent("hi")).toEqual({ msgtype: "m.text", body: "hi" });
-    expect(textContent("**hi** <b>")).toEqual({
+  it("sends plain text without format, Markdown with sanitized HTML", async () => {
+    expect(await textContent("hi")).toEqual({ msgtype: "m.text", body: "hi" });
+    expect(await textContent("**hi** <b>")).toEqual({
       msgtype: "m.text",
       body: "**hi** <b>",
       format: "org.matrix.custom.html",
@@ -25,31 +25,40 @@ describe("message content", () => {
     });
   });
 
-  it("builds a rich reply that mentions the other sender only", () => {
-    expect(replyContent("yes", { eventId: "$orig", sender: "@bob:hs" }, ME)).toEqual({
+  it("builds a rich reply that mentions the other sender only", async () => {
+    expect(await replyContent("yes", { eventId: "$orig", sender: "@bob:hs" }, ME)).toEqual({
       msgtype: "m.text",
       body: "yes",
       "m.mentions": { user_ids: ["@bob:hs"] },
       "m.relates_to": { "m.in_reply_to": { event_id: "$orig" } },
     });
-    expect(replyContent("note", { eventId: "$o", sender: ME }, ME)["m.mentions"]).toEqual({ user_ids: [] });
-    expect(replyTarget(replyContent("x", { eventId: "$o", sender: ME }, ME))).toBe("$o");
+    expect((await replyContent("note", { eventId: "$o", sender: ME }, ME))["m.mentions"]).toEqual({ user_ids: [] });
+    expect(replyTarget(await replyContent("x", { eventId: "$o", sender: ME }, ME))).toBe("$o");
     expect(replyTarget({ body: "x" })).toBeNull();
     expect(replyTarget({ "m.relates_to": { "m.in_reply_to": { event_id: 5 } } })).toBeNull();
   });
 
-  it("builds an edit with m.new_content and a fallback body", () => {
-    expect(editContent("$orig", "fixed")).toEqual({
+  it("builds an edit with m.new_content and a fallback body", async () => {
+    expect(await editContent("$orig", "fixed")).toEqual({
       msgtype: "m.text",
       body: "* fixed",
       "m.new_content": { msgtype: "m.text", body: "fixed", "m.mentions": {} },
       "m.mentions": {},
       "m.relates_to": { rel_type: "m.replace", event_id: "$orig" },
     });
-    const formatted = editContent("$orig", "*now* better");
+    const formatted = await editContent("$orig", "*now* better");
     expect(formatted.formatted_body).toBe("* <em>now</em> better");
     expect(formatted["m.new_content"]?.formatted_body).toBe("<em>now</em> better");
     expect(formatted["m.new_content"]?.["m.relates_to"]).toBeUndefined();
+  });
+
+  it("keeps block Markdown in replies and edits", async () => {
+    const reply = await replyContent("- a\n- b", { eventId: "$o", sender: "@bob:hs" }, ME);
+    expect(reply).toMatchObject({ body: "- a\n- b", format: "org.matrix.custom.html", formatted_body: "<ul>\n<li>a</li>\n<li>b</li>\n</ul>" });
+    expect(reply["m.relates_to"]).toEqual({ "m.in_reply_to": { event_id: "$o" } });
+    const edit = await editContent("$orig", "> quoted");
+    expect(edit["m.new_content"]).toMatchObject({ format: "org.matrix.custom.html", formatted_body: "<blockquote>\n<p>quoted</p>\n</blockquote>" });
+    expect(edit.formatted_body).toBe("* <blockquote>\n<p>quoted</p>\n</blockquote>");
   });
 
   it("builds a reaction annotation", () => {

@@ -17,9 +17,12 @@ export interface MessageContent {
   [key: string]: unknown;
 }
 
-/** An m.text (or m.emote) message: the Markdown source as `body`, HTML only when there is formatting. */
-export function textContent(text: string, msgtype: TextMsgtype = "m.text"): MessageContent {
-  const html = markdownToHtml(text);
+/**
+ * An m.text (or m.emote) message: the Markdown source as `body`, HTML only when there is formatting.
+ * Async: the Markdown renderer is loaded on first use.
+ */
+export async function textContent(text: string, msgtype: TextMsgtype = "m.text"): Promise<MessageContent> {
+  const html = await markdownToHtml(text);
   return html === null ? { msgtype, body: text } : { msgtype, body: text, format: HTML_FORMAT, formatted_body: html };
 }
 
@@ -27,22 +30,22 @@ export function textContent(text: string, msgtype: TextMsgtype = "m.text"): Mess
  * A rich reply (no fallback: optional since Matrix v1.13). The replied-to sender is mentioned so they
  * are notified, unless it is ourselves.
  */
-export function replyContent(
+export async function replyContent(
   text: string,
   replyTo: { eventId: string; sender: string },
   myUserId: string,
   msgtype: TextMsgtype = "m.text",
-): MessageContent {
+): Promise<MessageContent> {
   return {
-    ...textContent(text, msgtype),
+    ...(await textContent(text, msgtype)),
     "m.mentions": { user_ids: replyTo.sender === myUserId ? [] : [replyTo.sender] },
     "m.relates_to": { "m.in_reply_to": { event_id: replyTo.eventId } },
   };
 }
 
 /** An edit: `m.new_content` is what clients show; the outer body ("* ...") is for clients without edits. */
-export function editContent(originalEventId: string, text: string, msgtype: TextMsgtype = "m.text"): MessageContent {
-  const next = textContent(text, msgtype);
+export async function editContent(originalEventId: string, text: string, msgtype: TextMsgtype = "m.text"): Promise<MessageContent> {
+  const next = await textContent(text, msgtype);
   return {
     msgtype,
     body: `* ${next.body}`,
@@ -58,15 +61,15 @@ export function editContent(originalEventId: string, text: string, msgtype: Text
  * clients without threads: `m.in_reply_to` the newest message of the thread with `is_falling_back`.
  * A real reply inside the thread names its target instead, without the flag, and mentions its sender.
  */
-export function threadContent(
+export async function threadContent(
   text: string,
   thread: { rootId: string; latestEventId: string; replyTo?: { eventId: string; sender: string } },
   myUserId: string,
   msgtype: TextMsgtype = "m.text",
-): MessageContent {
+): Promise<MessageContent> {
   const replyTo = thread.replyTo;
   return {
-    ...textContent(text, msgtype),
+    ...(await textContent(text, msgtype)),
     "m.mentions": { user_ids: replyTo && replyTo.sender !== myUserId ? [replyTo.sender] : [] },
     "m.relates_to": {
       rel_type: "m.thread",

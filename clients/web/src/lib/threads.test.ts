@@ -27,8 +27,8 @@ describe("thread reply count", () => {
 });
 
 describe("thread content", () => {
-  it("relates to the root with the rich-reply fallback to the thread's latest message", () => {
-    expect(threadContent("hi", { rootId: "$root", latestEventId: "$last" }, ME)).toEqual({
+  it("relates to the root with the rich-reply fallback to the thread's latest message", async () => {
+    expect(await threadContent("hi", { rootId: "$root", latestEventId: "$last" }, ME)).toEqual({
       msgtype: "m.text",
       body: "hi",
       "m.mentions": { user_ids: [] },
@@ -41,19 +41,19 @@ describe("thread content", () => {
     });
   });
 
-  it("is a real reply inside the thread when one is given: no fallback flag, the sender mentioned", () => {
-    const content = threadContent("yes", { rootId: "$root", latestEventId: "$last", replyTo: { eventId: "$q", sender: "@bob:hs" } }, ME);
+  it("is a real reply inside the thread when one is given: no fallback flag, the sender mentioned", async () => {
+    const content = await threadContent("yes", { rootId: "$root", latestEventId: "$last", replyTo: { eventId: "$q", sender: "@bob:hs" } }, ME);
     expect(content["m.relates_to"]).toEqual({ rel_type: "m.thread", event_id: "$root", is_falling_back: false, "m.in_reply_to": { event_id: "$q" } });
     expect(content["m.mentions"]).toEqual({ user_ids: ["@bob:hs"] });
   });
 
-  it("can be an emote with Markdown", () => {
-    const content = threadContent("waves **hard**", { rootId: "$r", latestEventId: "$r" }, ME, "m.emote");
+  it("can be an emote with Markdown", async () => {
+    const content = await threadContent("waves **hard**", { rootId: "$r", latestEventId: "$r" }, ME, "m.emote");
     expect(content).toMatchObject({ msgtype: "m.emote", formatted_body: "waves <strong>hard</strong>" });
   });
 
-  it("is read back with its root and whether the reply part is a fallback", () => {
-    expect(threadOf(threadContent("x", { rootId: "$root", latestEventId: "$l" }, ME))).toEqual({ rootId: "$root", fallingBack: true });
+  it("is read back with its root and whether the reply part is a fallback", async () => {
+    expect(threadOf(await threadContent("x", { rootId: "$root", latestEventId: "$l" }, ME))).toEqual({ rootId: "$root", fallingBack: true });
     expect(threadOf({ "m.relates_to": { rel_type: "m.thread", event_id: "$r" } })).toEqual({ rootId: "$r", fallingBack: false });
     expect(threadOf({ "m.relates_to": { rel_type: "m.replace", event_id: "$r" } })).toBeNull();
     expect(threadOf({ body: "x" })).toBeNull();

@@ -525,7 +525,7 @@ export async function lookUpUser(userId: string): Promise<DirectoryUser | null> 
 // -- messages --------------------------------------------------------------------------------------
 
 /**
- * Sends `text` (simple Markdown becomes sanitized HTML) as m.text or m.emote, as a rich reply when
+ * Sends `text` (Markdown becomes HTML, see `markdown-render.ts`) as m.text or m.emote, as a rich reply when
  * `replyTo` is given, into a thread when `thread` is (see `threadContent`).
  */
 export async function sendText(
@@ -537,16 +537,16 @@ export async function sendText(
   const c = getClient();
   const me = c.getSafeUserId();
   const msgtype = options.msgtype ?? "m.text";
-  const content = options.thread
+  const content = await (options.thread
     ? threadContent(text, { ...options.thread, replyTo }, me, msgtype)
     : replyTo
       ? replyContent(text, replyTo, me, msgtype)
-      : textContent(text, msgtype);
+      : textContent(text, msgtype));
   await c.sendMessage(roomId, content as RoomMessageEventContent);
 }
 
 export async function editText(roomId: string, eventId: string, text: string, msgtype: TextMsgtype = "m.text"): Promise<void> {
-  await getClient().sendMessage(roomId, editContent(eventId, text, msgtype) as RoomMessageEventContent);
+  await getClient().sendMessage(roomId, (await editContent(eventId, text, msgtype)) as RoomMessageEventContent);
 }
 
 export async function deleteMessage(roomId: string, eventId: string): Promise<void> {

@@ -14,7 +14,7 @@ describe("replies", () => {
   it("know their original and drop an old-style fallback; the quote reads the original", async () => {
     const original = text(BOB, "Lunch?");
     const reply = event(EventType.RoomMessage, ME, {
-      ...replyContent("Yes", { eventId: original.getId()!, sender: BOB }, ME),
+      ...(await replyContent("Yes", { eventId: original.getId()!, sender: BOB }, ME)),
       body: "> <@bob:hs> Lunch?\n\nYes",
       format: "org.matrix.custom.html",
       formatted_body: "<mx-reply><blockquote>Lunch?</blockquote></mx-reply><b>Yes</b>",
@@ -28,7 +28,7 @@ describe("replies", () => {
 describe("edits", () => {
   it("replace the text of their target, mark it edited and are not drawn themselves", async () => {
     const original = text(ME, "Meet at the cafe");
-    const edit = event(EventType.RoomMessage, ME, editContent(original.getId()!, "Meet at the **bakery**"));
+    const edit = event(EventType.RoomMessage, ME, await editContent(original.getId()!, "Meet at the **bakery**"));
     const { room } = await roomWith([original, edit]);
     const messages = timelineMessages(room, ME).filter((m) => !m.notice);
     expect(messages).toHaveLength(1);
@@ -43,7 +43,7 @@ describe("edits", () => {
 
   it("by someone else are ignored (only the sender may edit)", async () => {
     const original = text(ME, "mine");
-    const { room } = await roomWith([original, event(EventType.RoomMessage, BOB, editContent(original.getId()!, "hijacked"))]);
+    const { room } = await roomWith([original, event(EventType.RoomMessage, BOB, await editContent(original.getId()!, "hijacked"))]);
     expect(byBody(room, "mine")?.edited).toBe(false);
     expect(byBody(room, "mine")?.editable).toBe(true);
     expect(byBody(room, "hijacked")).toBeUndefined();

@@ -13,7 +13,7 @@ const byBody = (room: Room, body: string) => timelineMessages(room, ME).find((m)
 describe("emotes and notices", () => {
   it("are marked so the timeline draws them apart, with their HTML", async () => {
     const { room } = await roomWith([
-      message(BOB, textContent("waves **hard**", "m.emote")),
+      message(BOB, await textContent("waves **hard**", "m.emote")),
       message(BOB, { msgtype: "m.notice", body: "Build passed" }),
       message(BOB, { msgtype: "m.text", body: "plain" }),
     ]);
@@ -23,15 +23,15 @@ describe("emotes and notices", () => {
   });
 
   it("an emote is the room list preview as '* Name action', ours too", async () => {
-    const { room, client } = await roomWith([message(BOB, textContent("waves", "m.emote"))]);
+    const { room, client } = await roomWith([message(BOB, await textContent("waves", "m.emote"))]);
     expect(summarizeRoom(room, client, new Set())?.lastMessagePreview).toBe("* Bob waves");
-    await room.addLiveEvents([message(ME, textContent("nods", "m.emote"))], { addToState: false });
+    await room.addLiveEvents([message(ME, await textContent("nods", "m.emote"))], { addToState: false });
     expect(summarizeRoom(room, client, new Set())?.lastMessagePreview).toBe("* Me nods");
   });
 
   it("an edited emote stays an emote", async () => {
-    const original = message(ME, textContent("waves", "m.emote"));
-    const { room } = await roomWith([original, message(ME, editContent(original.getId()!, "dances", "m.emote"))]);
+    const original = message(ME, await textContent("waves", "m.emote"));
+    const { room } = await roomWith([original, message(ME, await editContent(original.getId()!, "dances", "m.emote"))]);
     expect(byBody(room, "dances")).toMatchObject({ variant: "emote", edited: true, editable: true });
   });
 });
@@ -39,8 +39,8 @@ describe("emotes and notices", () => {
 describe("threads", () => {
   it("a root counts its replies; a reply knows its root and its fallback is not drawn as a quote", async () => {
     const root = message(BOB, { msgtype: "m.text", body: "Topic" });
-    const first = message(ME, threadContent("one", { rootId: root.getId()!, latestEventId: root.getId()! }, ME));
-    const second = message(BOB, threadContent("two", { rootId: root.getId()!, latestEventId: first.getId()!, replyTo: { eventId: first.getId()!, sender: ME } }, BOB));
+    const first = message(ME, await threadContent("one", { rootId: root.getId()!, latestEventId: root.getId()! }, ME));
+    const second = message(BOB, await threadContent("two", { rootId: root.getId()!, latestEventId: first.getId()!, replyTo: { eventId: first.getId()!, sender: ME } }, BOB));
     const { room } = await roomWith([root, first, second]);
     expect(byBody(room, "Topic")).toMatchObject({ thread: { count: 2 } });
     expect(byBody(room, "Topic")?.threadRoot).toBeUndefined();
@@ -56,7 +56,7 @@ describe("threads", () => {
     });
     const { room } = await roomWith([root]);
     expect(byBody(room, "Old topic")?.thread).toEqual({ count: 5 });
-    await room.addLiveEvents([message(ME, threadContent("new", { rootId: root.getId()!, latestEventId: "$older-latest" }, ME))], {
+    await room.addLiveEvents([message(ME, await threadContent("new", { rootId: root.getId()!, latestEventId: "$older-latest" }, ME))], {
       addToState: false,
     });
     // The bundle's latest reply is not loaded: the larger count stays.

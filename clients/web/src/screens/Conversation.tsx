@@ -14,6 +14,7 @@ import { Dialog, DialogContent } from "@/components/ui/dialog";
 import { fieldClass } from "@/components/ui/input";
 import { cn } from "@/lib/cn";
 import { parseComposerInput } from "@/lib/commands";
+import { preloadMarkdown } from "@/lib/markdown";
 import { typingLabel } from "@/lib/relations";
 import { repliesLabel } from "@/lib/threads";
 import { buildRows, lastEditable, timeLabel, type TimelineMessage } from "@/lib/timeline";
@@ -723,6 +724,9 @@ export function Composer({
   const joined = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId)?.membership === "join");
   const typing = useTypingNotifier(roomId);
   const editing = draft?.kind === "edit" ? draft.message : null;
+
+  // The Markdown renderer is its own chunk: fetch it while the user types the first message.
+  useEffect(preloadMarkdown, []);
 
   useLayoutEffect(() => {
     const el = ref.current;
