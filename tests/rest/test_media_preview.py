@@ -4,7 +4,6 @@ page when 127.0.0.1 is whitelisted."""
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 from urllib.parse import quote
 
@@ -12,7 +11,7 @@ from PIL import Image
 from twisted.internet import reactor
 from twisted.web import resource, server
 
-from homeserver.handlers.media import url_preview
+from tests.outbound.fakes import StaticResolver
 from tests.server import HomeserverTestCase
 
 PREVIEW = "/_matrix/client/v1/media/preview_url"
@@ -80,8 +79,7 @@ class PreviewRefusalTests(HomeserverTestCase):
 
     async def test_one_private_address_among_public_ones_is_enough_to_refuse(self) -> None:
         token = (await self.register("alice"))["access_token"]
-        self.patch(url_preview, "_resolve", lambda host: [ipaddress.ip_address("8.8.8.8"),
-                                                          ipaddress.ip_address("10.0.0.1")])
+        self.hs.outbound.resolver = StaticResolver({"mixed.example": ["8.8.8.8", "10.0.0.1"]})
         await self.assert_rejected_without_change("GET", f"{PREVIEW}?url=http://mixed.example/", None, 403,
                                                   "M_FORBIDDEN", token=token)
 
@@ -138,8 +136,7 @@ class PreviewLoopbackTests(HomeserverTestCase):
     async def test_the_checked_address_is_the_one_connected_to(self) -> None:
         # The name resolves (once, for the check) to the whitelisted loopback address; the system
         # resolver knows nothing of it, so the fetch succeeding proves the address was pinned.
-        self.patch(url_preview, "_resolve", lambda host: [ipaddress.ip_address("127.0.0.1")]
-                   if host == "pinned.invalid" else [])
+        self.hs.outbound.resolver = StaticResolver({"pinned.invalid": ["127.0.0.1"]})
         url = f"http://pinned.invalid:{self.port.getHost().port}/page"
         r = await self.get(f"{PREVIEW}?url={quote(url, safe='')}", token=self.token)
         self.assertEqual(r.json["og:title"], "Matrix rocks")

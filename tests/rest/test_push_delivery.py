@@ -39,6 +39,11 @@ class FakePushGateway(resource.Resource):
 
 
 class PushTestCase(RoomsTestCase):
+    def make_config_overrides(self) -> dict[str, Any]:
+        # The fake gateway listens on loopback, which the default ip_range_blacklist refuses: an
+        # operator whose gateway runs on the same host allows it back the same way.
+        return {"ip_range_whitelist": ["127.0.0.1/32"], **super().make_config_overrides()}
+
     async def _set_up(self) -> None:
         await super()._set_up()
         self.gateway = FakePushGateway()
