@@ -322,7 +322,8 @@ class HomeServer:
     def _build_push(self, config: Config, reactor: Any) -> None:
         """Pushers, the notifications recorded after each event, and their delivery to push gateways."""
         self.read_positions = ReadPositions(self.events_store, self.receipts_store)
-        self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store)
+        self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
+                                            config.ip_range_policy)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool)
         self.event_persister.add_listener(self.push_actions_handler.on_event_persisted)

@@ -111,12 +111,12 @@ async def _discard(response: Any) -> None:
 
 
 class OutboundClient:
-    def __init__(self, reactor: Any, outbound: OutboundHttp, policy: IpRangePolicy, tls: TlsSettings,
+    def __init__(self, reactor: Any, time: Any, outbound: OutboundHttp, policy: IpRangePolicy, tls: TlsSettings,
                  timeout_s: float, connect_timeout_s: float, max_response_size: int, max_redirects: int,
                  user_agent: bytes, persistent: bool):
         if max_redirects > MAX_REDIRECTS:
             raise ValueError(f"at most {MAX_REDIRECTS} redirects")
-        self._reactor = reactor
+        self._time = time
         self._timeout_s = timeout_s
         self._max_response_size = max_response_size
         self._max_redirects = max_redirects
@@ -135,14 +135,24 @@ class OutboundClient:
         """Send the request and read the whole (bounded) answer, whatever its status code."""
         work = defer.ensureDeferred(self._request(method, url, headers or {}, body,
                                                   self._max_response_size if max_size is None else max_size))
+        timed_out = []
+
+        def time_out() -> None:
+            timed_out.append(True)
+            work.cancel()  # drops the connection, wherever the request is
+
+        timer = self._time.callLater(self._timeout_s, time_out)
         try:
-            return await work.addTimeout(self._timeout_s, self._reactor)
-        except OutboundError:
-            raise
-        except defer.TimeoutError:
-            raise RequestTimedOut(f"No complete answer within {self._timeout_s:g} s") from None
+            return await work
         except Exception as e:  # refused, reset, DNS, TLS...
+            if timed_out:
+                raise RequestTimedOut(f"No complete answer within {self._timeout_s:g} s") from None
+            if isinstance(e, OutboundError):
+                raise
             raise OutboundError(f"{type(e).__name__}: {e}") from None
+        finally:
+            if timer.active():
+                timer.cancel()
 
     async def get(self, url: str, **kwargs: Any) -> OutboundResponse:
         return await self.request("GET", url, **kwargs)
@@ -176,17 +186,19 @@ class OutboundClient:
 
 
 class OutboundHttp:
-    """Builds the guarded clients; `resolver` is looked up at each connection (tests swap it)."""
+    """Builds the guarded clients; `resolver` is looked up at each connection (tests swap it).
+    `time` (an IReactorTime, the reactor by default) runs the requests' total timeouts."""
 
-    def __init__(self, reactor: Any, resolver: HostResolver | None = None):
+    def __init__(self, reactor: Any, resolver: HostResolver | None = None, time: Any = None):
         self._reactor = reactor
+        self._time = time or reactor
         self.resolver: HostResolver = resolver or ReactorResolver(reactor)
         self._clients: list[OutboundClient] = []
 
     def client(self, *, policy: IpRangePolicy, timeout_s: float, max_response_size: int,
                tls: TlsSettings | None = None, connect_timeout_s: float | None = None, max_redirects: int = 0,
                user_agent: bytes = DEFAULT_USER_AGENT, persistent: bool = False) -> OutboundClient:
-        client = OutboundClient(self._reactor, self, policy, tls or TlsSettings(), timeout_s,
+        client = OutboundClient(self._reactor, self._time, self, policy, tls or TlsSettings(), timeout_s,
                                 timeout_s if connect_timeout_s is None else connect_timeout_s, max_response_size,
                                 max_redirects, user_agent, persistent)
         self._clients.append(client)
