@@ -61,6 +61,7 @@ from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
 from homeserver.notifier import Notifier
+from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import media, openid, well_known
@@ -162,6 +163,8 @@ class HomeServer:
         self.reactor = reactor
         self.clock = clock or Clock(reactor)
         self.cpu_pool = cpu_pool or CpuPool(reactor)
+        # Every outgoing request to an address a user or another server chose goes through it.
+        self.outbound = OutboundHttp(reactor)
 
         # storage
         self.database = Database(create_engine(config.database_name, config.database_args), reactor)
@@ -311,15 +314,16 @@ class HomeServer:
         media_config = MediaConfig.from_config(config)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
                                                 self.media_store)
-        self.url_previewer = UrlPreviewer(media_config, self.clock, reactor, self.media_store,
-                                          self.media_repository)
+        self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
+                                          self.media_store, self.media_repository)
 
         self._looping_calls: list[Any] = []
 
     def _build_push(self, config: Config, reactor: Any) -> None:
         """Pushers, the notifications recorded after each event, and their delivery to push gateways."""
         self.read_positions = ReadPositions(self.events_store, self.receipts_store)
-        self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store)
+        self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
+                                            config.ip_range_policy)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool)
         self.event_persister.add_listener(self.push_actions_handler.on_event_persisted)
@@ -327,7 +331,8 @@ class HomeServer:
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
             self.clock, self.pushers_store, self.events_store, self.read_positions,
             PushContent(self.events_store, self.pushers_store, self.read_positions, self.notification_counter),
-            PushGatewayClient(reactor, config.push_gateway_timeout_ms / 1000))
+            PushGatewayClient(self.outbound, config.ip_range_policy, config.push_gateway_timeout_ms / 1000,
+                              config.push_tls))
         self.pusher_handler.set_listeners.append(self.pusher_pool.on_pusher_set)
         self.pushers_store.removed_listeners.append(self.pusher_pool.on_pushers_removed)
         self.push_actions_handler.recorded_listeners.append(self.pusher_pool.on_new_notifications)
@@ -405,6 +410,7 @@ class HomeServer:
         self.presence_handler.stop()
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("stop pushers", self.pusher_pool.stop)
+        await self._run_logged("close outgoing connections", self.outbound.close)
         await self._run_logged("flush presence", self.presence_handler.flush)
         for call in self._looping_calls:
             if call.running:

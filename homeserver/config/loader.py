@@ -13,6 +13,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from homeserver.outbound.ranges import InvalidRange, IpRangePolicy
+from homeserver.outbound.tls import TlsConfigError, TlsSettings
+
 logger = logging.getLogger(__name__)
 
 # Where `npm run build` in clients/web puts the bundled client, in a source checkout.
@@ -217,6 +220,15 @@ class Config:
         self.push_give_up_after_ms: int = duration_ms(push["give_up_after"])
         if self.push_gateway_timeout_ms < 1:
             raise ConfigError("Config error at push.gateway_timeout: must be more than zero")
+        try:
+            self.ip_range_policy = IpRangePolicy.from_strings(raw["ip_range_blacklist"], raw["ip_range_whitelist"])
+        except InvalidRange as e:
+            raise ConfigError(f"Config error at {e}") from None
+        self.push_extra_ca_certificates: list[str] = [self.path(p) for p in push["extra_ca_certificates"]]
+        try:
+            self.push_tls = TlsSettings.with_extra_ca_files(self.push_extra_ca_certificates)
+        except TlsConfigError as e:
+            raise ConfigError(f"Config error at push.extra_ca_certificates: {e}") from None
         self.web_client_enabled: bool = raw["web_client"]["enabled"]
         self.web_client_path = self.path(raw["web_client"]["path"] or DEFAULT_WEB_CLIENT_PATH)
 

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from homeserver.api.errors import Codes, MatrixError, invalid_param
 from homeserver.clock import Clock
+from homeserver.outbound.endpoint import literal_address
+from homeserver.outbound.ranges import IpRangePolicy
 from homeserver.storage.events import EventsStore
 from homeserver.storage.pushers import PusherRecord, PushersStore
 from homeserver.util.linearizer import Linearizer
@@ -27,8 +29,9 @@ def _check_string(body: dict[str, Any], key: str) -> str:
     return value
 
 
-def check_gateway_url(url: Any) -> str:
-    """An http(s) URL with a host and a path ending in /_matrix/push/v1/notify."""
+def check_gateway_url(url: Any, policy: IpRangePolicy | None = None) -> str:
+    """An http(s) URL with a host and a path ending in /_matrix/push/v1/notify; a host that is an
+    IP address must be one `policy` allows (a name is checked at each delivery, when resolved)."""
     if not isinstance(url, str):
         raise invalid_param("'data.url' must be a string")
     try:
@@ -40,6 +43,9 @@ def check_gateway_url(url: Any) -> str:
         raise invalid_param("'data.url' must be an https:// (or http://) URL")
     if not parts.path.endswith(NOTIFY_PATH) or parts.fragment:
         raise invalid_param(f"'data.url' must be the push gateway's URL ending in {NOTIFY_PATH}")
+    address = literal_address(parts.hostname)
+    if policy is not None and address is not None and not policy.allows(address):
+        raise invalid_param("'data.url' points at an address this server does not send push notifications to")
     return url
 
 
@@ -55,8 +61,10 @@ def pusher_json(record: PusherRecord) -> dict[str, Any]:
 
 
 class PusherHandler:
-    def __init__(self, clock: Clock, store: PushersStore, events: EventsStore):
+    def __init__(self, clock: Clock, store: PushersStore, events: EventsStore,
+                 gateway_policy: IpRangePolicy | None = None):
         self._clock = clock
+        self._gateway_policy = gateway_policy
         self._store = store
         self._events = events
         self._lock = Linearizer()
@@ -90,7 +98,7 @@ class PusherHandler:
             raise MatrixError(400, Codes.THREEPID_NOT_FOUND, "That email address is not bound to your account")
         if "url" not in fields["data"]:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing parameter: data.url (needed by http pushers)")
-        check_gateway_url(fields["data"]["url"])
+        check_gateway_url(fields["data"]["url"], self._gateway_policy)
         append = body.get("append", False)
         if not isinstance(append, bool):
             raise invalid_param("'append' must be a boolean")

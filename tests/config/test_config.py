@@ -11,6 +11,8 @@ from homeserver.config import Config, ConfigError, load_config
 from homeserver.config import docs as config_docs
 from homeserver.config.generate import generate_config
 from homeserver.config.loader import duration_ms, size_bytes
+from homeserver.handlers.media.config import MediaConfig
+from tests.outbound.certs import make_ca_and_server_cert
 
 
 def uncomment_example(text: str) -> str:
@@ -60,6 +62,45 @@ class ConfigTest(unittest.TestCase):
                 "trusted_key_servers": [{"server_name": "matrix.org"}],
                 "database": {"name": "psycopg2", "args": {"user": "synapse", "cp_min": 5, "cp_max": 10}},
                 "rc_message": {"per_second": 0.5, "burst_count": 20}}, "/tmp")
+
+    def test_outgoing_request_options(self) -> None:
+        c = Config({"server_name": "x"}, "/tmp")
+        self.assertFalse(c.ip_range_policy.allows("10.0.0.1"))
+        self.assertTrue(c.ip_range_policy.allows("8.8.8.8"))
+        self.assertEqual(c.push_tls.extra_ca_certificates, ())
+        c = Config({"server_name": "x", "ip_range_whitelist": ["10.0.0.1/32"]}, "/tmp")
+        self.assertTrue(c.ip_range_policy.allows("10.0.0.1"))
+        for raw, expected in [
+            ({"ip_range_blacklist": ["10.0.0.0/8", "bad"]}, "Config error at ip_range_blacklist[1]"),
+            ({"ip_range_whitelist": ["300.0.0.1"]}, "Config error at ip_range_whitelist[0]"),
+            ({"url_preview_ip_range_whitelist": ["x"]}, "Config error at url_preview_ip_range_whitelist[0]"),
+            ({"push": {"extra_ca_certificates": ["missing.pem"]}},
+             "Config error at push.extra_ca_certificates: cannot read /tmp/missing.pem"),
+        ]:
+            with self.assertRaises(ConfigError) as cm:
+                c = Config({"server_name": "x", **raw}, "/tmp")
+                MediaConfig.from_config(c)
+            self.assertIn(expected, str(cm.exception))
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "not-a-cert.pem"), "w") as f:
+                f.write("hello")
+            with self.assertRaises(ConfigError) as cm:
+                Config({"server_name": "x", "push": {"extra_ca_certificates": ["not-a-cert.pem"]}}, d)
+            self.assertIn("holds no PEM certificate", str(cm.exception))
+            ca_path, _, _ = make_ca_and_server_cert(d, "gateway.test")
+            c = Config({"server_name": "x", "push": {"extra_ca_certificates": [os.path.basename(ca_path)]}}, d)
+            self.assertEqual(len(c.push_tls.extra_ca_certificates), 1)
+
+    def test_url_previews_refuse_the_general_blacklist_and_their_own(self) -> None:
+        policy = MediaConfig.from_config(Config({
+            "server_name": "x", "ip_range_whitelist": ["10.0.0.1/32"], "ip_range_blacklist": ["10.0.0.0/8", "1.2.3.0/24"],
+            "url_preview_ip_range_blacklist": ["5.6.7.0/24"], "url_preview_ip_range_whitelist": ["1.2.3.4/32"]},
+            "/tmp")).url_preview_ip_policy
+        self.assertFalse(policy.allows("10.0.0.1"))  # the general whitelist is not the previews'
+        self.assertFalse(policy.allows("1.2.3.5"))
+        self.assertTrue(policy.allows("1.2.3.4"))
+        self.assertFalse(policy.allows("5.6.7.8"))
+        self.assertTrue(policy.allows("8.8.8.8"))
 
     def test_load_config_errors(self) -> None:
         with tempfile.TemporaryDirectory() as d:

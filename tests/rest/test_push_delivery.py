@@ -10,6 +10,7 @@ from urllib.parse import quote
 from twisted.internet import reactor
 from twisted.web import resource, server
 
+from tests.outbound.fakes import StaticResolver
 from tests.rest.test_rooms import V3, RoomsTestCase
 from tests.server import START_TIME
 
@@ -39,6 +40,11 @@ class FakePushGateway(resource.Resource):
 
 
 class PushTestCase(RoomsTestCase):
+    def make_config_overrides(self) -> dict[str, Any]:
+        # The fake gateway listens on loopback, which the default ip_range_blacklist refuses: an
+        # operator whose gateway runs on the same host allows it back the same way.
+        return {"ip_range_whitelist": ["127.0.0.1/32"], **super().make_config_overrides()}
+
     async def _set_up(self) -> None:
         await super()._set_up()
         self.gateway = FakePushGateway()
@@ -287,3 +293,46 @@ class GiveUpTest(PushTestCase):
         second = await self.send(self.bob, room_id, "next", "t2")
         await self.until_pushed(4)
         self.assertEqual([r["notification"]["event_id"] for r in self.gateway.requests], [first] * 3 + [second])
+
+
+class GatewayAddressPolicyTest(PushTestCase):
+    """The default ip_range_blacklist: a pusher aimed at a loopback gateway gets nothing, whether its
+    URL names the address (refused when the pusher is set) or a hostname that resolves to it
+    (refused at delivery, before any connection)."""
+
+    def make_config_overrides(self) -> dict[str, Any]:
+        return dict(self.config_overrides)  # no whitelist
+
+    async def test_private_ip_literal_refused_when_set(self) -> None:
+        await self.users()
+        r = await self.post(f"{V3}/pushers/set", {
+            "kind": "http", "app_id": "org.example.app", "pushkey": "pk", "app_display_name": "Example",
+            "device_display_name": "Phone", "lang": "en", "data": {"url": self.url}}, token=self.alice)
+        self.assertEqual((r.code, r.json["errcode"]), (400, "M_INVALID_PARAM"))
+
+    async def test_hostname_resolving_to_loopback_receives_nothing(self) -> None:
+        resolver = StaticResolver({"gateway.test": ["127.0.0.1"]})
+        self.hs.outbound.resolver = resolver
+        self.url = self.url.replace("127.0.0.1", "gateway.test")
+        room_id = await self.room_with_bob()
+        await self.add_pusher(self.alice)
+        await self.send(self.bob, room_id, "hello", "t1")
+        for _ in range(200):
+            await self.settle()
+            if resolver.lookups:
+                break
+            await self.pump(1)
+        await self.settle()
+        self.assertEqual(resolver.lookups, ["gateway.test"])  # delivery was attempted...
+        self.assertEqual(self.gateway.requests, [])  # ...and refused before connecting
+
+
+class WhitelistedGatewayHostnameTest(PushTestCase):
+    async def test_hostname_resolving_to_a_whitelisted_address_is_delivered(self) -> None:
+        self.hs.outbound.resolver = StaticResolver({"gateway.test": ["127.0.0.1"]})
+        self.url = self.url.replace("127.0.0.1", "gateway.test")
+        room_id = await self.room_with_bob()
+        await self.add_pusher(self.alice)
+        event_id = await self.send(self.bob, room_id, "hello", "t1")
+        await self.until_pushed(1)
+        self.assertEqual(self.gateway.requests[0]["notification"]["event_id"], event_id)

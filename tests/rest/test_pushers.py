@@ -100,6 +100,10 @@ class PusherCrudTest(PushersTestCase):
                     "/_matrix/push/v1/notify", "https://push.example.org/_matrix/push/v1/notify#x",
                     "https://push.example.org:99999/_matrix/push/v1/notify", 17):
             await rejected(http_pusher(data={"url": url}), "M_INVALID_PARAM")
+        # The default ip_range_blacklist: a gateway URL naming a private address is refused at once.
+        for host in ("127.0.0.1", "[::1]", "10.0.0.1", "169.254.169.254", "0.0.0.0", "[::ffff:192.168.0.1]",
+                     "[fd00::1]"):
+            await rejected(http_pusher(data={"url": f"https://{host}/_matrix/push/v1/notify"}), "M_INVALID_PARAM")
         await rejected(http_pusher(app_id="a" * 65), "M_INVALID_PARAM")
         await rejected(http_pusher(app_id=""), "M_INVALID_PARAM")
         await rejected(http_pusher(pushkey="é" * 257), "M_INVALID_PARAM")  # 514 bytes
@@ -159,3 +163,14 @@ class PusherLifetimeTest(PushersTestCase):
         await self.set_pusher(alice, http_pusher(lang="de"))
         [record] = await self.hs.pushers_store.get_pushers("@alice:test")
         self.assertEqual(record.pushkey_ts, int((START_TIME + 60) * 1000))
+
+
+class WhitelistedGatewayAddressTest(PushersTestCase):
+    config_overrides = {"ip_range_whitelist": ["10.1.2.3/32"]}
+
+    async def test_a_whitelisted_address_is_accepted(self) -> None:
+        alice = (await self.register("alice"))["access_token"]
+        r = await self.post(SET, http_pusher(data={"url": "https://10.1.2.3/_matrix/push/v1/notify"}), token=alice)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.post(SET, http_pusher(data={"url": "https://10.1.2.4/_matrix/push/v1/notify"}), token=alice)
+        self.assert_error(r, 400, "M_INVALID_PARAM")

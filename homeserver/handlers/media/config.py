@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from homeserver.config.loader import ConfigError, duration_ms, size_bytes
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from homeserver.outbound.ranges import InvalidRange, IpRangePolicy, parse_networks
 
 
 @dataclass(frozen=True)
@@ -30,8 +28,7 @@ class MediaConfig:
     thumbnail_sizes: tuple[ThumbnailSize, ...]
     authenticated_media: bool
     url_preview_enabled: bool
-    url_preview_blacklist: tuple[IPNetwork, ...]
-    url_preview_whitelist: tuple[IPNetwork, ...]
+    url_preview_ip_policy: IpRangePolicy
     max_spider_size: int
     url_preview_timeout_ms: int
     local_media_lifetime_ms: int | None
@@ -51,19 +48,20 @@ class MediaConfig:
                                   for s in raw["thumbnail_sizes"]),
             authenticated_media=raw["enable_authenticated_media"],
             url_preview_enabled=raw["url_preview_enabled"],
-            url_preview_blacklist=_networks("url_preview_ip_range_blacklist", raw),
-            url_preview_whitelist=_networks("url_preview_ip_range_whitelist", raw),
+            url_preview_ip_policy=url_preview_ip_policy(raw),
             max_spider_size=size_bytes(raw["max_spider_size"]),
             url_preview_timeout_ms=duration_ms(raw["url_preview_timeout"]),
             local_media_lifetime_ms=duration_ms(raw["media_retention"].get("local_media_lifetime")),
         )
 
 
-def _networks(key: str, raw: dict[str, Any]) -> tuple[IPNetwork, ...]:
-    networks = []
-    for i, value in enumerate(raw[key]):
-        try:
-            networks.append(ipaddress.ip_network(value, strict=False))
-        except ValueError:
-            raise ConfigError(f"Config error at {key}[{i}]: {value!r} is not an IP range (CIDR)") from None
-    return tuple(networks)
+def url_preview_ip_policy(raw: dict[str, Any]) -> IpRangePolicy:
+    """Previews refuse `ip_range_blacklist` and their own blacklist; only their own whitelist
+    allows addresses back (an operator's whitelisted push gateway stays out of users' reach)."""
+    try:
+        return IpRangePolicy(
+            parse_networks(raw["ip_range_blacklist"], "ip_range_blacklist")
+            + parse_networks(raw["url_preview_ip_range_blacklist"], "url_preview_ip_range_blacklist"),
+            parse_networks(raw["url_preview_ip_range_whitelist"], "url_preview_ip_range_whitelist"))
+    except InvalidRange as e:
+        raise ConfigError(f"Config error at {e}") from None
