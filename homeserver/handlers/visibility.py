@@ -7,6 +7,7 @@ from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateGroupsStore
 
 HISTORY_VISIBILITY = ("m.room.history_visibility", "")
+HISTORY_VISIBILITIES = ("world_readable", "shared", "invited", "joined")
 
 
 class VisibilityHandler:
@@ -18,7 +19,9 @@ class VisibilityHandler:
         """The events `user_id` may see, in the same order. The spec's rules, per event, with the
         state at the event: world_readable; the user was joined; `shared` and the user joined at
         any point after the event; `invited` and the user was invited. A user always sees the
-        events about their own membership."""
+        events about their own membership; a history visibility change is seen when the state
+        before it or the state after it allows (so a later joiner sees the change that opened the
+        history to them)."""
         if not events:
             return []
         ids = [e.event_id for e in events]
@@ -32,19 +35,32 @@ class VisibilityHandler:
                 continue
             if event.event_id not in groups:
                 continue
-            state = await self._state_groups.get_state(groups[event.event_id][0])
-            history = await self._content_value(state.get(HISTORY_VISIBILITY), "history_visibility", "shared")
-            membership = await self._content_value(state.get(("m.room.member", user_id)), "membership", "leave")
-            if history == "world_readable" or membership == "join":
-                visible.append(event)
-            elif history == "invited" and membership == "invite":
-                visible.append(event)
-            elif history == "shared":
-                if event.room_id not in joins_by_room:
-                    joins_by_room[event.room_id] = await self._events.get_join_positions(event.room_id, user_id)
-                if any(p > positions.get(event.event_id, 0) for p in joins_by_room[event.room_id]):
+            before, after = groups[event.event_id]
+            checked = [before]
+            if (event.type, event.state_key) == HISTORY_VISIBILITY:
+                checked.append(after)
+            for group in checked:
+                if await self._allowed(user_id, event, group, positions.get(event.event_id, 0), joins_by_room):
                     visible.append(event)
+                    break
         return visible
+
+    async def _allowed(self, user_id: str, event: Event, group: int, position: int,
+                       joins_by_room: dict[str, list[int]]) -> bool:
+        state = await self._state_groups.get_state(group)
+        history = await self._content_value(state.get(HISTORY_VISIBILITY), "history_visibility", "shared")
+        if history not in HISTORY_VISIBILITIES:
+            history = "shared"  # a value not understood is `shared` (spec)
+        membership = await self._content_value(state.get(("m.room.member", user_id)), "membership", "leave")
+        if history == "world_readable" or membership == "join":
+            return True
+        if history == "invited" and membership == "invite":
+            return True
+        if history == "shared":
+            if event.room_id not in joins_by_room:
+                joins_by_room[event.room_id] = await self._events.get_join_positions(event.room_id, user_id)
+            return any(p > position for p in joins_by_room[event.room_id])
+        return False
 
     async def _content_value(self, event_id: str | None, key: str, default: str) -> str:
         if event_id is None:
