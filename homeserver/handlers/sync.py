@@ -150,6 +150,7 @@ class SyncHandler:
         ignored = await self._account_data.get_ignored_users(user_id)
         memberships = await self._events.get_current_memberships(user_id)
         changes = await self._events.get_membership_changes(user_id, since, now) if since is not None else {}
+        transitions = await self._events.get_membership_transitions(user_id, since, now) if changes else {}
         joined = [r for r, (m, _) in memberships.items() if m == "join"]
         latest = await self._events.get_latest_positions(joined)
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
@@ -157,8 +158,12 @@ class SyncHandler:
             if not f.room.room_allowed(room_id):
                 continue
             changed = room_id in changes
+            # Whether the user had the room's state at `since`: joined then, and all along since.
+            had_state = changed and transitions.get(room_id, (None, []))[0] == "join" \
+                and all(m == "join" for m in transitions[room_id][1])
             if membership == "join":
-                if since is None or full_state or changed:
+                # Only a transition into `join` starts the room afresh (not a display name change).
+                if since is None or full_state or (changed and not had_state):
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, None, now, limit, lazy,
                                                               use_state_after, f, ignored)
                 elif latest.get(room_id, 0) > since:
@@ -171,8 +176,13 @@ class SyncHandler:
                 rooms[membership][room_id] = {key: {"events": await self._stripped_state(event_id)}}
             elif membership in ("leave", "ban") and (changed or (since is None and include_leave)):
                 upto = changes[room_id][2] if changed else (await self._events.get_stream_orderings([event_id]))[event_id]
+                # Joined in this window without being joined at `since` (invited, say): the client never
+                # had the room's state, so it gets all of it, not the change since `since`.
+                joined_between = changed and transitions.get(room_id, (None, []))[0] != "join" \
+                    and "join" in transitions[room_id][1]
                 rooms["leave"][room_id] = await self._room(user_id, device_id, room_id,
-                                                           since if changed else None, upto, limit, lazy,
+                                                           since if changed and not joined_between else None,
+                                                           upto, limit, lazy,
                                                            use_state_after, f, ignored)
         joined_now = [r for r, (m, _) in memberships.items() if m == "join" and f.room.room_allowed(r)]
         receipts = await self._receipts_handler.receipt_events(

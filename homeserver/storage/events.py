@@ -478,6 +478,28 @@ class EventsStore:
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
+    async def get_membership_transitions(self, user_id: str, after: int,
+                                         upto: int) -> dict[str, tuple[str | None, list[str]]]:
+        """room_id -> (the user's membership at `after`, None if they had none; their memberships
+        within (after, upto], oldest first), for each room where it changed in that window."""
+        if not self.memberships_changed_between(after, upto):
+            return {}
+        rows = await self._db.execute(
+            "get_membership_transitions",
+            "SELECT room_id, membership, stream_ordering FROM room_memberships "
+            "WHERE user_id = ? AND stream_ordering <= ? AND room_id IN (SELECT room_id FROM room_memberships "
+            "WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ?) ORDER BY stream_ordering",
+            user_id, upto, user_id, after, upto,
+        )
+        out: dict[str, tuple[str | None, list[str]]] = {}
+        for room_id, membership, position in rows:
+            before, during = out.setdefault(room_id, (None, []))
+            if position > after:
+                during.append(membership)
+            else:
+                out[room_id] = (membership, during)
+        return out
+
     def memberships_changed_between(self, after: int, upto: int) -> bool:
         """Whether any membership (of anyone, in any room) may have changed in (after, upto]. Every
         position up to `stream.current` has committed, so its membership event (if any) is counted
