@@ -117,8 +117,12 @@ class RoomInitialSyncTest(OldSyncTestCase):
         later = await self.send(self.alice, room_id, "for everyone", "t2")
         body = await self.ok(f"{V3}/rooms/{quote(room_id)}/initialSync", self.bob)
         self.assertNotIn("membership", body)
-        # Each event is visible by the setting it was sent under: not the one from before.
-        self.assertEqual([e["event_id"] for e in body["messages"]["chunk"]], [later])
+        # Each event is visible by the setting it was sent under: not the one from before (the change
+        # to world_readable is, by the setting after it).
+        self.assertEqual([(e["type"], e.get("event_id")) for e in body["messages"]["chunk"]][-1:],
+                         [("m.room.message", later)])
+        self.assertEqual([e["type"] for e in body["messages"]["chunk"]],
+                         ["m.room.history_visibility", "m.room.message"])
         self.assertIn("m.room.topic", {e["type"] for e in body["state"]})
 
     async def test_left_room_stops_where_the_user_left(self) -> None:
