@@ -274,16 +274,25 @@ class SyncHandler:
         """Timeline (since, upto] (the last `limit` visible events) and the state change that
         leads up to its start (all of it when `since` is None); with `use_state_after`, the
         state change up to its end instead (`state_after`, spec v1.16)."""
-        timeline, limited, start = await self._timeline(user_id, room_id, since, upto, limit, f, ignored)
+        timeline, limited, start, skipped = await self._timeline(user_id, room_id, since, upto, limit, f, ignored)
         if use_state_after:
             state_at_start = await self._state_at_position(room_id, upto)
         else:
             state_at_start = await self._state_at(room_id, timeline[0].event_id if timeline else None, upto)
         if since is None:
-            wanted = state_at_start
+            wanted = dict(state_at_start)
         else:
             before = await self._state_at_position(room_id, since)
             wanted = {k: v for k, v in state_at_start.items() if before.get(k) != v}
+        timeline_ids = {e.event_id for e in timeline}
+        if skipped and not use_state_after:
+            # State events within the timeline's span that visibility, the filter or ignoring dropped
+            # from it: the client learns of them nowhere else, so they go in `state` (as they stand
+            # at the end), or its member list and room state stay wrong.
+            at_end = await self._state_at_position(room_id, upto)
+            for key, event_id in at_end.items():
+                if state_at_start.get(key) != event_id and event_id not in timeline_ids:
+                    wanted[key] = event_id
         if lazy:
             wanted = self._lazy_members(user_id, device_id, room_id, since, timeline, state_at_start, wanted,
                                         f.room.state.include_redundant_members)
@@ -294,7 +303,6 @@ class SyncHandler:
                     key = ("m.room.member", e.state_key)
                     if e.type == "m.room.member" and key in state_at_start:
                         wanted[key] = state_at_start[key]
-        timeline_ids = {e.event_id for e in timeline}
         # `state` never repeats timeline events; `state_after` is the whole change, timeline or not.
         state_events = await self._events.get_events(
             [v for v in wanted.values() if use_state_after or v not in timeline_ids])
@@ -323,11 +331,13 @@ class SyncHandler:
         }
 
     async def _timeline(self, user_id: str, room_id: str, since: int | None, upto: int, limit: int, f: Filter,
-                        ignored: set[str]) -> tuple[list[Event], bool, int]:
+                        ignored: set[str]) -> tuple[list[Event], bool, int, bool]:
         """The last `limit` events of (since, upto] that pass the timeline filter and the user
-        may see, oldest first; whether there were more; the position just before the first.
-        Pages further back while the filter leaves fewer than `limit` (bounded)."""
+        may see, oldest first; whether there were more; the position just before the first;
+        whether events between the first and `upto` were left out. Pages further back while the
+        filter leaves fewer than `limit` (bounded)."""
         picked: list[tuple[Event, int]] = []  # newest first
+        left_out: list[int] = []  # positions of events passed over
         position, page_size, limited = upto, limit + 1, False
         for _ in range(MAX_TIMELINE_PAGES):
             rows = await self._events.paginate_room_events(room_id, position, True, page_size, since)
@@ -341,6 +351,8 @@ class SyncHandler:
                         limited = True
                         break
                     picked.append((fetched[event_id], event_position))
+                else:
+                    left_out.append(event_position)
             if limited or len(rows) < page_size:
                 break
             if len(visible) < len(candidates):
@@ -353,7 +365,7 @@ class SyncHandler:
             limited = True  # gave up looking further back: there may be more
         picked.reverse()
         start = picked[0][1] - 1 if picked else upto
-        return [e for e, _ in picked], limited, start
+        return [e for e, _ in picked], limited, start, any(p > start for p in left_out)
 
     def _lazy_members(self, user_id: str, device_id: str, room_id: str, since: int | None, timeline: list[Event],
                       state_at_start: dict, wanted: dict, include_redundant: bool) -> dict:
@@ -362,10 +374,13 @@ class SyncHandler:
         client may never have had them; unless `include_redundant`, not those this device was
         already sent."""
         senders = {e.sender for e in timeline} | {user_id}
-        wanted = {k: v for k, v in wanted.items() if k[0] != "m.room.member" or k[1] in senders}
+        if since is None:
+            # Lazy loading limits the initial member set; after that, membership changes flow in
+            # incremental syncs (spec, lazy-loading), those of members who said nothing included.
+            wanted = {k: v for k, v in wanted.items() if k[0] != "m.room.member" or k[1] in senders}
         for sender in senders:
             key = ("m.room.member", sender)
-            if key in state_at_start:
+            if key in state_at_start and key not in wanted:
                 wanted[key] = state_at_start[key]
         if not include_redundant:
             had = self._sent_members.already_sent(user_id, device_id, room_id, since)

@@ -64,3 +64,56 @@ class SyncTransitionsTest(RoomsTestCase):
             self.assertIn(t, state)
         self.assertEqual(room["timeline"]["events"][-1]["content"]["membership"], "leave")
         self.assertEqual(self.members(room)["@alice:test"], "join")
+
+    async def test_rejoin_reports_joins_made_while_away(self) -> None:
+        # History `joined`: carol's join while bob was away is hidden from bob's timeline, so it must
+        # reach him in `state` or his member list misses her.
+        await self.users()
+        carol = (await self.register("carol"))["access_token"]
+        room_id = await self.create(self.alice, preset="public_chat", initial_state=[hv("joined")])
+        await self.join(self.bob, room_id)
+        await self.leave(self.bob, room_id)
+        since = (await self.sync(self.bob))["next_batch"]
+        await self.join(carol, room_id)
+        await self.join(self.bob, room_id)
+        await self.send(self.alice, room_id, "welcome back", "t1")
+        room = (await self.sync(self.bob, since))["rooms"]["join"][room_id]
+        self.assertEqual(self.members(room).get("@carol:test"), "join")
+        # And on an initial sync.
+        room = (await self.sync(self.bob))["rooms"]["join"][room_id]
+        self.assertEqual(self.members(room).get("@carol:test"), "join")
+
+    async def test_state_dropped_by_a_timeline_filter_reaches_state(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice, preset="public_chat")
+        since = (await self.sync(self.alice))["next_batch"]
+        await self.send(self.alice, room_id, "first", "t0")
+        await self.join(self.bob, room_id)
+        r = await self.request("PUT", f"{V3}/rooms/{quote(room_id)}/state/m.room.topic", {"topic": "new"},
+                               token=self.alice)
+        self.assertEqual(r.code, 200, r.json)
+        await self.send(self.alice, room_id, "last", "t1")
+        flt = '{"room":{"timeline":{"types":["m.room.message"]}}}'
+        for token in (since, None):
+            room = (await self.sync(self.alice, token, filter=flt))["rooms"]["join"][room_id]
+            self.assertEqual([e["type"] for e in room["timeline"]["events"]][-2:], ["m.room.message"] * 2)
+            state = {(e["type"], e["state_key"]): e["content"] for e in room["state"]["events"]}
+            self.assertEqual(state.get(("m.room.topic", "")), {"topic": "new"})
+            self.assertEqual(state.get(("m.room.member", "@bob:test"), {}).get("membership"), "join")
+
+    async def test_lazy_members_in_a_gappy_sync_get_the_gaps_membership_changes(self) -> None:
+        await self.users()
+        carol = (await self.register("carol"))["access_token"]
+        room_id = await self.create(self.alice, preset="public_chat")
+        await self.join(carol, room_id)
+        flt = '{"room":{"timeline":{"limit":2},"state":{"lazy_load_members":true}}}'
+        since = (await self.sync(self.alice, filter=flt))["next_batch"]
+        await self.join(self.bob, room_id)  # bob joins, says nothing
+        await self.leave(carol, room_id)  # carol leaves, says nothing
+        for i in range(5):
+            await self.send(self.alice, room_id, f"m{i}", f"t{i}")
+        room = (await self.sync(self.alice, since, filter=flt))["rooms"]["join"][room_id]
+        self.assertTrue(room["timeline"]["limited"])
+        members = self.members(room)
+        self.assertEqual(members.get("@bob:test"), "join")
+        self.assertEqual(members.get("@carol:test"), "leave")
