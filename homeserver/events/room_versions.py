@@ -1,7 +1,8 @@
 """The room versions this server knows (spec: content/rooms/) and what differs between them.
 
-Rooms can be created in the versions marked `creatable`; every listed version is understood
-(events in it can be checked, stored and served), as federation needs."""
+Rooms can be created in the versions marked `creatable` (every stable version, 1-12: users who
+ask for an older version, and rooms joined over federation, need them); every listed version is
+understood (events in it can be checked, stored and served), as federation needs."""
 
 from __future__ import annotations
 
@@ -67,15 +68,15 @@ E, S, R = EventFormat, StateResAlgorithm, RedactionRules
 KNOWN_ROOM_VERSIONS: dict[str, RoomVersion] = {
     v.identifier: v
     for v in (
-        _v("1", False, E.V1, S.V1, R.V1, 1),
-        _v("2", False, E.V1, S.V2, R.V1, 2),
-        _v("3", False, E.V3, S.V2, R.V1, 3),
-        _v("4", False, E.V4, S.V2, R.V1, 4),
-        _v("5", False, E.V4, S.V2, R.V1, 5),
-        _v("6", False, E.V4, S.V2, R.V6, 6),
-        _v("7", False, E.V4, S.V2, R.V6, 7),
-        _v("8", False, E.V4, S.V2, R.V6, 8),
-        _v("9", False, E.V4, S.V2, R.V9, 9),
+        _v("1", True, E.V1, S.V1, R.V1, 1),
+        _v("2", True, E.V1, S.V2, R.V1, 2),
+        _v("3", True, E.V3, S.V2, R.V1, 3),
+        _v("4", True, E.V4, S.V2, R.V1, 4),
+        _v("5", True, E.V4, S.V2, R.V1, 5),
+        _v("6", True, E.V4, S.V2, R.V6, 6),
+        _v("7", True, E.V4, S.V2, R.V6, 7),
+        _v("8", True, E.V4, S.V2, R.V6, 8),
+        _v("9", True, E.V4, S.V2, R.V9, 9),
         _v("10", True, E.V4, S.V2, R.V9, 10),
         _v("11", True, E.V4, S.V2, R.V11, 11),
         _v("12", True, E.V12, S.V2_1, R.V11, 12),

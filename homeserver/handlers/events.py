@@ -12,18 +12,19 @@ from typing import Any
 
 from signedjson.key import SigningKey
 
-from homeserver.api.errors import not_found
+from homeserver.api.errors import Codes, MatrixError, not_found
 from homeserver.clock import Clock
 from homeserver.events.auth import auth_types_for_event
-from homeserver.events.hashing import room_id_for_create_event
+from homeserver.events.hashing import compute_reference_hash, encode_base64, room_id_for_create_event
 from homeserver.events.model import Event
-from homeserver.events.room_versions import RoomVersion
+from homeserver.events.room_versions import EventFormat, RoomVersion
 from homeserver.events.signing import sign_event
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.persister import EventContext, EventPersister
 from homeserver.state.resolution import resolve_state
 from homeserver.storage.events import EventsStore, PersistedEvent
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.util.secrets import new_token
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,18 @@ class EventCreationHandler:
             pdu["state_key"] = state_key
         return await self._finish_and_persist(room_version, pdu, group_before, state_before, txn_id)
 
+    async def _references(self, room_version: RoomVersion, event_ids: list[str]) -> list[Any]:
+        """prev_events/auth_events as the room version writes them: plain IDs, or in the V1 event
+        format (rooms 1-2) [event ID, {"sha256": reference hash}] pairs."""
+        if room_version.event_format is not EventFormat.V1:
+            return list(event_ids)
+        fetched = await self._events.get_events(list(event_ids))
+        missing = [e for e in event_ids if e not in fetched]
+        if missing:
+            raise MatrixError(500, Codes.UNKNOWN, "Referenced events are missing")
+        return [[e, {"sha256": encode_base64(compute_reference_hash(fetched[e].pdu, room_version))}]
+                for e in event_ids]
+
     async def create_room_event(self, room_version: RoomVersion, sender: str, content: dict[str, Any],
                                 room_id: str | None) -> PersistedEvent:
         """The m.room.create event of a new room (v12: its hash becomes the room ID)."""
@@ -135,7 +148,12 @@ class EventCreationHandler:
         wanted = auth_types_for_event(pdu["type"], pdu["sender"], pdu.get("state_key"), pdu["content"],
                                       room_version)
         if pdu["type"] != "m.room.create":
-            pdu["auth_events"] = sorted(state_before[k] for k in wanted if k in state_before)
+            pdu["auth_events"] = await self._references(
+                room_version, sorted(state_before[k] for k in wanted if k in state_before))
+            pdu["prev_events"] = await self._references(room_version, pdu["prev_events"])
+        if room_version.event_format is EventFormat.V1:
+            # Rooms 1-2: the sending server names the event; its domain must be ours.
+            pdu["event_id"] = f"${new_token('')[:24]}:{self._server_name}"
         pdu = sign_event(pdu, self._server_name, self._signing_key, room_version)
         event = await self._checker.check_local(pdu, room_version, state_before)
         return await self._persister.persist(event, EventContext(group_before, state_before, new_room, txn_id))

@@ -1,4 +1,4 @@
-"""State resolution for room versions 2-11 (v2) and 12 (v2.1).
+"""State resolution for room versions 2-11 (v2) and 12 (v2.1); room 1's (v1) is in resolution_v1.
 
 Spec: content/rooms/fragments/v2-state-res.md ("Definitions", "Algorithm"); the v2.1 changes are in
 content/rooms/v12.md "State resolution": the *conflicted state subgraph* joins the full conflicted set,
@@ -21,6 +21,7 @@ from typing import Any
 from homeserver.events.auth import auth_types_for_event, get_user_power_level
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion, StateResAlgorithm
+from homeserver.state.resolution_v1 import resolve_v1
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ async def resolve_state(
     check_auth: CheckAuth | None = None,
 ) -> StateMap:
     """The resolution of `state_sets` (each a map (type, state_key) -> event ID)."""
-    if room_version.state_res not in (StateResAlgorithm.V2, StateResAlgorithm.V2_1):
-        raise ValueError(f"room version {room_version.identifier} does not use state resolution v2")
     unconflicted, conflicted = split_state(state_sets)
     if not conflicted:
         # No conflict means every state set is the same map, so their auth chains are equal too.
@@ -58,8 +57,24 @@ async def resolve_state(
         from homeserver.events.auth import check_auth as default_check_auth
 
         check_auth = default_check_auth
+    if room_version.state_res is StateResAlgorithm.V1:
+        return await _resolve_v1(room_version, state_sets, unconflicted, fetch_events, check_auth)
     resolver = _Resolver(room_version, fetch_events, fetch_auth_chain_ids, check_auth)
     return await resolver.resolve(state_sets, unconflicted, conflicted)
+
+
+async def _resolve_v1(room_version: RoomVersion, state_sets: list[dict[StateKey, str]], unconflicted: StateMap,
+                      fetch_events: FetchEvents, check_auth: CheckAuth) -> StateMap:
+    conflicted_ids: dict[StateKey, set[str]] = defaultdict(set)
+    for state in state_sets:
+        for key, event_id in state.items():
+            if key not in unconflicted:
+                conflicted_ids[key].add(event_id)
+    fetched = await fetch_events(sorted(set(unconflicted.values()).union(*conflicted_ids.values())))
+    by_key = {k: [fetched[i] for i in sorted(ids) if i in fetched and not is_rejected(fetched[i])]
+              for k, ids in conflicted_ids.items()}
+    agreed = {k: fetched[i] for k, i in unconflicted.items() if i in fetched}
+    return {**unconflicted, **resolve_v1(by_key, agreed, lambda e: auth_types_for(e, room_version), check_auth)}
 
 
 # -- definitions (pure helpers) --------------------------------------------------------------------

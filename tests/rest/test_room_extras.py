@@ -394,7 +394,7 @@ class UpgradeTest(ExtrasTestCase):
                                                   token=self.bob)  # power 0
         await self.assert_rejected_without_change("POST", path, {"new_version": "12"}, 403, "M_FORBIDDEN",
                                                   token=self.carol)  # not in the room
-        for version in ("9", "1", "nope"):
+        for version in ("13", "0", "1.0", "nope"):
             await self.assert_rejected_without_change("POST", path, {"new_version": version}, 400,
                                                       "M_UNSUPPORTED_ROOM_VERSION", token=self.alice)
         await self.assert_rejected_without_change("POST", path, {}, 400, "M_MISSING_PARAM", token=self.alice)

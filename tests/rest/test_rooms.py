@@ -63,7 +63,7 @@ class CreateRoomTest(RoomsTestCase):
 
     async def test_bad_create_requests(self) -> None:
         await self.users()
-        await self.assert_rejected_without_change("POST", f"{V3}/createRoom", {"room_version": "9"}, 400,
+        await self.assert_rejected_without_change("POST", f"{V3}/createRoom", {"room_version": "13"}, 400,
                                                   "M_UNSUPPORTED_ROOM_VERSION", token=self.alice)
         await self.assert_rejected_without_change("POST", f"{V3}/createRoom", {"preset": "party"}, 400,
                                                   "M_INVALID_PARAM", token=self.alice)

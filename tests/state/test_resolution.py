@@ -438,11 +438,6 @@ class ResolutionV2Test(unittest.TestCase):
         resolved = await room.resolve(put(room, state, "$t_alice"), {**state, TOPIC: "$nowhere"})
         self.assertEqual(resolved[TOPIC], "$t_alice")
 
-    async def test_room_version_1_is_refused(self) -> None:
-        room, state = self.base_room()
-        with self.assertRaises(ValueError):
-            await resolve_state(KNOWN_ROOM_VERSIONS["1"], [state, {}], room.fetch_events, room.fetch_auth_chain_ids)
-
     async def test_rejected_auth_event_not_used_as_fallback(self) -> None:
         for rejected in (False, True):
             room, state = self.base_room()
