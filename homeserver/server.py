@@ -24,6 +24,7 @@ from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.filters import FilterHandler
+from homeserver.handlers.guest_access import GuestAccessHandler
 from homeserver.handlers.initial_sync import InitialSyncHandler
 from homeserver.handlers.key_backup import KeyBackupHandler
 from homeserver.handlers.login import LoginHandler
@@ -222,7 +223,7 @@ class HomeServer:
                                       self.registration_tokens_store, self.login_failed_limiter)
         self.registration_handler = RegistrationHandler(
             config, self.clock, self.users_store, self.passwords, self.session_handler, self.uia_handler,
-            self.registration_tokens_store,
+            self.registration_tokens_store, self.tokens_store,
         )
         self.login_handler = LoginHandler(config, self.users_store, self.passwords, self.session_handler,
                                           self.login_account_limiter, self.login_failed_limiter)
@@ -255,6 +256,9 @@ class HomeServer:
                                                          self.event_persister)
         self.room_member_handler = RoomMemberHandler(self.events_store, self.event_creation_handler,
                                                      self.users_store)
+        self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
+                                                       self.room_member_handler)
+        self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
         self.account_handler = AccountHandler(self.users_store, self.passwords, self.events_store,
                                               self.room_member_handler, self.key_backup_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
@@ -409,6 +413,7 @@ class HomeServer:
     async def stop(self) -> None:
         self.presence_handler.stop()
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
+        await self._run_logged("finish removing guests", self.guest_access_handler.drain)
         await self._run_logged("stop pushers", self.pusher_pool.stop)
         await self._run_logged("close outgoing connections", self.outbound.close)
         await self._run_logged("flush presence", self.presence_handler.flush)

@@ -61,5 +61,10 @@ def generate_localpart() -> str:
     return "u" + random_string(11, string.ascii_lowercase + string.digits)
 
 
+def generate_guest_localpart() -> str:
+    """A guest's localpart: all digits, which is reserved for guests (check_new_localpart refuses it)."""
+    return random_string(12, string.digits)
+
+
 def generate_device_id() -> str:
     return random_string(10, string.ascii_uppercase)

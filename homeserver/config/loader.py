@@ -158,8 +158,7 @@ class Config:
                 "anyone create accounts. Set registration_requires_token: true, or "
                 "enable_registration_without_verification: true if you really want that."
             )
-        if raw["allow_guest_access"]:
-            raise ConfigError("Config error at allow_guest_access: guest access is not implemented yet")
+        self.allow_guest_access: bool = raw["allow_guest_access"]
         self.inhibit_user_in_use_error: bool = raw["inhibit_user_in_use_error"]
         secret = raw["registration_shared_secret"]
         if secret is None and raw["registration_shared_secret_path"]:

@@ -17,6 +17,7 @@ class Requester:
     user_id: str
     device_id: str
     access_token_hash: str
+    is_guest: bool = False
 
 
 class AuthHandler:
@@ -37,7 +38,7 @@ class AuthHandler:
         if not info.used and info.refresh_token_id is not None:
             await self._tokens.mark_access_token_used(h, info)
         self._devices.record_last_seen(info.user_id, info.device_id, ip, user_agent, now)
-        return Requester(info.user_id, info.device_id, h)
+        return Requester(info.user_id, info.device_id, h, info.is_guest)
 
     async def is_admin(self, user_id: str) -> bool:
         user = await self._users.get_user(user_id)

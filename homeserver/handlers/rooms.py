@@ -149,8 +149,11 @@ class RoomMemberHandler:
         self._profiles = profiles
 
     async def update_membership(self, sender: str, room_id: str, target: str, membership: str,
-                                reason: str | None = None, txn_id: tuple[str, str, str] | None = None) -> str:
-        """Send the membership event; returns its ID. Auth rules decide who may do what."""
+                                reason: str | None = None, txn_id: tuple[str, str, str] | None = None,
+                                guest: bool = False) -> str:
+        """Send the membership event; returns its ID. Auth rules decide who may do what; a guest
+        (`guest`: the sender is a guest account) joins only rooms whose m.room.guest_access is
+        `can_join` (spec: guest access)."""
         if await self._events.get_room_version(room_id) is None:
             raise not_found("Unknown room")
         current = await self._events.get_membership(room_id, target)
@@ -161,5 +164,16 @@ class RoomMemberHandler:
             content["reason"] = reason
         if membership in ("join", "knock"):
             content.update(await self._profiles.get_profile(target))
-        event = await self._creator.send(sender, room_id, "m.room.member", content, target, txn_id)
+
+        async def check_guest_access() -> None:  # under the room's lock: no guest_access change slips in
+            if not await self.guests_may_join(room_id):
+                raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not allowed in this room")
+
+        event = await self._creator.send(sender, room_id, "m.room.member", content, target, txn_id,
+                                         check=check_guest_access if guest and membership == "join" else None)
         return event.event_id
+
+    async def guests_may_join(self, room_id: str) -> bool:
+        event_id = (await self._events.get_current_state_ids(room_id)).get(("m.room.guest_access", ""))
+        event = await self._events.get_event(event_id) if event_id else None
+        return event is not None and event.content.get("guest_access") == "can_join"

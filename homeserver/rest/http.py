@@ -291,9 +291,14 @@ Handler = Callable[..., Awaitable[tuple[int, Any]]]
 
 
 class RestServlet:
-    """Base for servlets: `PATTERNS` and `on_<METHOD>` coroutines; `auth()` gives the requester."""
+    """Base for servlets: `PATTERNS` and `on_<METHOD>` coroutines; `auth()` gives the requester.
+
+    Guest accounts may call only the methods a servlet lists in `GUEST_METHODS` (spec: guest
+    access, "Client behaviour"): every other authenticated call of a guest is refused here, so a
+    new servlet is closed to guests until it says otherwise."""
 
     PATTERNS: list[re.Pattern[str]] = []
+    GUEST_METHODS: frozenset[str] = frozenset()
 
     def __init__(self, hs: HomeServer):
         self.hs = hs
@@ -302,7 +307,10 @@ class RestServlet:
         token = get_access_token(request)
         if token is None:
             raise MatrixError(401, Codes.MISSING_TOKEN, "Missing access token")
-        return await self.hs.auth_handler.get_requester(token, request.client_ip(), user_agent(request))
+        requester = await self.hs.auth_handler.get_requester(token, request.client_ip(), user_agent(request))
+        if requester.is_guest and request.method.decode("ascii", "replace") not in self.GUEST_METHODS:
+            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access not allowed")
+        return requester
 
     async def optional_auth(self, request: HomeserverRequest) -> Requester | None:
         """The requester if the request carries an access token (which must then be valid)."""

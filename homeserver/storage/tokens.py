@@ -17,6 +17,7 @@ class AccessTokenInfo:
     valid_until_ms: int | None
     refresh_token_id: int | None
     used: bool
+    is_guest: bool = False  # the token's user is a guest account
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,14 @@ class TokensStore:
         async def load() -> AccessTokenInfo | None:
             rows = await self._db.execute(
                 "get_access_token",
-                "SELECT id, user_id, device_id, valid_until_ms, refresh_token_id, used "
-                "FROM access_tokens WHERE token_hash = ?",
+                "SELECT t.id, t.user_id, t.device_id, t.valid_until_ms, t.refresh_token_id, t.used, u.is_guest "
+                "FROM access_tokens t LEFT JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?",
                 token_hash,
             )
             if not rows:
                 return None
             r = rows[0]
-            return AccessTokenInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+            return AccessTokenInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]))
 
         return await self._access_cache.get_or_load(token_hash, load)
 
@@ -70,6 +71,11 @@ class TokensStore:
             (token_id, token_hash, user_id, device_id, valid_until_ms, refresh_token_id, False, now_ms),
         )
         return token_id
+
+    def forget_cached_tokens_of_user_txn(self, txn: Transaction, user_id: str) -> None:
+        """After the commit, the cache forgets the user's tokens (what it holds of the user changed)."""
+        txn.call_after_commit(lambda: self._access_cache.pop_where(
+            lambda _, info: info is not None and info.user_id == user_id))
 
     def delete_access_tokens_for_devices_txn(self, txn: Transaction, user_id: str, device_ids: list[str]) -> None:
         for device_id in device_ids:

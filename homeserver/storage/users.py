@@ -18,6 +18,7 @@ class UserRecord:
     admin: bool
     user_type: str | None
     deactivated: bool
+    is_guest: bool = False
 
 
 class UsersStore:
@@ -35,7 +36,7 @@ class UsersStore:
 
     async def create_user(
         self, user_id: str, password_hash: str | None, now_ms: int, admin: bool = False,
-        user_type: str | None = None, displayname: str | None = None,
+        user_type: str | None = None, displayname: str | None = None, is_guest: bool = False,
     ) -> bool:
         """Create the user; False if the ID is already taken (by a live or deactivated account)."""
 
@@ -43,8 +44,9 @@ class UsersStore:
             if txn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
                 return False
             txn.execute(
-                "INSERT INTO users (user_id, password_hash, created_ts, admin, user_type) VALUES (?, ?, ?, ?, ?)",
-                (user_id, password_hash, now_ms, admin, user_type),
+                "INSERT INTO users (user_id, password_hash, created_ts, admin, user_type, is_guest) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, password_hash, now_ms, admin, user_type, is_guest),
             )
             txn.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)", (user_id, displayname))
             self._user_changed_txn(txn, user_id)
@@ -58,13 +60,41 @@ class UsersStore:
     async def get_user(self, user_id: str) -> UserRecord | None:
         rows = await self._db.execute(
             "get_user",
-            "SELECT user_id, password_hash, created_ts, admin, user_type, deactivated FROM users WHERE user_id = ?",
+            "SELECT user_id, password_hash, created_ts, admin, user_type, deactivated, is_guest FROM users "
+            "WHERE user_id = ?",
             user_id,
         )
         if not rows:
             return None
         r = rows[0]
-        return UserRecord(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]))
+        return UserRecord(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]), bool(r[6]))
+
+    async def get_guests(self, user_ids: list[str]) -> set[str]:
+        """Those of `user_ids` that are guest accounts."""
+        if not user_ids:
+            return set()
+
+        def txn_fn(txn: Transaction) -> set[str]:
+            rows = txn.select_in("SELECT user_id FROM users WHERE is_guest = ? AND user_id {in}", user_ids,
+                                 before=(True,))
+            return {r[0] for r in rows}
+
+        return await self._db.run("get_guests", txn_fn)
+
+    async def upgrade_guest(self, user_id: str, password_hash: str | None) -> bool:
+        """Make a guest account a full one (with this password); False if it is no guest (any
+        more: two upgrades racing, one wins). Its access tokens are now a full user's."""
+
+        def txn_fn(txn: Transaction) -> bool:
+            changed = txn.execute(
+                "UPDATE users SET is_guest = ?, password_hash = ? WHERE user_id = ? AND is_guest = ? "
+                "AND deactivated = ?", (False, password_hash, user_id, True, False)).rowcount
+            if changed:
+                self._tokens.forget_cached_tokens_of_user_txn(txn, user_id)
+                self._user_changed_txn(txn, user_id)
+            return bool(changed)
+
+        return await self._db.run("upgrade_guest", txn_fn)
 
     async def get_profile(self, user_id: str) -> dict[str, str]:
         """The user's displayname and avatar_url, where set (for member events)."""

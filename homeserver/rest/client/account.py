@@ -37,10 +37,12 @@ DEACTIVATE_BODY = Validator({
 
 class WhoamiServlet(RestServlet):
     PATTERNS = client_patterns("/account/whoami")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
-        return 200, {"user_id": requester.user_id, "device_id": requester.device_id, "is_guest": False}
+        return 200, {"user_id": requester.user_id, "device_id": requester.device_id,
+                     "is_guest": requester.is_guest}
 
 
 class PasswordServlet(RestServlet):

@@ -27,6 +27,7 @@ AUTH_ONLY_BODY = Validator({"type": "object", "properties": {"auth": {"type": "o
 
 class DevicesServlet(RestServlet):
     PATTERNS = client_patterns("/devices")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -35,6 +36,7 @@ class DevicesServlet(RestServlet):
 
 class DeviceServlet(RestServlet):
     PATTERNS = client_patterns("/devices/(?P<device_id>[^/]+)")
+    GUEST_METHODS = frozenset({"GET", "PUT"})
 
     async def on_GET(self, request: HomeserverRequest, device_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -48,6 +48,7 @@ def check_alias(alias: str) -> str:
 
 class RoomAliasServlet(RestServlet):
     PATTERNS = client_patterns("/directory/room/(?P<room_alias>[^/]+)")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, room_alias: str) -> tuple[int, Any]:
         return 200, await self.hs.directory_handler.resolve_alias(check_alias(room_alias))
@@ -90,6 +91,7 @@ class RoomVisibilityServlet(RestServlet):
 
 class PublicRoomsServlet(RestServlet):
     PATTERNS = client_patterns("/publicRooms")
+    GUEST_METHODS = frozenset({"GET", "POST"})
 
     def _check_server(self, request: HomeserverRequest) -> None:
         server = parse_string(request, "server")

@@ -9,6 +9,7 @@ from homeserver.rest.http import HomeserverRequest, RestServlet, client_patterns
 
 class CreateFilterServlet(RestServlet):
     PATTERNS = client_patterns("/user/(?P<user_id>[^/]+)/filter")
+    GUEST_METHODS = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -19,6 +20,7 @@ class CreateFilterServlet(RestServlet):
 
 class GetFilterServlet(RestServlet):
     PATTERNS = client_patterns("/user/(?P<user_id>[^/]+)/filter/(?P<filter_id>[^/]+)")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, user_id: str, filter_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

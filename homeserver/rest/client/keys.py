@@ -71,6 +71,7 @@ SIGNATURES_BODY = Validator({
 class KeysUploadServlet(RestServlet):
     # "/keys/upload/{deviceId}" is the deprecated r0 form some clients still call.
     PATTERNS = client_patterns("/keys/upload(?:/(?P<device_id>[^/]+))?")
+    GUEST_METHODS = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest, device_id: str | None = None) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -84,6 +85,7 @@ class KeysUploadServlet(RestServlet):
 
 class KeysQueryServlet(RestServlet):
     PATTERNS = client_patterns("/keys/query")
+    GUEST_METHODS = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -93,6 +95,7 @@ class KeysQueryServlet(RestServlet):
 
 class KeysClaimServlet(RestServlet):
     PATTERNS = client_patterns("/keys/claim")
+    GUEST_METHODS = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)
@@ -102,6 +105,7 @@ class KeysClaimServlet(RestServlet):
 
 class KeysChangesServlet(RestServlet):
     PATTERNS = client_patterns("/keys/changes")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)

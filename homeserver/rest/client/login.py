@@ -79,6 +79,7 @@ class RefreshServlet(RestServlet):
 
 class LogoutServlet(RestServlet):
     PATTERNS = client_patterns("/logout")
+    GUEST_METHODS = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -33,6 +33,7 @@ class InitialSyncServlet(RestServlet):
 
 class RoomInitialSyncServlet(RestServlet):
     PATTERNS = client_patterns("/rooms/(?P<room_id>[^/]+)/initialSync")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -41,6 +42,7 @@ class RoomInitialSyncServlet(RestServlet):
 
 class EventsServlet(RestServlet):
     PATTERNS = client_patterns("/events")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.handlers.auth import Requester
 from homeserver.rest.client.rooms import check_room_id, check_user_id
 from homeserver.rest.http import HomeserverRequest, RestServlet, client_patterns, parse_json_object
 
 
+def guest_only_displayname(requester: Requester, field: str) -> None:
+    """Guests may change their display name, no other profile field (spec: guest access)."""
+    if requester.is_guest and field != "displayname":
+        raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guests may only change their display name")
+
+
 class ProfileServlet(RestServlet):
     PATTERNS = client_patterns("/profile/(?P<user_id>[^/]+)")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
         await self.auth(request)
@@ -19,6 +27,7 @@ class ProfileServlet(RestServlet):
 
 class ProfileFieldServlet(RestServlet):
     PATTERNS = client_patterns("/profile/(?P<user_id>[^/]+)/(?P<field>[^/]+)")
+    GUEST_METHODS = frozenset({"GET", "PUT", "DELETE"})
 
     async def on_GET(self, request: HomeserverRequest, user_id: str, field: str) -> tuple[int, Any]:
         await self.auth(request)
@@ -26,6 +35,7 @@ class ProfileFieldServlet(RestServlet):
 
     async def on_PUT(self, request: HomeserverRequest, user_id: str, field: str) -> tuple[int, Any]:
         requester = await self.auth(request)
+        guest_only_displayname(requester, field)
         body = parse_json_object(request)
         if field not in body:
             raise MatrixError(400, Codes.MISSING_PARAM, f"Missing {field!r} in the body")
@@ -34,6 +44,7 @@ class ProfileFieldServlet(RestServlet):
 
     async def on_DELETE(self, request: HomeserverRequest, user_id: str, field: str) -> tuple[int, Any]:
         requester = await self.auth(request)
+        guest_only_displayname(requester, field)
         await self.hs.profile_handler.delete_field(requester.user_id, check_user_id(user_id), field)
         return 200, {}
 

@@ -39,6 +39,7 @@ def check_scope(scope: str) -> None:
 
 class PushRulesServlet(RestServlet):
     PATTERNS = client_patterns("/pushrules/?")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -47,6 +48,7 @@ class PushRulesServlet(RestServlet):
 
 class GlobalPushRulesServlet(RestServlet):
     PATTERNS = client_patterns("/pushrules/global/?")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -25,6 +25,7 @@ REGISTER_BODY = Validator({
         "inhibit_login": {"type": "boolean"},
         "refresh_token": {"type": "boolean"},
         "auth": {"type": "object"},
+        "guest_access_token": {"type": "string", "maxLength": 1024},
     },
 })
 
@@ -42,7 +43,10 @@ class RegisterServlet(RestServlet):
         kind = parse_string(request, "kind", default="user", allowed=("user", "guest"))
         body = parse_json_object(request, REGISTER_BODY)
         if kind == "guest":
-            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is disabled")
+            if not self.hs.config.allow_guest_access:
+                raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is disabled")
+            self.hs.registration_limiter.check(request.client_ip())
+            return 200, await self.hs.registration_handler.register_guest(body)
         self.hs.registration_limiter.check(request.client_ip())
         result = await self.hs.registration_handler.register_via_uia(body, "POST", operation_path(request))
         return 200, result

@@ -41,6 +41,7 @@ UPGRADE_BODY = Validator({
 
 class ContextServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/context/{EVENT}")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

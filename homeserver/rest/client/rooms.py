@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import forbidden, invalid_param, not_found
+from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, not_found
 from homeserver.api.identifiers import UserID
 from homeserver.rest.http import (
     HomeserverRequest,
@@ -91,6 +91,7 @@ class JoinedRoomsServlet(RestServlet):
 
 class JoinServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/join") + client_patterns("/join/(?P<room_id>[^/]+)")
+    GUEST_METHODS = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -101,7 +102,7 @@ class JoinServlet(RestServlet):
         if await self.hs.events_store.get_room_version(room_id) is None:
             raise not_found("No known room with that ID (joining over federation is not supported yet)")
         await self.hs.room_member_handler.update_membership(
-            requester.user_id, room_id, requester.user_id, "join", body.get("reason"))
+            requester.user_id, room_id, requester.user_id, "join", body.get("reason"), guest=requester.is_guest)
         return 200, {"room_id": room_id}
 
 
@@ -109,10 +110,13 @@ class MembershipServlet(RestServlet):
     """invite, kick, ban, unban (a target user) and leave (oneself)."""
 
     PATTERNS = client_patterns(f"/rooms/{ROOM}/(?P<action>invite|kick|ban|unban|leave)")
+    GUEST_METHODS = frozenset({"POST"})
     MEMBERSHIP = {"invite": "invite", "kick": "leave", "ban": "ban", "unban": "leave", "leave": "leave"}
 
     async def on_POST(self, request: HomeserverRequest, room_id: str, action: str) -> tuple[int, Any]:
         requester = await self.auth(request)
+        if requester.is_guest and action != "leave":
+            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guests may only leave rooms")
         check_room_id(room_id)
         if action == "leave":
             body = parse_json_object(request, REASON_BODY, allow_empty=True)
@@ -140,6 +144,7 @@ class MembershipServlet(RestServlet):
 
 class SendEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)")
+    GUEST_METHODS = frozenset({"PUT"})
 
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -155,6 +160,7 @@ class SendEventServlet(RestServlet):
 
 class RoomStateEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/state/(?P<event_type>[^/]+)(?:/(?P<state_key>.*))?")
+    GUEST_METHODS = frozenset({"GET", "PUT"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, event_type: str,
                      state_key: str | None = None) -> tuple[int, Any]:
@@ -180,6 +186,7 @@ class RoomStateEventServlet(RestServlet):
 
 class RoomStateServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/state")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -189,6 +196,7 @@ class RoomStateServlet(RestServlet):
 
 class RoomEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/event/(?P<event_id>[^/]+)")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -198,6 +206,7 @@ class RoomEventServlet(RestServlet):
 
 class MembersServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/members")
+    GUEST_METHODS = frozenset({"GET"})
     MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
@@ -222,6 +231,7 @@ class JoinedMembersServlet(RestServlet):
 
 class MessagesServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/messages")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -20,6 +20,7 @@ UNSTABLE_STATE_AFTER = "org.matrix.msc4222.state_after"
 
 class SyncServlet(RestServlet):
     PATTERNS = client_patterns("/sync")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -18,6 +18,7 @@ SEND_TO_DEVICE_BODY = Validator({
 
 class SendToDeviceServlet(RestServlet):
     PATTERNS = client_patterns("/sendToDevice/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)")
+    GUEST_METHODS = frozenset({"PUT"})
 
     async def on_PUT(self, request: HomeserverRequest, event_type: str, txn_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -29,6 +29,7 @@ class VersionsServlet(RestServlet):
 
 class CapabilitiesServlet(RestServlet):
     PATTERNS = client_patterns("/capabilities")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)

@@ -29,6 +29,7 @@ def authed_patterns(path_regex: str) -> list[re.Pattern[str]]:
 
 class DownloadServlet(RestServlet):
     PATTERNS = authed_patterns(f"/download{MEDIA_PATH}(?:/(?P<file_name>[^/]*))?")
+    GUEST_METHODS = frozenset({"GET"})
     legacy = False
 
     async def on_GET(self, request: HomeserverRequest, server_name: str, media_id: str,
@@ -47,6 +48,7 @@ class LegacyDownloadServlet(DownloadServlet):
 
 class ThumbnailServlet(RestServlet):
     PATTERNS = authed_patterns(f"/thumbnail{MEDIA_PATH}")
+    GUEST_METHODS = frozenset({"GET"})
     legacy = False
 
     async def on_GET(self, request: HomeserverRequest, server_name: str, media_id: str) -> tuple[int, Any]:
@@ -70,6 +72,7 @@ class LegacyThumbnailServlet(ThumbnailServlet):
 
 class ConfigServlet(RestServlet):
     PATTERNS = authed_patterns("/config") + media_patterns("/config")
+    GUEST_METHODS = frozenset({"GET"})
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)
