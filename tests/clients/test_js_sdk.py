@@ -43,11 +43,11 @@ def node_problem() -> str | None:
 
 
 class JsSdkEncryptionTest(unittest.TestCase):
-    def run_scenario(self, name: str) -> None:
+    def run_scenario(self, name: str, config: dict | None = None) -> None:
         problem = node_problem()
         if problem is not None:
             self.fail(problem)
-        server = ServerProcess(OPEN_REGISTRATION)
+        server = ServerProcess(OPEN_REGISTRATION if config is None else config)
         server.start()
         self.addCleanup(server.stop)
         env = dict(os.environ, JS_SCENARIO_TIMEOUT_MS=str(SCENARIO_TIMEOUT_S * 1000))
