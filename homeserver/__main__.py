@@ -12,6 +12,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from typing import Any
 
 from homeserver import __version__
 from homeserver.config import ConfigError, load_config
@@ -54,8 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
                         site = Site(MetricsResource())
                     else:
-                        site = hs.build_site(listener["x_forwarded"])
-                    reactor.listenTCP(listener["port"], site, interface=address)
+                        names = [name for resource in listener["resources"] for name in resource.get("names", [])]
+                        site = hs.build_site(listener["x_forwarded"], names)
+                    if listener["tls"]:
+                        reactor.listenSSL(listener["port"], site, tls_context(config), interface=address)
+                    else:
+                        reactor.listenTCP(listener["port"], site, interface=address)
                     logger.info("Listening on %s:%d (%s)", address, listener["port"], listener["type"])
             if config.enable_metrics:
                 metrics.instrument_reactor(reactor)
@@ -73,6 +78,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(lambda: defer.ensureDeferred(start()))
     reactor.run()
     return exit_code[0]
+
+
+def tls_context(config: Any) -> Any:
+    """The TLS server context of `tls: true` listeners, from the configured PEM files (the
+    certificate file may carry its chain after it)."""
+    import re
+
+    from OpenSSL import crypto
+    from twisted.internet import ssl
+
+    try:
+        with open(config.tls_certificate_path, "rb") as f:
+            blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", f.read(), re.S)
+        with open(config.tls_private_key_path, "rb") as f:
+            key = crypto.load_privatekey(crypto.FILETYPE_PEM, f.read())
+        certs = [crypto.load_certificate(crypto.FILETYPE_PEM, block) for block in blocks]
+        if not certs:
+            raise ValueError(f"no certificate in {config.tls_certificate_path}")
+    except (OSError, ValueError, crypto.Error) as e:
+        raise ConfigError(f"Config error at tls_certificate_path/tls_private_key_path: {e}") from None
+    return ssl.CertificateOptions(privateKey=key, certificate=certs[0], extraCertChain=certs[1:])
 
 
 def cmd_generate_config(args: argparse.Namespace) -> int:

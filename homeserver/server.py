@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from signedjson.key import SigningKey, read_signing_keys
@@ -11,7 +12,9 @@ from twisted.web.resource import Resource
 
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
-from homeserver.federation.keys import OwnKeyRing
+from homeserver.federation.keys import KeyRing, ServerKeys, notaries
+from homeserver.federation.transport import keys as federation_keys
+from homeserver.federation.transport import version as federation_version
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.cross_signing import CrossSigningHandler
@@ -126,6 +129,7 @@ from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
+from homeserver.storage.server_keys import ServerKeysStore
 from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
@@ -186,6 +190,7 @@ class HomeServer:
         self.filters_store = FiltersStore(self.database)
         self.media_store = MediaStore(self.database)
         self.search_store = SearchStore(self.database)
+        self.server_keys_store = ServerKeysStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
@@ -243,7 +248,13 @@ class HomeServer:
         # Every event is persisted here; after each commit its listeners hear of it, in this order.
         self.event_persister = EventPersister(self.events_store, self.state_groups_store, self.clock.time_msec)
         self.event_persister.add_listener(self.notifier.on_event_persisted)
-        self.keyring = OwnKeyRing(config.server_name, self.signing_key)
+        try:
+            self.server_keys = ServerKeys(config.server_name, self.signing_key, config.old_signing_keys, self.clock,
+                                          config.key_refresh_interval_ms)
+            trusted = notaries(config)
+        except ValueError as e:
+            raise ConfigError(f"Config error at {e}") from None
+        self.keyring = KeyRing(self.server_keys, self.server_keys_store, self.clock, trusted)
         self.event_checker = EventChecker(self.events_store, self.keyring)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
@@ -343,8 +354,18 @@ class HomeServer:
         self.notification_list_handler = NotificationListHandler(self.pushers_store, self.events_store,
                                                                  self.read_positions, self.room_read_handler)
 
-    def build_router(self) -> Router:
+    def build_router(self, resources: Iterable[str] = ("client", "federation")) -> Router:
+        """The servlets of the listener resources named: `client` (the client-server API, media,
+        admin, well-known), `federation` (server-server API and keys), `keys` (keys only)."""
+        names = set(resources)
         router = Router()
+        if "federation" in names:
+            for module in (federation_version,):
+                module.register_servlets(self, router)
+        if names & {"federation", "keys"}:
+            federation_keys.register_servlets(self, router)
+        if "client" not in names:
+            return router
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
@@ -353,9 +374,10 @@ class HomeServer:
             module.register_servlets(self, router)
         return router
 
-    def build_site(self, x_forwarded: bool = False) -> MatrixSite:
-        root: Resource = MatrixResource(self.build_router())
-        if self.config.web_client_enabled:
+    def build_site(self, x_forwarded: bool = False, resources: Iterable[str] = ("client", "federation")
+                   ) -> MatrixSite:
+        root: Resource = MatrixResource(self.build_router(resources))
+        if self.config.web_client_enabled and "client" in resources:
             root = RootResource(root, WebClientResource(self.config.web_client_path))
         site = MatrixSite(root, self.config.max_request_body_size, self.config.max_upload_size, x_forwarded)
         site.upload_spool_dir = self.media_repository.files.tmp_dir

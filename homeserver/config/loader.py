@@ -132,9 +132,12 @@ class Config:
         base = raw["public_baseurl"] or f"https://{self.server_name}/"
         self.public_baseurl: str = base if base.endswith("/") else base + "/"
         self.listeners: list[dict[str, Any]] = raw["listeners"]
+        self.tls_certificate_path = self.path(raw["tls_certificate_path"]) if raw["tls_certificate_path"] else None
+        self.tls_private_key_path = self.path(raw["tls_private_key_path"]) if raw["tls_private_key_path"] else None
         for i, listener in enumerate(self.listeners):
-            if listener["tls"]:
-                raise ConfigError(f"Config error at listeners[{i}].tls: TLS is not supported; use a reverse proxy")
+            if listener["tls"] and not (self.tls_certificate_path and self.tls_private_key_path):
+                raise ConfigError(f"Config error at listeners[{i}].tls: needs tls_certificate_path and "
+                                  "tls_private_key_path")
 
         self.database_name: str = raw["database"]["name"]
         self.database_args: dict[str, Any] = dict(raw["database"]["args"])
@@ -145,6 +148,13 @@ class Config:
             self.database_args["database"] = db
 
         self.signing_key_path = self.path(raw["signing_key_path"] or f"{self.server_name}.signing.key")
+        self.key_refresh_interval_ms: int = duration_ms(raw["key_refresh_interval"])
+        if self.key_refresh_interval_ms < 60_000:
+            raise ConfigError("Config error at key_refresh_interval: must be at least a minute")
+        self.old_signing_keys: dict[str, dict[str, Any]] = raw["old_signing_keys"]
+        self.trusted_key_servers: list[dict[str, Any]] = raw["trusted_key_servers"]
+        whitelist = raw["federation_domain_whitelist"]
+        self.federation_domain_whitelist: frozenset[str] | None = None if whitelist is None else frozenset(whitelist)
         self.log_config = self.path(raw["log_config"]) if raw["log_config"] else None
         self.pid_file = self.path(raw["pid_file"]) if raw["pid_file"] else None
 

@@ -47,8 +47,9 @@ class EventCheckError(Exception):
 
 
 class KeyRing(Protocol):
-    async def verify_keys(self, server_name: str, key_ids: Iterable[str], at_ms: int) -> Mapping[str, VerifyKey]:
-        """The keys of `server_name` among `key_ids` that were valid at `at_ms` (missing ones left out)."""
+    async def verify_keys(self, server_name: str, key_ids: Iterable[str], at_ms: int | None
+                          ) -> Mapping[str, VerifyKey]:
+        """The keys of `server_name` among `key_ids` valid at `at_ms` (None: at any time)."""
 
 
 @dataclass
@@ -99,7 +100,8 @@ class EventChecker:
             sigs = pdu.get("signatures")
             key_ids = list(sigs.get(server) or {}) if isinstance(sigs, dict) and isinstance(sigs.get(server), dict) \
                 else []
-            keys = await self._keyring.verify_keys(server, key_ids, pdu["origin_server_ts"])
+            at_ms = pdu["origin_server_ts"] if room_version.enforce_key_validity else None
+            keys = await self._keyring.verify_keys(server, key_ids, at_ms)
             try:
                 check_signed_by(pdu, server, keys, room_version)
             except EventSignatureError as e:

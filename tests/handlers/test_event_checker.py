@@ -24,7 +24,8 @@ class TestKeyRing:
     def __init__(self, keys: dict[str, dict[str, VerifyKey]]):
         self._keys = keys
 
-    async def verify_keys(self, server_name: str, key_ids: Iterable[str], at_ms: int) -> Mapping[str, VerifyKey]:
+    async def verify_keys(self, server_name: str, key_ids: Iterable[str], at_ms: int | None
+                          ) -> Mapping[str, VerifyKey]:
         known = self._keys.get(server_name, {})
         return {k: known[k] for k in key_ids if k in known}
 
