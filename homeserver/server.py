@@ -13,6 +13,7 @@ from twisted.web.resource import Resource
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
+from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
 from homeserver.federation.transport import version as federation_version
 from homeserver.handlers.account import AccountHandler
@@ -26,6 +27,7 @@ from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.federation_reads import FederationReadHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.guest_access import GuestAccessHandler
 from homeserver.handlers.initial_sync import InitialSyncHandler
@@ -279,6 +281,9 @@ class HomeServer:
                                                  self.visibility, self.relations_handler,
                                                  forgotten_rooms=self.room_extras_store,
                                                  account_data=self.account_data_store)
+        self.federation_read_handler = FederationReadHandler(config.server_name, self.events_store,
+                                                             self.state_groups_store, self.visibility,
+                                                             self.room_extras_store)
         self.profile_handler = ProfileHandler(config, self.users_store, self.account_data_store, self.events_store,
                                               self.event_creation_handler)
         self.account_data_handler = AccountDataHandler(self.account_data_store, self.events_store, self.notifier)
@@ -360,7 +365,7 @@ class HomeServer:
         names = set(resources)
         router = Router()
         if "federation" in names:
-            for module in (federation_version,):
+            for module in (federation_version, federation_events):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from homeserver.events.hashing import event_from_pdu
 from homeserver.events.model import Event
+from homeserver.events.redaction import redact
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateGroupsStore
 
@@ -68,3 +70,38 @@ class VisibilityHandler:
         event = await self._events.get_event(event_id)
         value = event.content.get(key) if event else None
         return value if isinstance(value, str) else default
+
+    async def filter_events_for_server(self, server_name: str, events: list[Event]) -> list[Event]:
+        """The events as another server may have them, in the same order: whole when the history
+        visibility at the event is `world_readable` or `shared` (that server applies each of its
+        users' rules itself), or when one of its users was joined (`invited`: or invited) at the
+        event; otherwise redacted, so that the graph stays whole without the content."""
+        if not events:
+            return []
+        groups = await self._state_groups.get_event_state_groups([e.event_id for e in events])
+        suffix = ":" + server_name
+        by_group: dict[int, bool] = {}  # events sharing a state share the answer
+        out = []
+        for event in events:
+            group = groups.get(event.event_id)
+            allowed = False
+            if group is not None and group[0] in by_group:
+                allowed = by_group[group[0]]
+            elif group is not None:
+                state = await self._state_groups.get_state(group[0])
+                history = await self._content_value(state.get(HISTORY_VISIBILITY), "history_visibility", "shared")
+                if history not in ("invited", "joined"):
+                    allowed = True  # world_readable, shared, and values not understood (shared)
+                else:
+                    wanted = ("join", "invite") if history == "invited" else ("join",)
+                    for (event_type, state_key), event_id in state.items():
+                        if event_type == "m.room.member" and state_key.endswith(suffix) and \
+                                await self._content_value(event_id, "membership", "leave") in wanted:
+                            allowed = True
+                            break
+                by_group[group[0]] = allowed
+            if allowed or (event.type == "m.room.member" and (event.state_key or "").endswith(suffix)):
+                out.append(event)
+            else:
+                out.append(event_from_pdu(redact(event, event.room_version), event.room_version))
+        return out

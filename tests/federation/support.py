@@ -1,0 +1,71 @@
+"""A fake remote server for in-process federation tests: its keys reach our key ring through a
+fake fetcher, it signs requests into our resource tree, and its users' events enter our rooms
+through the real checker and persister."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from signedjson.key import generate_signing_key
+
+from homeserver.clock import Clock
+from homeserver.events.auth import auth_types_for_event
+from homeserver.events.signing import sign_event
+from homeserver.federation.keys import SERVER_KEYS_PATH, ServerKeys
+from homeserver.federation.request_auth import authorization_header
+from homeserver.handlers.persister import EventContext
+from tests.server import HomeserverTestCase
+
+REMOTE = "remote.test:8448"
+
+
+class FakeRemote:
+    def __init__(self, test: HomeserverTestCase, name: str = REMOTE):
+        self.test = test
+        self.name = name
+        self.keys = ServerKeys(name, generate_signing_key("r1"), {}, Clock(test.fake_time), 86_400_000)
+        test.hs.keyring.set_fetcher(self)
+
+    async def get_json(self, destination: str, path: str, query: dict | None = None) -> Any:
+        if destination != self.name or path != SERVER_KEYS_PATH:
+            raise ConnectionError(f"no route to {destination}{path}")
+        return self.keys.response()
+
+    async def post_json(self, destination: str, path: str, body: Any) -> Any:
+        raise ConnectionError("no notaries here")
+
+    def user(self, localpart: str) -> str:
+        return f"@{localpart}:{self.name}"
+
+    async def request(self, method: str, uri: str, body: Any = None) -> Any:
+        header = authorization_header(self.name, self.keys.signing_key, self.test.hs.config.server_name, method,
+                                      uri, body)
+        raw = None if body is None else json.dumps(body).encode()
+        return await self.test.request(method, uri, headers={"Authorization": header}, raw_body=raw)
+
+    async def send_event(self, room_id: str, event_type: str, content: dict, sender: str,
+                         state_key: str | None = None) -> str:
+        """Build, sign and persist (through our checker and persister) the room's next event as
+        if it had arrived from this server."""
+        hs = self.test.hs
+        version = await hs.events_store.get_room_version(room_id)
+        state = dict(await hs.events_store.get_current_state_ids(room_id))
+        extremities = await hs.events_store.get_forward_extremities(room_id)
+        wanted = auth_types_for_event(event_type, sender, state_key, content, version)
+        pdu: dict[str, Any] = {
+            "room_id": room_id, "type": event_type, "sender": sender, "content": content,
+            "prev_events": [e for e, _ in extremities], "depth": max(d for _, d in extremities) + 1,
+            "origin_server_ts": hs.clock.time_msec(),
+            "auth_events": sorted(state[k] for k in wanted if k in state and not (
+                k == ("m.room.create", "") and version.room_id_from_create_event)),
+        }
+        if state_key is not None:
+            pdu["state_key"] = state_key
+        pdu = sign_event(pdu, self.name, self.keys.signing_key, version)
+        event = await hs.event_checker.check_received(pdu, version)
+        outcome = await hs.event_checker.check_auth(event, state, state)
+        assert outcome.rejected is None and not outcome.soft_failed, outcome
+        async with hs.event_persister.room_lock.queue(room_id):
+            await hs.event_persister.persist(event, EventContext(None, state))
+        return event.event_id
