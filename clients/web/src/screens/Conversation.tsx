@@ -735,11 +735,12 @@ export function Composer({
     el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
   }, [text, ref]);
 
-  // Editing puts the message's text in the composer; leaving edit mode empties it again.
+  // Editing puts the message's text in the composer; leaving edit mode empties it again. A layout
+  // effect: the "Editing" banner and the text appear in the same paint, never the banner alone.
   const editingId = editing?.eventId;
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!editingId) return;
-    const body = messages.find((m) => m.eventId === editingId)?.body ?? "";
+    const body = messages.find((m) => m.eventId === editingId)?.body ?? editing?.body ?? "";
     setText(body);
     requestAnimationFrame(() => ref.current?.setSelectionRange(body.length, body.length));
     return () => setText("");
