@@ -27,8 +27,7 @@ from homeserver.federation.request_auth import parse_authorization_header, verif
 from homeserver.federation.tls import FederationTls
 from homeserver.outbound import DEFAULT_IP_RANGE_BLACKLIST, IpRangePolicy, OutboundHttp
 from tests.federation.network import Connection, InProcessNetwork
-from tests.federation.test_discovery import FakeSrv
-from tests.outbound.fakes import StaticResolver
+from tests.outbound.fakes import StaticResolver, StaticSrvResolver
 
 ORIGIN = "origin.test"
 
@@ -39,9 +38,10 @@ class FakePeer(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, name: str, origin_key: Any):
+    def __init__(self, name: str, origin_key: Any, origin: str = ORIGIN):
         super().__init__()
         self.name = name
+        self.origin = origin
         self.origin_key = origin_key
         self.requests: list[dict[str, Any]] = []
         self.answers: dict[str, tuple[int, bytes]] = {}
@@ -53,7 +53,7 @@ class FakePeer(resource.Resource):
         uri = request.uri.decode("ascii")
         header = request.getHeader("authorization")
         auth = parse_authorization_header(header) if header else None
-        valid = (auth is not None and auth.origin == ORIGIN and auth.destination == self.name
+        valid = (auth is not None and auth.origin == self.origin and auth.destination == self.name
                  and verify_request(auth, self.origin_key, self.name, request.method.decode(), uri, content))
         self.requests.append({"method": request.method.decode(), "uri": uri, "host": request.getHeader("host"),
                               "content": content, "signed": valid, "secure": request.isSecure(),
@@ -84,7 +84,7 @@ class ClientTestCase(unittest.TestCase):
             "remote.test": ["203.0.113.10"], "delegated.test": ["198.51.100.20"], "srv-target.test": ["192.0.2.30"],
             "internal.test": ["10.1.2.3"], "mixed.test": ["192.0.2.40", "127.0.0.1"],
         })
-        self.srv = FakeSrv()
+        self.srv = StaticSrvResolver()
         self.outbound = OutboundHttp(reactor, resolver=self.resolver, time=self.time, connector=self.network)
         self.addCleanup(lambda: defer.ensureDeferred(self.outbound.close()))
         # Documentation ranges stand for public addresses here: take them out of the blacklist.

@@ -18,9 +18,8 @@ from homeserver.federation.client import FederationHttpClient, FederationUnreach
 from homeserver.federation.tls import FederationTls
 from homeserver.outbound import DEFAULT_IP_RANGE_BLACKLIST, IpRangePolicy, OutboundHttp
 from tests.federation.test_client import ORIGIN, FakePeer
-from tests.federation.test_discovery import FakeSrv
 from tests.outbound.certs import make_ca_and_server_cert
-from tests.outbound.fakes import StaticResolver
+from tests.outbound.fakes import StaticResolver, StaticSrvResolver
 
 
 class FederationTlsTest(unittest.TestCase):
@@ -45,7 +44,7 @@ class FederationTlsTest(unittest.TestCase):
 
     def client(self, tls: FederationTls) -> FederationHttpClient:
         policy = IpRangePolicy.from_strings(DEFAULT_IP_RANGE_BLACKLIST, ["127.0.0.1/32"])
-        return FederationHttpClient(ORIGIN, self.key, Clock(self.time), self.outbound, policy, tls, FakeSrv(), None)
+        return FederationHttpClient(ORIGIN, self.key, Clock(self.time), self.outbound, policy, tls, StaticSrvResolver(), None)
 
     async def fails(self, tls: FederationTls, dest: str | None = None) -> None:
         with self.assertRaises(FederationUnreachable):

@@ -22,18 +22,9 @@ from homeserver.federation.discovery import (
 )
 from homeserver.outbound import OutboundResponse, RequestTimedOut
 from homeserver.outbound.endpoint import Route
+from tests.outbound.fakes import StaticSrvResolver
 
 HOUR = 3600.0
-
-
-class FakeSrv:
-    def __init__(self, records: dict[str, list[SrvRecord]] | None = None):
-        self.records = records or {}
-        self.lookups: list[str] = []
-
-    async def lookup_srv(self, name: str) -> list[SrvRecord]:
-        self.lookups.append(name)
-        return list(self.records.get(name, []))
 
 
 class FakeWellKnown:
@@ -69,7 +60,7 @@ class DiscoveryTestCase(unittest.TestCase):
         self.time = task.Clock()
         self.time.advance(1_700_000_000)
         self.well_known = FakeWellKnown()
-        self.srv = FakeSrv()
+        self.srv = StaticSrvResolver()
         self.discovery = ServerDiscovery(Clock(self.time), self.well_known, self.srv, random.Random(1))
 
 
