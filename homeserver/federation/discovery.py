@@ -294,7 +294,10 @@ class ServerDiscovery:
         except OutboundError as e:
             transient, why = True, str(e)
         else:
-            if response.code == 200:
+            if not response.url.startswith("https://"):
+                # Redirected to plain HTTP: anyone on that path could name another server.
+                why = f"redirected to {response.url}, not HTTPS"
+            elif response.code == 200:
                 try:
                     delegated = parse_well_known(response.body)
                 except ValueError as e:

@@ -36,19 +36,20 @@ class FakeWellKnown:
         self.fetched: list[str] = []
         self.gate: defer.Deferred[None] | None = None
 
-    def set(self, host: str, body: bytes | str = b"", code: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.answers[host] = (code, body.encode() if isinstance(body, str) else body, headers or {})
+    def set(self, host: str, body: bytes | str = b"", code: int = 200, headers: dict[str, str] | None = None,
+            final_url: str | None = None) -> None:
+        self.answers[host] = (code, body.encode() if isinstance(body, str) else body, headers or {}, final_url)
 
     async def __call__(self, url: str) -> OutboundResponse:
         self.fetched.append(url)
         if self.gate is not None:
             await self.gate
         host = url.removeprefix("https://").split("/")[0]
-        answer = self.answers.get(host, (404, b"", {}))
+        answer = self.answers.get(host, (404, b"", {}, None))
         if isinstance(answer, Exception):
             raise answer
-        code, body, headers = answer
-        return OutboundResponse(code, Headers({k: [v] for k, v in headers.items()}), body, url)
+        code, body, headers, final_url = answer
+        return OutboundResponse(code, Headers({k: [v] for k, v in headers.items()}), body, final_url or url)
 
 
 def route(host_header: str, tls_name: str, *targets: tuple[str, int]) -> Destination:
@@ -161,6 +162,15 @@ class WellKnownRulesTest(DiscoveryTestCase):
             self.discovery = ServerDiscovery(Clock(self.time), self.well_known, self.srv)
             self.well_known.set("example.org", body, code)
             self.assertEqual(await self.discovery.resolve("example.org"), expected, (body, code))
+
+    async def test_a_redirect_to_plain_http_is_not_believed(self) -> None:
+        self.well_known.set("example.org", '{"m.server": "evil.example:443"}',
+                            final_url="http://example.org/.well-known/matrix/server")
+        self.assertEqual(await self.discovery.resolve("example.org"),
+                         route("example.org", "example.org", ("example.org", 8448)))
+        self.well_known.set("other.org", '{"m.server": "m.other.org:443"}',
+                            final_url="https://www.other.org/.well-known/matrix/server")
+        self.assertEqual((await self.discovery.resolve("other.org")).host_header, "m.other.org:443")
 
     async def test_no_delegation_and_no_srv_is_port_8448(self) -> None:
         self.assertEqual(await self.discovery.resolve("example.org"),
@@ -287,3 +297,26 @@ class WellKnownCacheTest(DiscoveryTestCase):
         self.assertEqual((await first).host_header, "m.example.org:443")
         self.assertEqual((await second).host_header, "m.example.org:443")
         self.assertEqual(len(self.well_known.fetched), 1)
+
+
+class DnsSrvResolverTest(unittest.TestCase):
+    """The production SRV resolver's reading of twisted.names answers (a fake resolver: no DNS)."""
+
+    async def test_answers_are_read_and_missing_names_are_no_records(self) -> None:
+        from twisted.names import dns, error
+
+        from homeserver.federation.discovery import DnsSrvResolver
+
+        class FakeNames:
+            async def lookupService(self, name: str) -> Any:  # noqa: N802 - twisted.names' name
+                if name == "_matrix-fed._tcp.missing.org":
+                    raise error.DNSNameError(name)
+                srv = dns.RRHeader(name, dns.SRV, payload=dns.Record_SRV(10, 5, 8448, b"fed.example.org"))
+                other = dns.RRHeader(name, dns.CNAME, payload=dns.Record_CNAME(b"x.example.org"))
+                return [srv, other], [], []
+
+        resolver = DnsSrvResolver(None)
+        resolver._resolver = FakeNames()
+        self.assertEqual(await resolver.lookup_srv("_matrix-fed._tcp.example.org"),
+                         [SrvRecord(10, 5, 8448, "fed.example.org")])
+        self.assertEqual(await resolver.lookup_srv("_matrix-fed._tcp.missing.org"), [])
