@@ -52,6 +52,20 @@ class WiringTest(HomeserverTestCase):
         self.assertEqual((request["uri"], request["host"], request["signed"]),
                          ("/_matrix/key/v2/server", REMOTE, True))
 
+    async def test_requests_can_land_in_an_in_process_homeserver(self) -> None:
+        # Our own resource tree stands for the peer: the hook that two-server tests use.
+        network = InProcessNetwork()
+        self.addCleanup(network.close)
+        self.hs.outbound.connector = network
+        self.hs.outbound.resolver = StaticResolver({"test": ["198.51.100.9"]})
+        network.listen("198.51.100.9", 443, self.hs.build_site())  # .well-known: 404 here
+        network.listen("198.51.100.9", 8448, self.hs.build_site())
+        version = await self.hs.federation_client.get_json("test", "/_matrix/federation/v1/version")
+        self.assertEqual(version["server"]["name"], "homeserver")
+        keys = await self.hs.federation_client.get_json("test", "/_matrix/key/v2/server")
+        self.assertEqual(keys["server_name"], "test")
+        self.assertEqual([(c.port, c.tls_name) for c in network.connections], [(443, "test"), (8448, "test")])
+
     async def test_in_process_tests_never_reach_real_dns(self) -> None:
         # matrix.org exists in real DNS; here it resolves to nothing and has no SRV record.
         with self.assertRaises(FederationUnreachable):
