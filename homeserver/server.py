@@ -12,6 +12,8 @@ from twisted.web.resource import Resource
 
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
+from homeserver.federation.client import FederationHttpClient
+from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolver
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
@@ -161,6 +163,29 @@ def load_signing_key(path: str) -> SigningKey:
     return keys[0]
 
 
+class _LazyFederationFetcher:
+    """The key ring's fetcher: the federation client, built when keys are first fetched."""
+
+    def __init__(self, hs: HomeServer):
+        self._hs = hs
+
+    async def get_json(self, destination: str, path: str, query: dict[str, Any] | None = None) -> Any:
+        return await self._hs.federation_client.get_json(destination, path, query)
+
+    async def post_json(self, destination: str, path: str, body: Any) -> Any:
+        return await self._hs.federation_client.post_json(destination, path, body)
+
+
+class _CurrentSrvResolver:
+    """hs.srv_resolver as it is at each lookup."""
+
+    def __init__(self, hs: HomeServer):
+        self._hs = hs
+
+    async def lookup_srv(self, name: str) -> list[SrvRecord]:
+        return await self._hs.srv_resolver.lookup_srv(name)
+
+
 class HomeServer:
     """`reactor` runs threads and sockets; `clock` tells the time (it may be a fake one in tests);
     `cpu_pool` runs CPU-heavy work off the reactor thread (tests hand in one that runs in place)."""
@@ -172,6 +197,9 @@ class HomeServer:
         self.cpu_pool = cpu_pool or CpuPool(reactor)
         # Every outgoing request to an address a user or another server chose goes through it.
         self.outbound = OutboundHttp(reactor)
+        # SRV lookups of server discovery (looked up at each use: tests swap it, like outbound.resolver).
+        self.srv_resolver: SrvResolver = DnsSrvResolver(reactor)
+        self._federation_client: FederationHttpClient | None = None
 
         # storage
         self.database = Database(create_engine(config.database_name, config.database_args), reactor)
@@ -257,6 +285,7 @@ class HomeServer:
         except ValueError as e:
             raise ConfigError(f"Config error at {e}") from None
         self.keyring = KeyRing(self.server_keys, self.server_keys_store, self.clock, trusted)
+        self.keyring.set_fetcher(_LazyFederationFetcher(self))
         self.event_checker = EventChecker(self.events_store, self.keyring)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
@@ -338,6 +367,16 @@ class HomeServer:
                                           self.media_store, self.media_repository)
 
         self._looping_calls: list[Any] = []
+
+    @property
+    def federation_client(self) -> FederationHttpClient:
+        """Signed requests to other homeservers (built at first use)."""
+        if self._federation_client is None:
+            config = self.config
+            self._federation_client = FederationHttpClient(
+                config.server_name, self.signing_key, self.clock, self.outbound, config.federation_ip_range_policy,
+                config.federation_tls, _CurrentSrvResolver(self), config.federation_domain_whitelist)
+        return self._federation_client
 
     def _build_push(self, config: Config, reactor: Any) -> None:
         """Pushers, the notifications recorded after each event, and their delivery to push gateways."""

@@ -21,6 +21,7 @@ from homeserver.config import Config
 from homeserver.rest.http import HomeserverRequest
 from homeserver.server import HomeServer
 from homeserver.util.cpu_pool import CpuPool
+from tests.outbound.fakes import StaticResolver, StaticSrvResolver
 
 ACCOUNT_TABLES = [
     "users", "profiles", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
@@ -119,6 +120,10 @@ class HomeserverTestCase(unittest.TestCase):
         if use_postgres():
             reset_postgres_schema()
         self.hs = HomeServer(self.config, reactor, Clock(self.fake_time), cpu_pool=CpuPool(reactor, size=0))
+        # No test reaches real DNS: names resolve only to what a test maps (and localhost), and no
+        # server name has SRV records. Tests that federate swap these for their own tables.
+        self.hs.outbound.resolver = StaticResolver({"localhost": ["127.0.0.1", "::1"]})
+        self.hs.srv_resolver = StaticSrvResolver()
         await self.hs.start()
         self.addCleanup(lambda: defer.ensureDeferred(self.hs.stop()))
         self.site = self.hs.build_site()

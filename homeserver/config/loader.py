@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from homeserver.federation.tls import FederationTls
 from homeserver.outbound.ranges import InvalidRange, IpRangePolicy
 from homeserver.outbound.tls import TlsConfigError, TlsSettings
 
@@ -233,6 +234,23 @@ class Config:
             self.ip_range_policy = IpRangePolicy.from_strings(raw["ip_range_blacklist"], raw["ip_range_whitelist"])
         except InvalidRange as e:
             raise ConfigError(f"Config error at {e}") from None
+        fed_blacklist = raw["federation_ip_range_blacklist"]
+        try:
+            self.federation_ip_range_policy = IpRangePolicy.from_strings(
+                raw["ip_range_blacklist"] if fed_blacklist is None else fed_blacklist, raw["ip_range_whitelist"],
+                blacklist_key="ip_range_blacklist" if fed_blacklist is None else "federation_ip_range_blacklist")
+        except InvalidRange as e:
+            raise ConfigError(f"Config error at {e}") from None
+        self.federation_verify_certificates: bool = raw["federation_verify_certificates"]
+        self.federation_certificate_verification_whitelist: list[str] = \
+            raw["federation_certificate_verification_whitelist"]
+        self.federation_custom_ca_list: list[str] = [self.path(p) for p in raw["federation_custom_ca_list"] or []]
+        try:
+            self.federation_tls = FederationTls.from_config(self.federation_verify_certificates,
+                                                            self.federation_certificate_verification_whitelist,
+                                                            self.federation_custom_ca_list)
+        except TlsConfigError as e:
+            raise ConfigError(f"Config error at federation_custom_ca_list: {e}") from None
         self.push_extra_ca_certificates: list[str] = [self.path(p) for p in push["extra_ca_certificates"]]
         try:
             self.push_tls = TlsSettings.with_extra_ca_files(self.push_extra_ca_certificates)

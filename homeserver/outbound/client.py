@@ -26,7 +26,14 @@ from twisted.internet.task import Cooperator
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 
-from homeserver.outbound.endpoint import GuardedEndpointFactory, HostResolver, ReactorResolver
+from homeserver.outbound.endpoint import (
+    Connector,
+    GuardedEndpointFactory,
+    HostResolver,
+    ReactorResolver,
+    RouteLookup,
+    TcpConnector,
+)
 from homeserver.outbound.errors import (
     InvalidUrl,
     OutboundError,
@@ -35,7 +42,7 @@ from homeserver.outbound.errors import (
     TooManyRedirects,
 )
 from homeserver.outbound.ranges import IpRangePolicy
-from homeserver.outbound.tls import TlsSettings
+from homeserver.outbound.tls import TlsPolicy, TlsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +118,9 @@ async def _discard(response: Any) -> None:
 
 
 class OutboundClient:
-    def __init__(self, reactor: Any, time: Any, outbound: OutboundHttp, policy: IpRangePolicy, tls: TlsSettings,
+    def __init__(self, reactor: Any, time: Any, outbound: OutboundHttp, policy: IpRangePolicy, tls: TlsPolicy,
                  timeout_s: float, connect_timeout_s: float, max_response_size: int, max_redirects: int,
-                 user_agent: bytes, persistent: bool):
+                 user_agent: bytes, persistent: bool, routes: RouteLookup | None = None):
         if max_redirects > MAX_REDIRECTS:
             raise ValueError(f"at most {MAX_REDIRECTS} redirects")
         self._time = time
@@ -125,28 +132,31 @@ class OutboundClient:
         self._cooperator = Cooperator(scheduler=lambda work: reactor.callLater(0, work))
         self._pool = HTTPConnectionPool(reactor, persistent=persistent)
         self._pool.maxPersistentPerHost = 5
-        factory = GuardedEndpointFactory(reactor, lambda: outbound.resolver, policy, connect_timeout_s, tls)
+        factory = GuardedEndpointFactory(outbound, policy, connect_timeout_s, tls, routes)
         # The Agent itself, not treq's client: no cookie jar carried from one site to the next, no
         # gzip (a small compressed answer must not inflate past the size bound in one chunk).
         self._agent = Agent.usingEndpointFactory(reactor, factory, pool=self._pool)
 
     async def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                      body: bytes | None = None, max_size: int | None = None) -> OutboundResponse:
-        """Send the request and read the whole (bounded) answer, whatever its status code."""
+                      body: bytes | None = None, max_size: int | None = None,
+                      timeout_s: float | None = None) -> OutboundResponse:
+        """Send the request and read the whole (bounded) answer, whatever its status code.
+        `max_size` and `timeout_s` override the client's bounds for this request."""
         work = defer.ensureDeferred(self._request(method, url, headers or {}, body,
                                                   self._max_response_size if max_size is None else max_size))
         timed_out = []
+        timeout_s = self._timeout_s if timeout_s is None else timeout_s
 
         def time_out() -> None:
             timed_out.append(True)
             work.cancel()  # drops the connection, wherever the request is
 
-        timer = self._time.callLater(self._timeout_s, time_out)
+        timer = self._time.callLater(timeout_s, time_out)
         try:
             return await work
         except Exception as e:  # refused, reset, DNS, TLS...
             if timed_out:
-                raise RequestTimedOut(f"No complete answer within {self._timeout_s:g} s") from None
+                raise RequestTimedOut(f"No complete answer within {timeout_s:g} s") from None
             if isinstance(e, OutboundError):
                 raise
             raise OutboundError(f"{type(e).__name__}: {e}") from None
@@ -186,21 +196,26 @@ class OutboundClient:
 
 
 class OutboundHttp:
-    """Builds the guarded clients; `resolver` is looked up at each connection (tests swap it).
-    `time` (an IReactorTime, the reactor by default) runs the requests' total timeouts."""
+    """Builds the guarded clients; `resolver` and `connector` are looked up at each connection
+    (tests swap them: a table of names, connections to in-process servers). `time` (an
+    IReactorTime, the reactor by default) runs the requests' total timeouts."""
 
-    def __init__(self, reactor: Any, resolver: HostResolver | None = None, time: Any = None):
+    def __init__(self, reactor: Any, resolver: HostResolver | None = None, time: Any = None,
+                 connector: Connector | None = None):
         self._reactor = reactor
         self._time = time or reactor
         self.resolver: HostResolver = resolver or ReactorResolver(reactor)
+        self.connector: Connector = connector or TcpConnector(reactor)
         self._clients: list[OutboundClient] = []
 
     def client(self, *, policy: IpRangePolicy, timeout_s: float, max_response_size: int,
-               tls: TlsSettings | None = None, connect_timeout_s: float | None = None, max_redirects: int = 0,
-               user_agent: bytes = DEFAULT_USER_AGENT, persistent: bool = False) -> OutboundClient:
+               tls: TlsPolicy | None = None, connect_timeout_s: float | None = None, max_redirects: int = 0,
+               user_agent: bytes = DEFAULT_USER_AGENT, persistent: bool = False,
+               routes: RouteLookup | None = None) -> OutboundClient:
+        """`routes`: look the URL's host up there to know where to connect (federation)."""
         client = OutboundClient(self._reactor, self._time, self, policy, tls or TlsSettings(), timeout_s,
                                 timeout_s if connect_timeout_s is None else connect_timeout_s, max_response_size,
-                                max_redirects, user_agent, persistent)
+                                max_redirects, user_agent, persistent, routes)
         self._clients.append(client)
         return client
 

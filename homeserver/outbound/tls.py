@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from OpenSSL import crypto
@@ -19,6 +20,12 @@ from zope.interface import implementer
 
 class TlsConfigError(ValueError):
     pass
+
+
+class TlsPolicy(Protocol):
+    """How to check the certificate of the server at `hostname` (a DNS name or an IP literal)."""
+
+    def creator_for(self, hostname: str) -> IOpenSSLClientConnectionCreator: ...
 
 
 @implementer(IOpenSSLTrustRoot)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from homeserver.federation.discovery import SrvRecord
 from homeserver.outbound.ranges import IPAddress
 
 
@@ -18,3 +19,15 @@ class StaticResolver:
     async def resolve(self, hostname: str, port: int) -> list[IPAddress]:
         self.lookups.append(hostname)
         return list(self._names.get(hostname, []))
+
+
+class StaticSrvResolver:
+    """SRV records from a table (`name` -> records); other names have none. Lookups are recorded."""
+
+    def __init__(self, records: dict[str, list[SrvRecord]] | None = None):
+        self.records = records or {}
+        self.lookups: list[str] = []
+
+    async def lookup_srv(self, name: str) -> list[SrvRecord]:
+        self.lookups.append(name)
+        return list(self.records.get(name, []))
