@@ -17,6 +17,7 @@ from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolv
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
+from homeserver.federation.transport import membership as federation_membership
 from homeserver.federation.transport import version as federation_version
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
@@ -29,6 +30,7 @@ from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.federation_membership import FederationMembershipHandler
 from homeserver.handlers.federation_reads import FederationReadHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.guest_access import GuestAccessHandler
@@ -296,7 +298,7 @@ class HomeServer:
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
                                                          self.users_store, self.directory_handler,
                                                          self.event_persister)
-        self.room_member_handler = RoomMemberHandler(self.events_store, self.event_creation_handler,
+        self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
@@ -310,6 +312,9 @@ class HomeServer:
                                                  self.visibility, self.relations_handler,
                                                  forgotten_rooms=self.room_extras_store,
                                                  account_data=self.account_data_store)
+        self.federation_membership_handler = FederationMembershipHandler(
+            config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
+            self.event_persister)
         self.federation_read_handler = FederationReadHandler(config.server_name, self.events_store,
                                                              self.state_groups_store, self.visibility,
                                                              self.room_extras_store)
@@ -404,7 +409,7 @@ class HomeServer:
         names = set(resources)
         router = Router()
         if "federation" in names:
-            for module in (federation_version, federation_events):
+            for module in (federation_version, federation_events, federation_membership):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)

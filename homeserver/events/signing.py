@@ -67,11 +67,16 @@ def check_signed_by(pdu: dict[str, Any], server_name: str, verify_keys: Mapping[
 
 
 def servers_required_to_sign(pdu: dict[str, Any], room_version: RoomVersion) -> set[str]:
-    """The sender's server; for rooms 1-2 also the server named in the event ID.
+    """The sender's server; for rooms 1-2 also the server named in the event ID; for a
+    restricted join (v8+), the server of `join_authorised_via_users_server`.
     (Third-party invites, where another server may send the event, are left to the caller.)"""
     servers = {_domain(pdu.get("sender"), "sender")}
     if room_version.event_format is EventFormat.V1:
         servers.add(_domain(pdu.get("event_id"), "event_id"))
+    content = pdu.get("content")
+    if room_version.restricted_join_rule and pdu.get("type") == "m.room.member" and isinstance(content, dict) \
+            and content.get("membership") == "join" and "join_authorised_via_users_server" in content:
+        servers.add(_domain(content["join_authorised_via_users_server"], "join_authorised_via_users_server"))
     return servers
 
 

@@ -78,7 +78,7 @@ class EventChecker:
         except EventValidationError as e:
             raise MatrixError(400, Codes.BAD_JSON, str(e)) from None
         event = event_from_pdu(pdu, room_version)
-        reason = await self._auth_against_state(event, state_before)
+        reason = await self.auth_against_state(event, state_before)
         if reason is not None:
             raise forbidden(reason)
         return event
@@ -133,18 +133,18 @@ class EventChecker:
             check_auth(event, own)
         except AuthError as e:
             return AuthOutcome(rejected=f"against its auth events: {e}")
-        reason = await self._auth_against_state(event, state_before)
+        reason = await self.auth_against_state(event, state_before)
         if reason is not None:
             return AuthOutcome(rejected=f"against the state before it: {reason}")
         if current_state is not None and current_state is not state_before:
-            reason = await self._auth_against_state(event, current_state)
+            reason = await self.auth_against_state(event, current_state)
             if reason is not None:
                 return AuthOutcome(soft_failed=True)
         return AuthOutcome()
 
     # -- shared -------------------------------------------------------------------------------
 
-    async def _auth_against_state(self, event: Event, state: StateMap) -> str | None:
+    async def auth_against_state(self, event: Event, state: StateMap) -> str | None:
         """None if the auth rules allow the event against `state`, else why not."""
         wanted = auth_types_for_event(event.type, event.sender, event.state_key, event.content, event.room_version)
         # The create event too: v12 does not list it among auth_events, but its rules consult it.

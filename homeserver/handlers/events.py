@@ -69,12 +69,23 @@ class EventCreationHandler:
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
     ) -> PersistedEvent:
         """As send(), for a caller already holding the room's lock (room creation)."""
+        room_version, pdu, group_before, state_before = await self.build(
+            sender, room_id, event_type, content, state_key, extra)
+        return await self._sign_check_persist(room_version, pdu, group_before, state_before, txn_id)
+
+    async def build(
+        self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[RoomVersion, dict[str, Any], int | None, dict]:
+        """The room's next event, unsigned: prev_events (the forward extremities), depth, and
+        auth_events chosen from the state before it. Returns (room version, PDU, state group
+        before, state before). Also the template another server signs to join (make_join)."""
         room_version = await self._events.get_room_version(room_id)
         if room_version is None:
             raise not_found("Unknown room")
         extremities = sorted(await self._events.get_forward_extremities(room_id), key=lambda e: -e[1])
         extremities = extremities[:MAX_PREV_EVENTS]
-        group_before, state_before = await self._state_before(room_version, [e for e, _ in extremities])
+        group_before, state_before = await self.state_before(room_version, [e for e, _ in extremities])
         pdu: dict[str, Any] = {
             "room_id": room_id,
             "type": event_type,
@@ -87,7 +98,11 @@ class EventCreationHandler:
         }
         if state_key is not None:
             pdu["state_key"] = state_key
-        return await self._finish_and_persist(room_version, pdu, group_before, state_before, txn_id)
+        wanted = auth_types_for_event(event_type, sender, state_key, content, room_version)
+        pdu["auth_events"] = await self._references(
+            room_version, sorted(state_before[k] for k in wanted if k in state_before))
+        pdu["prev_events"] = await self._references(room_version, pdu["prev_events"])
+        return room_version, pdu, group_before, state_before
 
     async def _references(self, room_version: RoomVersion, event_ids: list[str]) -> list[Any]:
         """prev_events/auth_events as the room version writes them: plain IDs, or in the V1 event
@@ -124,12 +139,14 @@ class EventCreationHandler:
                 pdu["origin_server_ts"] += 1
             self._room_ids_being_created.add(new_id)
             try:
-                return await self._finish_and_persist(room_version, pdu, None, {}, None, new_room=True)
+                return await self._sign_check_persist(room_version, pdu, None, {}, None, new_room=True)
             finally:
                 self._room_ids_being_created.discard(new_id)
-        return await self._finish_and_persist(room_version, pdu, None, {}, None, new_room=True)
+        return await self._sign_check_persist(room_version, pdu, None, {}, None, new_room=True)
 
-    async def _state_before(self, room_version: RoomVersion, prev_ids: list[str]) -> tuple[int | None, dict]:
+    async def state_before(self, room_version: RoomVersion, prev_ids: list[str]) -> tuple[int | None, dict]:
+        """The state before an event with these (known) prev_events: (its group when one holds
+        it exactly, else None; the state map), resolved across them when there are several."""
         groups = await self._state_groups.get_event_state_groups(prev_ids)
         if len(prev_ids) == 1:
             group = groups[prev_ids[0]][1]
@@ -139,18 +156,12 @@ class EventCreationHandler:
                                        self._events.get_auth_chain_ids)
         return None, dict(resolved)
 
-    async def _finish_and_persist(
+    async def _sign_check_persist(
         self, room_version: RoomVersion, pdu: dict[str, Any], group_before: int | None,
         state_before: dict, txn_id: tuple[str, str, str] | None, new_room: bool = False,
     ) -> PersistedEvent:
-        """Finish building (auth_events chosen from the state before, hashed, signed), then the
-        checks every event passes (EventChecker), then the persister."""
-        wanted = auth_types_for_event(pdu["type"], pdu["sender"], pdu.get("state_key"), pdu["content"],
-                                      room_version)
-        if pdu["type"] != "m.room.create":
-            pdu["auth_events"] = await self._references(
-                room_version, sorted(state_before[k] for k in wanted if k in state_before))
-            pdu["prev_events"] = await self._references(room_version, pdu["prev_events"])
+        """Name (rooms 1-2), hash and sign a built event, then the checks every event passes
+        (EventChecker), then the persister."""
         if room_version.event_format is EventFormat.V1:
             # Rooms 1-2: the sending server names the event; its domain must be ours.
             pdu["event_id"] = f"${new_token('')[:24]}:{self._server_name}"

@@ -12,6 +12,7 @@ from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventPersister
+from homeserver.handlers.restricted_joins import choose_authoriser
 from homeserver.storage.events import EventsStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.secrets import new_token
@@ -143,7 +144,8 @@ class RoomCreationHandler:
 
 
 class RoomMemberHandler:
-    def __init__(self, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore):
+    def __init__(self, server_name: str, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore):
+        self._server_name = server_name
         self._events = events
         self._creator = creator
         self._profiles = profiles
@@ -164,6 +166,8 @@ class RoomMemberHandler:
             content["reason"] = reason
         if membership in ("join", "knock"):
             content.update(await self._profiles.get_profile(target))
+        if membership == "join" and sender == target:
+            content.update(await self._authorisation(room_id, target))
 
         async def check_guest_access() -> None:  # under the room's lock: no guest_access change slips in
             if not await self.guests_may_join(room_id):
@@ -172,6 +176,19 @@ class RoomMemberHandler:
         event = await self._creator.send(sender, room_id, "m.room.member", content, target, txn_id,
                                          check=check_guest_access if guest and membership == "join" else None)
         return event.event_id
+
+    async def _authorisation(self, room_id: str, user_id: str) -> dict[str, str]:
+        """For a restricted room the user may join through one of its allowed rooms: the member
+        who vouches for them (spec: restricted rooms)."""
+        room_version = await self._events.get_room_version(room_id)
+        state = await self._events.get_current_state_ids(room_id)
+        try:
+            authoriser = await choose_authoriser(self._events, self._server_name, room_version, state, user_id)
+        except MatrixError as e:
+            if e.errcode == Codes.UNABLE_TO_AUTHORISE_JOIN:
+                raise forbidden("You are not in any of the rooms this room admits members of") from None
+            raise
+        return {} if authoriser is None else {"join_authorised_via_users_server": authoriser}
 
     async def guests_may_join(self, room_id: str) -> bool:
         event_id = (await self._events.get_current_state_ids(room_id)).get(("m.room.guest_access", ""))
