@@ -34,6 +34,15 @@ class UserID:
     __str__ = to_string
 
 
+def split_server_name(server_name: str) -> tuple[str, int | None]:
+    """`host[:port]` -> (host, port or None); an IPv6 literal keeps its brackets."""
+    host, sep, port = server_name.rpartition(":")
+    if not sep or host.endswith(":") or (host.startswith("[") and not host.endswith("]")) or \
+            server_name.endswith("]") or not port.isdigit():
+        return server_name, None
+    return host, int(port)
+
+
 def check_new_localpart(localpart: str, server_name: str) -> None:
     """Raise M_INVALID_USERNAME unless `localpart` may be registered (it must be lowercase already)."""
     if not localpart:
