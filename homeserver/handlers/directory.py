@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, not_found
+from homeserver.api.identifiers import is_valid_server_name
 from homeserver.clock import Clock
 from homeserver.events.auth import get_required_level, get_user_power_level
 from homeserver.events.model import Event
@@ -43,7 +44,7 @@ _BAD_NEW_LOCALPART = re.compile(r"[:\x00\s\x01-\x1f\x7f]")
 def parse_alias(alias: str) -> tuple[str, str]:
     """(localpart, server name) of a room alias; 400 M_INVALID_PARAM if it is not one."""
     localpart, sep, domain = alias[1:].partition(":")
-    if (not alias.startswith("#") or not sep or not domain or "\x00" in alias
+    if (not alias.startswith("#") or not sep or not is_valid_server_name(domain) or "\x00" in alias
             or len(alias.encode("utf-8")) > MAX_ALIAS_LENGTH):
         raise invalid_param(f"Room alias invalid: {alias!r}")
     return localpart, domain

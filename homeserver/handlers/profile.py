@@ -18,7 +18,7 @@ from homeserver.storage.users import UsersStore
 
 logger = logging.getLogger(__name__)
 
-FIELD_NAME = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+FIELD_NAME = re.compile(r"avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 MAX_PROFILE_BYTES = 64 * 1024
 MAX_KEY_BYTES = 255
 MAX_DISPLAYNAME = 256
@@ -50,7 +50,7 @@ class ProfileHandler:
         self._check_owner(requester, user_id)
         if len(field.encode()) > MAX_KEY_BYTES:
             raise MatrixError(400, "M_KEY_TOO_LARGE", "Profile key too long")
-        if not FIELD_NAME.match(field):
+        if not FIELD_NAME.fullmatch(field):
             raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid profile field name {field!r}")
         if field == "displayname":
             if not isinstance(value, str) or len(value) > MAX_DISPLAYNAME:

@@ -340,7 +340,7 @@ class Router:
 
     def match(self, path: str) -> tuple[dict[str, tuple[Handler, str]], dict[str, str]] | None:
         for pattern, methods in self._routes:
-            m = pattern.match(path)
+            m = pattern.fullmatch(path)
             if m:
                 return methods, {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
         return None
