@@ -21,6 +21,7 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, not_found
 from homeserver.api.identifiers import is_valid_server_name
+from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
 from homeserver.events.auth import get_required_level, get_user_power_level
 from homeserver.events.model import Event
@@ -65,7 +66,7 @@ def _decode_token(token: str) -> tuple[str, tuple[int, str]]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         direction, count, room_id = json_input.loads(raw)
-        if direction in ("n", "p") and isinstance(count, int) and isinstance(room_id, str):
+        if direction in ("n", "p") and is_safe_integer(count) and isinstance(room_id, str):
             return direction, (count, room_id)
     except (ValueError, TypeError):
         pass

@@ -32,7 +32,8 @@ INLINE_CONTENT_TYPES = frozenset({
     "video/quicktime", "audio/mp4", "audio/webm", "audio/aac", "audio/mpeg", "audio/ogg", "audio/wave",
     "audio/wav", "audio/x-wav", "audio/x-pn-wav", "audio/flac", "audio/x-flac",
 })
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+# At most 18 digits (any file size fits): a longer number is a malformed range, ignored.
+_RANGE_RE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 # Characters that may stand in a quoted filename as they are (RFC 6266 / RFC 2616 quoted-string,
 # minus the quote and backslash that would need escaping).
 _PLAIN_FILENAME_RE = re.compile(r"[\x20-\x7e]+")
