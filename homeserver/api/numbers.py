@@ -50,14 +50,3 @@ def parse_position(text: str) -> int | None:
     number = int(text)
     return number if number <= MAX_SAFE_INTEGER else None
 
-
-def check_body_integer(value: Any, what: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    """An integer field of a JSON body: 400 M_BAD_JSON if it is not an integer (floats included),
-    M_INVALID_PARAM if it is outside [minimum, maximum] or the canonical range."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MatrixError(400, Codes.BAD_JSON, f"{what} must be an integer")
-    low = MIN_SAFE_INTEGER if minimum is None else max(minimum, MIN_SAFE_INTEGER)
-    high = MAX_SAFE_INTEGER if maximum is None else min(maximum, MAX_SAFE_INTEGER)
-    if not low <= value <= high:
-        raise MatrixError(400, Codes.INVALID_PARAM, f"{what} must be between {low} and {high}")
-    return value
