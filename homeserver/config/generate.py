@@ -18,7 +18,7 @@ TEMPLATE = """\
 server_name: {server_name_yaml}
 
 # Where clients reach this server, as they see it (behind a reverse proxy, the proxy's URL).
-public_baseurl: {public_baseurl_yaml}
+{public_baseurl_line}
 
 listeners:
   - port: {port}
@@ -46,6 +46,15 @@ enable_registration: false
 """
 
 
+def _public_baseurl_line(server_name: str, port: int) -> str:
+    """A server name with its own port says where the server is reached: public_baseurl is left
+    to its default, https://<server_name>/ (appending the listener's port too would make
+    `host:8448:8008`). A bare host is taken as a local install reached on the listener."""
+    if server_name.endswith("]") or ":" not in server_name:
+        return "public_baseurl: " + yaml.safe_dump(f"http://{server_name}:{port}/").split("\n")[0]
+    return f"# public_baseurl: https://{server_name}/  (the default)"
+
+
 def generate_config(server_name: str, config_path: str, data_dir: str | None = None, port: int = 8008) -> str:
     """Write a new config (refusing to overwrite one) and a signing key; returns the config text."""
     if os.path.exists(config_path):
@@ -66,7 +75,7 @@ def generate_config(server_name: str, config_path: str, data_dir: str | None = N
     text = TEMPLATE.format(
         server_name=server_name,
         server_name_yaml=yaml.safe_dump(server_name).split("\n")[0],
-        public_baseurl_yaml=yaml.safe_dump(f"http://{server_name}:{port}/").split("\n")[0],
+        public_baseurl_line=_public_baseurl_line(server_name, port),
         port=port,
         data_dir=rel_data,
         shared_secret_yaml=yaml.safe_dump(secrets.token_urlsafe(32)).split("\n")[0],

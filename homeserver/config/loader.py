@@ -223,6 +223,9 @@ class Config:
         self.turn_allow_guests: bool = raw["turn_allow_guests"]
         self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
         self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
+        self.require_auth_for_profile_requests: bool = raw["require_auth_for_profile_requests"]
+        self.limit_profile_requests_to_users_who_share_rooms: bool = \
+            raw["limit_profile_requests_to_users_who_share_rooms"]
         push = raw["push"]
         self.push_enabled: bool = push["enabled"]
         self.push_include_content: bool = push["include_content"]

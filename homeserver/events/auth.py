@@ -23,6 +23,7 @@ from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 from unpaddedbase64 import decode_base64
 
+from homeserver.api.identifiers import is_valid_server_name
 from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomVersion
 
@@ -72,10 +73,6 @@ def _accepts_string_levels(rv: RoomVersion) -> bool:
 
 # -- identifiers ------------------------------------------------------------------------------------
 
-# Server name grammar (appendices, "Server Name"): hostname [":" port].
-_SERVER_NAME = re.compile(r"(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.\-]{1,255})(:[0-9]{1,5})?")
-
-
 def is_valid_user_id(user_id: Any) -> bool:
     """A user ID as servers must accept it over federation: historical localparts (any code
     points but ':' and NUL, even empty) are allowed (appendices, "Historical User IDs")."""
@@ -84,7 +81,7 @@ def is_valid_user_id(user_id: Any) -> bool:
     if len(user_id.encode("utf-8")) > 255:
         return False
     localpart, _, server_name = user_id[1:].partition(":")
-    return "\x00" not in localpart and _SERVER_NAME.fullmatch(server_name) is not None
+    return "\x00" not in localpart and is_valid_server_name(server_name)
 
 
 def domain_of(identifier: str) -> str:

@@ -20,6 +20,7 @@ import jsonschema
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.util import json_input
 from homeserver.util.glob import MAX_GLOB_LENGTH, Glob
+from homeserver.util.json_schema import validator_for
 
 # -- the schema ---------------------------------------------------------------------------------
 
@@ -80,11 +81,11 @@ FILTER_SCHEMA: dict[str, Any] = {
     },
 }
 
-_FILTER_VALIDATOR = jsonschema.Draft202012Validator(FILTER_SCHEMA)
-_ROOM_EVENT_FILTER_VALIDATOR = jsonschema.Draft202012Validator(ROOM_EVENT_FILTER_SCHEMA)
+_FILTER_VALIDATOR = validator_for(FILTER_SCHEMA)
+_ROOM_EVENT_FILTER_VALIDATOR = validator_for(ROOM_EVENT_FILTER_SCHEMA)
 
 
-def _validate(validator: jsonschema.Draft202012Validator, value: Any, prefix: str) -> None:
+def _validate(validator: Any, value: Any, prefix: str) -> None:
     """400 naming the bad field: M_BAD_JSON for a wrong type, M_INVALID_PARAM for a bad value."""
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
@@ -122,7 +123,7 @@ def parse_json_filter(raw: str) -> dict[str, Any]:
     """Inline filter JSON: 400 M_NOT_JSON if it is not JSON, M_BAD_JSON if not an object."""
     try:
         value = json_input.loads(raw)
-    except json_input.JsonTooDeep as e:
+    except (json_input.JsonTooDeep, json_input.JsonNumberOutOfRange) as e:
         raise MatrixError(400, Codes.BAD_JSON, f"filter: {e}") from None
     except ValueError:
         raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None

@@ -75,7 +75,7 @@ class CrossSigningHandler:
         if len(key["keys"]) != 1:
             raise invalid_param(f"{field}.keys must hold exactly one key")
         key_id, public_key = next(iter(key["keys"].items()))
-        if key_id != "ed25519:" + public_key or not PUBLIC_KEY_RE.match(public_key):
+        if key_id != "ed25519:" + public_key or not PUBLIC_KEY_RE.fullmatch(public_key):
             raise invalid_param(f"{field}.keys must be {{'ed25519:<public key>': '<public key>'}} with an "
                                 "unpadded base64 ed25519 key")
         if public_key in device_ids:

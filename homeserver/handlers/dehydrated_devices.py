@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeserver.api.errors import forbidden, invalid_param, not_found
+from homeserver.api.numbers import parse_position
 from homeserver.handlers.to_device import message_event
 from homeserver.storage.dehydrated_devices import DehydratedDevicesStore
 from homeserver.storage.devices import DevicesStore
@@ -73,9 +74,10 @@ class DehydratedDeviceHandler:
             raise forbidden("Not the user's dehydrated device")
         after = 0
         if since is not None:
-            if not (since.isascii() and since.isdigit() and len(since) < 19):
+            position = parse_position(since)
+            if position is None:
                 raise invalid_param("Invalid next_batch token")
-            after = int(since)
+            after = position
         limit = max(1, min(limit, EVENTS_BATCH_LIMIT))
         messages = await self._to_device.get_messages(user_id, device_id, after,
                                                       self._to_device.stream.current, limit)

@@ -20,6 +20,8 @@ import re
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, not_found
+from homeserver.api.identifiers import is_valid_server_name
+from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
 from homeserver.events.auth import get_required_level, get_user_power_level
 from homeserver.events.model import Event
@@ -43,7 +45,7 @@ _BAD_NEW_LOCALPART = re.compile(r"[:\x00\s\x01-\x1f\x7f]")
 def parse_alias(alias: str) -> tuple[str, str]:
     """(localpart, server name) of a room alias; 400 M_INVALID_PARAM if it is not one."""
     localpart, sep, domain = alias[1:].partition(":")
-    if (not alias.startswith("#") or not sep or not domain or "\x00" in alias
+    if (not alias.startswith("#") or not sep or not is_valid_server_name(domain) or "\x00" in alias
             or len(alias.encode("utf-8")) > MAX_ALIAS_LENGTH):
         raise invalid_param(f"Room alias invalid: {alias!r}")
     return localpart, domain
@@ -64,7 +66,7 @@ def _decode_token(token: str) -> tuple[str, tuple[int, str]]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         direction, count, room_id = json_input.loads(raw)
-        if direction in ("n", "p") and isinstance(count, int) and isinstance(room_id, str):
+        if direction in ("n", "p") and is_safe_integer(count) and isinstance(room_id, str):
             return direction, (count, room_id)
     except (ValueError, TypeError):
         pass

@@ -22,17 +22,17 @@ from homeserver.storage.e2e_keys import (
 )
 
 INVALID_SIGNATURE = "M_INVALID_SIGNATURE"
-ALGORITHM_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+ALGORITHM_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 ONE_TIME_ALGORITHM = "signed_curve25519"
 # An unpadded base64 ed25519 or curve25519 public key: 32 bytes.
-PUBLIC_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
+PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}")
 REMOTE_UNREACHABLE = {"status": 503, "message": "Federation is not available on this server"}
 
 
 def split_key_id(key_id: str, what: str) -> tuple[str, str]:
     """"<algorithm>:<id>" -> (algorithm, id), or a 400 naming the bad key."""
     algorithm, sep, ident = key_id.partition(":")
-    if not sep or not ident or not ALGORITHM_RE.match(algorithm):
+    if not sep or not ident or not ALGORITHM_RE.fullmatch(algorithm):
         raise invalid_param(f"Malformed key ID {key_id!r} in {what}: expected '<algorithm>:<key_id>'")
     return algorithm, ident
 
@@ -122,7 +122,7 @@ class E2EKeysHandler:
             algorithm, ident = split_key_id(key_id, "device_keys.keys")
             if ident != device_id:
                 raise invalid_param(f"Key ID {key_id!r} in device_keys.keys must end in the device ID")
-            if algorithm in ("ed25519", "curve25519") and not PUBLIC_KEY_RE.match(value):
+            if algorithm in ("ed25519", "curve25519") and not PUBLIC_KEY_RE.fullmatch(value):
                 raise invalid_param(f"device_keys.keys[{key_id!r}] is not an unpadded base64 {algorithm} key")
         for required in ("ed25519", "curve25519"):
             if f"{required}:{device_id}" not in keys["keys"]:

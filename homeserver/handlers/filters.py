@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from homeserver.api.errors import forbidden, invalid_param, not_found
+from homeserver.api.numbers import parse_position
 from homeserver.events.filtering import Filter, canonical_filter_json, parse_filter_param, validate_filter
 from homeserver.storage.filters import FiltersStore
 
 # Stored filter IDs are the decimal digits of a per-user counter; anything else is unknown.
-_MAX_FILTER_ID_DIGITS = 18
 
 
 class FilterHandler:
@@ -38,9 +38,10 @@ class FilterHandler:
         return stored
 
     async def _stored_filter(self, user_id: str, filter_id: str) -> dict[str, Any] | None:
-        if not filter_id.isascii() or not filter_id.isdigit() or len(filter_id) > _MAX_FILTER_ID_DIGITS:
+        position = parse_position(filter_id)
+        if position is None:
             return None
-        raw = await self._store.get_filter(user_id, int(filter_id))
+        raw = await self._store.get_filter(user_id, position)
         return None if raw is None else json.loads(raw)
 
     async def resolve_json(self, filter_param: str | None, user_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import MatrixError, invalid_param, not_found
+from homeserver.api.numbers import parse_position
 from homeserver.storage.key_backup import BackedUpKey, BackupVersion, KeyBackupStore
 from homeserver.util.linearizer import Linearizer
 
@@ -14,7 +15,7 @@ WRONG_ROOM_KEYS_VERSION = "M_WRONG_ROOM_KEYS_VERSION"
 
 def parse_version(version: str) -> int | None:
     """Versions are opaque strings to clients; ours are decimal numbers. Anything else names no version."""
-    return int(version) if version.isascii() and version.isdigit() and len(version) < 19 else None
+    return parse_position(version)
 
 
 def version_json(v: BackupVersion) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import invalid_param
+from homeserver.api.numbers import parse_position
 from homeserver.handlers.read_positions import ReadPositions
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.push.read_state import is_read, thread_of
@@ -20,9 +21,10 @@ MAX_LIMIT = 1000
 def parse_token(token: str | None) -> int | None:
     if token is None:
         return None
-    if not token.isdigit() or len(token) > 19:
+    position = parse_position(token)
+    if position is None:
         raise invalid_param("'from' is not a token this server gave out")
-    return int(token)
+    return position
 
 
 class NotificationListHandler:

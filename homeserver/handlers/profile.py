@@ -18,7 +18,7 @@ from homeserver.storage.users import UsersStore
 
 logger = logging.getLogger(__name__)
 
-FIELD_NAME = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+FIELD_NAME = re.compile(r"avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 MAX_PROFILE_BYTES = 64 * 1024
 MAX_KEY_BYTES = 255
 MAX_DISPLAYNAME = 256
@@ -29,10 +29,34 @@ class ProfileHandler:
     def __init__(self, config: Config, users: UsersStore, account_data: AccountDataStore, events: EventsStore,
                  creator: EventCreationHandler):
         self._server_name = config.server_name
+        self._require_auth = config.require_auth_for_profile_requests
+        self._limit_to_shared_rooms = config.limit_profile_requests_to_users_who_share_rooms
         self._users = users
         self._account_data = account_data
         self._events = events
         self._creator = creator
+
+    async def check_profile_query_allowed(self, requester: str | None, user_id: str) -> None:
+        """Whether `requester` (None: a request without a token) may read `user_id`'s profile:
+        anyone by default (the spec needs no token), unless the operator asks for a token, or for a
+        joined room in common. Everyone may read their own profile."""
+        if requester is None and self._require_auth:
+            raise MatrixError(401, Codes.MISSING_TOKEN, "Profile lookups need an access token on this server")
+        if not self._limit_to_shared_rooms or requester == user_id:
+            return
+        if requester is not None:
+            mine = set(await self._events.get_rooms_for_user(requester))
+            if mine and mine.intersection(await self._events.get_rooms_for_user(user_id)):
+                return
+        raise forbidden("You do not share a room with this user")
+
+    async def get_visible_profile(self, requester: str | None, user_id: str) -> dict[str, Any]:
+        await self.check_profile_query_allowed(requester, user_id)
+        return await self.get_profile(user_id)
+
+    async def get_visible_field(self, requester: str | None, user_id: str, field: str) -> dict[str, Any]:
+        await self.check_profile_query_allowed(requester, user_id)
+        return await self.get_field(user_id, field)
 
     async def get_profile(self, user_id: str) -> dict[str, Any]:
         uid = UserID.parse(user_id)
@@ -50,7 +74,7 @@ class ProfileHandler:
         self._check_owner(requester, user_id)
         if len(field.encode()) > MAX_KEY_BYTES:
             raise MatrixError(400, "M_KEY_TOO_LARGE", "Profile key too long")
-        if not FIELD_NAME.match(field):
+        if not FIELD_NAME.fullmatch(field):
             raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid profile field name {field!r}")
         if field == "displayname":
             if not isinstance(value, str) or len(value) > MAX_DISPLAYNAME:

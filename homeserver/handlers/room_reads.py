@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import forbidden, invalid_param, not_found
+from homeserver.api.numbers import parse_position
 from homeserver.clock import Clock
 from homeserver.events.client_format import client_event
 from homeserver.events.filtering import RoomEventFilter, room_event_filter, validate_room_event_filter
@@ -26,9 +27,7 @@ def stream_token(position: int) -> str:
 def parse_stream_token(token: str) -> int | None:
     """The event stream position of a /messages or /sync token ("s123", or "s123_..." from sync)."""
     head = token.split("_", 1)[0]
-    if len(head) > 1 and head[0] == "s" and head[1:].isdigit():
-        return int(head[1:])
-    return None
+    return parse_position(head[1:]) if head.startswith("s") else None
 
 
 class RoomReadHandler:

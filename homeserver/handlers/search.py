@@ -24,6 +24,7 @@ from typing import Any
 from twisted.internet import defer
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.numbers import MAX_SAFE_INTEGER
 from homeserver.events.filtering import RoomEventFilter
 from homeserver.events.model import Event
 from homeserver.handlers.room_reads import RoomReadHandler, stream_token
@@ -49,8 +50,9 @@ MAX_QUERY_WORDS = 16
 MAX_BATCH = 1000  # index rows read at once
 MAX_ROWS_PER_REQUEST = 5000  # index rows one request reads at most, visible or not
 # Token positions go to the database as 64-bit integers (a stream position, or an offset plus
-# a page size): a forged bigger one must be refused, not fail in the query. No real one is near.
-MAX_POSITION = 2**62
+# a page size): a forged bigger one must be refused, not fail in the query. No real one is near;
+# the canonical JSON range is the bound, as for every integer a client hands back.
+MAX_POSITION = MAX_SAFE_INTEGER
 _QUERY_PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD = re.compile(r"[^\W_]+")
 

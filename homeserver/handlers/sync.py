@@ -10,6 +10,7 @@ import json
 from typing import Any, NamedTuple
 
 from homeserver.api.errors import invalid_param
+from homeserver.api.numbers import parse_position
 from homeserver.events.filtering import Filter
 from homeserver.events.formatting import EventFormatter
 from homeserver.events.model import Event
@@ -61,10 +62,10 @@ def parse_sync_token(token: str) -> SyncToken | None:
     events = parse_stream_token(token)
     if events is None:
         return None
-    rest = token.split("_")[1:len(SyncToken._fields)]
-    if not all(part.isdigit() for part in rest):
+    rest = [parse_position(part) for part in token.split("_")[1:len(SyncToken._fields)]]
+    if None in rest:
         return None
-    return SyncToken(events, *map(int, rest))
+    return SyncToken(events, *rest)
 
 
 class SyncHandler:

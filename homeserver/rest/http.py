@@ -26,7 +26,9 @@ from twisted.web.resource import Resource
 
 from homeserver import metrics
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.api.numbers import parse_decimal
 from homeserver.util import json_input
+from homeserver.util.json_schema import validator_for
 
 if TYPE_CHECKING:
     from homeserver.handlers.auth import Requester
@@ -156,20 +158,21 @@ class RawBody:
 # -- parsing ------------------------------------------------------------------------------------
 
 
-def parse_json(request: HomeserverRequest, allow_empty: bool = False) -> Any:
+def parse_json(request: HomeserverRequest, allow_empty: bool = False, canonical_numbers: bool = True) -> Any:
     request.content.seek(0)
     raw = request.content.read()
     if not raw and allow_empty:
         return {}
-    return parse_json_text(raw, "Content")
+    return parse_json_text(raw, "Content", canonical_numbers)
 
 
-def parse_json_text(raw: str | bytes, what: str) -> Any:
+def parse_json_text(raw: str | bytes, what: str, canonical_numbers: bool = True) -> Any:
     """JSON from a client (`what` names it in the error): 400 M_NOT_JSON when it is not JSON,
-    M_BAD_JSON when it nests deeper than json_input.MAX_DEPTH."""
+    M_BAD_JSON when it nests deeper than json_input.MAX_DEPTH or has a number outside the
+    canonical JSON range."""
     try:
-        return json_input.loads(raw)
-    except json_input.JsonTooDeep as e:
+        return json_input.loads(raw, canonical_numbers)
+    except (json_input.JsonTooDeep, json_input.JsonNumberOutOfRange) as e:
         raise MatrixError(400, Codes.BAD_JSON, f"{what}: {e}") from None
     except ValueError:
         raise MatrixError(400, Codes.NOT_JSON, f"{what} not JSON.") from None
@@ -189,7 +192,7 @@ class Validator:
     """A JSON Schema for a request body; its errors name the bad field with the spec's errcodes."""
 
     def __init__(self, schema: dict[str, Any]):
-        self._validator = jsonschema.Draft202012Validator(schema)
+        self._validator = validator_for(schema)  # "integer" refuses floats
 
     def validate(self, body: Any) -> None:
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
@@ -234,19 +237,15 @@ def parse_string(request: HomeserverRequest, name: str, default: str | None = No
 
 
 def parse_integer(request: HomeserverRequest, name: str, default: int | None = None,
-                  required: bool = False, minimum: int | None = None) -> int | None:
+                  required: bool = False, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    """A decimal integer query parameter within [minimum, maximum] and never beyond the canonical
+    JSON range (numbers.py): 400 M_INVALID_PARAM otherwise, before it can reach the database."""
     value = _query_arg(request, name)
     if value is None:
         if required:
             raise MatrixError(400, Codes.MISSING_PARAM, f"Missing integer query parameter {name!r}")
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise MatrixError(400, Codes.INVALID_PARAM, f"Query parameter {name!r} must be an integer") from None
-    if minimum is not None and number < minimum:
-        raise MatrixError(400, Codes.INVALID_PARAM, f"Query parameter {name!r} must be at least {minimum}")
-    return number
+    return parse_decimal(value, f"Query parameter {name!r}", minimum, maximum)
 
 
 def parse_boolean(request: HomeserverRequest, name: str, default: bool | None = None) -> bool | None:
@@ -340,7 +339,7 @@ class Router:
 
     def match(self, path: str) -> tuple[dict[str, tuple[Handler, str]], dict[str, str]] | None:
         for pattern, methods in self._routes:
-            m = pattern.match(path)
+            m = pattern.fullmatch(path)
             if m:
                 return methods, {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
         return None

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from homeserver.api.errors import not_found
+from homeserver.api.identifiers import split_server_name
 from homeserver.rest.http import HomeserverRequest, RestServlet
 
 
@@ -24,7 +25,9 @@ class ServerWellKnownServlet(RestServlet):
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         if not self.hs.config.serve_server_wellknown:
             raise not_found("No .well-known/matrix/server is configured")
-        return 200, {"m.server": f"{self.hs.config.server_name}:443"}
+        # Delegation to port 443 of the server name's host, unless the name carries its own port.
+        host, port = split_server_name(self.hs.config.server_name)
+        return 200, {"m.server": f"{host}:{port or 443}"}
 
 
 class SupportWellKnownServlet(RestServlet):

@@ -24,7 +24,7 @@ def migrations(engine_name: str) -> list[tuple[int, str, str]]:
     dialect = "sqlite" if engine_name == "sqlite3" else "postgres"
     found: dict[int, tuple[str, str]] = {}
     for entry in resources.files("homeserver.storage.schema").iterdir():
-        m = _NAME_RE.match(entry.name)
+        m = _NAME_RE.fullmatch(entry.name)
         if not m or m.group(3) not in (None, dialect):
             continue
         version = int(m.group(1))

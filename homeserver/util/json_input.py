@@ -1,15 +1,22 @@
 """JSON from outside the server (request bodies, query parameters, tokens a client hands back),
-parsed with a bound on nesting depth.
+parsed with a bound on nesting depth, and with numbers JSON implementations agree on.
 
 Python's parser recurses once per level and raises RecursionError near 1,000 levels; and JSON that
 parses may still be deep enough to exhaust the stack later (schema validation, canonical encoding,
 redaction, the event and filter code all recurse). So input deeper than MAX_DEPTH is refused here,
-before anything else sees it."""
+before anything else sees it.
+
+Integers outside the canonical JSON range [-(2**53)+1, 2**53-1] are refused too (they overflow
+64-bit database columns, and other implementations cannot represent them), as are numbers too big
+for a float (`1e400` would be infinity, which JSON cannot express)."""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+from homeserver.api.numbers import MAX_SAFE_INTEGER, MIN_SAFE_INTEGER
 
 # Nesting levels of objects and arrays allowed. Matrix content is shallow; a signed event with its
 # content inside stays far below this.
@@ -20,15 +27,39 @@ class JsonTooDeep(ValueError):
     """Valid JSON, nested more than MAX_DEPTH levels."""
 
 
+class JsonNumberOutOfRange(ValueError):
+    """Valid JSON with an integer outside the canonical range, or a number beyond a float's."""
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads(raw: str | bytes) -> Any:
+def _parse_int(text: str) -> int:
+    # The length test first: int() of thousands of digits is slow (and refused past 4300).
+    if len(text) > 17 or not MIN_SAFE_INTEGER <= int(text) <= MAX_SAFE_INTEGER:
+        raise JsonNumberOutOfRange(f"Integer {text[:30]}{'...' if len(text) > 30 else ''} is out of range "
+                                   f"[{MIN_SAFE_INTEGER}, {MAX_SAFE_INTEGER}]")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonNumberOutOfRange(f"Number {text[:30]} is too large")
+    return value
+
+
+def loads(raw: str | bytes, canonical_numbers: bool = True) -> Any:
     """Parse JSON (strict: no NaN or Infinity). ValueError when it is not JSON (bytes that are not
-    UTF-8 included), JsonTooDeep when it nests too deep."""
+    UTF-8 included), JsonTooDeep when it nests too deep, JsonNumberOutOfRange for a number
+    outside the canonical range. `canonical_numbers=False` is for what other servers send: events
+    of old room versions may hold bigger integers, and are checked by their room version's rules."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        if canonical_numbers:
+            value = json.loads(raw, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float)
+        else:
+            value = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
         raise JsonTooDeep(f"JSON nested more than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError as e:

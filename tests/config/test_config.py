@@ -143,3 +143,14 @@ class GeneratedFilesTest(unittest.TestCase):
             with open(c.signing_key_path) as f:
                 self.assertRegex(f.read(), r"^ed25519 a_\w{4} \S+\n$")
             self.assertRaises(FileExistsError, generate_config, "example.org", path)
+
+    def test_generated_public_baseurl_never_carries_two_ports(self) -> None:
+        """Issue 12 item 11: a server name with a port gave `http://127.0.0.1:8448:8008/`."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "homeserver.yaml")
+            generate_config("127.0.0.1:8448", path)
+            self.assertEqual(load_config(path).public_baseurl, "https://127.0.0.1:8448/")
+            path = os.path.join(d, "local.yaml")
+            generate_config("localhost", path, port=8009)
+            self.assertEqual(load_config(path).public_baseurl, "http://localhost:8009/")
+        self.assertEqual(Config({"server_name": "127.0.0.1:8448"}, "/tmp").public_baseurl, "https://127.0.0.1:8448/")

@@ -46,6 +46,62 @@ class ProfileTest(RoomsTestCase):
         self.assert_error(await self.get(f"{V3}/profile/@nobody:test", token=self.bob), 404, "M_NOT_FOUND")
 
 
+class ProfileWithoutTokenTest(RoomsTestCase):
+    """The spec needs no access token to read a profile (issue 12 item 2)."""
+
+    async def test_profile_and_fields_answer_without_a_token(self) -> None:
+        await self.users()
+        await self.request("PUT", f"{V3}/profile/@alice:test/m.tz", {"m.tz": "Europe/Paris"}, token=self.alice)
+        await self.request("PUT", f"{V3}/profile/@alice:test/avatar_url", {"avatar_url": "mxc://test/a"},
+                           token=self.alice)
+        r = await self.get(f"{V3}/profile/@alice:test")
+        self.assertEqual((r.code, r.json), (200, {"displayname": "alice", "avatar_url": "mxc://test/a",
+                                                   "m.tz": "Europe/Paris"}))
+        for field, value in (("displayname", "alice"), ("avatar_url", "mxc://test/a"), ("m.tz", "Europe/Paris")):
+            r = await self.get(f"{V3}/profile/@alice:test/{field}")
+            self.assertEqual((r.code, r.json), (200, {field: value}))
+        self.assert_error(await self.get(f"{V3}/profile/@nobody:test"), 404, "M_NOT_FOUND")
+        # A token that is sent must still be valid; writing still needs one.
+        self.assert_error(await self.get(f"{V3}/profile/@alice:test", token="nope"), 401, "M_UNKNOWN_TOKEN")
+        await self.assert_rejected_without_change("PUT", f"{V3}/profile/@alice:test/displayname",
+                                                  {"displayname": "x"}, 401, "M_MISSING_TOKEN")
+
+
+class ProfileRequiresAuthTest(RoomsTestCase):
+    config_overrides = {"require_auth_for_profile_requests": True}
+
+    async def test_token_required(self) -> None:
+        await self.users()
+        for path in ("/profile/@alice:test", "/profile/@alice:test/displayname", "/profile/@alice:test/avatar_url"):
+            self.assert_error(await self.get(V3 + path), 401, "M_MISSING_TOKEN")
+        r = await self.get(f"{V3}/profile/@alice:test/displayname", token=self.bob)
+        self.assertEqual((r.code, r.json), (200, {"displayname": "alice"}))
+
+
+class ProfileSharedRoomsTest(RoomsTestCase):
+    config_overrides = {"limit_profile_requests_to_users_who_share_rooms": True}
+
+    async def test_only_users_who_share_a_room(self) -> None:
+        await self.users()
+        carol = (await self.register("carol"))["access_token"]
+        for path in ("/profile/@alice:test", "/profile/@alice:test/displayname"):
+            self.assert_error(await self.get(V3 + path, token=self.bob), 403, "M_FORBIDDEN")
+            self.assert_error(await self.get(V3 + path), 403, "M_FORBIDDEN")
+        # Unknown users are not told apart from strangers.
+        self.assert_error(await self.get(f"{V3}/profile/@nobody:test", token=self.bob), 403, "M_FORBIDDEN")
+        # Everyone sees their own profile, even sharing no room.
+        r = await self.get(f"{V3}/profile/@carol:test", token=carol)
+        self.assertEqual((r.code, r.json), (200, {"displayname": "carol"}))
+        room_id = await self.create(self.alice, preset="public_chat")
+        self.assertEqual((await self.post(f"{V3}/join/{quote(room_id)}", {}, token=self.bob)).code, 200)
+        r = await self.get(f"{V3}/profile/@alice:test/displayname", token=self.bob)
+        self.assertEqual((r.code, r.json), (200, {"displayname": "alice"}))
+        self.assert_error(await self.get(f"{V3}/profile/@alice:test", token=carol), 403, "M_FORBIDDEN")
+        # Leaving the room ends it.
+        self.assertEqual((await self.post(f"{V3}/rooms/{quote(room_id)}/leave", {}, token=self.bob)).code, 200)
+        self.assert_error(await self.get(f"{V3}/profile/@alice:test", token=self.bob), 403, "M_FORBIDDEN")
+
+
 class ProfileTooLargeTest(RoomsTestCase):
     config_overrides = {"max_request_body_size": 200_000}
 

@@ -36,3 +36,25 @@ class ServerWellKnownTest(HomeserverTestCase):
         self.assertEqual(r.json, {"m.server": "test:443"})
         r = await self.get("/.well-known/matrix/client")
         self.assertEqual(r.json["org.example"], 1)
+
+
+class ServerNameWithPortWellKnownTest(HomeserverTestCase):
+    """A server name with its own port and no public_baseurl (issue 12 item 11): the port is not
+    appended a second time, neither to the client's base URL nor to the delegated server."""
+
+    config_overrides = {"server_name": "127.0.0.1:8448", "public_baseurl": None, "serve_server_wellknown": True}
+
+    async def test_base_url_is_https_server_name(self) -> None:
+        r = await self.get("/.well-known/matrix/client")
+        self.assertEqual(r.json, {"m.homeserver": {"base_url": "https://127.0.0.1:8448/"}})
+        r = await self.post("/_matrix/client/v3/register", {"username": "alice", "password": "pw"})
+        r = await self.post("/_matrix/client/v3/register", {
+            "username": "alice", "password": "pw", "auth": {"type": "m.login.dummy", "session": r.json["session"]}})
+        self.assertEqual(r.json["user_id"], "@alice:127.0.0.1:8448")
+        r = await self.post("/_matrix/client/v3/login", {
+            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"}, "password": "pw"})
+        self.assertEqual(r.json["well_known"], {"m.homeserver": {"base_url": "https://127.0.0.1:8448/"}})
+
+    async def test_server_well_known_keeps_the_names_port(self) -> None:
+        r = await self.get("/.well-known/matrix/server")
+        self.assertEqual(r.json, {"m.server": "127.0.0.1:8448"})

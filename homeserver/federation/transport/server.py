@@ -42,7 +42,9 @@ class FederationServlet(RestServlet):
         headers = request.requestHeaders.getRawHeaders(b"authorization") or []
         if not headers:
             raise unauthorized("Missing X-Matrix Authorization header")
-        content = parse_json(request) if _has_body(request) else None
+        # Events of old room versions may carry integers beyond the canonical range: their room
+        # version's rules judge them (events/validation.py), not the request parser.
+        content = parse_json(request, canonical_numbers=False) if _has_body(request) else None
         uri = request.uri.decode("ascii", "replace")
         method = request.method.decode("ascii")
         our_name = self.hs.config.server_name

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, TypeVar
 from twisted.internet import defer, threads
 
 from homeserver.api.errors import Codes, LimitExceeded, MatrixError, forbidden, not_found
+from homeserver.api.identifiers import is_valid_server_name
 from homeserver.clock import Clock
 from homeserver.handlers.media import thumbnails
 from homeserver.handlers.media.config import MediaConfig, ThumbnailSize
@@ -39,21 +40,18 @@ MAX_THUMBNAIL_SIDE = 2**31 - 1
 NOT_YET_UPLOADED = "M_NOT_YET_UPLOADED"
 CANNOT_OVERWRITE_MEDIA = "M_CANNOT_OVERWRITE_MEDIA"
 
-# server-name grammar (spec appendices): a DNS name, an IPv4 address or a bracketed IPv6 literal,
-# with an optional port.
-_SERVER_NAME_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::[0-9]{1,5})?$")
-_MEDIA_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # A malformed MXC URI names no content: 404 M_NOT_FOUND, the answer the spec gives for downloads,
 # thumbnails and uploads to an MXC URI that was never created.
 def check_server_name(server_name: str) -> None:
-    if not _SERVER_NAME_RE.match(server_name):
+    if not is_valid_server_name(server_name):
         raise MatrixError(404, Codes.NOT_FOUND, f"No such content: {server_name!r} is not a server name")
 
 
 def check_media_id(media_id: str) -> None:
-    if not _MEDIA_ID_RE.match(media_id) or len(media_id) > 255:
+    if not _MEDIA_ID_RE.fullmatch(media_id) or len(media_id) > 255:
         raise MatrixError(404, Codes.NOT_FOUND,
                           "No such content: media IDs only contain A-Z, a-z, 0-9, '_' and '-'")
 

@@ -32,7 +32,7 @@ SHARED_SECRET_BODY = Validator({
 NEW_TOKEN_BODY = Validator({
     "type": "object",
     "properties": {
-        "token": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._~-]+$"},
+        "token": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._~-]+\\Z"},
         "uses_allowed": {"type": ["integer", "null"], "minimum": 0},
         "expiry_time": {"type": ["integer", "null"], "minimum": 0},
         "length": {"type": "integer", "minimum": 1, "maximum": 64},

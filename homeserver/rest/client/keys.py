@@ -18,7 +18,9 @@ from homeserver.rest.http import (
     parse_string,
 )
 
-USER_ID = {"pattern": "^@[^:]+:.+$"}
+# JSON Schema patterns are searched with Python's `re`, where `$` also matches before a final
+# newline: `\Z` ends the string.
+USER_ID = {"pattern": "^@[^:]+:.+\\Z"}
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 SIGNATURES = {"type": "object", "propertyNames": USER_ID, "additionalProperties": STRING_MAP}
 DEVICE_KEYS = {

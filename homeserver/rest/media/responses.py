@@ -32,17 +32,18 @@ INLINE_CONTENT_TYPES = frozenset({
     "video/quicktime", "audio/mp4", "audio/webm", "audio/aac", "audio/mpeg", "audio/ogg", "audio/wave",
     "audio/wav", "audio/x-wav", "audio/x-pn-wav", "audio/flac", "audio/x-flac",
 })
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 18 digits (any file size fits): a longer number is a malformed range, ignored.
+_RANGE_RE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 # Characters that may stand in a quoted filename as they are (RFC 6266 / RFC 2616 quoted-string,
 # minus the quote and backslash that would need escaping).
-_PLAIN_FILENAME_RE = re.compile(r"^[\x20-\x7e]+$")
+_PLAIN_FILENAME_RE = re.compile(r"[\x20-\x7e]+")
 
 
 def content_disposition(content_type: str, filename: str | None, force_inline: bool = False) -> bytes:
     disposition = "inline" if force_inline or base_type(content_type) in INLINE_CONTENT_TYPES else "attachment"
     if not filename:
         return disposition.encode("ascii")
-    if _PLAIN_FILENAME_RE.match(filename) and '"' not in filename and "\\" not in filename:
+    if _PLAIN_FILENAME_RE.fullmatch(filename) and '"' not in filename and "\\" not in filename:
         return f'{disposition}; filename="{filename}"'.encode("ascii")
     return f"{disposition}; filename*=utf-8''{quote(filename, safe='')}".encode("ascii")
 
@@ -63,7 +64,7 @@ def parse_range(header: bytes | None, size: int) -> tuple[int, int] | None | str
     ignore); "unsatisfiable" for a range outside the file."""
     if header is None:
         return None
-    m = _RANGE_RE.match(header.decode("latin-1").strip())
+    m = _RANGE_RE.fullmatch(header.decode("latin-1").strip())
     if not m or (not m.group(1) and not m.group(2)):
         return None
     first_s, last_s = m.groups()
