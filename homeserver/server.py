@@ -270,9 +270,10 @@ class HomeServer:
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
-        self.account_handler = AccountHandler(self.users_store, self.passwords, self.events_store,
-                                              self.room_member_handler, self.key_backup_store)
-        self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
+        self.account_handler = AccountHandler(self.clock, self.users_store, self.passwords, self.events_store,
+                                              self.room_member_handler, self.key_backup_store,
+                                              self.account_data_store)
+        self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
         self.space_hierarchy_handler = SpaceHierarchyHandler(self.clock, self.events_store)
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,

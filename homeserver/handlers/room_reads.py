@@ -84,8 +84,9 @@ class RoomReadHandler:
         bundles: dict[str, dict[str, Any]] = {}
         nested: dict[str, dict[str, Any]] = {}
         if user_id is not None and _depth < 2:
+            # Redacted events, and the pruned copies of an erased sender's, carry no aggregations.
             bundles = await self._relations.aggregations(
-                [e for e in events if e.event_id not in redactions], user_id)
+                [e for e in events if e.event_id not in redactions and not e.internal.get("erased")], user_id)
             inner = [agg for b in bundles.values()
                      for agg in (b.get("m.replace"), b.get("m.thread", {}).get("latest_event")) if agg is not None]
             if inner:
@@ -143,8 +144,10 @@ class RoomReadHandler:
         event = await self._events.get_event(event_id)
         if event is None or event.room_id != room_id:
             raise not_found("Event not found")
-        if not await self._visibility.filter_events_for_user(user_id, [event]):
+        visible = await self._visibility.filter_events_for_user(user_id, [event])
+        if not visible:
             raise not_found("Event not found")  # 404, not 403: do not confirm it exists
+        event = visible[0]  # an erased sender's: pruned
         if await self.is_forgotten(user_id, room_id, await self._events.get_membership(room_id, user_id)) and \
                 not await self._is_world_readable(await self._events.get_current_state_ids(room_id)):
             raise not_found("Event not found")  # the user forgot the room

@@ -344,13 +344,13 @@ class SyncHandler:
             fetched = await self._events.get_events([eid for eid, _ in rows])
             candidates = [fetched[eid] for eid, _ in rows if eid in fetched
                           and f.room.timeline.matches(fetched[eid]) and fetched[eid].sender not in ignored]
-            visible = {e.event_id for e in await self._visibility.filter_events_for_user(user_id, candidates)}
+            visible = {e.event_id: e for e in await self._visibility.filter_events_for_user(user_id, candidates)}
             for event_id, event_position in rows:
                 if event_id in visible:
                     if len(picked) == limit:
                         limited = True
                         break
-                    picked.append((fetched[event_id], event_position))
+                    picked.append((visible[event_id], event_position))
                 else:
                     left_out.append(event_position)
             if limited or len(rows) < page_size:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from homeserver.events.model import Event
+from homeserver.events.redaction import redact
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.storage.users import UsersStore
 
 HISTORY_VISIBILITY = ("m.room.history_visibility", "")
 HISTORY_VISIBILITIES = ("world_readable", "shared", "invited", "joined")
 
 
 class VisibilityHandler:
-    def __init__(self, events: EventsStore, state_groups: StateGroupsStore):
+    def __init__(self, events: EventsStore, state_groups: StateGroupsStore, users: UsersStore):
         self._events = events
         self._state_groups = state_groups
+        self._users = users
 
     async def filter_events_for_user(self, user_id: str, events: list[Event]) -> list[Event]:
         """The events `user_id` may see, in the same order. The spec's rules, per event, with the
@@ -21,7 +24,11 @@ class VisibilityHandler:
         any point after the event; `invited` and the user was invited. A user always sees the
         events about their own membership; a history visibility change is seen when the state
         before it or the state after it allows (so a later joiner sees the change that opened the
-        history to them)."""
+        history to them).
+
+        Events of erased senders (deactivated with `erase`) come back as pruned copies (the room
+        version's redaction algorithm) unless the user could see them before the erasure; every
+        caller serves what this returns, never its own copy of the event."""
         if not events:
             return []
         ids = [e.event_id for e in events]
@@ -43,7 +50,34 @@ class VisibilityHandler:
                 if await self._allowed(user_id, event, group, positions.get(event.event_id, 0), joins_by_room):
                     visible.append(event)
                     break
-        return visible
+        erasures = await self._users.get_erasures({e.sender for e in visible if e.sender != user_id})
+        if not erasures:
+            return visible
+        out = []
+        for event in visible:
+            erased_at = erasures.get(event.sender)
+            if erased_at is not None and not await self._saw_before_erasure(
+                    user_id, event, groups[event.event_id][0], positions.get(event.event_id, 0), erased_at,
+                    joins_by_room):
+                event = erased_copy(event)
+            out.append(event)
+        return out
+
+    async def _saw_before_erasure(self, user_id: str, event: Event, group: int, position: int, erased_at: int,
+                                  joins_by_room: dict[str, list[int]]) -> bool:
+        """Whether the user could see `event` before its sender's erasure (at stream position
+        `erased_at`): they were joined (or invited, with `invited` history) when it was sent, or
+        they joined the room between the event (any time, if world readable) and the erasure.
+        Those users keep the original (spec: account deactivation, `erase`)."""
+        state = await self._state_groups.get_state(group)
+        membership = await self._content_value(state.get(("m.room.member", user_id)), "membership", "leave")
+        history = await self._content_value(state.get(HISTORY_VISIBILITY), "history_visibility", "shared")
+        if membership == "join" or (history == "invited" and membership == "invite"):
+            return True
+        if event.room_id not in joins_by_room:
+            joins_by_room[event.room_id] = await self._events.get_join_positions(event.room_id, user_id)
+        return any(p <= erased_at and (history == "world_readable" or p > position)
+                   for p in joins_by_room[event.room_id])
 
     async def _allowed(self, user_id: str, event: Event, group: int, position: int,
                        joins_by_room: dict[str, list[int]]) -> bool:
@@ -68,3 +102,11 @@ class VisibilityHandler:
         event = await self._events.get_event(event_id)
         value = event.content.get(key) if event else None
         return value if isinstance(value, str) else default
+
+
+def erased_copy(event: Event) -> Event:
+    """`event` as served to users who joined after its sender's erasure: content pruned as by a
+    redaction (no `redacted_because`: no redaction event exists). Marked `internal["erased"]`."""
+    copy = Event(redact(event.pdu, event.room_version), event.room_version, event.event_id, dict(event.unsigned))
+    copy.internal = {**event.internal, "erased": True}
+    return copy
