@@ -291,7 +291,7 @@ class HomeServer:
                                                 self.events_store, self.users_store, self.notifier,
                                                 self.presence_store)
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
-                                                        self.push_rules_handler)
+                                                        self.push_rules_handler, self.account_data_store)
         self._build_push(config, reactor)
         self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
                                                  self.devices_store, self.notifier,
@@ -341,7 +341,8 @@ class HomeServer:
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
                                             config.ip_range_policy)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
-                                                       self.push_rules_handler, self.pushers_store, self.cpu_pool)
+                                                       self.push_rules_handler, self.pushers_store, self.cpu_pool,
+                                                       self.account_data_store)
         self.event_persister.add_listener(self.push_actions_handler.on_event_persisted)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),

@@ -167,8 +167,12 @@ class SyncHandler:
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, None, now, limit, lazy,
                                                               use_state_after, f, ignored)
                 elif latest.get(room_id, 0) > since:
-                    rooms["join"][room_id] = await self._room(user_id, device_id, room_id, since, now, limit, lazy,
-                                                              use_state_after, f, ignored)
+                    room = await self._room(user_id, device_id, room_id, since, now, limit, lazy,
+                                            use_state_after, f, ignored)
+                    # New events the user does not get (an ignored user's, filtered out, hidden):
+                    # nothing to send for the room (ephemeral events and account data may add it back).
+                    if room["timeline"]["events"] or room["state_after" if use_state_after else "state"]["events"]:
+                        rooms["join"][room_id] = room
             elif membership == "invite" and await self._invited_by(event_id) in ignored:
                 continue  # invites from ignored users are not shown
             elif membership in ("invite", "knock") and (since is None or changed):
