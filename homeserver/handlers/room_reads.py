@@ -66,6 +66,14 @@ class RoomReadHandler:
             return False
         return await self._forgotten_rooms.get_forgotten_membership(user_id, room_id) == membership[1]
 
+    async def forgotten_rooms(self, user_id: str, memberships: dict[str, tuple[str, str]]) -> set[str]:
+        """Of the rooms in `memberships` (room_id -> (membership, event_id)), those the user
+        forgot and has had no membership change in since."""
+        if self._forgotten_rooms is None:
+            return set()
+        forgotten = await self._forgotten_rooms.get_forgotten_rooms(user_id)
+        return {r for r, event_id in forgotten.items() if r in memberships and memberships[r][1] == event_id}
+
     async def is_world_readable(self, room_id: str) -> bool:
         """Anyone may read the room now (peeking)."""
         return await self._is_world_readable(await self._events.get_current_state_ids(room_id))

@@ -153,6 +153,10 @@ class SyncHandler:
         transitions = await self._events.get_membership_transitions(user_id, since, now) if changes else {}
         joined = [r for r, (m, _) in memberships.items() if m == "join"]
         latest = await self._events.get_latest_positions(joined)
+        # Rooms the user left and then forgot are listed nowhere (spec: POST /forget), with
+        # include_leave or not, until a new membership.
+        left = {r: v for r, v in memberships.items() if v[0] in ("leave", "ban") and (include_leave or r in changes)}
+        forgotten = await self._reads.forgotten_rooms(user_id, left) if left else set()
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
         for room_id, (membership, event_id) in sorted(memberships.items()):
             if not f.room.room_allowed(room_id):
@@ -178,7 +182,8 @@ class SyncHandler:
             elif membership in ("invite", "knock") and (since is None or changed):
                 key = "invite_state" if membership == "invite" else "knock_state"
                 rooms[membership][room_id] = {key: {"events": await self._stripped_state(event_id)}}
-            elif membership in ("leave", "ban") and (changed or (since is None and include_leave)):
+            elif membership in ("leave", "ban") and (changed or (since is None and include_leave)) \
+                    and room_id not in forgotten:
                 upto = changes[room_id][2] if changed else (await self._events.get_stream_orderings([event_id]))[event_id]
                 # Joined in this window without being joined at `since` (invited, say): the client never
                 # had the room's state, so it gets all of it, not the change since `since`.
