@@ -61,6 +61,7 @@ from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
+from homeserver.handlers.upgrade_settings import UpgradeSettingsHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
@@ -344,6 +345,10 @@ class HomeServer:
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool,
                                                        self.account_data_store)
         self.event_persister.add_listener(self.push_actions_handler.on_event_persisted)
+        self.upgrade_settings_handler = UpgradeSettingsHandler(config.server_name, self.events_store,
+                                                               self.account_data_store, self.push_rules_handler,
+                                                               self.notifier)
+        self.event_persister.add_listener(self.upgrade_settings_handler.on_event_persisted)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
             self.clock, self.pushers_store, self.events_store, self.read_positions,
@@ -438,6 +443,7 @@ class HomeServer:
         self.presence_handler.stop()
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)
+        await self._run_logged("finish copying settings to upgraded rooms", self.upgrade_settings_handler.drain)
         await self._run_logged("stop pushers", self.pusher_pool.stop)
         await self._run_logged("close outgoing connections", self.outbound.close)
         await self._run_logged("flush presence", self.presence_handler.flush)
