@@ -19,6 +19,7 @@ import jsonschema
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.util import json_input
+from homeserver.util.absent_nulls import drop_absent_nulls
 from homeserver.util.glob import MAX_GLOB_LENGTH, Glob
 
 # -- the schema ---------------------------------------------------------------------------------
@@ -85,7 +86,9 @@ _ROOM_EVENT_FILTER_VALIDATOR = jsonschema.Draft202012Validator(ROOM_EVENT_FILTER
 
 
 def _validate(validator: jsonschema.Draft202012Validator, value: Any, prefix: str) -> None:
-    """400 naming the bad field: M_BAD_JSON for a wrong type, M_INVALID_PARAM for a bad value."""
+    """400 naming the bad field: M_BAD_JSON for a wrong type, M_INVALID_PARAM for a bad value.
+    Fields sent as null are dropped first (in place): they mean absent."""
+    drop_absent_nulls(value, validator.schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return

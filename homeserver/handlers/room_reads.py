@@ -241,7 +241,9 @@ class RoomReadHandler:
             last = positions[chunk[-1].event_id] if len(chunk) == limit else rows[-1][1]
             position = last - 1 if backwards else last  # the token sits just after its event
         result: dict[str, Any] = {"chunk": await self.serialize(chunk, user_id), "start": stream_token(start)}
-        if not exhausted or len(chunk) == limit:
+        # Backwards, no `end` says the start of the room is reached. Forwards, the live end is
+        # only "for now": `end` is where to go on from (with /messages or /sync) when more comes.
+        if not backwards or not exhausted or len(chunk) == limit:
             result["end"] = stream_token(position)
         if flt.lazy_load_members and chunk:
             result["state"] = await self._sender_members(user_id, room_id, chunk)

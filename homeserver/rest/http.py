@@ -27,6 +27,7 @@ from twisted.web.resource import Resource
 from homeserver import metrics
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.util import json_input
+from homeserver.util.absent_nulls import drop_absent_nulls
 
 if TYPE_CHECKING:
     from homeserver.handlers.auth import Requester
@@ -189,9 +190,12 @@ class Validator:
     """A JSON Schema for a request body; its errors name the bad field with the spec's errcodes."""
 
     def __init__(self, schema: dict[str, Any]):
+        self._schema = schema
         self._validator = jsonschema.Draft202012Validator(schema)
 
     def validate(self, body: Any) -> None:
+        """Drops (in place) the optional fields sent as null, then checks the rest."""
+        drop_absent_nulls(body, self._schema)
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
         if error is None:
             return
