@@ -86,7 +86,8 @@ class RoomReadHandler:
     async def serialize(self, events: list[Event], user_id: str | None = None,
                         _depth: int = 0) -> list[dict[str, Any]]:
         """Client events; with `user_id`, unredacted events carry their bundled aggregations
-        (`unsigned.m.relations`) as that user may see them."""
+        (`unsigned.m.relations`) as that user may see them, and a `prev_content` from an erased
+        sender is pruned as that user would see the event it comes from."""
         redactions = await self._events.get_redactions([e.event_id for e in events])
         now = self._clock.time_msec()
         bundles: dict[str, dict[str, Any]] = {}
@@ -102,6 +103,9 @@ class RoomReadHandler:
                 nested = {d["event_id"]: d for d in serialized}
         replaced_ids = [e.unsigned["replaces_state"] for e in events if "replaces_state" in e.unsigned]
         replaced = await self._events.get_events(replaced_ids) if replaced_ids else {}
+        if replaced and user_id is not None:
+            # An erased sender's state shows through no `prev_content` either.
+            replaced = {e.event_id: e for e in await self._visibility.erased_copies(user_id, list(replaced.values()))}
         replaced_redactions = await self._events.get_redactions(list(replaced)) if replaced else {}
         because = await self._redaction_events({**redactions, **replaced_redactions}, now)
         out = []
@@ -138,7 +142,7 @@ class RoomReadHandler:
     async def get_state(self, user_id: str, room_id: str) -> list[dict[str, Any]]:
         ids = await self._state_ids_for_user(user_id, room_id)
         events = await self._events.get_events(list(ids.values()))
-        return await self.serialize([events[i] for i in ids.values() if i in events])
+        return await self.serialize([events[i] for i in ids.values() if i in events], user_id)
 
     async def get_state_event(self, user_id: str, room_id: str, event_type: str, state_key: str) -> Event:
         ids = await self._state_ids_for_user(user_id, room_id)
@@ -171,7 +175,7 @@ class RoomReadHandler:
         chosen = [e for e in events.values()
                   if (membership is None or e.content.get("membership") == membership)
                   and (not_membership is None or e.content.get("membership") != not_membership)]
-        return await self.serialize(sorted(chosen, key=lambda e: e.state_key or ""))
+        return await self.serialize(sorted(chosen, key=lambda e: e.state_key or ""), user_id)
 
     async def _state_at_token(self, user_id: str, room_id: str, position: int,
                               visible: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
@@ -256,7 +260,7 @@ class RoomReadHandler:
         senders = {e.sender for e in events}
         ids = [eid for (t, sk), eid in state.items() if t == "m.room.member" and sk in senders]
         fetched = await self._events.get_events(ids)
-        return await self.serialize([fetched[i] for i in ids if i in fetched])
+        return await self.serialize([fetched[i] for i in ids if i in fetched], user_id)
 
 
 def position_from_token(token: str) -> int:

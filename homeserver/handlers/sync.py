@@ -335,7 +335,7 @@ class SyncHandler:
             "timeline": {"events": formatter.format(timeline, serialized), "limited": limited,
                          "prev_batch": stream_token(start)},
             "state_after" if use_state_after else "state": {
-                "events": formatter.format(state_list, await self._reads.serialize(state_list))},
+                "events": formatter.format(state_list, await self._reads.serialize(state_list, user_id))},
             "summary": await self._summary(user_id, room_id),
         }
 

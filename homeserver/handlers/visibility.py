@@ -50,13 +50,27 @@ class VisibilityHandler:
                 if await self._allowed(user_id, event, group, positions.get(event.event_id, 0), joins_by_room):
                     visible.append(event)
                     break
-        erasures = await self._users.get_erasures({e.sender for e in visible if e.sender != user_id})
+        return await self._apply_erasures(user_id, visible, groups, positions, joins_by_room)
+
+    async def erased_copies(self, user_id: str, events: list[Event]) -> list[Event]:
+        """`events` (already known to be visible, or shown beside one, as a `prev_content`), with
+        those of erased senders pruned as filter_events_for_user would serve them."""
+        if not await self._users.get_erasures({e.sender for e in events if e.sender != user_id}):
+            return events
+        ids = [e.event_id for e in events]
+        groups = await self._state_groups.get_event_state_groups(ids)
+        positions = await self._events.get_stream_orderings(ids)
+        return await self._apply_erasures(user_id, events, groups, positions, {})
+
+    async def _apply_erasures(self, user_id: str, events: list[Event], groups: dict, positions: dict,
+                              joins_by_room: dict[str, list[int]]) -> list[Event]:
+        erasures = await self._users.get_erasures({e.sender for e in events if e.sender != user_id})
         if not erasures:
-            return visible
+            return events
         out = []
-        for event in visible:
+        for event in events:
             erased_at = erasures.get(event.sender)
-            if erased_at is not None and not await self._saw_before_erasure(
+            if erased_at is not None and event.event_id in groups and not await self._saw_before_erasure(
                     user_id, event, groups[event.event_id][0], positions.get(event.event_id, 0), erased_at,
                     joins_by_room):
                 event = erased_copy(event)

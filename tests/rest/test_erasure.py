@@ -68,6 +68,20 @@ class ErasureTest(RoomsTestCase):
         eve = await self._late_joiner()
         pruned = await self._seen(eve)
         self.assertEqual(pruned, {"messages": {}, "event": {}, "context": {}, "sync": {}, "search": []})
+        # Nor does the display name show through the prev_content of the erased user's later events.
+        r = await self.get(f"{V3}/rooms/{quote(self.room)}/messages?dir=b&limit=50", token=eve)
+        alice_member = [e for e in r.json["chunk"] if e["type"] == "m.room.member" and e["sender"] == "@alice:test"]
+        self.assertTrue(alice_member)
+        for event in alice_member:
+            self.assertNotIn("displayname", event["content"])
+            self.assertNotIn("displayname", event["unsigned"].get("prev_content", {}), event)
+        r = await self.get(f"{V3}/rooms/{quote(self.room)}/members", token=eve)
+        member = next(e for e in r.json["chunk"] if e["state_key"] == "@alice:test")
+        self.assertNotIn("displayname", member["unsigned"].get("prev_content", {}), member)
+        r = await self.get(f"{V3}/sync?filter=" + quote('{"room":{"timeline":{"limit":1}}}'), token=eve)
+        state = r.json["rooms"]["join"][self.room]["state"]["events"]
+        member = next(e for e in state if e.get("state_key") == "@alice:test")
+        self.assertNotIn("displayname", member["unsigned"].get("prev_content", {}), member)
         original = {"msgtype": "m.text", "body": "a secret"}
         for token in (self.bob, self.dave):  # joined when it was sent; joined before the erasure
             self.assertEqual(await self._seen(token), {"messages": original, "event": original,
