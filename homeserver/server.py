@@ -67,6 +67,7 @@ from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
+from homeserver.handlers.upgrade_settings import UpgradeSettingsHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
@@ -303,9 +304,10 @@ class HomeServer:
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
-        self.account_handler = AccountHandler(self.users_store, self.passwords, self.events_store,
-                                              self.room_member_handler, self.key_backup_store)
-        self.visibility = VisibilityHandler(self.events_store, self.state_groups_store)
+        self.account_handler = AccountHandler(self.clock, self.users_store, self.passwords, self.events_store,
+                                              self.room_member_handler, self.key_backup_store,
+                                              self.account_data_store)
+        self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
         self.space_hierarchy_handler = SpaceHierarchyHandler(self.clock, self.events_store)
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
@@ -329,7 +331,7 @@ class HomeServer:
                                                 self.events_store, self.users_store, self.notifier,
                                                 self.presence_store)
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
-                                                        self.push_rules_handler)
+                                                        self.push_rules_handler, self.account_data_store)
         self._build_push(config, reactor)
         self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
                                                  self.devices_store, self.notifier,
@@ -389,8 +391,13 @@ class HomeServer:
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
                                             config.ip_range_policy)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
-                                                       self.push_rules_handler, self.pushers_store, self.cpu_pool)
+                                                       self.push_rules_handler, self.pushers_store, self.cpu_pool,
+                                                       self.account_data_store)
         self.event_persister.add_listener(self.push_actions_handler.on_event_persisted)
+        self.upgrade_settings_handler = UpgradeSettingsHandler(config.server_name, self.events_store,
+                                                               self.account_data_store, self.push_rules_handler,
+                                                               self.notifier)
+        self.event_persister.add_listener(self.upgrade_settings_handler.on_event_persisted)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
             self.clock, self.pushers_store, self.events_store, self.read_positions,
@@ -485,6 +492,7 @@ class HomeServer:
         self.presence_handler.stop()
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)
+        await self._run_logged("finish copying settings to upgraded rooms", self.upgrade_settings_handler.drain)
         await self._run_logged("stop pushers", self.pusher_pool.stop)
         await self._run_logged("close outgoing connections", self.outbound.close)
         await self._run_logged("flush presence", self.presence_handler.flush)

@@ -24,7 +24,7 @@ from homeserver.util.cpu_pool import CpuPool
 from tests.outbound.fakes import StaticResolver, StaticSrvResolver
 
 ACCOUNT_TABLES = [
-    "users", "profiles", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
+    "users", "profiles", "erased_users", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
     "openid_tokens",
     "ui_auth_sessions", "ui_auth_sessions_credentials", "ui_auth_sessions_data",
     "state_groups", "state_group_entries", "event_to_state_groups",

@@ -19,6 +19,7 @@ import jsonschema
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.util import json_input
+from homeserver.util.absent_nulls import drop_absent_nulls
 from homeserver.util.glob import MAX_GLOB_LENGTH, Glob
 from homeserver.util.json_schema import validator_for
 
@@ -86,7 +87,9 @@ _ROOM_EVENT_FILTER_VALIDATOR = validator_for(ROOM_EVENT_FILTER_SCHEMA)
 
 
 def _validate(validator: Any, value: Any, prefix: str) -> None:
-    """400 naming the bad field: M_BAD_JSON for a wrong type, M_INVALID_PARAM for a bad value."""
+    """400 naming the bad field: M_BAD_JSON for a wrong type, M_INVALID_PARAM for a bad value.
+    Fields sent as null are dropped first (in place): they mean absent."""
+    drop_absent_nulls(value, validator.schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return

@@ -47,11 +47,13 @@ class EventCreationHandler:
     async def send(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
-        check: Callable[[], Awaitable[None]] | None = None,
+        check: Callable[[], Awaitable[None]] | None = None, reuse_same_state: bool = False,
     ) -> Event:
         """Build, check and persist one event in an existing room; the same (user, device, txn)
         returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`).
-        `check`: a business rule to enforce under the room's lock (e.g. no duplicate reaction)."""
+        `check`: a business rule to enforce under the room's lock (e.g. no duplicate reaction).
+        `reuse_same_state`: a state event the sender, still joined, already set with exactly this
+        content is returned instead of sending another (PUT /state, as clients expect)."""
         async with self._persister.room_lock.queue(room_id):
             if txn_id is not None:
                 existing = await self._events.get_txn_event_id(*txn_id)
@@ -59,10 +61,20 @@ class EventCreationHandler:
                     event = await self._events.get_event(existing)
                     if event is not None:
                         return event
+            if reuse_same_state and state_key is not None:
+                current = await self._current_state_event(room_id, event_type, state_key)
+                if current is not None and current.sender == sender and current.content == content:
+                    membership = await self._events.get_membership(room_id, sender)
+                    if membership is not None and membership[0] == "join":
+                        return current
             if check is not None:
                 await check()
             persisted = await self.send_locked(sender, room_id, event_type, content, state_key, txn_id, extra)
             return persisted.event
+
+    async def _current_state_event(self, room_id: str, event_type: str, state_key: str) -> Event | None:
+        event_id = (await self._events.get_current_state_ids(room_id)).get((event_type, state_key))
+        return await self._events.get_event(event_id) if event_id is not None else None
 
     async def send_locked(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,

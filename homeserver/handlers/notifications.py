@@ -13,6 +13,7 @@ from typing import Any
 
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.push.context import event_for_rules, push_context, recipient_state_keys
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.util.caches import LruCache
@@ -28,6 +29,7 @@ class _Counted:
     read: dict[str, int]
     floor: int
     evaluator: object
+    ignored: frozenset[str]
     upto: int
     main: dict[str, int]
     threads: dict[str, dict[str, int]]
@@ -38,7 +40,9 @@ def _copy(main: dict[str, int], threads: dict[str, dict[str, int]]) -> tuple[dic
 
 
 class NotificationCounter:
-    def __init__(self, events: EventsStore, receipts: ReceiptsStore, push_rules: PushRulesHandler):
+    def __init__(self, events: EventsStore, receipts: ReceiptsStore, push_rules: PushRulesHandler,
+                 account_data: AccountDataStore):
+        self._account_data = account_data
         self._events = events
         self._receipts = receipts
         self._push_rules = push_rules
@@ -56,22 +60,24 @@ class NotificationCounter:
             if membership else 0
         floor = max(joined_at, read.get("", 0))
         evaluator = await self._push_rules.get_evaluator(user_id)
+        # Events of ignored users never count (spec: ignoring users).
+        ignored = frozenset(await self._account_data.get_ignored_users(user_id))
         key = (user_id, room_id, by_thread)
         before = self._answers.get(key)
         if before is not None and before.read == read and before.floor == floor and before.evaluator is evaluator \
-                and before.upto <= upto:
+                and before.ignored == ignored and before.upto <= upto:
             start = before.upto  # only what arrived since
             main, threads = _copy(before.main, before.threads)
         else:
             start = floor
             main, threads = {"notification_count": 0, "highlight_count": 0}, {}
         if start < upto:
-            await self._count(user_id, room_id, start, upto, by_thread, read, evaluator, main, threads)
-        self._answers.set(key, _Counted(read, floor, evaluator, upto, *_copy(main, threads)))
+            await self._count(user_id, room_id, start, upto, by_thread, read, evaluator, ignored, main, threads)
+        self._answers.set(key, _Counted(read, floor, evaluator, ignored, upto, *_copy(main, threads)))
         return main, threads
 
     async def _count(self, user_id: str, room_id: str, after: int, upto: int, by_thread: bool,
-                     read: dict[str, int], evaluator: Any, main: dict[str, int],
+                     read: dict[str, int], evaluator: Any, ignored: frozenset[str], main: dict[str, int],
                      threads: dict[str, dict[str, int]]) -> None:
         """Add the notifying events of (after, upto] (the last MAX_COUNTED) to the counts."""
         rows = await self._events.paginate_room_events(room_id, upto, True, MAX_COUNTED, after)
@@ -85,7 +91,7 @@ class NotificationCounter:
         member_count = sum(1 for _, m, _ in await self._events.get_members(room_id) if m == "join")
         for event_id, position in rows:
             event = fetched.get(event_id)
-            if event is None or event.sender == user_id:
+            if event is None or event.sender == user_id or event.sender in ignored:
                 continue
             relates = event.content.get("m.relates_to")
             thread = relates.get("event_id") if isinstance(relates, dict) and relates.get("rel_type") == "m.thread" \

@@ -16,6 +16,7 @@ from homeserver.clock import Clock
 from homeserver.events.model import Event
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.push.context import event_for_rules, push_context, recipient_state_keys
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore, PersistedEvent
 from homeserver.storage.pushers import NotificationRecord, PushersStore
 from homeserver.util.cpu_pool import CpuPool
@@ -27,8 +28,10 @@ MAX_CONCURRENT_EVENTS = 8
 
 class PushActionsHandler:
     def __init__(self, server_name: str, clock: Clock, events: EventsStore, push_rules: PushRulesHandler,
-                 pushers: PushersStore, cpu: CpuPool, max_concurrent: int = MAX_CONCURRENT_EVENTS):
+                 pushers: PushersStore, cpu: CpuPool, account_data: AccountDataStore,
+                 max_concurrent: int = MAX_CONCURRENT_EVENTS):
         self._suffix = ":" + server_name
+        self._account_data = account_data
         self._clock = clock
         self._events = events
         self._push_rules = push_rules
@@ -96,11 +99,13 @@ class PushActionsHandler:
         return records
 
     async def _recipients(self, event: Event) -> list[str]:
-        """Local users in the room (joined, or invited by this very event), except the sender."""
+        """Local users in the room (joined, or invited by this very event), except the sender and
+        those who ignore the sender (spec: ignoring users; nothing of theirs may notify)."""
         users = {user_id for user_id, membership, _ in await self._events.get_members(event.room_id)
                  if membership == "join"}
         if event.type == "m.room.member" and event.content.get("membership") == "invite" \
                 and isinstance(event.state_key, str):
             users.add(event.state_key)
         users.discard(event.sender)
-        return sorted(u for u in users if u.endswith(self._suffix))
+        return sorted([u for u in users if u.endswith(self._suffix)
+                       and event.sender not in await self._account_data.get_ignored_users(u)])

@@ -75,7 +75,7 @@ class RelationsHandler:
                 references.setdefault(parent_id, []).append((stream, child_id))
         wanted = [max(v)[1] for v in edits.values()] + [max(v)[1] for v in threads.values()]
         fetched = await self._events.get_events(wanted)
-        visible = {e.event_id for e in await self._visibility.filter_events_for_user(user_id, list(fetched.values()))}
+        visible = {e.event_id: e for e in await self._visibility.filter_events_for_user(user_id, list(fetched.values()))}
         out: dict[str, dict[str, Any]] = {}
         for parent_id, candidates in edits.items():
             for _, child_id in sorted(candidates, reverse=True):  # latest ts, then largest event ID
@@ -90,8 +90,8 @@ class RelationsHandler:
                 "current_user_participated": parents[parent_id].sender == user_id
                 or any(sender == user_id for _, _, sender in replies),
             }
-            if latest in fetched and latest in visible:
-                summary["latest_event"] = fetched[latest]
+            if latest in visible:
+                summary["latest_event"] = visible[latest]
             out.setdefault(parent_id, {})["m.thread"] = summary
         for parent_id, refs in references.items():
             out.setdefault(parent_id, {})["m.reference"] = {"chunk": [{"event_id": c} for _, c in sorted(refs)]}

@@ -76,10 +76,11 @@ class RoomExtrasHandler:
 
     async def _visible_event(self, user_id: str, room_id: str, event_id: str) -> Event:
         event = await self._events.get_event(event_id)
-        if (event is None or event.room_id != room_id
-                or not await self._visibility.filter_events_for_user(user_id, [event])):
+        visible = await self._visibility.filter_events_for_user(user_id, [event]) \
+            if event is not None and event.room_id == room_id else []
+        if not visible:
             raise not_found("Event not found")  # 404, not 403: do not confirm it exists
-        return event
+        return visible[0]
 
     async def get_context(self, user_id: str, room_id: str, event_id: str, limit: int,
                           event_filter: dict[str, Any] | RoomEventFilter) -> dict[str, Any]:

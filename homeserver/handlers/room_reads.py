@@ -65,6 +65,14 @@ class RoomReadHandler:
             return False
         return await self._forgotten_rooms.get_forgotten_membership(user_id, room_id) == membership[1]
 
+    async def forgotten_rooms(self, user_id: str, memberships: dict[str, tuple[str, str]]) -> set[str]:
+        """Of the rooms in `memberships` (room_id -> (membership, event_id)), those the user
+        forgot and has had no membership change in since."""
+        if self._forgotten_rooms is None:
+            return set()
+        forgotten = await self._forgotten_rooms.get_forgotten_rooms(user_id)
+        return {r for r, event_id in forgotten.items() if r in memberships and memberships[r][1] == event_id}
+
     async def is_world_readable(self, room_id: str) -> bool:
         """Anyone may read the room now (peeking)."""
         return await self._is_world_readable(await self._events.get_current_state_ids(room_id))
@@ -77,14 +85,16 @@ class RoomReadHandler:
     async def serialize(self, events: list[Event], user_id: str | None = None,
                         _depth: int = 0) -> list[dict[str, Any]]:
         """Client events; with `user_id`, unredacted events carry their bundled aggregations
-        (`unsigned.m.relations`) as that user may see them."""
+        (`unsigned.m.relations`) as that user may see them, and a `prev_content` from an erased
+        sender is pruned as that user would see the event it comes from."""
         redactions = await self._events.get_redactions([e.event_id for e in events])
         now = self._clock.time_msec()
         bundles: dict[str, dict[str, Any]] = {}
         nested: dict[str, dict[str, Any]] = {}
         if user_id is not None and _depth < 2:
+            # Redacted events, and the pruned copies of an erased sender's, carry no aggregations.
             bundles = await self._relations.aggregations(
-                [e for e in events if e.event_id not in redactions], user_id)
+                [e for e in events if e.event_id not in redactions and not e.internal.get("erased")], user_id)
             inner = [agg for b in bundles.values()
                      for agg in (b.get("m.replace"), b.get("m.thread", {}).get("latest_event")) if agg is not None]
             if inner:
@@ -92,6 +102,9 @@ class RoomReadHandler:
                 nested = {d["event_id"]: d for d in serialized}
         replaced_ids = [e.unsigned["replaces_state"] for e in events if "replaces_state" in e.unsigned]
         replaced = await self._events.get_events(replaced_ids) if replaced_ids else {}
+        if replaced and user_id is not None:
+            # An erased sender's state shows through no `prev_content` either.
+            replaced = {e.event_id: e for e in await self._visibility.erased_copies(user_id, list(replaced.values()))}
         replaced_redactions = await self._events.get_redactions(list(replaced)) if replaced else {}
         because = await self._redaction_events({**redactions, **replaced_redactions}, now)
         out = []
@@ -128,7 +141,7 @@ class RoomReadHandler:
     async def get_state(self, user_id: str, room_id: str) -> list[dict[str, Any]]:
         ids = await self._state_ids_for_user(user_id, room_id)
         events = await self._events.get_events(list(ids.values()))
-        return await self.serialize([events[i] for i in ids.values() if i in events])
+        return await self.serialize([events[i] for i in ids.values() if i in events], user_id)
 
     async def get_state_event(self, user_id: str, room_id: str, event_type: str, state_key: str) -> Event:
         ids = await self._state_ids_for_user(user_id, room_id)
@@ -142,8 +155,10 @@ class RoomReadHandler:
         event = await self._events.get_event(event_id)
         if event is None or event.room_id != room_id:
             raise not_found("Event not found")
-        if not await self._visibility.filter_events_for_user(user_id, [event]):
+        visible = await self._visibility.filter_events_for_user(user_id, [event])
+        if not visible:
             raise not_found("Event not found")  # 404, not 403: do not confirm it exists
+        event = visible[0]  # an erased sender's: pruned
         if await self.is_forgotten(user_id, room_id, await self._events.get_membership(room_id, user_id)) and \
                 not await self._is_world_readable(await self._events.get_current_state_ids(room_id)):
             raise not_found("Event not found")  # the user forgot the room
@@ -159,7 +174,7 @@ class RoomReadHandler:
         chosen = [e for e in events.values()
                   if (membership is None or e.content.get("membership") == membership)
                   and (not_membership is None or e.content.get("membership") != not_membership)]
-        return await self.serialize(sorted(chosen, key=lambda e: e.state_key or ""))
+        return await self.serialize(sorted(chosen, key=lambda e: e.state_key or ""), user_id)
 
     async def _state_at_token(self, user_id: str, room_id: str, position: int,
                               visible: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
@@ -229,7 +244,9 @@ class RoomReadHandler:
             last = positions[chunk[-1].event_id] if len(chunk) == limit else rows[-1][1]
             position = last - 1 if backwards else last  # the token sits just after its event
         result: dict[str, Any] = {"chunk": await self.serialize(chunk, user_id), "start": stream_token(start)}
-        if not exhausted or len(chunk) == limit:
+        # Backwards, no `end` says the start of the room is reached. Forwards, the live end is
+        # only "for now": `end` is where to go on from (with /messages or /sync) when more comes.
+        if not backwards or not exhausted or len(chunk) == limit:
             result["end"] = stream_token(position)
         if flt.lazy_load_members and chunk:
             result["state"] = await self._sender_members(user_id, room_id, chunk)
@@ -242,7 +259,7 @@ class RoomReadHandler:
         senders = {e.sender for e in events}
         ids = [eid for (t, sk), eid in state.items() if t == "m.room.member" and sk in senders]
         fetched = await self._events.get_events(ids)
-        return await self.serialize([fetched[i] for i in ids if i in fetched])
+        return await self.serialize([fetched[i] for i in ids if i in fetched], user_id)
 
 
 def position_from_token(token: str) -> int:

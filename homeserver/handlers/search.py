@@ -213,7 +213,9 @@ class SearchHandler:
             candidates = [fetched[h.event_id] for h in wanted
                           if h.event_id in fetched and h.event_id not in redacted
                           and flt.matches(fetched[h.event_id]) and fetched[h.event_id].sender not in ignored]
-            visible = {e.event_id for e in await self._visibility.filter_events_for_user(user_id, candidates)}
+            # An erased sender's events come back pruned: what matched is not theirs to show.
+            visible = {e.event_id for e in await self._visibility.filter_events_for_user(user_id, candidates)
+                       if not e.internal.get("erased")}
             for read, hit in enumerate(hits, 1):
                 offset += 1
                 position = hit.stream_ordering

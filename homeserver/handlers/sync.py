@@ -154,6 +154,10 @@ class SyncHandler:
         transitions = await self._events.get_membership_transitions(user_id, since, now) if changes else {}
         joined = [r for r, (m, _) in memberships.items() if m == "join"]
         latest = await self._events.get_latest_positions(joined)
+        # Rooms the user left and then forgot are listed nowhere (spec: POST /forget), with
+        # include_leave or not, until a new membership.
+        left = {r: v for r, v in memberships.items() if v[0] in ("leave", "ban") and (include_leave or r in changes)}
+        forgotten = await self._reads.forgotten_rooms(user_id, left) if left else set()
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
         for room_id, (membership, event_id) in sorted(memberships.items()):
             if not f.room.room_allowed(room_id):
@@ -168,14 +172,19 @@ class SyncHandler:
                     rooms["join"][room_id] = await self._room(user_id, device_id, room_id, None, now, limit, lazy,
                                                               use_state_after, f, ignored)
                 elif latest.get(room_id, 0) > since:
-                    rooms["join"][room_id] = await self._room(user_id, device_id, room_id, since, now, limit, lazy,
-                                                              use_state_after, f, ignored)
+                    room = await self._room(user_id, device_id, room_id, since, now, limit, lazy,
+                                            use_state_after, f, ignored)
+                    # New events the user does not get (an ignored user's, filtered out, hidden):
+                    # nothing to send for the room (ephemeral events and account data may add it back).
+                    if room["timeline"]["events"] or room["state_after" if use_state_after else "state"]["events"]:
+                        rooms["join"][room_id] = room
             elif membership == "invite" and await self._invited_by(event_id) in ignored:
                 continue  # invites from ignored users are not shown
             elif membership in ("invite", "knock") and (since is None or changed):
                 key = "invite_state" if membership == "invite" else "knock_state"
                 rooms[membership][room_id] = {key: {"events": await self._stripped_state(event_id)}}
-            elif membership in ("leave", "ban") and (changed or (since is None and include_leave)):
+            elif membership in ("leave", "ban") and (changed or (since is None and include_leave)) \
+                    and room_id not in forgotten:
                 upto = changes[room_id][2] if changed else (await self._events.get_stream_orderings([event_id]))[event_id]
                 # Joined in this window without being joined at `since` (invited, say): the client never
                 # had the room's state, so it gets all of it, not the change since `since`.
@@ -327,7 +336,7 @@ class SyncHandler:
             "timeline": {"events": formatter.format(timeline, serialized), "limited": limited,
                          "prev_batch": stream_token(start)},
             "state_after" if use_state_after else "state": {
-                "events": formatter.format(state_list, await self._reads.serialize(state_list))},
+                "events": formatter.format(state_list, await self._reads.serialize(state_list, user_id))},
             "summary": await self._summary(user_id, room_id),
         }
 
@@ -345,13 +354,13 @@ class SyncHandler:
             fetched = await self._events.get_events([eid for eid, _ in rows])
             candidates = [fetched[eid] for eid, _ in rows if eid in fetched
                           and f.room.timeline.matches(fetched[eid]) and fetched[eid].sender not in ignored]
-            visible = {e.event_id for e in await self._visibility.filter_events_for_user(user_id, candidates)}
+            visible = {e.event_id: e for e in await self._visibility.filter_events_for_user(user_id, candidates)}
             for event_id, event_position in rows:
                 if event_id in visible:
                     if len(picked) == limit:
                         limited = True
                         break
-                    picked.append((fetched[event_id], event_position))
+                    picked.append((visible[event_id], event_position))
                 else:
                     left_out.append(event_position)
             if limited or len(rows) < page_size:

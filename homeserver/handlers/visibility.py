@@ -7,15 +7,17 @@ from homeserver.events.model import Event
 from homeserver.events.redaction import redact
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.storage.users import UsersStore
 
 HISTORY_VISIBILITY = ("m.room.history_visibility", "")
 HISTORY_VISIBILITIES = ("world_readable", "shared", "invited", "joined")
 
 
 class VisibilityHandler:
-    def __init__(self, events: EventsStore, state_groups: StateGroupsStore):
+    def __init__(self, events: EventsStore, state_groups: StateGroupsStore, users: UsersStore):
         self._events = events
         self._state_groups = state_groups
+        self._users = users
 
     async def filter_events_for_user(self, user_id: str, events: list[Event]) -> list[Event]:
         """The events `user_id` may see, in the same order. The spec's rules, per event, with the
@@ -23,7 +25,11 @@ class VisibilityHandler:
         any point after the event; `invited` and the user was invited. A user always sees the
         events about their own membership; a history visibility change is seen when the state
         before it or the state after it allows (so a later joiner sees the change that opened the
-        history to them)."""
+        history to them).
+
+        Events of erased senders (deactivated with `erase`) come back as pruned copies (the room
+        version's redaction algorithm) unless the user could see them before the erasure; every
+        caller serves what this returns, never its own copy of the event."""
         if not events:
             return []
         ids = [e.event_id for e in events]
@@ -45,7 +51,48 @@ class VisibilityHandler:
                 if await self._allowed(user_id, event, group, positions.get(event.event_id, 0), joins_by_room):
                     visible.append(event)
                     break
-        return visible
+        return await self._apply_erasures(user_id, visible, groups, positions, joins_by_room)
+
+    async def erased_copies(self, user_id: str, events: list[Event]) -> list[Event]:
+        """`events` (already known to be visible, or shown beside one, as a `prev_content`), with
+        those of erased senders pruned as filter_events_for_user would serve them."""
+        if not await self._users.get_erasures({e.sender for e in events if e.sender != user_id}):
+            return events
+        ids = [e.event_id for e in events]
+        groups = await self._state_groups.get_event_state_groups(ids)
+        positions = await self._events.get_stream_orderings(ids)
+        return await self._apply_erasures(user_id, events, groups, positions, {})
+
+    async def _apply_erasures(self, user_id: str, events: list[Event], groups: dict, positions: dict,
+                              joins_by_room: dict[str, list[int]]) -> list[Event]:
+        erasures = await self._users.get_erasures({e.sender for e in events if e.sender != user_id})
+        if not erasures:
+            return events
+        out = []
+        for event in events:
+            erased_at = erasures.get(event.sender)
+            if erased_at is not None and event.event_id in groups and not await self._saw_before_erasure(
+                    user_id, event, groups[event.event_id][0], positions.get(event.event_id, 0), erased_at,
+                    joins_by_room):
+                event = erased_copy(event)
+            out.append(event)
+        return out
+
+    async def _saw_before_erasure(self, user_id: str, event: Event, group: int, position: int, erased_at: int,
+                                  joins_by_room: dict[str, list[int]]) -> bool:
+        """Whether the user could see `event` before its sender's erasure (at stream position
+        `erased_at`): they were joined (or invited, with `invited` history) when it was sent, or
+        they joined the room between the event (any time, if world readable) and the erasure.
+        Those users keep the original (spec: account deactivation, `erase`)."""
+        state = await self._state_groups.get_state(group)
+        membership = await self._content_value(state.get(("m.room.member", user_id)), "membership", "leave")
+        history = await self._content_value(state.get(HISTORY_VISIBILITY), "history_visibility", "shared")
+        if membership == "join" or (history == "invited" and membership == "invite"):
+            return True
+        if event.room_id not in joins_by_room:
+            joins_by_room[event.room_id] = await self._events.get_join_positions(event.room_id, user_id)
+        return any(p <= erased_at and (history == "world_readable" or p > position)
+                   for p in joins_by_room[event.room_id])
 
     async def _allowed(self, user_id: str, event: Event, group: int, position: int,
                        joins_by_room: dict[str, list[int]]) -> bool:
@@ -105,3 +152,10 @@ class VisibilityHandler:
             else:
                 out.append(event_from_pdu(redact(event, event.room_version), event.room_version))
         return out
+
+def erased_copy(event: Event) -> Event:
+    """`event` as served to users who joined after its sender's erasure: content pruned as by a
+    redaction (no `redacted_because`: no redaction event exists). Marked `internal["erased"]`."""
+    copy = Event(redact(event.pdu, event.room_version), event.room_version, event.event_id, dict(event.unsigned))
+    copy.internal = {**event.internal, "erased": True}
+    return copy

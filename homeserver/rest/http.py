@@ -28,6 +28,7 @@ from homeserver import metrics
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.api.numbers import parse_decimal
 from homeserver.util import json_input
+from homeserver.util.absent_nulls import drop_absent_nulls
 from homeserver.util.json_schema import validator_for
 
 if TYPE_CHECKING:
@@ -192,9 +193,12 @@ class Validator:
     """A JSON Schema for a request body; its errors name the bad field with the spec's errcodes."""
 
     def __init__(self, schema: dict[str, Any]):
+        self._schema = schema
         self._validator = validator_for(schema)  # "integer" refuses floats
 
     def validate(self, body: Any) -> None:
+        """Drops (in place) the optional fields sent as null, then checks the rest."""
+        drop_absent_nulls(body, self._schema)
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
         if error is None:
             return

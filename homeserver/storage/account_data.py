@@ -73,6 +73,17 @@ class AccountDataStore:
     def _forget_ignored(self, user_id: str) -> None:
         self._ignored.pop(user_id)
 
+    async def delete_all_of_user(self, user_id: str) -> None:
+        """Every piece of the user's account data and profile fields (account erasure). No
+        stream position: the user has no devices left to sync it to."""
+
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute("DELETE FROM account_data WHERE user_id = ?", (user_id,))
+            txn.execute("DELETE FROM profile_fields WHERE user_id = ?", (user_id,))
+            txn.call_after_commit(lambda: self._forget_ignored(user_id))
+
+        await self._db.run("delete_account_data_of_user", txn_fn)
+
     # -- extended profile fields ----------------------------------------------------------------
 
     async def get_profile_fields(self, user_id: str) -> dict[str, Any]:

@@ -81,6 +81,14 @@ class RoomExtrasStore:
             "SELECT membership_event_id FROM forgotten_rooms WHERE user_id = ? AND room_id = ?", user_id, room_id)
         return rows[0][0] if rows else None
 
+    async def get_forgotten_rooms(self, user_id: str) -> dict[str, str]:
+        """room_id -> the membership event ID the user had when they forgot it, for every room
+        they forgot."""
+        rows = await self._db.execute(
+            "get_forgotten_rooms", "SELECT room_id, membership_event_id FROM forgotten_rooms WHERE user_id = ?",
+            user_id)
+        return {r[0]: r[1] for r in rows}
+
     # -- events by timestamp --------------------------------------------------------------------
 
     async def get_events_by_timestamp(self, room_id: str, ts: int, forwards: bool, after: tuple[int, int] | None,

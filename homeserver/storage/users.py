@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from homeserver.storage.database import Database, Transaction
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.tokens import TokensStore
+from homeserver.util.caches import LruCache
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class UsersStore:
         # Called in the transaction that creates a user, changes their profile or deactivates
         # them (the user directory): fn(txn, user_id).
         self.user_changed_hooks: list[Callable[[Transaction, str], None]] = []
+        # user_id -> the events stream position of their erasure, or None: read for the senders of
+        # every batch of events served to clients. Erasure is forever, so entries never go stale
+        # but for the one write (which pops after its commit).
+        self._erasures: LruCache[str, int | None] = LruCache("erased_users", 100_000)
 
     def _user_changed_txn(self, txn: Transaction, user_id: str) -> None:
         for hook in self.user_changed_hooks:
@@ -152,6 +157,42 @@ class UsersStore:
             self._user_changed_txn(txn, user_id)
 
         await self._db.run("deactivate_user", txn_fn)
+
+    async def mark_erased(self, user_id: str, stream_ordering: int, now_ms: int) -> None:
+        """Record that the user asked for erasure (deactivation with `erase`), at this events
+        stream position. A second erasure keeps the first position."""
+
+        def txn_fn(txn: Transaction) -> None:
+            if not txn.execute("SELECT 1 FROM erased_users WHERE user_id = ?", (user_id,)).fetchone():
+                txn.execute("INSERT INTO erased_users (user_id, stream_ordering, erased_ts) VALUES (?, ?, ?)",
+                            (user_id, stream_ordering, now_ms))
+            txn.call_after_commit(lambda: self._erasures.pop(user_id))
+
+        await self._db.run("mark_erased", txn_fn)
+
+    async def get_erasures(self, user_ids: set[str]) -> dict[str, int]:
+        """Of `user_ids`, those erased -> the events stream position of their erasure."""
+        out: dict[str, int] = {}
+        missing = []
+        for user_id in user_ids:
+            cached = self._erasures.get(user_id, ...)
+            if cached is ...:
+                missing.append(user_id)
+            elif cached is not None:
+                out[user_id] = cached
+        if not missing:
+            return out
+
+        def txn_fn(txn: Transaction) -> dict[str, int]:
+            rows = txn.select_in("SELECT user_id, stream_ordering FROM erased_users WHERE user_id {in}", missing)
+            return {r[0]: r[1] for r in rows}
+
+        with self._erasures.reading() as read:
+            found = await self._db.run("get_erasures", txn_fn)
+            for user_id in missing:
+                read.fill(user_id, found.get(user_id))
+        out.update(found)
+        return out
 
     async def set_admin(self, user_id: str, admin: bool) -> None:
         await self._db.run(

@@ -73,7 +73,7 @@ class DeactivateServlet(RestServlet):
         session_id, _, user_id = await self.hs.uia_handler.check(
             body, "POST", operation_path(request), [[PASSWORD]], requester.user_id if requester else None
         )
-        await self.hs.account_handler.deactivate(user_id)
+        await self.hs.account_handler.deactivate(user_id, erase=body.get("erase") is True)
         await self.hs.uia_handler.finish(session_id)
         return 200, {"id_server_unbind_result": "no-support"}
 

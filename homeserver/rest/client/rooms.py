@@ -158,6 +158,24 @@ class SendEventServlet(RestServlet):
         return 200, {"event_id": event.event_id}
 
 
+class LegacySendEventServlet(RestServlet):
+    """POST /rooms/{roomId}/send/{eventType}: the form before transaction IDs, still used by old
+    clients and scripts (the reference server serves it too). Each request sends a new event."""
+
+    PATTERNS = client_patterns(f"/rooms/{ROOM}/send/(?P<event_type>[^/]+)")
+    GUEST_METHODS = frozenset({"POST"})
+
+    async def on_POST(self, request: HomeserverRequest, room_id: str, event_type: str) -> tuple[int, Any]:
+        requester = await self.auth(request)
+        check_room_id(room_id)
+        content = parse_json_object(request)
+        self.hs.message_limiter.check(requester.user_id)
+        event = await self.hs.event_creation_handler.send(
+            requester.user_id, room_id, event_type, content,
+            check=lambda: self.hs.relations_handler.check_new_event(requester.user_id, room_id, event_type, content))
+        return 200, {"event_id": event.event_id}
+
+
 class RoomStateEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/state/(?P<event_type>[^/]+)(?:/(?P<state_key>.*))?")
     GUEST_METHODS = frozenset({"GET", "PUT"})
@@ -180,7 +198,7 @@ class RoomStateEventServlet(RestServlet):
         if event_type == "m.room.canonical_alias" and not state_key:
             await self.hs.directory_handler.check_canonical_alias(room_id, content)
         event = await self.hs.event_creation_handler.send(
-            requester.user_id, room_id, event_type, content, state_key or "")
+            requester.user_id, room_id, event_type, content, state_key or "", reuse_same_state=True)
         return 200, {"event_id": event.event_id}
 
 
@@ -258,6 +276,6 @@ class RedactServlet(RestServlet):
 
 def register_servlets(hs: Any, router: Any) -> None:
     for servlet in (CreateRoomServlet, JoinedRoomsServlet, JoinServlet, MembershipServlet, SendEventServlet,
-                    RoomStateEventServlet, RoomStateServlet, RoomEventServlet, MembersServlet,
+                    LegacySendEventServlet, RoomStateEventServlet, RoomStateServlet, RoomEventServlet, MembersServlet,
                     JoinedMembersServlet, MessagesServlet, RedactServlet):
         router.register(servlet(hs))
