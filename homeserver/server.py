@@ -328,7 +328,7 @@ class HomeServer:
             self.room_member_handler, self.room_extras_store, self.directory_handler, users=self.users_store)
         media_config = MediaConfig.from_config(config)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
-                                                self.media_store)
+                                                self.media_store, self.cpu_pool)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
