@@ -220,7 +220,7 @@ class HomeServer:
         self.message_limiter = RateLimiter(self.clock, config.rc_message)
 
         # handlers
-        self.passwords = PasswordHandler(config, reactor)
+        self.passwords = PasswordHandler(config, self.cpu_pool)
         self.auth_handler = AuthHandler(self.clock, self.tokens_store, self.devices_store, self.users_store)
         self.session_handler = SessionHandler(config, self.clock, self.database, self.tokens_store,
                                               self.devices_store)
@@ -376,7 +376,7 @@ class HomeServer:
 
     def build_site(self, x_forwarded: bool = False, resources: Iterable[str] = ("client", "federation")
                    ) -> MatrixSite:
-        root: Resource = MatrixResource(self.build_router(resources))
+        root: Resource = MatrixResource(self.build_router(resources), self.cpu_pool)
         if self.config.web_client_enabled and "client" in resources:
             root = RootResource(root, WebClientResource(self.config.web_client_path))
         site = MatrixSite(root, self.config.max_request_body_size, self.config.max_upload_size, x_forwarded)

@@ -46,6 +46,8 @@ MAX_LIMIT = 100
 DEFAULT_CONTEXT = 5
 MAX_CONTEXT = 100
 MAX_QUERY_WORDS = 16
+MAX_WORD_LENGTH = 100  # longer query words are cut (no word in an index is compared beyond this)
+MAX_HIGHLIGHTS = 200
 MAX_BATCH = 1000  # index rows read at once
 MAX_ROWS_PER_REQUEST = 5000  # index rows one request reads at most, visible or not
 # Token positions go to the database as 64-bit integers (a stream position, or an offset plus
@@ -71,9 +73,9 @@ def parse_search_term(term: str) -> SearchQuery:
         else:
             negated, tokens = m.group(3) == "-", _WORD.findall(m.group(4).casefold())
             (query.excluded if negated and len(tokens) == 1 else query.words).extend(tokens)
-    query.words = list(dict.fromkeys(query.words))[:MAX_QUERY_WORDS]
-    query.phrases = query.phrases[:MAX_QUERY_WORDS]
-    query.excluded = query.excluded[:MAX_QUERY_WORDS]
+    query.words = list(dict.fromkeys(w[:MAX_WORD_LENGTH] for w in query.words))[:MAX_QUERY_WORDS]
+    query.phrases = [[w[:MAX_WORD_LENGTH] for w in p[:MAX_QUERY_WORDS]] for p in query.phrases[:MAX_QUERY_WORDS]]
+    query.excluded = [w[:MAX_WORD_LENGTH] for w in query.excluded[:MAX_QUERY_WORDS]]
     return query
 
 
@@ -250,11 +252,19 @@ class SearchHandler:
     def _highlights(query: SearchQuery, events: list[Event]) -> list[str]:
         """The query's words, and the words of the results they matched (a prefix, or a stemmed
         form such as "running" for "run")."""
-        wanted = query.words + [w for p in query.phrases for w in p]
+        wanted = set(query.words + [w for p in query.phrases for w in p])
+        longest = max((len(w) for w in wanted), default=0)
+        # Words of 3+ letters that begin a wanted word ("run" for "running"), as a set: each word
+        # of the results is then checked in time linear in its length, not in the query's size.
+        stems = {w[:n] for w in wanted for n in range(3, len(w) + 1)}
         found = set(wanted)
         for event in events:
             for word in _WORD.findall((searchable_text(event) or "").casefold()):
-                if any(word.startswith(w) or w.startswith(word) and len(word) >= 3 for w in wanted):
+                if len(found) >= MAX_HIGHLIGHTS:
+                    return sorted(found)
+                if word in found:
+                    continue
+                if word in stems or any(word[:n] in wanted for n in range(1, min(len(word), longest) + 1)):
                     found.add(word)
         return sorted(found)
 

@@ -4,11 +4,16 @@ parsed with a bound on nesting depth.
 Python's parser recurses once per level and raises RecursionError near 1,000 levels; and JSON that
 parses may still be deep enough to exhaust the stack later (schema validation, canonical encoding,
 redaction, the event and filter code all recurse). So input deeper than MAX_DEPTH is refused here,
-before anything else sees it."""
+before anything else sees it.
+
+A `\\uD800`-style escape not paired with its other half parses to a lone surrogate, a string
+no UTF-8 encoder accepts: stored, it would make every later encode of it fail (the event's hash,
+each /sync response that carries it). Such input is refused here too."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # Nesting levels of objects and arrays allowed. Matrix content is shallow; a signed event with its
@@ -16,8 +21,20 @@ from typing import Any
 MAX_DEPTH = 100
 
 
-class JsonTooDeep(ValueError):
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class BadJson(ValueError):
+    """Valid JSON the server refuses (400 M_BAD_JSON)."""
+
+
+class JsonTooDeep(BadJson):
     """Valid JSON, nested more than MAX_DEPTH levels."""
+
+
+class LoneSurrogate(BadJson):
+    """Valid JSON with a string holding half of a UTF-16 surrogate pair: not Unicode text."""
 
 
 def _reject_constant(name: str) -> None:
@@ -37,7 +54,29 @@ def loads(raw: str | bytes) -> Any:
     brackets = raw.count("[" if isinstance(raw, str) else b"[") + raw.count("{" if isinstance(raw, str) else b"{")
     if brackets > MAX_DEPTH and depth(value) > MAX_DEPTH:
         raise JsonTooDeep(f"JSON nested more than {MAX_DEPTH} levels")
+    # Only a surrogate escape can make one: the common case skips the walk.
+    escape = _SURROGATE_ESCAPE if isinstance(raw, str) else _SURROGATE_ESCAPE_BYTES
+    if escape.search(raw) and has_lone_surrogate(value):
+        raise LoneSurrogate("JSON string with an unpaired surrogate (\\uD800-\\uDFFF)")
     return value
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True if a string or key in a parsed value is not encodable as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def depth(value: Any) -> int:
