@@ -114,7 +114,7 @@ from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.e2e_keys import E2EKeysStore
-from homeserver.storage.engines import create_engine
+from homeserver.storage.engines import MissingDriverError, create_engine
 from homeserver.storage.events import EventsStore
 from homeserver.storage.filters import FiltersStore
 from homeserver.storage.key_backup import KeyBackupStore
@@ -172,7 +172,11 @@ class HomeServer:
         self.outbound = OutboundHttp(reactor)
 
         # storage
-        self.database = Database(create_engine(config.database_name, config.database_args), reactor)
+        try:
+            engine = create_engine(config.database_name, config.database_args)
+        except MissingDriverError as e:
+            raise ConfigError(f"Config error at database.name: {e}") from None
+        self.database = Database(engine, reactor)
         self.tokens_store = TokensStore(self.database)
         self.devices_store = DevicesStore(self.database, self.tokens_store)
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)

@@ -14,8 +14,6 @@ other groups are read and skipped)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, replace
@@ -25,6 +23,7 @@ from twisted.internet import defer
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.events.filtering import RoomEventFilter
+from homeserver.events.hashing import decode_base64, encode_base64
 from homeserver.events.model import Event
 from homeserver.handlers.room_reads import RoomReadHandler, stream_token
 from homeserver.handlers.visibility import VisibilityHandler
@@ -89,13 +88,13 @@ class PageToken:
         raw: dict[str, Any] = {"o": self.order_by, "p": self.position}
         if self.group is not None:
             raw["g"] = list(self.group)
-        return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+        return encode_base64(json.dumps(raw, separators=(",", ":")).encode(), urlsafe=True)
 
     @classmethod
     def decode(cls, token: str, order_by: str) -> PageToken:
         try:
-            raw = json_input.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raw = json_input.loads(decode_base64(token))
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid next_batch token") from None
         ok = isinstance(raw, dict) and raw.get("o") == order_by and isinstance(raw.get("p"), int) \
             and not isinstance(raw.get("p"), bool) and 0 <= raw["p"] <= MAX_POSITION

@@ -3,11 +3,11 @@ hands the server JSON: request bodies, filter query parameters, pagination token
 
 from __future__ import annotations
 
-import base64
 import json
 from urllib.parse import quote
 
 from twisted.trial import unittest
+from unpaddedbase64 import encode_base64
 
 from homeserver.util import json_input
 from tests.server import HomeserverTestCase
@@ -104,7 +104,7 @@ class DeepJsonRequestTest(HomeserverTestCase):
 
     async def test_deep_pagination_tokens(self) -> None:
         token, _ = await self._room()
-        deep = base64.urlsafe_b64encode(nested(3_000).encode()).decode().rstrip("=")
+        deep = encode_base64(nested(3_000).encode(), urlsafe=True)
         r = await self.post(f"/_matrix/client/v3/search?next_batch={deep}",
                             {"search_categories": {"room_events": {"search_term": "hi"}}}, token=token)
         self.assert_error(r, 400, "M_INVALID_PARAM")
