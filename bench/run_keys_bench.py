@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
@@ -45,10 +44,11 @@ from common import (
 )
 from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
 from signedjson.sign import sign_json
+from unpaddedbase64 import encode_base64
 
 
 def random_key() -> str:
-    return base64.b64encode(os.urandom(32)).decode().rstrip("=")
+    return encode_base64(os.urandom(32))
 
 
 def key_upload(user_id: str, device_id: str, one_time: int) -> dict:

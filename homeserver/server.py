@@ -121,7 +121,7 @@ from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.e2e_keys import E2EKeysStore
-from homeserver.storage.engines import create_engine
+from homeserver.storage.engines import MissingDriverError, create_engine
 from homeserver.storage.events import EventsStore
 from homeserver.storage.filters import FiltersStore
 from homeserver.storage.key_backup import KeyBackupStore
@@ -205,7 +205,11 @@ class HomeServer:
         self._federation_client: FederationHttpClient | None = None
 
         # storage
-        self.database = Database(create_engine(config.database_name, config.database_args), reactor)
+        try:
+            engine = create_engine(config.database_name, config.database_args)
+        except MissingDriverError as e:
+            raise ConfigError(f"Config error at database.name: {e}") from None
+        self.database = Database(engine, reactor)
         self.tokens_store = TokensStore(self.database)
         self.devices_store = DevicesStore(self.database, self.tokens_store)
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
@@ -253,7 +257,7 @@ class HomeServer:
         self.message_limiter = RateLimiter(self.clock, config.rc_message)
 
         # handlers
-        self.passwords = PasswordHandler(config, reactor)
+        self.passwords = PasswordHandler(config, self.cpu_pool)
         self.auth_handler = AuthHandler(self.clock, self.tokens_store, self.devices_store, self.users_store)
         self.session_handler = SessionHandler(config, self.clock, self.database, self.tokens_store,
                                               self.devices_store)
@@ -369,7 +373,7 @@ class HomeServer:
             self.room_member_handler, self.room_extras_store, self.directory_handler, users=self.users_store)
         media_config = MediaConfig.from_config(config)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
-                                                self.media_store)
+                                                self.media_store, self.cpu_pool)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
@@ -432,7 +436,7 @@ class HomeServer:
 
     def build_site(self, x_forwarded: bool = False, resources: Iterable[str] = ("client", "federation")
                    ) -> MatrixSite:
-        root: Resource = MatrixResource(self.build_router(resources))
+        root: Resource = MatrixResource(self.build_router(resources), self.cpu_pool)
         if self.config.web_client_enabled and "client" in resources:
             root = RootResource(root, WebClientResource(self.config.web_client_path))
         site = MatrixSite(root, self.config.max_request_body_size, self.config.max_upload_size, x_forwarded)

@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Create .venv if missing and install the homeserver (with test extras when asked). Idempotent.
-#   scripts/setup-env.sh          # runtime only
-#   scripts/setup-env.sh test     # with the test tools
+# Create .venv if missing and install the homeserver, pinned by constraints.txt. Idempotent.
+#   scripts/setup-env.sh            # runtime only, SQLite: no compiler needed
+#   scripts/setup-env.sh postgres   # with the PostgreSQL driver (psycopg2 builds against libpq)
+#   scripts/setup-env.sh test       # with the test tools and the PostgreSQL driver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+mode="${1:-}"
+case "$mode" in
+  "") extras="" ;;
+  postgres) extras="[postgres]" ;;
+  test) extras="[test,postgres]" ;;
+  *) echo "usage: $0 [postgres|test]" >&2; exit 2 ;;
+esac
+
 need_apt=()
-command -v pg_config >/dev/null 2>&1 || need_apt+=(libpq-dev)   # psycopg2 builds against libpq
-command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
-python3 -c "import sysconfig,os,sys; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
-  || need_apt+=(python3-dev)
+if [ -n "$extras" ]; then  # psycopg2 is built from source
+  command -v pg_config >/dev/null 2>&1 || need_apt+=(libpq-dev)
+  command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+  python3 -c "import sysconfig,os,sys; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
+    || need_apt+=(python3-dev)
+fi
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 # The web client's end-to-end tests drive Debian's Chromium (never a downloaded browser build).
-[ "${1:-}" = "test" ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
+[ "$mode" = "test" ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
 # Without a colour emoji font, reactions render as empty boxes in the browser tests' screenshots.
-[ "${1:-}" = "test" ] && ! [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && need_apt+=(fonts-noto-color-emoji)
+[ "$mode" = "test" ] && ! [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && need_apt+=(fonts-noto-color-emoji)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "Installing Debian packages: ${need_apt[*]}"
@@ -25,11 +36,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-extras=""
-[ "${1:-}" = "test" ] && extras="[test]"
 stamp=".venv/.installed${extras}"
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".${extras}"
   touch "$stamp"
 fi
 
@@ -37,7 +46,7 @@ fi
 # packages of tests/clients/js/package-lock.json. npm writes node_modules/.package-lock.json on install.
 # A failure here is reported, not fatal: those tests then fail with the reason, the rest still run.
 js_dir=tests/clients/js
-if [ "${1:-}" = "test" ]; then
+if [ "$mode" = "test" ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "npm not found: the matrix-js-sdk tests will fail (install Node.js >= 20 with npm)" >&2
   elif [ ! -f "$js_dir/node_modules/.package-lock.json" ] \

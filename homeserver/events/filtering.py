@@ -126,7 +126,7 @@ def parse_json_filter(raw: str) -> dict[str, Any]:
     """Inline filter JSON: 400 M_NOT_JSON if it is not JSON, M_BAD_JSON if not an object."""
     try:
         value = json_input.loads(raw)
-    except (json_input.JsonTooDeep, json_input.JsonNumberOutOfRange) as e:
+    except json_input.BadJson as e:
         raise MatrixError(400, Codes.BAD_JSON, f"filter: {e}") from None
     except ValueError:
         raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None

@@ -4,13 +4,14 @@ rooms v1/v3/v4 "Event IDs", v12 "Event format")."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
+import re
 from typing import Any
 
 import canonicaljson
+import unpaddedbase64
+from unpaddedbase64 import encode_base64
 
 from homeserver.events.model import Event
 from homeserver.events.redaction import redact
@@ -21,21 +22,18 @@ def encode_canonical_json(obj: Any) -> bytes:
     return canonicaljson.encode_canonical_json(obj)
 
 
-def encode_base64(data: bytes, urlsafe: bool = False) -> str:
-    """Unpadded base64 (standard alphabet, or the URL-safe one)."""
-    encoded = base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)
-    return encoded.rstrip(b"=").decode("ascii")
+__all__ = ["encode_base64", "decode_base64"]  # unpadded base64 (spec: appendices, "Unpadded Base64")
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 
 
 def decode_base64(value: str) -> bytes:
     """Accepts padded or unpadded input, either alphabet (spec: implementations SHOULD accept
-    both with and without padding). Raises ValueError on garbage."""
-    raw = value.encode("ascii") if isinstance(value, str) else value
-    raw = raw.replace(b"-", b"+").replace(b"_", b"/").rstrip(b"=")
-    try:
-        return base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
-    except binascii.Error as e:
-        raise ValueError(f"invalid base64: {e}") from e
+    both with and without padding). Raises ValueError on anything else: unpaddedbase64 alone
+    would skip characters outside the alphabet."""
+    if not isinstance(value, str) or not _BASE64.fullmatch(value):
+        raise ValueError("invalid base64")
+    return unpaddedbase64.decode_base64(value)  # binascii.Error is a ValueError
 
 
 # -- content hash -------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ do what, where the spec leaves it to servers:
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from typing import Any
@@ -24,6 +23,7 @@ from homeserver.api.identifiers import is_valid_server_name
 from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
 from homeserver.events.auth import get_required_level, get_user_power_level
+from homeserver.events.hashing import decode_base64, encode_base64
 from homeserver.events.model import Event
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.events import EventCreationHandler
@@ -59,12 +59,12 @@ def _check_new_localpart(localpart: str) -> None:
 
 def _encode_token(direction: str, key: tuple[int, str]) -> str:
     raw = json.dumps([direction, key[0], key[1]], separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return encode_base64(raw, urlsafe=True)
 
 
 def _decode_token(token: str) -> tuple[str, tuple[int, str]]:
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        raw = decode_base64(token)
         direction, count, room_id = json_input.loads(raw)
         if direction in ("n", "p") and is_safe_integer(count) and isinstance(room_id, str):
             return direction, (count, room_id)

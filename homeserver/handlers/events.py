@@ -19,6 +19,7 @@ from homeserver.events.hashing import compute_reference_hash, encode_base64, roo
 from homeserver.events.model import Event
 from homeserver.events.room_versions import EventFormat, RoomVersion
 from homeserver.events.signing import sign_event
+from homeserver.events.validation import EventTooLargeError, check_size_bound
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.persister import EventContext, EventPersister
 from homeserver.state.resolution import resolve_state
@@ -54,6 +55,7 @@ class EventCreationHandler:
         `check`: a business rule to enforce under the room's lock (e.g. no duplicate reaction).
         `reuse_same_state`: a state event the sender, still joined, already set with exactly this
         content is returned instead of sending another (PUT /state, as clients expect)."""
+        _refuse_if_too_large(content)  # before queueing for the room
         async with self._persister.room_lock.queue(room_id):
             if txn_id is not None:
                 existing = await self._events.get_txn_event_id(*txn_id)
@@ -92,6 +94,7 @@ class EventCreationHandler:
         """The room's next event, unsigned: prev_events (the forward extremities), depth, and
         auth_events chosen from the state before it. Returns (room version, PDU, state group
         before, state before). Also the template another server signs to join (make_join)."""
+        _refuse_if_too_large(content)
         room_version = await self._events.get_room_version(room_id)
         if room_version is None:
             raise not_found("Unknown room")
@@ -138,6 +141,7 @@ class EventCreationHandler:
         if room_id is not None:
             pdu["room_id"] = room_id
         elif room_version.room_id_from_create_event:
+            _refuse_if_too_large(pdu)
             # v12: the same user creating two identical rooms in the same millisecond would get
             # the same room ID (the create event's hash): move the timestamp on until it is new
             # (in the database, and among concurrent creations still on their way there).
@@ -177,6 +181,16 @@ class EventCreationHandler:
         if room_version.event_format is EventFormat.V1:
             # Rooms 1-2: the sending server names the event; its domain must be ours.
             pdu["event_id"] = f"${new_token('')[:24]}:{self._server_name}"
+        _refuse_if_too_large(pdu)
         pdu = sign_event(pdu, self._server_name, self._signing_key, room_version)
         event = await self._checker.check_local(pdu, room_version, state_before)
         return await self._persister.persist(event, EventContext(group_before, state_before, new_room, txn_id))
+
+
+def _refuse_if_too_large(pdu: dict[str, Any]) -> None:
+    """413 M_TOO_LARGE for an event that cannot fit in 64 KiB, before it is hashed, signed or
+    canonicalised (each of which costs time in its size), and before the state it needs is read."""
+    try:
+        check_size_bound(pdu)
+    except EventTooLargeError as e:
+        raise MatrixError(413, Codes.TOO_LARGE, str(e)) from None

@@ -1,20 +1,24 @@
-"""Password hashing (argon2id, in a thread: it is slow on purpose) and the password policy."""
+"""Password hashing (argon2id, on the CPU pool: it is slow on purpose) and the password policy.
+
+Each hash or verification takes `argon2_memlimit` bytes of memory as well as CPU: at most
+MAX_CONCURRENT_HASHES run at once, the others wait their turn, so a burst of logins can neither
+stall the reactor nor take memory without bound."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import nacl.exceptions
 import nacl.pwhash
-from twisted.internet import threads
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.config import Config
+from homeserver.util.cpu_pool import CpuPool, LimitedRunner
+
+MAX_CONCURRENT_HASHES = 2
 
 
 class PasswordHandler:
-    def __init__(self, config: Config, reactor: Any):
-        self._reactor = reactor
+    def __init__(self, config: Config, cpu_pool: CpuPool):
+        self.hasher = LimitedRunner(cpu_pool, MAX_CONCURRENT_HASHES)
         self._opslimit = config.argon2_opslimit
         self._memlimit = config.argon2_memlimit
         self._policy = config.password_policy
@@ -26,7 +30,7 @@ class PasswordHandler:
                 password.encode("utf-8"), opslimit=self._opslimit, memlimit=self._memlimit
             ).decode("ascii")
 
-        return await threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
+        return await self.hasher.run(work)
 
     async def verify(self, password: str, stored_hash: str | None) -> bool:
         if not stored_hash:
@@ -38,7 +42,7 @@ class PasswordHandler:
             except (nacl.exceptions.InvalidkeyError, nacl.exceptions.CryptoError):
                 return False
 
-        return await threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
+        return await self.hasher.run(work)
 
     def check_policy(self, password: str) -> None:
         """Raise 400 M_WEAK_PASSWORD if the configured policy rejects `password`."""

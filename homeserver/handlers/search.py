@@ -14,8 +14,6 @@ other groups are read and skipped)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from twisted.internet import defer
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.api.numbers import MAX_SAFE_INTEGER
 from homeserver.events.filtering import RoomEventFilter
+from homeserver.events.hashing import decode_base64, encode_base64
 from homeserver.events.model import Event
 from homeserver.handlers.room_reads import RoomReadHandler, stream_token
 from homeserver.handlers.visibility import VisibilityHandler
@@ -47,6 +46,8 @@ MAX_LIMIT = 100
 DEFAULT_CONTEXT = 5
 MAX_CONTEXT = 100
 MAX_QUERY_WORDS = 16
+MAX_WORD_LENGTH = 100  # longer query words are cut (no word in an index is compared beyond this)
+MAX_HIGHLIGHTS = 200
 MAX_BATCH = 1000  # index rows read at once
 MAX_ROWS_PER_REQUEST = 5000  # index rows one request reads at most, visible or not
 # Token positions go to the database as 64-bit integers (a stream position, or an offset plus
@@ -73,9 +74,9 @@ def parse_search_term(term: str) -> SearchQuery:
         else:
             negated, tokens = m.group(3) == "-", _WORD.findall(m.group(4).casefold())
             (query.excluded if negated and len(tokens) == 1 else query.words).extend(tokens)
-    query.words = list(dict.fromkeys(query.words))[:MAX_QUERY_WORDS]
-    query.phrases = query.phrases[:MAX_QUERY_WORDS]
-    query.excluded = query.excluded[:MAX_QUERY_WORDS]
+    query.words = list(dict.fromkeys(w[:MAX_WORD_LENGTH] for w in query.words))[:MAX_QUERY_WORDS]
+    query.phrases = [[w[:MAX_WORD_LENGTH] for w in p[:MAX_QUERY_WORDS]] for p in query.phrases[:MAX_QUERY_WORDS]]
+    query.excluded = [w[:MAX_WORD_LENGTH] for w in query.excluded[:MAX_QUERY_WORDS]]
     return query
 
 
@@ -89,13 +90,13 @@ class PageToken:
         raw: dict[str, Any] = {"o": self.order_by, "p": self.position}
         if self.group is not None:
             raw["g"] = list(self.group)
-        return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+        return encode_base64(json.dumps(raw, separators=(",", ":")).encode(), urlsafe=True)
 
     @classmethod
     def decode(cls, token: str, order_by: str) -> PageToken:
         try:
-            raw = json_input.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raw = json_input.loads(decode_base64(token))
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid next_batch token") from None
         ok = isinstance(raw, dict) and raw.get("o") == order_by and isinstance(raw.get("p"), int) \
             and not isinstance(raw.get("p"), bool) and 0 <= raw["p"] <= MAX_POSITION
@@ -254,11 +255,19 @@ class SearchHandler:
     def _highlights(query: SearchQuery, events: list[Event]) -> list[str]:
         """The query's words, and the words of the results they matched (a prefix, or a stemmed
         form such as "running" for "run")."""
-        wanted = query.words + [w for p in query.phrases for w in p]
+        wanted = set(query.words + [w for p in query.phrases for w in p])
+        longest = max((len(w) for w in wanted), default=0)
+        # Words of 3+ letters that begin a wanted word ("run" for "running"), as a set: each word
+        # of the results is then checked in time linear in its length, not in the query's size.
+        stems = {w[:n] for w in wanted for n in range(3, len(w) + 1)}
         found = set(wanted)
         for event in events:
             for word in _WORD.findall((searchable_text(event) or "").casefold()):
-                if any(word.startswith(w) or w.startswith(word) and len(word) >= 3 for w in wanted):
+                if len(found) >= MAX_HIGHLIGHTS:
+                    return sorted(found)
+                if word in found:
+                    continue
+                if word in stems or any(word[:n] in wanted for n in range(1, min(len(word), longest) + 1)):
                     found.add(word)
         return sorted(found)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import io
 import itertools
-import json
 import logging
 import re
 import tempfile
@@ -27,8 +26,9 @@ from twisted.web.resource import Resource
 from homeserver import metrics
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.api.numbers import parse_decimal
-from homeserver.util import json_input
+from homeserver.util import json_encoding, json_input
 from homeserver.util.absent_nulls import drop_absent_nulls
+from homeserver.util.cpu_pool import CpuPool
 from homeserver.util.json_schema import validator_for
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def parse_json_text(raw: str | bytes, what: str, canonical_numbers: bool = True)
     canonical JSON range."""
     try:
         return json_input.loads(raw, canonical_numbers)
-    except (json_input.JsonTooDeep, json_input.JsonNumberOutOfRange) as e:
+    except json_input.BadJson as e:
         raise MatrixError(400, Codes.BAD_JSON, f"{what}: {e}") from None
     except ValueError:
         raise MatrixError(400, Codes.NOT_JSON, f"{what} not JSON.") from None
@@ -349,18 +349,16 @@ class Router:
         return None
 
 
-def encode_json(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 class MatrixResource(Resource):
-    """The whole HTTP surface as one leaf resource dispatching on the full path."""
+    """The whole HTTP surface as one leaf resource dispatching on the full path. JSON answers too
+    big to encode at once are encoded in pieces on `cpu_pool` (util/json_encoding.py)."""
 
     isLeaf = True
 
-    def __init__(self, router: Router):
+    def __init__(self, router: Router, cpu_pool: CpuPool):
         super().__init__()
         self._router = router
+        self._cpu_pool = cpu_pool
 
     def render(self, request: HomeserverRequest) -> Any:
         defer.ensureDeferred(self._handle(request))
@@ -387,7 +385,14 @@ class MatrixResource(Resource):
             elif isinstance(body, RawBody):
                 body.send(request, code)
             else:
-                respond_json(request, code, body)
+                try:
+                    chunks = await json_encoding.encode_response(body, self._cpu_pool)
+                except Exception:
+                    logger.exception("Could not encode the answer to %s", _loggable_uri(request))
+                    code, body = 500, {"errcode": Codes.UNKNOWN, "error": "Internal server error"}
+                    chunks = [json_encoding.encode_json(body)]
+                if not request._disconnected:
+                    _respond_json_chunks(request, code, body, chunks)
         elapsed = time.perf_counter() - start
         metrics.observe_request(servlet_name, method, code, elapsed)
         if access_logger.isEnabledFor(logging.INFO):
@@ -417,26 +422,32 @@ async def _options(request: HomeserverRequest) -> tuple[int, Any]:
 
 
 def respond_json(request: HomeserverRequest, code: int, body: Any) -> None:
+    """A small JSON answer, encoded on the spot (servlets' own answers go through MatrixResource)."""
+    _respond_json_chunks(request, code, body, [json_encoding.encode_json(body)])
+
+
+def _respond_json_chunks(request: HomeserverRequest, code: int, body: Any, chunks: list[bytes]) -> None:
     if code == 429 and isinstance(body, dict) and isinstance(body.get("retry_after_ms"), int):
         seconds = -(-body["retry_after_ms"] // 1000)  # rounded up
         request.responseHeaders.setRawHeaders(b"Retry-After", [str(seconds).encode("ascii")])
-    _respond(request, code, b"application/json", encode_json(body))
+    _respond(request, code, b"application/json", chunks)
 
 
 def respond_html(request: HomeserverRequest, code: int, html: str) -> None:
-    _respond(request, code, b"text/html; charset=utf-8", html.encode("utf-8"))
+    _respond(request, code, b"text/html; charset=utf-8", [html.encode("utf-8")])
 
 
-def _respond(request: HomeserverRequest, code: int, content_type: bytes, data: bytes) -> None:
+def _respond(request: HomeserverRequest, code: int, content_type: bytes, chunks: list[bytes]) -> None:
     request.setResponseCode(code)
     headers = request.responseHeaders
     headers.setRawHeaders(b"Content-Type", [content_type])
-    headers.setRawHeaders(b"Content-Length", [str(len(data)).encode("ascii")])
+    headers.setRawHeaders(b"Content-Length", [str(sum(map(len, chunks))).encode("ascii")])
     headers.setRawHeaders(b"Cache-Control", [b"no-cache, no-store, must-revalidate"])
     for name, value in CORS_HEADERS.items():
         headers.setRawHeaders(name, [value])
     if request.method != b"HEAD":
-        request.write(data)
+        for chunk in chunks:
+            request.write(chunk)
     request.finish()
 
 

@@ -24,16 +24,24 @@ IN_CHUNK = 500  # values per IN (...) list
 class Transaction:
     """A thin cursor wrapper: converts placeholders and collects after-commit callbacks."""
 
-    __slots__ = ("_cursor", "_convert", "after_commit")
+    __slots__ = ("_cursor", "_convert", "_script", "after_commit")
 
-    def __init__(self, cursor: Any, convert: Callable[[str], str]):
+    def __init__(self, cursor: Any, convert: Callable[[str], str],
+                 script: Callable[[Any, str], None] | None = None):
         self._cursor = cursor
         self._convert = convert
+        self._script = script
         self.after_commit: list[Callable[[], Any]] = []
 
     def execute(self, sql: str, args: tuple | list = ()) -> Transaction:
         self._cursor.execute(self._convert(sql), tuple(args))
         return self
+
+    def execute_script(self, sql: str) -> None:
+        """Several statements as written (no placeholders), inside this transaction, split only
+        where the engine's own parser ends a statement: a function or trigger body keeps its `;`."""
+        assert self._script is not None, "this transaction's engine runs no scripts"
+        self._script(self._cursor, sql)
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         self._cursor.executemany(self._convert(sql), rows)
@@ -124,7 +132,7 @@ class Database:
             try:
                 conn = self._connection()
                 self.engine.begin(conn)
-                txn = Transaction(conn.cursor(), self.engine.convert)
+                txn = Transaction(conn.cursor(), self.engine.convert, self.engine.execute_script)
                 start = time.perf_counter()
                 result = func(txn, *args)
                 conn.commit() if self.engine.name == "psycopg2" else conn.execute("COMMIT")

@@ -9,6 +9,64 @@ from functools import lru_cache
 from typing import Any
 
 
+class MissingDriverError(ImportError):
+    """The configured engine's Python driver is not installed."""
+
+
+MISSING_PSYCOPG2 = (
+    "database.name is psycopg2 (PostgreSQL) but the psycopg2 module is not installed. Install the "
+    "server with its postgres extra: pip install -c constraints.txt '.[postgres]' (or "
+    "scripts/setup-env.sh postgres); building psycopg2 needs libpq-dev, python3-dev and a C compiler. "
+    "Or use name: sqlite3, which needs nothing more."
+)
+
+
+class ScriptError(ValueError):
+    """A script ends inside a statement (an unterminated string, trigger or statement)."""
+
+
+def sqlite_statements(sql: str) -> list[str]:
+    """The statements of an SQLite script, cut where SQLite's own tokenizer says one is complete
+    (sqlite3.complete_statement): a `;` in a string, a comment or a trigger's BEGIN ... END body
+    does not end one. Parts holding only comments and whitespace are dropped."""
+    statements: list[str] = []
+    pending = ""
+    for part in sql.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if _has_code(pending):
+                statements.append(pending.strip())
+            pending = ""
+    if _has_code(pending[:-1]):
+        raise ScriptError(f"incomplete SQL statement at the end of the script: {pending[:-1].strip()[:200]!r}")
+    return statements
+
+
+def _has_code(sql: str) -> bool:
+    """False for text that is only whitespace, `;`, `-- line` and `/* block */` comments."""
+    return bool(_strip_comments(sql).strip(" \t\r\n;"))
+
+
+def _strip_comments(sql: str) -> str:
+    out, i, n = [], 0, len(sql)
+    while i < n:
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif sql[i] in "'\"":
+            end = sql.find(sql[i], i + 1)
+            end = n if end < 0 else end + 1
+            out.append(sql[i:end])
+            i = end
+        else:
+            out.append(sql[i])
+            i += 1
+    return "".join(out)
+
+
 class SQLiteEngine:
     name = "sqlite3"
     IntegrityError = sqlite3.IntegrityError
@@ -33,6 +91,12 @@ class SQLiteEngine:
         conn.execute("BEGIN")
 
     @staticmethod
+    def execute_script(cursor: sqlite3.Cursor, sql: str) -> None:
+        # Not executescript(): it would COMMIT the transaction the script belongs to first.
+        for statement in sqlite_statements(sql):
+            cursor.execute(statement)
+
+    @staticmethod
     def convert(sql: str) -> str:
         return sql
 
@@ -45,9 +109,13 @@ class PostgresEngine:
     default_pool_size = 5
 
     def __init__(self, args: dict[str, Any]):
-        import psycopg2
-        import psycopg2.errors
-        import psycopg2.extensions
+        # An optional dependency (the `postgres` extra): a SQLite install has no compiler to build it.
+        try:
+            import psycopg2
+            import psycopg2.errors
+            import psycopg2.extensions
+        except ImportError as e:
+            raise MissingDriverError(MISSING_PSYCOPG2) from e
 
         self._psycopg2 = psycopg2
         self.IntegrityError = psycopg2.IntegrityError
@@ -63,6 +131,12 @@ class PostgresEngine:
 
     def begin(self, conn) -> None:
         pass  # psycopg2 opens a transaction on the first statement
+
+    @staticmethod
+    def execute_script(cursor: Any, sql: str) -> None:
+        # The whole script in one call: the server parses it (dollar-quoted function bodies
+        # included). No arguments, so psycopg2 leaves `%` and `?` alone.
+        cursor.execute(sql)
 
     @staticmethod
     @lru_cache(maxsize=4096)

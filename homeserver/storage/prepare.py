@@ -1,7 +1,10 @@
 """Numbered schema migrations, applied at start-up, each in one transaction with the version bump.
 
 Files in storage/schema/ are named NNN_description.sql. A file may have engine-specific twins
-(NNN_description.sqlite.sql / NNN_description.postgres.sql) where the dialects differ."""
+(NNN_description.sqlite.sql / NNN_description.postgres.sql) where the dialects differ.
+
+A file is not cut at every `;` (a trigger or function body has its own): SQLite gets it statement
+by statement as its own parser delimits them, PostgreSQL the whole file at once (engines.py)."""
 
 from __future__ import annotations
 
@@ -37,11 +40,6 @@ def migrations(engine_name: str) -> list[tuple[int, str, str]]:
     return [(v, *found[v]) for v in versions]
 
 
-def split_statements(sql: str) -> list[str]:
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
 def _current_version(txn: Transaction) -> int:
     txn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = txn.execute("SELECT version FROM schema_version").fetchone()
@@ -66,8 +64,7 @@ async def prepare_database(db: Database) -> int:
             continue
 
         def apply(txn: Transaction, version: int = version, sql: str = sql) -> None:
-            for statement in split_statements(sql):
-                txn.execute(statement)
+            txn.execute_script(sql)
             txn.execute("UPDATE schema_version SET version = ?", (version,))
 
         logger.info("Applying schema migration %s", name)

@@ -13,7 +13,7 @@ import contextvars
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 R = TypeVar("R")
@@ -42,3 +42,28 @@ class CpuPool:
             return fn(*args, **kwargs)
         ctx = contextvars.copy_context()  # keeps the request id in the thread's log lines
         return await threads.deferToThreadPool(self._reactor, self._pool, ctx.run, fn, *args, **kwargs)
+
+
+class LimitedRunner:
+    """Runs one kind of job on a CpuPool, at most `limit` at once; the others wait their turn in
+    order. For work whose cost is memory as much as CPU (image decoding, argon2 hashing): the
+    pool bounds the threads, this bounds how many of those threads may hold such a job."""
+
+    def __init__(self, pool: CpuPool, limit: int):
+        self._pool = pool
+        self._semaphore = defer.DeferredSemaphore(limit)
+        self.limit = limit
+        self.running = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._semaphore.waiting)
+
+    async def run(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        await self._semaphore.acquire()
+        self.running += 1
+        try:
+            return await self._pool.run(fn, *args, **kwargs)
+        finally:
+            self.running -= 1
+            self._semaphore.release()

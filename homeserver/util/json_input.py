@@ -8,12 +8,17 @@ before anything else sees it.
 
 Integers outside the canonical JSON range [-(2**53)+1, 2**53-1] are refused too (they overflow
 64-bit database columns, and other implementations cannot represent them), as are numbers too big
-for a float (`1e400` would be infinity, which JSON cannot express)."""
+for a float (`1e400` would be infinity, which JSON cannot express).
+
+A `\\uD800`-style escape not paired with its other half parses to a lone surrogate, a string
+no UTF-8 encoder accepts: stored, it would make every later encode of it fail (the event's hash,
+each /sync response that carries it). Such input is refused here too."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from homeserver.api.numbers import MAX_SAFE_INTEGER, MIN_SAFE_INTEGER
@@ -23,12 +28,24 @@ from homeserver.api.numbers import MAX_SAFE_INTEGER, MIN_SAFE_INTEGER
 MAX_DEPTH = 100
 
 
-class JsonTooDeep(ValueError):
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class BadJson(ValueError):
+    """Valid JSON the server refuses (400 M_BAD_JSON)."""
+
+
+class JsonTooDeep(BadJson):
     """Valid JSON, nested more than MAX_DEPTH levels."""
 
 
-class JsonNumberOutOfRange(ValueError):
+class JsonNumberOutOfRange(BadJson):
     """Valid JSON with an integer outside the canonical range, or a number beyond a float's."""
+
+
+class LoneSurrogate(BadJson):
+    """Valid JSON with a string holding half of a UTF-16 surrogate pair: not Unicode text."""
 
 
 def _reject_constant(name: str) -> None:
@@ -68,7 +85,29 @@ def loads(raw: str | bytes, canonical_numbers: bool = True) -> Any:
     brackets = raw.count("[" if isinstance(raw, str) else b"[") + raw.count("{" if isinstance(raw, str) else b"{")
     if brackets > MAX_DEPTH and depth(value) > MAX_DEPTH:
         raise JsonTooDeep(f"JSON nested more than {MAX_DEPTH} levels")
+    # Only a surrogate escape can make one: the common case skips the walk.
+    escape = _SURROGATE_ESCAPE if isinstance(raw, str) else _SURROGATE_ESCAPE_BYTES
+    if escape.search(raw) and has_lone_surrogate(value):
+        raise LoneSurrogate("JSON string with an unpaired surrogate (\\uD800-\\uDFFF)")
     return value
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True if a string or key in a parsed value is not encodable as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def depth(value: Any) -> int:

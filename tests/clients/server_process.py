@@ -78,8 +78,9 @@ def _use_postgres() -> bool:
 
 
 class ServerProcess:
-    def __init__(self, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(self, overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
         self.overrides = dict(overrides or {})
+        self.env = env  # added to the server process's environment
         self.workdir: Path | None = None
         self.config_path: Path | None = None
         self.log_path: Path | None = None
@@ -231,6 +232,7 @@ class ServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env} if self.env else None,
         )
 
     def _wait_until_ready(self) -> None:

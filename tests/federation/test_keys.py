@@ -214,7 +214,7 @@ class RequestAuthenticationTest(KeysTestCase):
         await super()._set_up()
         router = self.hs.build_router()
         router.register(WhoAmIServlet(self.hs))
-        self.site = MatrixSite(MatrixResource(router), 1_000_000, 1_000_000)
+        self.site = MatrixSite(MatrixResource(router, self.hs.cpu_pool), 1_000_000, 1_000_000)
         self.site.timeOut = None
         self.remote = self.peers.add(REMOTE)
 

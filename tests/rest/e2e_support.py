@@ -3,12 +3,12 @@ user's cross-signing keys, producing the objects the spec's key endpoints take."
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
 from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
 from signedjson.sign import sign_json
+from unpaddedbase64 import encode_base64
 
 from tests.rest.test_rooms import V3, RoomsTestCase
 
@@ -17,7 +17,7 @@ MEGOLM = "m.megolm.v1.aes-sha2"
 
 
 def random_curve25519() -> str:
-    return base64.b64encode(os.urandom(32)).decode().rstrip("=")
+    return encode_base64(os.urandom(32))
 
 
 class FakeDevice:

@@ -15,6 +15,16 @@ class BoomServlet(RestServlet):
         raise RuntimeError("secret internal detail")
 
 
+class UnencodableServlet(RestServlet):
+    """Answers with a value JSON cannot hold: small, or big enough to be encoded in pieces."""
+
+    PATTERNS = [re.compile("^/_matrix/client/v3/unencodable/(?P<size>[a-z]+)$")]
+
+    async def on_GET(self, request, size):
+        filler = [{"n": i} for i in range(10_000)] if size == "big" else []
+        return 200, {"filler": filler, "bad": object()}
+
+
 class HttpFrameworkTest(HomeserverTestCase):
     config_overrides = {"max_request_body_size": 1000}
 
@@ -84,10 +94,19 @@ class HttpFrameworkTest(HomeserverTestCase):
         self.assertIn("Authorization", r.headers["access-control-allow-headers"])
         self.assertIn("DELETE", r.headers["access-control-allow-methods"])
 
+    async def test_an_answer_that_cannot_be_encoded_is_500(self) -> None:
+        router = self.hs.build_router()
+        router.register(UnencodableServlet(self.hs))
+        self.site = MatrixSite(MatrixResource(router, self.hs.cpu_pool), 1000, 1000)
+        self.site.timeOut = None
+        for size in ("small", "big"):
+            self.assert_error(await self.get(f"/_matrix/client/v3/unencodable/{size}"), 500, "M_UNKNOWN")
+        self.flushLoggedErrors(TypeError)
+
     async def test_unexpected_error_is_500_without_traceback(self) -> None:
         router = self.hs.build_router()
         router.register(BoomServlet(self.hs))
-        self.site = MatrixSite(MatrixResource(router), 1000, 1000)
+        self.site = MatrixSite(MatrixResource(router, self.hs.cpu_pool), 1000, 1000)
         self.site.timeOut = None
         records: list[logging.LogRecord] = []
         handler = logging.Handler()

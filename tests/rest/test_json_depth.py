@@ -3,11 +3,11 @@ hands the server JSON: request bodies, filter query parameters, pagination token
 
 from __future__ import annotations
 
-import base64
 import json
 from urllib.parse import quote
 
 from twisted.trial import unittest
+from unpaddedbase64 import encode_base64
 
 from homeserver.util import json_input
 from tests.server import HomeserverTestCase
@@ -31,6 +31,15 @@ class JsonInputTest(unittest.TestCase):
             with self.assertRaises(json_input.JsonTooDeep):
                 json_input.loads(nested(levels).encode())
 
+    def test_lone_surrogates(self) -> None:
+        self.assertEqual(json_input.loads(r'{"a": "\ud83d\ude00", "\u00e9": "\\ud800"}'),
+                         {"a": "\U0001f600", "\u00e9": "\\ud800"})  # a pair, and an escaped backslash
+        for raw in (r'{"a": "\ud800"}', r'["x\uDC00y"]', r'{"\udbff": 1}', r'"\ude00\ud83d"'):
+            with self.assertRaises(json_input.LoneSurrogate):
+                json_input.loads(raw)
+            with self.assertRaises(json_input.LoneSurrogate):
+                json_input.loads(raw.encode())
+
     def test_many_brackets_but_shallow(self) -> None:
         wide = json.dumps([[i] for i in range(5000)])
         self.assertEqual(len(json_input.loads(wide)), 5000)
@@ -46,6 +55,18 @@ class DeepJsonRequestTest(HomeserverTestCase):
         me = await self.register("alice")
         r = await self.post("/_matrix/client/v3/createRoom", {}, token=me["access_token"])
         return me["access_token"], r.json["room_id"]
+
+    async def test_lone_surrogates_are_bad_json_and_change_nothing(self) -> None:
+        # They used to reach the event's hash and answer 500; stored elsewhere (account data),
+        # every later /sync of the user would have failed to encode.
+        token, room_id = await self._room()
+        for path in (f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/s1",
+                     "/_matrix/client/v3/user/@alice:test/account_data/org.example"):
+            await self.assert_rejected_without_change(
+                "PUT", path, None, 400, "M_BAD_JSON", token=token, raw_body=b'{"body": "\\ud800"}')
+        r = await self.request("PUT", f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/s2",
+                               raw_body=b'{"msgtype": "m.text", "body": "\\ud83d\\ude00"}', token=token)
+        self.assertEqual(r.code, 200, r.json)
 
     async def test_deep_bodies_are_bad_json_and_change_nothing(self) -> None:
         token, room_id = await self._room()
@@ -83,7 +104,7 @@ class DeepJsonRequestTest(HomeserverTestCase):
 
     async def test_deep_pagination_tokens(self) -> None:
         token, _ = await self._room()
-        deep = base64.urlsafe_b64encode(nested(3_000).encode()).decode().rstrip("=")
+        deep = encode_base64(nested(3_000).encode(), urlsafe=True)
         r = await self.post(f"/_matrix/client/v3/search?next_batch={deep}",
                             {"search_categories": {"room_events": {"search_term": "hi"}}}, token=token)
         self.assert_error(r, 400, "M_INVALID_PARAM")

@@ -290,14 +290,19 @@ class MigrationBackfillTest(SearchTestCase):
     async def test_migration_indexes_existing_events(self) -> None:
         """The 014 migration indexes what a database already holds: run its backfill statements
         again over emptied tables and search."""
-        from homeserver.storage.prepare import migrations, split_statements
+        from homeserver.storage.engines import sqlite_statements
+        from homeserver.storage.prepare import migrations
+
+        def code(statement: str) -> str:  # without its leading comment lines
+            return "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
 
         await self.setup_room()
         kept = await self.send(self.alice, self.room_id, "backfilled pulsar", "t1")
         gone = await self.send(self.alice, self.room_id, "redacted pulsar", "t2")
         await self.request("PUT", f"{V3}/rooms/{quote(self.room_id)}/redact/{quote(gone)}/r1", {}, token=self.alice)
         [(_, _, sql)] = [m for m in migrations(self.hs.database.engine.name) if m[0] == 14]
-        backfill = [s for s in split_statements(sql) if s.startswith("INSERT")]
+        # (014 has no trigger or function: SQLite's tokenizer splits the PostgreSQL twin too)
+        backfill = [code(s) for s in sqlite_statements(sql) if code(s).startswith("INSERT")]
         self.assertEqual(len(backfill), 4 if self.hs.database.engine.name == "sqlite3" else 3)
 
         def redo(txn) -> None:
@@ -307,7 +312,7 @@ class MigrationBackfillTest(SearchTestCase):
             txn.execute("DELETE FROM user_directory_rooms")
             txn.execute("DELETE FROM user_directory_rebuild")
             for statement in backfill:
-                txn.execute(statement)
+                txn.execute_script(statement)
 
         await self.hs.database.run("redo backfill", redo)
         self.assertEqual(await self.found(self.bob, "pulsar"), [kept])

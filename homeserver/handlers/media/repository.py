@@ -24,6 +24,7 @@ from homeserver.handlers.media import thumbnails
 from homeserver.handlers.media.config import MediaConfig, ThumbnailSize
 from homeserver.handlers.media.filestore import MediaFileStore, TooLargeWhileWriting
 from homeserver.storage.media import LocalMedia, MediaStore, Thumbnail
+from homeserver.util.cpu_pool import CpuPool, LimitedRunner
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +38,9 @@ RETENTION_BATCH = 500
 # Thumbnail boxes are stored in 32-bit columns. A side longer than the image gives the same
 # thumbnail however long it is, and no image is this wide, so asking for more is asking for this.
 MAX_THUMBNAIL_SIDE = 2**31 - 1
+# Decoding an image takes up to 4 bytes per pixel (128 MB at the default max_image_pixels):
+# at most this many thumbnails are made at once, the others wait their turn.
+MAX_CONCURRENT_THUMBNAILS = 2
 NOT_YET_UPLOADED = "M_NOT_YET_UPLOADED"
 CANNOT_OVERWRITE_MEDIA = "M_CANNOT_OVERWRITE_MEDIA"
 
@@ -89,8 +93,12 @@ class KeyedLock:
 
 
 class MediaRepository:
-    def __init__(self, config: MediaConfig, server_name: str, clock: Clock, reactor: Any, store: MediaStore):
+    def __init__(self, config: MediaConfig, server_name: str, clock: Clock, reactor: Any, store: MediaStore,
+                 cpu_pool: CpuPool):
         self.config = config
+        # Image decoding runs on the CPU pool, never more than MAX_CONCURRENT_THUMBNAILS at once.
+        self.thumbnailer = LimitedRunner(cpu_pool, MAX_CONCURRENT_THUMBNAILS)
+        thumbnails.limit_pillow(config.max_image_pixels)
         self._server_name = server_name
         self._clock = clock
         self._reactor = reactor
@@ -282,8 +290,9 @@ class MediaRepository:
     async def _make_thumbnail(self, media_id: str, sha256: str, content_type: str, box: ThumbnailSize,
                               animated: bool) -> Thumbnail | None:
         try:
-            made = await self._in_thread(thumbnails.make_thumbnail, self.files.path_for(sha256), content_type,
-                                         box.width, box.height, box.method, animated, self.config.max_image_pixels)
+            made = await self.thumbnailer.run(thumbnails.make_thumbnail, self.files.path_for(sha256), content_type,
+                                              box.width, box.height, box.method, animated,
+                                              self.config.max_image_pixels)
         except thumbnails.ImageTooLarge:
             raise MatrixError(413, Codes.TOO_LARGE, "Content is too large to thumbnail") from None
         except thumbnails.NotThumbnailable:
