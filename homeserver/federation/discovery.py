@@ -50,8 +50,8 @@ WELL_KNOWN_ERROR_TTL_MS = 2 * 60_000
 WELL_KNOWN_MAX_ERROR_TTL_MS = 3600_000
 MAX_CACHED_NAMES = 10_000
 
-_DNS_NAME = re.compile(r"^[A-Za-z0-9.-]{1,255}$")
-_PORT = re.compile(r"^[0-9]{1,5}$")
+_DNS_NAME = re.compile(r"[A-Za-z0-9.-]{1,255}")
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class DiscoveryError(Exception):
@@ -91,7 +91,7 @@ def parse_server_name(name: str) -> ServerName:
     else:
         host, sep, port_text_ = name.partition(":")
         port_text = port_text_ if sep else None
-        if not _DNS_NAME.match(host) or ":" in port_text_:
+        if not _DNS_NAME.fullmatch(host) or ":" in port_text_:
             raise InvalidServerName(f"invalid server name {name!r}")
         try:
             ip = ipaddress.IPv4Address(host)
@@ -101,7 +101,7 @@ def parse_server_name(name: str) -> ServerName:
                 raise InvalidServerName(f"invalid server name {name!r}") from None
     port = None
     if port_text is not None:
-        if not _PORT.match(port_text) or not 0 < int(port_text) < 65536:
+        if not _PORT.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise InvalidServerName(f"invalid port in server name {name!r}")
         port = int(port_text)
     return ServerName(host, port, ip)

@@ -85,7 +85,7 @@ class ServerNameTest(unittest.TestCase):
         for name in ("", "example.org:", "example.org:0", "example.org:65536", "example.org:80:80", "exa mple.org",
                      "[1234:5678::abcd", "[not-ipv6]", "[::1]x", "under_score.org", "example..org", ".example.org",
                      "example.org.", "ex@mple.org", "example.org:-1", "example.org:123456", "a" * 300,
-                     "example.org/path", "user@example.org"):
+                     "example.org/path", "user@example.org", "example.org\n", "example.org:8448\n"):
             with self.assertRaises(InvalidServerName, msg=name):
                 parse_server_name(name)
 
