@@ -24,6 +24,14 @@ reactor_tick = Histogram(
     "Time the reactor spent running callbacks in one iteration",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+federation_pending_pdus = Gauge("homeserver_federation_pending_pdus",
+                                "Events queued for other servers, over all destinations")
+federation_transactions = Counter("homeserver_federation_transactions_total",
+                                  "Transactions sent to other servers, by outcome", ["outcome"])
+federation_transaction_duration = Histogram("homeserver_federation_transaction_seconds",
+                                            "Time for another server to accept a transaction we sent")
+federation_received_pdus = Counter("homeserver_federation_received_pdus_total",
+                                   "PDUs received from other servers, by outcome", ["outcome"])
 build_info = Gauge("homeserver_build_info", "Version of this homeserver", ["version"])
 
 

@@ -12,13 +12,17 @@ from twisted.web.resource import Resource
 
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
+from homeserver.federation.api import FederationApi
 from homeserver.federation.client import FederationHttpClient
 from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolver
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
+from homeserver.federation.sender import FederationSender
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
 from homeserver.federation.transport import membership as federation_membership
+from homeserver.federation.transport import transactions as federation_transactions
 from homeserver.federation.transport import version as federation_version
+from homeserver.federation.transport.server import federates_with
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.cross_signing import CrossSigningHandler
@@ -30,6 +34,7 @@ from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.federation_events import FederationEventHandler
 from homeserver.handlers.federation_membership import FederationMembershipHandler
 from homeserver.handlers.federation_reads import FederationReadHandler
 from homeserver.handlers.filters import FilterHandler
@@ -57,6 +62,7 @@ from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
+from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
@@ -167,7 +173,7 @@ def load_signing_key(path: str) -> SigningKey:
 
 
 class _LazyFederationFetcher:
-    """The key ring's fetcher: the federation client, built when keys are first fetched."""
+    """The federation client as the key ring and FederationApi use it: built on first use."""
 
     def __init__(self, hs: HomeServer):
         self._hs = hs
@@ -177,6 +183,9 @@ class _LazyFederationFetcher:
 
     async def post_json(self, destination: str, path: str, body: Any) -> Any:
         return await self._hs.federation_client.post_json(destination, path, body)
+
+    async def put_json(self, destination: str, path: str, body: Any, query: dict[str, Any] | None = None) -> Any:
+        return await self._hs.federation_client.put_json(destination, path, body, query)
 
 
 class _CurrentSrvResolver:
@@ -293,6 +302,7 @@ class HomeServer:
             raise ConfigError(f"Config error at {e}") from None
         self.keyring = KeyRing(self.server_keys, self.server_keys_store, self.clock, trusted)
         self.keyring.set_fetcher(_LazyFederationFetcher(self))
+        self.federation_api = FederationApi(_LazyFederationFetcher(self))
         self.event_checker = EventChecker(self.events_store, self.keyring)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
@@ -303,8 +313,12 @@ class HomeServer:
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
                                                          self.users_store, self.directory_handler,
                                                          self.event_persister)
+        self.remote_join_handler = RemoteJoinHandler(config.server_name, self.signing_key, self.clock,
+                                                     self.events_store, self.event_checker, self.event_persister,
+                                                     self.federation_api)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
-                                                     self.users_store)
+                                                     self.users_store, self.directory_handler,
+                                                     self.remote_join_handler)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
@@ -321,6 +335,13 @@ class HomeServer:
         self.federation_membership_handler = FederationMembershipHandler(
             config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
             self.event_persister)
+        self.federation_event_handler = FederationEventHandler(
+            config.server_name, self.events_store, self.event_creation_handler, self.event_checker,
+            self.event_persister, self.federation_api)
+        self.federation_sender = FederationSender(
+            config.server_name, self.clock, self.events_store, self.federation_api,
+            lambda server: federates_with(self, server))
+        self.event_persister.add_listener(self.federation_sender.on_event_persisted)
         self.federation_read_handler = FederationReadHandler(config.server_name, self.events_store,
                                                              self.state_groups_store, self.visibility,
                                                              self.room_extras_store)
@@ -420,7 +441,7 @@ class HomeServer:
         names = set(resources)
         router = Router()
         if "federation" in names:
-            for module in (federation_version, federation_events, federation_membership):
+            for module in (federation_version, federation_events, federation_membership, federation_transactions):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)

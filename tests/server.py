@@ -152,8 +152,10 @@ class HomeserverTestCase(unittest.TestCase):
 
     async def request(
         self, method: str, path: str, body: Any = None, token: str | None = None,
-        headers: dict[str, str] | None = None, raw_body: bytes | None = None,
+        headers: dict[str, str] | None = None, raw_body: bytes | None = None, site: Any = None,
     ) -> Response:
+        """`site`: another server's resource tree (two-server tests); this test's server by default."""
+        site = self.site if site is None else site
         if raw_body is None:
             raw_body = b"" if body is None else json.dumps(body).encode()
         lines = [f"{method} {path} HTTP/1.1", "Host: matrix.test", f"Content-Length: {len(raw_body)}"]
@@ -164,21 +166,21 @@ class HomeserverTestCase(unittest.TestCase):
         data = ("\r\n".join(lines) + "\r\n\r\n").encode() + raw_body
 
         captured: list[HomeserverRequest] = []
-        original = self.site.requestFactory
+        original = site.requestFactory
 
         def factory(*args: Any, **kwargs: Any) -> HomeserverRequest:
             req = original(*args, **kwargs)
             captured.append(req)
             return req
 
-        self.site.requestFactory = factory
+        site.requestFactory = factory
         try:
-            channel = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+            channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
             transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
             channel.makeConnection(transport)
             channel.dataReceived(data)
         finally:
-            self.site.requestFactory = original
+            site.requestFactory = original
         assert captured, "no request was parsed"
         if not captured[0].finished:
             await captured[0].notifyFinish()

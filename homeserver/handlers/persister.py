@@ -25,13 +25,20 @@ logger = logging.getLogger(__name__)
 @dataclass
 class EventContext:
     """What the persister needs beside the event: the state before it (as a state group when one
-    holds it exactly, else None and the map), whether it creates its room, and the client
-    transaction ID it was sent with."""
+    holds it exactly, else None and the map), whether it creates its room, the client
+    transaction ID it was sent with, and for a received event whether it was rejected (why) or
+    soft-failed: such an event is kept for the room's graph only (no current state, no fan-out)."""
 
     state_group_before: int | None
     state_before: StateMap
     new_room: bool = False
     txn_id: tuple[str, str, str] | None = None
+    rejected: str | None = None
+    soft_failed: bool = False
+
+    @property
+    def hidden(self) -> bool:
+        return self.rejected is not None or self.soft_failed
 
 
 Listener = Callable[[PersistedEvent], Any]
@@ -58,6 +65,13 @@ class EventPersister:
         state_after = context.state_before
         if event.is_state():  # only a state event pays for a copy of the room's state
             state_after = {**context.state_before, event.state_tuple: event.event_id}
+        if context.hidden:
+            persisted = await self._events.persist_event(
+                event, context.state_group_before, context.state_before, state_after, CurrentStateDelta({}),
+                now_ms=self._now_ms(), rejected=context.rejected, soft_failed=context.soft_failed)
+            logger.info("Kept %s in %s out of the room: %s", event.event_id, event.room_id,
+                        context.rejected or "soft-failed")
+            return persisted
         current = await self._current_state_after(event, context.state_before, state_after, context.new_room)
         persisted = await self._events.persist_event(
             event, context.state_group_before, context.state_before, state_after, current,

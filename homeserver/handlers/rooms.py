@@ -8,10 +8,12 @@ from typing import Any
 from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.api.identifiers import UserID
 from homeserver.config import Config
+from homeserver.events.auth import domain_of
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventPersister
+from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.restricted_joins import choose_authoriser
 from homeserver.storage.events import EventsStore
 from homeserver.storage.users import UsersStore
@@ -144,11 +146,40 @@ class RoomCreationHandler:
 
 
 class RoomMemberHandler:
-    def __init__(self, server_name: str, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore):
+    def __init__(self, server_name: str, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
+                 directory: DirectoryHandler, remote_joins: RemoteJoinHandler):
         self._server_name = server_name
         self._events = events
         self._creator = creator
         self._profiles = profiles
+        self._directory = directory
+        self._remote_joins = remote_joins
+
+    async def join(self, user_id: str, room_id_or_alias: str, servers: list[str], reason: str | None,
+                   guest: bool = False) -> str:
+        """Join a room by ID or alias; returns the room ID. A room in which no user of ours is
+        joined while other servers' users are (or one we do not hold) is joined over federation,
+        through `servers`, the alias's servers, the servers of its members and its ID's domain."""
+        room_id = room_id_or_alias
+        if room_id_or_alias.startswith("#"):
+            resolved = await self._directory.resolve_alias(room_id_or_alias)
+            room_id, servers = resolved["room_id"], [*servers, *resolved["servers"]]
+        elif not room_id_or_alias.startswith("!"):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Not a room ID or alias")
+        members = await self._events.get_members(room_id) \
+            if await self._events.get_room_version(room_id) is not None else []
+        joined_servers = {domain_of(u) for u, membership, _ in members if membership == "join"}
+        if self._server_name in joined_servers or (members and not joined_servers - {self._server_name}):
+            await self.update_membership(user_id, room_id, user_id, "join", reason, guest=guest)
+            return room_id
+        if guest:
+            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guests may not join rooms on other servers")
+        content: dict[str, Any] = dict(await self._profiles.get_profile(user_id))
+        if reason is not None:
+            content["reason"] = reason
+        _, _, id_domain = room_id.partition(":")
+        await self._remote_joins.join(user_id, room_id, [*servers, *sorted(joined_servers), id_domain], content)
+        return room_id
 
     async def update_membership(self, sender: str, room_id: str, target: str, membership: str,
                                 reason: str | None = None, txn_id: tuple[str, str, str] | None = None,

@@ -19,6 +19,9 @@ from homeserver.storage.relations import RelationsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
 from homeserver.util.caches import LruCache
 
+# Events shown to clients: not rejected, soft-failed or outliers (schema 022).
+VISIBLE = "rejection_reason IS NULL AND outlier = 0 AND soft_failed = 0"
+
 
 @dataclass(frozen=True)
 class CurrentStateDelta:
@@ -78,11 +81,15 @@ class EventsStore:
         self._settled_in_flight: dict[tuple, list[defer.Deferred]] = {}
         # Indexes kept in the persisting transaction itself (search, user directory): fn(txn, event, position).
         self.persist_hooks: list[Callable[[Transaction, Event, int], None]] = []
+        # The last position given to a hidden event (negative, counting down).
+        self._hidden_position = 0
 
     async def load(self) -> None:
         await self.stream._generator.load(self._db)
         rows = await self._db.execute("max_stream", "SELECT MAX(stream_ordering) FROM events")
         self.stream.load(rows[0][0] or 0)
+        rows = await self._db.execute("min_stream", "SELECT MIN(stream_ordering) FROM events")
+        self._hidden_position = min(rows[0][0] or 0, 0)
         rows = await self._db.execute("max_membership", "SELECT MAX(stream_ordering) FROM room_memberships")
         self.last_membership_position = rows[0][0] or 0
 
@@ -108,13 +115,18 @@ class EventsStore:
     async def persist_event(
         self, event: Event, state_group_before: int | None, state_before: StateMap, state_after: StateMap,
         current_state: CurrentStateDelta, is_new_room: bool = False, creator: str | None = None, now_ms: int = 0,
-        txn_id: tuple[str, str, str] | None = None,
+        txn_id: tuple[str, str, str] | None = None, rejected: str | None = None, soft_failed: bool = False,
     ) -> PersistedEvent:
         """Store a checked event: its row, edges, the room's forward extremities, the state after
         it (a new state group only for state events), the change to the room's current state
         (decided by the caller: see EventPersister), and the transaction ID it was sent with.
-        The caller holds the room's lock."""
-        position = self.stream.allocate()
+        The caller holds the room's lock.
+
+        A `rejected` (the reason) or `soft_failed` event is kept for the graph only (schema 022):
+        a negative position, no extremity, no current state, no memberships, relations or indexes;
+        the state after a rejected event is the state before it."""
+        hidden = rejected is not None or soft_failed
+        position = self._next_hidden_position() if hidden else self.stream.allocate()
         room_id = event.room_id
         replaces = None
         if event.is_state():
@@ -127,15 +139,20 @@ class EventsStore:
                 self.store_room_txn(txn, room_id, event.room_version, creator or event.sender, now_ms)
             txn.execute(
                 "INSERT INTO events (event_id, stream_ordering, room_id, type, state_key, sender, depth, "
-                "origin_server_ts, json, replaces_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "origin_server_ts, json, replaces_state, rejection_reason, soft_failed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event.event_id, position, room_id, event.type, event.state_key, event.sender, event.depth,
-                 event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8"), replaces),
+                 event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8"), replaces, rejected,
+                 int(soft_failed)),
             )
             prevs = event.prev_event_ids
             txn.executemany("INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?)",
                             [(event.event_id, p) for p in prevs])
             txn.executemany("INSERT INTO event_auth (event_id, auth_id) VALUES (?, ?)",
                             [(event.event_id, a) for a in event.auth_event_ids])
+            if hidden:
+                self._persist_hidden_txn(txn, event, state_group_before, state_before, state_after, rejected)
+                return []
             extremities = self._update_extremities_txn(txn, event)
 
             group_before = state_group_before
@@ -189,8 +206,61 @@ class EventsStore:
         try:
             await self._db.run("persist_event", txn_fn)
         finally:
-            self.stream.finish(position)
+            if not hidden:
+                self.stream.finish(position)
         return PersistedEvent(event, position)
+
+    async def persist_outliers(self, room_id: str, room_version: RoomVersion, creator: str, events: list[Event],
+                               rejected: dict[str, str], now_ms: int) -> None:
+        """Events known only for a room's auth chains and state (the answer to a join), in one
+        transaction: the room's row if it is new, then each event not yet held, hidden as an
+        outlier (rejected ones with their reason), and its auth edges."""
+        positions = {event.event_id: self._next_hidden_position() for event in events}
+
+        def txn_fn(txn: Transaction) -> None:
+            if txn.execute("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)).fetchone() is None:
+                self.store_room_txn(txn, room_id, room_version, creator, now_ms)
+            held = {r[0] for r in txn.select_in("SELECT event_id FROM events WHERE event_id {in}", list(positions))}
+            for event in events:
+                if event.event_id in held:
+                    continue
+                held.add(event.event_id)
+                txn.execute(
+                    "INSERT INTO events (event_id, stream_ordering, room_id, type, state_key, sender, depth, "
+                    "origin_server_ts, json, rejection_reason, outlier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (event.event_id, positions[event.event_id], event.room_id, event.type, event.state_key,
+                     event.sender, event.depth, event.origin_server_ts,
+                     encode_canonical_json(event.pdu).decode("utf-8"), rejected.get(event.event_id)))
+                txn.executemany("INSERT INTO event_auth (event_id, auth_id) VALUES (?, ?)",
+                                [(event.event_id, a) for a in event.auth_event_ids])
+
+            def after_commit() -> None:
+                self._room_versions[room_id] = room_version
+                for event in events:
+                    if event.event_id not in rejected:
+                        self._event_cache.set(event.event_id, event)
+
+            txn.call_after_commit(after_commit)
+
+        await self._db.run("persist_outliers", txn_fn)
+
+    def _next_hidden_position(self) -> int:
+        self._hidden_position -= 1
+        return self._hidden_position
+
+    def _persist_hidden_txn(self, txn: Transaction, event: Event, state_group_before: int | None,
+                            state_before: StateMap, state_after: StateMap, rejected: str | None) -> None:
+        """The state groups of a rejected or soft-failed event (a later event may name it among its
+        prev_events, and its state before is needed then)."""
+        group_before = state_group_before
+        if group_before is None:
+            group_before = self._state_groups.create_state_group_txn(txn, event.room_id, state_before)
+        group_after = group_before
+        if event.is_state() and rejected is None:
+            group_after = self._state_groups.create_state_group_txn(txn, event.room_id, state_after, group_before)
+        self._state_groups.set_event_state_groups_txn(txn, event.event_id, group_before, group_after)
+        if rejected is None:  # a rejected event is never returned by get_events: never cached
+            txn.call_after_commit(lambda: self._event_cache.set(event.event_id, event))
 
     def _update_extremities_txn(self, txn: Transaction, event: Event) -> list[str]:
         """The event replaces its prev events as forward extremities, and becomes one unless an
@@ -198,8 +268,8 @@ class EventsStore:
         room_id = event.room_id
         for p in event.prev_event_ids:
             txn.execute("DELETE FROM event_forward_extremities WHERE room_id = ? AND event_id = ?", (room_id, p))
-        if txn.execute("SELECT 1 FROM event_edges WHERE prev_event_id = ? LIMIT 1", (event.event_id,)).fetchone() \
-                is None:
+        if txn.execute(f"SELECT 1 FROM event_edges d JOIN events e ON e.event_id = d.event_id "
+                       f"WHERE d.prev_event_id = ? AND {VISIBLE} LIMIT 1", (event.event_id,)).fetchone() is None:
             txn.execute("INSERT INTO event_forward_extremities (room_id, event_id) VALUES (?, ?)",
                         (room_id, event.event_id))
         rows = txn.execute("SELECT event_id FROM event_forward_extremities WHERE room_id = ?", (room_id,)).fetchall()
@@ -333,7 +403,7 @@ class EventsStore:
         if to_stream is not None:
             sql += f" AND stream_ordering {'>' if backwards else '<='} ?"
             args.append(to_stream)
-        sql += f" AND rejection_reason IS NULL ORDER BY stream_ordering {order} LIMIT ?"
+        sql += f" AND {VISIBLE} ORDER BY stream_ordering {order} LIMIT ?"
         args.append(limit)
 
         async def fetch() -> list[tuple[str, int]]:
@@ -414,6 +484,18 @@ class EventsStore:
         )
         return [r[0] for r in rows]
 
+    async def get_seen_event_ids(self, event_ids: list[str]) -> set[str]:
+        """Those of `event_ids` stored here in any form (rejected, soft-failed and outliers too)."""
+        if not event_ids:
+            return set()
+        found = {eid for eid in event_ids if self._event_cache.get(eid) is not None}
+        missing = [eid for eid in event_ids if eid not in found]
+        if missing:
+            found |= {r[0] for r in await self._db.run(
+                "get_seen_event_ids", lambda txn: txn.select_in("SELECT event_id FROM events WHERE event_id {in}",
+                                                                missing))}
+        return found
+
     async def get_members(self, room_id: str) -> list[tuple[str, str, str]]:
         """(user_id, membership, event_id) of every current member event of the room."""
         async def load() -> list[tuple[str, str, str]]:
@@ -455,7 +537,7 @@ class EventsStore:
         async def fetch() -> str:
             rows = await self._db.execute(
                 "get_event_at_position",
-                "SELECT event_id FROM events WHERE room_id = ? AND stream_ordering <= ? "
+                f"SELECT event_id FROM events WHERE room_id = ? AND stream_ordering <= ? AND {VISIBLE} "
                 "ORDER BY stream_ordering DESC LIMIT 1",
                 room_id, position,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.storage.database import Database, Transaction
+from homeserver.storage.events import VISIBLE
 from homeserver.storage.ids import IdGenerator
 
 
@@ -98,7 +99,7 @@ class RoomExtrasStore:
         `after`: the (origin_server_ts, stream_ordering) of the last row of the previous page."""
         if forwards:
             sql = ("SELECT event_id, origin_server_ts, stream_ordering FROM events WHERE room_id = ? "
-                   "AND origin_server_ts >= ? AND rejection_reason IS NULL")
+                   f"AND origin_server_ts >= ? AND {VISIBLE}")
             args: list[Any] = [room_id, ts]
             if after is not None:
                 sql += " AND (origin_server_ts > ? OR (origin_server_ts = ? AND stream_ordering > ?))"
@@ -106,7 +107,7 @@ class RoomExtrasStore:
             sql += " ORDER BY origin_server_ts ASC, stream_ordering ASC LIMIT ?"
         else:
             sql = ("SELECT event_id, origin_server_ts, stream_ordering FROM events WHERE room_id = ? "
-                   "AND origin_server_ts <= ? AND rejection_reason IS NULL")
+                   f"AND origin_server_ts <= ? AND {VISIBLE}")
             args = [room_id, ts]
             if after is not None:
                 sql += " AND (origin_server_ts < ? OR (origin_server_ts = ? AND stream_ordering < ?))"

@@ -14,7 +14,7 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.federation.request_auth import AuthHeaderError, parse_authorization_header, verify_request
-from homeserver.rest.http import HomeserverRequest, RestServlet, parse_json
+from homeserver.rest.http import HomeserverRequest, RestServlet, Validator, parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class FederationServlet(RestServlet):
         # Events of old room versions may carry integers beyond the canonical range: their room
         # version's rules judge them (events/validation.py), not the request parser.
         content = parse_json(request, canonical_numbers=False) if _has_body(request) else None
+        request.federation_json = content  # type: ignore[attr-defined]
         uri = request.uri.decode("ascii", "replace")
         method = request.method.decode("ascii")
         our_name = self.hs.config.server_name
@@ -66,10 +67,21 @@ class FederationServlet(RestServlet):
                 why = f"Unknown or expired key {auth.key_id} of {auth.origin}"
                 continue
             if verify_request(auth, key, our_name, method, uri, content):
+                self.hs.federation_sender.on_peer_contact(auth.origin)
                 return auth.origin
             why = f"Bad X-Matrix signature from {auth.origin}"
         logger.info("Refused federation request %s %s: %s", method, request.path.decode("ascii", "replace"), why)
         raise unauthorized(why)
+
+
+def federation_body(request: HomeserverRequest, schema: Validator | None = None) -> dict[str, Any]:
+    """The JSON object body of an authenticated request (parsed once, by `authenticate`)."""
+    body = getattr(request, "federation_json", None)
+    if not isinstance(body, dict):
+        raise MatrixError(400, Codes.BAD_JSON, "Content must be a JSON object.")
+    if schema is not None:
+        schema.validate(body)
+    return body
 
 
 def _has_body(request: HomeserverRequest) -> bool:

@@ -96,13 +96,11 @@ class JoinServlet(RestServlet):
     async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
         body = parse_json_object(request, REASON_BODY, allow_empty=True)
-        if room_id.startswith("#"):
-            room_id = (await self.hs.directory_handler.resolve_alias(room_id))["room_id"]
-        check_room_id(room_id)
-        if await self.hs.events_store.get_room_version(room_id) is None:
-            raise not_found("No known room with that ID (joining over federation is not supported yet)")
-        await self.hs.room_member_handler.update_membership(
-            requester.user_id, room_id, requester.user_id, "join", body.get("reason"), guest=requester.is_guest)
+        if not room_id.startswith("#"):
+            check_room_id(room_id)
+        servers = [v.decode("utf-8", "replace") for key in (b"server_name", b"via") for v in request.args.get(key, [])]
+        room_id = await self.hs.room_member_handler.join(requester.user_id, room_id, servers, body.get("reason"),
+                                                         guest=requester.is_guest)
         return 200, {"room_id": room_id}
 
 

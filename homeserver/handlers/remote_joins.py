@@ -1,0 +1,196 @@
+"""Our users joining rooms that live on other servers (spec: server-server "Joining Rooms";
+data/api/server-server/joins-v1.yaml, joins-v2.yaml).
+
+Through one of the servers given (`via`/`server_name`, an alias's servers, or the room ID's
+domain): make_join gives the template of the join (and the room version, among those we support);
+we fill it in, sign it and send it back with send_join (v2, else v1). The answer holds the room's
+state before the join and its auth chain: every event is checked (format, signatures, content
+hash, auth against its own auth events) before any is trusted; those that pass are stored as
+outliers, the room's state is built from them, the join must pass auth against that state, and
+then it enters the room through the one persister like any event. From then on the room is ours
+too: our users' events are built here and sent by the federation sender."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from signedjson.key import SigningKey
+
+from homeserver.api.errors import Codes, MatrixError, not_found
+from homeserver.clock import Clock
+from homeserver.events.auth import AuthError, check_auth, check_auth_event_list
+from homeserver.events.hashing import event_from_pdu
+from homeserver.events.model import Event
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomVersion
+from homeserver.events.signing import sign_event
+from homeserver.federation.api import FederationApi
+from homeserver.federation.client import FederationClientError, FederationError
+from homeserver.handlers.event_checker import EventChecker, EventCheckError
+from homeserver.handlers.persister import EventContext, EventPersister
+from homeserver.storage.events import EventsStore
+
+logger = logging.getLogger(__name__)
+
+CREATE_KEY = ("m.room.create", "")
+MAX_SERVERS_TRIED = 10
+# The keys of a make_join template we keep: everything else is ours to set.
+TEMPLATE_KEYS = ("room_id", "sender", "type", "state_key", "content", "prev_events", "auth_events", "depth")
+
+
+class JoinFailed(Exception):
+    """This server could not get us in: try the next."""
+
+
+class RemoteJoinHandler:
+    def __init__(self, server_name: str, signing_key: SigningKey, clock: Clock, events: EventsStore,
+                 checker: EventChecker, persister: EventPersister, federation: FederationApi):
+        self._server_name = server_name
+        self._signing_key = signing_key
+        self._clock = clock
+        self._events = events
+        self._checker = checker
+        self._persister = persister
+        self._federation = federation
+
+    async def join(self, user_id: str, room_id: str, servers: list[str], content: dict[str, Any]) -> str:
+        """Join `user_id` to the remote room through the first of `servers` that lets us in;
+        returns the join's event ID. A refusal from the room's servers is passed on (e.g. 403)."""
+        candidates = [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]
+        if not candidates:
+            raise not_found("No known servers to join the room through")
+        refusal: MatrixError | None = None
+        for server in candidates:
+            try:
+                return await self._join_via(server, user_id, room_id, content)
+            except FederationError as e:
+                logger.info("Joining %s through %s refused: %s %s", room_id, server, e.code, e.errcode)
+                if 400 <= e.code < 500 and e.errcode:
+                    refusal = MatrixError(e.code, e.errcode, e.error or "The room's server refused the join")
+            except (FederationClientError, JoinFailed) as e:
+                logger.info("Joining %s through %s failed: %s", room_id, server, e)
+        if refusal is not None:
+            raise refusal
+        raise MatrixError(502, Codes.UNKNOWN, "None of the room's servers could be reached to join it")
+
+    async def _join_via(self, server: str, user_id: str, room_id: str, content: dict[str, Any]) -> str:
+        supported = list(KNOWN_ROOM_VERSIONS)
+        answer = await self._federation.make_join(server, room_id, user_id, supported)
+        if not isinstance(answer, dict):
+            raise JoinFailed("make_join answered no object")
+        room_version = KNOWN_ROOM_VERSIONS.get(answer.get("room_version", "1"))
+        if room_version is None:
+            raise MatrixError(400, Codes.INCOMPATIBLE_ROOM_VERSION, "The room's version is not supported here")
+        pdu = self._fill_template(answer.get("event"), user_id, room_id, content, room_version)
+        event_id = self._event_id(pdu, room_version)
+        answer = await self._federation.send_join(server, room_id, event_id, pdu)
+        if not isinstance(answer, dict) or not isinstance(answer.get("state"), list) \
+                or not isinstance(answer.get("auth_chain"), list):
+            raise JoinFailed("send_join answered without state and auth_chain")
+        signed = answer.get("event")
+        if isinstance(signed, dict) and room_version.restricted_join_rule:
+            pdu = signed  # a restricted join, co-signed by the server that vouched for us
+        try:
+            join = await self._checker.check_received(pdu, room_version)
+        except EventCheckError as e:
+            raise JoinFailed(f"our join came back altered: {e}") from None
+        if join.event_id != event_id:
+            raise JoinFailed("our join came back altered")
+        state, chain, rejected = await self._check_answer(server, room_id, room_version, answer)
+        create = state.get(CREATE_KEY)
+        if create is None:
+            raise JoinFailed("the room's state has no valid create event")
+        events = {**chain, **{e.event_id: e for e in state.values()}}
+        state_ids = {k: e.event_id for k, e in state.items()}
+        async with self._persister.room_lock.queue(room_id):
+            await self._events.persist_outliers(room_id, room_version, create.sender, list(events.values()),
+                                                rejected, self._clock.time_msec())
+            reason = await self._checker.auth_against_state(join, state_ids)
+            if reason is not None:
+                raise MatrixError(403, Codes.FORBIDDEN, f"The join is not allowed: {reason}")
+            if not await self._events.get_seen_event_ids([join.event_id]):
+                await self._persister.persist(join, EventContext(None, state_ids))
+        return join.event_id
+
+    def _fill_template(self, template: Any, user_id: str, room_id: str, content: dict[str, Any],
+                       room_version: RoomVersion) -> dict[str, Any]:
+        if not isinstance(template, dict):
+            raise JoinFailed("make_join answered no event template")
+        template_content = template.get("content")
+        if template.get("type") != "m.room.member" or template.get("sender") != user_id \
+                or template.get("state_key") != user_id or template.get("room_id") != room_id \
+                or not isinstance(template_content, dict) or template_content.get("membership") != "join":
+            raise JoinFailed("make_join answered a template that is not our join")
+        pdu = {k: template[k] for k in TEMPLATE_KEYS if k in template}
+        pdu["content"] = {**content, **{k: v for k, v in template_content.items()
+                                        if k in ("membership", "join_authorised_via_users_server")}}
+        pdu["origin_server_ts"] = self._clock.time_msec()
+        if room_version.event_format is EventFormat.V1:
+            pdu["event_id"] = f"${secrets.token_urlsafe(18)}:{self._server_name}"
+            pdu["origin"] = self._server_name
+        return sign_event(pdu, self._server_name, self._signing_key, room_version)
+
+    @staticmethod
+    def _event_id(pdu: dict[str, Any], room_version: RoomVersion) -> str:
+        return event_from_pdu(pdu, room_version).event_id
+
+    async def _check_answer(self, server: str, room_id: str, room_version: RoomVersion, answer: dict[str, Any]
+                            ) -> tuple[dict[tuple[str, str], Event], dict[str, Event], dict[str, str]]:
+        """The state (passing events only) and the auth chain of a send_join answer, and the
+        events that fail auth against their own auth events (kept as rejected)."""
+        checked: dict[str, Event] = {}
+        in_state: set[str] = set()
+        for part in ("auth_chain", "state"):
+            for pdu in answer[part]:
+                if not isinstance(pdu, dict):
+                    continue
+                try:
+                    event = await self._checker.check_received(pdu, room_version)
+                except EventCheckError as e:
+                    logger.info("Dropped an event of %s's join answer: %s", server, e)
+                    continue
+                if event.room_id != room_id:  # (v12 create events name no room: theirs is derived)
+                    continue
+                checked[event.event_id] = event
+                if part == "state":
+                    in_state.add(event.event_id)
+        rejected: dict[str, str] = {}
+        passed: dict[str, Event] = {}
+        # Auth in depth order: an event's auth events come before it (and are judged first).
+        for event in sorted(checked.values(), key=lambda e: (e.depth, e.event_id)):
+            reason = self._auth_against_own(event, passed, room_version)
+            if reason is None:
+                passed[event.event_id] = event
+            else:
+                rejected[event.event_id] = reason
+                logger.info("Rejected %s of %s's join answer: %s", event.event_id, server, reason)
+        state = {e.state_tuple: e for e in passed.values() if e.event_id in in_state and e.is_state()}
+        create = state.get(CREATE_KEY)
+        if create is not None and (create.content.get("room_version", "1") != room_version.identifier
+                                   or (room_version.room_id_from_create_event
+                                       and "!" + create.event_id[1:] != room_id)):
+            state.pop(CREATE_KEY)
+        return state, checked, rejected
+
+    @staticmethod
+    def _auth_against_own(event: Event, passed: dict[str, Event], room_version: RoomVersion) -> str | None:
+        if event.type == "m.room.create":
+            try:
+                check_auth(event, {})
+            except AuthError as e:
+                return str(e)
+            return None
+        try:
+            own = check_auth_event_list(event, [passed[a] for a in event.auth_event_ids if a in passed])
+            if len(own) < len(event.auth_event_ids):
+                return "auth events missing or rejected"
+            if room_version.room_id_from_create_event and event.type != "m.room.create":
+                create = passed.get("$" + event.room_id[1:])
+                if create is None:
+                    return "the room's create event is missing"
+                own = {**own, CREATE_KEY: create}
+            check_auth(event, own)
+        except AuthError as e:
+            return str(e)
+        return None
