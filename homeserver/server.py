@@ -86,6 +86,7 @@ from homeserver.rest.client import (
     fallback,
     keys,
     login,
+    matrix_rtc,
     mutual_rooms,
     old_sync,
     presence,
@@ -416,7 +417,8 @@ class HomeServer:
 
     def build_router(self, resources: Iterable[str] = ("client", "federation")) -> Router:
         """The servlets of the listener resources named: `client` (the client-server API, media,
-        admin, well-known), `federation` (server-server API and keys), `keys` (keys only)."""
+        admin, well-known), `federation` (server-server API and keys), `keys` (keys only),
+        `openid` (the OpenID userinfo endpoint only)."""
         names = set(resources)
         router = Router()
         if "federation" in names:
@@ -424,13 +426,19 @@ class HomeServer:
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)
+        if names & {"client", "federation", "openid"}:
+            # Third parties (integration managers, lk-jwt-service for Element Call) check OpenID
+            # tokens here; they find the server as federation does (well-known, SRV, port 8448) but
+            # sign nothing, so it is served whether or not federation is: on client listeners (a
+            # server with federation off) as on federation ones.
+            openid.register_userinfo_servlet(self, router)
         if "client" not in names:
             return router
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
                        admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
-                       mutual_rooms):
+                       mutual_rooms, matrix_rtc):
             module.register_servlets(self, router)
         return router
 
