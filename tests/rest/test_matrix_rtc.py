@@ -46,6 +46,42 @@ class NoTransportsTest(HomeserverTestCase):
         self.assertEqual((r.code, r.json["room_id"]), (200, room_id))
 
 
+class CallMemberStateTest(HomeserverTestCase):
+    """Element Call's membership state (the digest's §3): `org.matrix.msc3401.call.member` with a
+    state key `_{userId}_{deviceId}_m.call`, which the leading `_` keeps out of the rule that
+    `@`-prefixed state keys must be the sender's own ID; members may send it once the room's
+    power levels give it level 0, as Element Call sets them."""
+
+    async def test_member_sends_underscore_keyed_membership(self) -> None:
+        alice = (await self.register("alice"))["access_token"]
+        bob = (await self.register("bob"))["access_token"]
+        room_id = (await self.post("/_matrix/client/v3/createRoom", {
+            "preset": "public_chat", "power_level_content_override": {
+                "events": {"org.matrix.msc3401.call.member": 0}}}, token=alice)).json["room_id"]
+        self.assertEqual((await self.post(f"/_matrix/client/v3/rooms/{quote(room_id)}/join", {}, token=bob)).code, 200)
+        base = f"/_matrix/client/v3/rooms/{quote(room_id)}/state/org.matrix.msc3401.call.member"
+        content = {"application": "m.call", "call_id": "", "scope": "m.room", "device_id": "BOBDEVICE",
+                   "focus_active": {"type": "livekit", "focus_selection": "multi_sfu"},
+                   "foci_preferred": [LIVEKIT], "created_ts": 1, "expires": 14400000}
+        r = await self.request("PUT", f"{base}/{quote('_@bob:test_BOBDEVICE_m.call', safe='')}", content, token=bob)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.get(f"{base}/{quote('_@bob:test_BOBDEVICE_m.call', safe='')}", token=alice)
+        self.assertEqual((r.code, r.json), (200, content))
+        # Leaving the call: empty content.
+        r = await self.request("PUT", f"{base}/{quote('_@bob:test_BOBDEVICE_m.call', safe='')}", {}, token=bob)
+        self.assertEqual(r.code, 200, r.json)
+        # Without the leading underscore, a key that starts with @ must be the sender's own ID.
+        r = await self.request("PUT", f"{base}/{quote('@bob:test_BOBDEVICE', safe='')}", content, token=bob)
+        self.assert_error(r, 403, "M_FORBIDDEN")
+
+    async def test_msc4195_get_token_is_unrecognized(self) -> None:
+        """matrix-js-sdk tries MSC4195's get_token on the homeserver; 404 M_UNRECOGNIZED sends it to
+        lk-jwt-service instead."""
+        token = (await self.register("alice"))["access_token"]
+        r = await self.post("/_matrix/client/unstable/io.element.msc4195/rtc/livekit/get_token", {}, token=token)
+        self.assert_error(r, 404, "M_UNRECOGNIZED")
+
+
 class TransportsTest(HomeserverTestCase):
     config_overrides = {"matrix_rtc": {"transports": [LIVEKIT, OTHER]}, "allow_guest_access": True}
 
