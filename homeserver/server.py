@@ -434,11 +434,11 @@ class HomeServer:
             openid.register_userinfo_servlet(self, router)
         if "client" not in names:
             return router
-        for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
+        for module in (versions, matrix_rtc, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
                        admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
-                       mutual_rooms, matrix_rtc):
+                       mutual_rooms):
             module.register_servlets(self, router)
         return router
 
