@@ -434,7 +434,8 @@ class HomeServer:
             openid.register_userinfo_servlet(self, router)
         if "client" not in names:
             return router
-        for module in (versions, matrix_rtc, register, login, account, devices, fallback, rooms, room_extras, relations,
+        matrix_rtc.register_servlets(self, router)  # MatrixRTC transports (issue 14)
+        for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
                        admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
