@@ -432,9 +432,10 @@ class HomeServer:
             # sign nothing, so it is served whether or not federation is: on client listeners (a
             # server with federation off) as on federation ones.
             openid.register_userinfo_servlet(self, router)
+        if "client" in names:
+            matrix_rtc.register_servlets(self, router)  # MatrixRTC transports (issue 14)
         if "client" not in names:
             return router
-        matrix_rtc.register_servlets(self, router)  # MatrixRTC transports (issue 14)
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
