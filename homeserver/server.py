@@ -92,6 +92,7 @@ from homeserver.rest.client import (
     fallback,
     keys,
     login,
+    matrix_rtc,
     mutual_rooms,
     old_sync,
     presence,
@@ -437,7 +438,8 @@ class HomeServer:
 
     def build_router(self, resources: Iterable[str] = ("client", "federation")) -> Router:
         """The servlets of the listener resources named: `client` (the client-server API, media,
-        admin, well-known), `federation` (server-server API and keys), `keys` (keys only)."""
+        admin, well-known), `federation` (server-server API and keys), `keys` (keys only),
+        `openid` (the OpenID userinfo endpoint only)."""
         names = set(resources)
         router = Router()
         if "federation" in names:
@@ -445,6 +447,14 @@ class HomeServer:
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)
+        if names & {"client", "federation", "openid"}:
+            # Third parties (integration managers, lk-jwt-service for Element Call) check OpenID
+            # tokens here; they find the server as federation does (well-known, SRV, port 8448) but
+            # sign nothing, so it is served whether or not federation is: on client listeners (a
+            # server with federation off) as on federation ones.
+            openid.register_userinfo_servlet(self, router)
+        if "client" in names:
+            matrix_rtc.register_servlets(self, router)  # MatrixRTC transports (issue 14)
         if "client" not in names:
             return router
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,

@@ -221,6 +221,8 @@ class Config:
         if self.turn_user_lifetime_ms < 1000:
             raise ConfigError("Config error at turn_user_lifetime: must be at least one second")
         self.turn_allow_guests: bool = raw["turn_allow_guests"]
+        # Passed to clients as written (the schema checked each has a string `type`).
+        self.matrix_rtc_transports: list[dict[str, Any]] = raw["matrix_rtc"]["transports"]
         self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
         self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
         self.require_auth_for_profile_requests: bool = raw["require_auth_for_profile_requests"]

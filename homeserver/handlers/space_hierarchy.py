@@ -146,18 +146,28 @@ class SpaceHierarchyHandler:
     # -- one room -------------------------------------------------------------------------------
 
     async def get_room_summary(self, user_id: str | None, room_id: str) -> dict[str, Any]:
-        """GET /room_summary (spec v1.15): the room's hierarchy entry without children, with the
-        requester's membership. Without a requester (no access token), only what anyone may see:
-        rooms anyone may join, knock on or read. 404 when the requester may not see the room, or
-        it is not on this server (asking the `via` servers needs federation)."""
-        # No requester: "" is nobody's user ID, so no membership makes the room accessible.
-        entry = await self._room_entry(user_id or "", room_id, False, walk_children=False)
+        """GET /room_summary (spec v1.15, MSC3266): the room's hierarchy entry without children,
+        with the requester's `membership`. Visible to those in it (joined, invited, or waiting on
+        a knock) and to potential joiners (the hierarchy's rules: restricted rooms to members of
+        an allowed room). Without a requester (no access token), only what anyone may see: rooms
+        anyone may join, knock on or read. A banned user sees what anyone sees, with `membership:
+        ban` (hiding more from them than from an anonymous request would hide nothing). 404 when
+        the requester may not see the room, or it is not on this server (asking the `via`
+        servers needs the federation hierarchy API, not implemented)."""
+        membership = await self._events.get_membership(room_id, user_id) if user_id is not None else None
+        current = membership[0] if membership is not None else None
+        # "" is nobody's user ID: no membership and no allowed room makes the room accessible.
+        viewer = user_id if user_id is not None and current != "ban" else ""
+        entry = await self._room_entry(viewer, room_id, False, walk_children=False,
+                                       visible_to=("join", "invite", "knock"))
         if entry is None:
             raise not_found("Room not found.")
         del entry["children_state"]
-        membership = await self._events.get_membership(room_id, user_id) if user_id is not None else None
-        if membership is not None:
-            entry["membership"] = membership[0]
+        # A room with no join rules event cannot be joined without an invite (auth rules), while a
+        # chunk without `join_rule` is "assumed to be public": say what it is.
+        entry.setdefault("join_rule", "invite")
+        if current is not None:
+            entry["membership"] = current
         return entry
 
     async def _room_is_accessible(self, user_id: str, room_id: str) -> bool:
@@ -168,16 +178,16 @@ class SpaceHierarchyHandler:
         events = await self._state_events(state, (*SUMMARY_STATE, ("m.room.member", user_id)))
         return await self._is_accessible(user_id, room_version, events)
 
-    async def _room_entry(self, user_id: str, room_id: str, suggested_only: bool,
-                          walk_children: bool) -> dict[str, Any] | None:
+    async def _room_entry(self, user_id: str, room_id: str, suggested_only: bool, walk_children: bool,
+                          visible_to: tuple[str, ...] = ("join", "invite")) -> dict[str, Any] | None:
         """The room's summary with its `children_state`, or None when the user may not see it or
-        it is not known here."""
+        it is not known here. Members whose membership is in `visible_to` always see it."""
         room_version = await self._events.get_room_version(room_id)
         if room_version is None:
             return None  # not on this server: needs federation (see the module's docstring)
         state = await self._events.get_current_state_ids(room_id)
         events = await self._state_events(state, (*SUMMARY_STATE, ENCRYPTION, ("m.room.member", user_id)))
-        if not await self._is_accessible(user_id, room_version, events):
+        if not await self._is_accessible(user_id, room_version, events, visible_to):
             return None
         members = await self._events.get_members(room_id)
         entry = public_room_chunk(room_id, events, sum(1 for _, m, _ in members if m == "join"))
@@ -204,15 +214,16 @@ class SpaceHierarchyHandler:
             children = [e for e in children if e.content.get("suggested") is True]
         return sorted(children, key=child_order_key)
 
-    async def _is_accessible(self, user_id: str, room_version: RoomVersion, events: Mapping[StateKey, Event]) -> bool:
+    async def _is_accessible(self, user_id: str, room_version: RoomVersion, events: Mapping[StateKey, Event],
+                             visible_to: tuple[str, ...] = ("join", "invite")) -> bool:
         """Whether the user may see the room in a hierarchy (the spec's list): they are joined or
-        invited; anyone may join it (`public`), knock on it, or read it (`world_readable`); or it
-        is restricted and they are joined to one of the rooms its join rules allow. A banned user
-        sees none of it."""
+        invited (memberships in `visible_to`); anyone may join it (`public`), knock on it, or read
+        it (`world_readable`); or it is restricted and they are joined to one of the rooms its join
+        rules allow. A banned user sees none of it."""
         membership = content_str(events.get(("m.room.member", user_id)), "membership")
         if membership == "ban":
             return False
-        if membership in ("join", "invite") or is_world_readable(events):
+        if membership in visible_to or is_world_readable(events):
             return True
         join_rule = join_rule_of(events)
         if join_rule == "public":

@@ -12,11 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.clock import Clock
 from homeserver.config import Config
+
+logger = logging.getLogger(__name__)
 
 
 def turn_rest_credentials(secret: str, user_id: str, expiry_s: int) -> tuple[str, str]:
@@ -35,6 +38,22 @@ class TurnHandler:
         self._lifetime_s = config.turn_user_lifetime_ms // 1000
         self._allow_guests = config.turn_allow_guests
         self._clock = clock
+        self._warn_if_unusable()
+
+    def _warn_if_unusable(self) -> None:
+        """TURN URIs with no way to make credentials: `/voip/turnServer` answers `{}` and calls
+        that need a relay fail. Said once at start-up (the server is built after logging is set
+        up), rather than left for the operator to discover from failed calls."""
+        if not self._uris or self._secret or (self._username and self._password):
+            return
+        if self._username or self._password:
+            missing = "turn_password" if self._username else "turn_username"
+            why = f"turn_username and turn_password go together, and {missing} is not set"
+        else:
+            why = "neither turn_shared_secret nor turn_username/turn_password is set"
+        logger.warning("turn_uris is set but %s: clients get no TURN server from /voip/turnServer, and calls "
+                       "between networks that need a relay will fail. Set turn_shared_secret to coturn's "
+                       "static-auth-secret (see docs/calls.md)", why)
 
     def get_credentials(self, user_id: str, is_guest: bool) -> dict[str, Any]:
         if is_guest and not self._allow_guests:

@@ -2,9 +2,11 @@
 and GET /_matrix/federation/v1/openid/userinfo (a third party exchanges it for the user ID).
 
 The userinfo endpoint belongs to the federation API but is not authenticated with signed
-requests: the token is the credential. There is no federation listener yet, so it is served with
-everything else on every HTTP listener; a reverse proxy forwarding only `/_matrix/client` must
-also forward `/_matrix/federation/v1/openid/userinfo` for integration managers to reach it."""
+requests: the token is the credential. It is served on every listener with a `client`,
+`federation` or `openid` resource, and does not depend on federation being allowed
+(`federation_domain_whitelist`): lk-jwt-service (Element Call) and integration managers need it
+on servers that do not federate. A reverse proxy forwarding only `/_matrix/client` must also
+forward `/_matrix/federation/v1/openid/userinfo` for them to reach it (docs/calls.md)."""
 
 from __future__ import annotations
 
@@ -38,5 +40,10 @@ class OpenIdUserInfoServlet(RestServlet):
 
 
 def register_servlets(hs: Any, router: Any) -> None:
-    for servlet in (RequestOpenIdTokenServlet, OpenIdUserInfoServlet):
-        router.register(servlet(hs))
+    """The client-server half (on `client` listeners)."""
+    router.register(RequestOpenIdTokenServlet(hs))
+
+
+def register_userinfo_servlet(hs: Any, router: Any) -> None:
+    """The third parties' half (on `client`, `federation` and `openid` listeners)."""
+    router.register(OpenIdUserInfoServlet(hs))

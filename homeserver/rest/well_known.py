@@ -9,13 +9,21 @@ from homeserver.api.errors import not_found
 from homeserver.api.identifiers import split_server_name
 from homeserver.rest.http import HomeserverRequest, RestServlet
 
+RTC_FOCI = "org.matrix.msc4143.rtc_foci"
+
 
 class ClientWellKnownServlet(RestServlet):
     PATTERNS = [re.compile("^/.well-known/matrix/client$")]
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
-        body = dict(self.hs.config.extra_well_known_client_content)
-        body["m.homeserver"] = {"base_url": self.hs.config.public_baseurl}
+        config = self.hs.config
+        body: dict[str, Any] = {}
+        if config.matrix_rtc_transports:
+            # MSC4143's older discovery, still read by Element Web/X and older Element Call (the
+            # first entry is used). An operator's own value in extra_well_known_client_content wins.
+            body[RTC_FOCI] = [dict(t) for t in config.matrix_rtc_transports]
+        body.update(config.extra_well_known_client_content)
+        body["m.homeserver"] = {"base_url": config.public_baseurl}
         return 200, body
 
 

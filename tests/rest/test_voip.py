@@ -81,6 +81,52 @@ class TurnHandlerTest(unittest.TestCase):
                 Config(test_config(data_dir, **bad), data_dir)
 
 
+class TurnStartupWarningTest(unittest.TestCase):
+    """turn_uris with no way to make credentials is said at start-up, naming what is missing."""
+
+    def build(self, **overrides) -> None:
+        data_dir = tempfile.mkdtemp(prefix="hs-turn-")
+        TurnHandler(Config(test_config(data_dir, **overrides), data_dir), Clock(_FixedReactor()))
+
+    def test_warned(self) -> None:
+        for overrides, missing in (
+                ({"turn_uris": URIS}, "neither turn_shared_secret nor turn_username/turn_password is set"),
+                ({"turn_uris": URIS, "turn_username": "u"}, "turn_password is not set"),
+                ({"turn_uris": URIS, "turn_password": "p"}, "turn_username is not set"),
+                ({"turn_uris": URIS, "turn_shared_secret": ""}, "neither turn_shared_secret")):
+            with self.assertLogs("homeserver.handlers.voip", "WARNING") as logs:
+                self.build(**overrides)
+            self.assertEqual(len(logs.records), 1, overrides)
+            message = logs.records[0].getMessage()
+            self.assertIn("turn_uris is set but", message)
+            self.assertIn(missing, message)
+            self.assertIn("turn_shared_secret", message)
+
+    def test_not_warned(self) -> None:
+        for overrides in ({}, {"turn_uris": URIS, "turn_shared_secret": "s"},
+                          {"turn_uris": URIS, "turn_username": "u", "turn_password": "p"},
+                          {"turn_shared_secret": "s"}):
+            with self.assertNoLogs("homeserver.handlers.voip", "WARNING"):
+                self.build(**overrides)
+
+
+class TurnWarningAtServerStartTest(HomeserverTestCase):
+    """The real server logs it once while it is built (after logging is set up)."""
+
+    config_overrides = {"turn_uris": URIS}
+
+    async def _set_up(self) -> None:
+        with self.assertLogs("homeserver.handlers.voip", "WARNING") as self.logs:
+            await super()._set_up()
+
+    async def test_logged_and_endpoint_empty(self) -> None:
+        self.assertEqual([r.levelname for r in self.logs.records], ["WARNING"])
+        self.assertIn("turn_uris is set but neither turn_shared_secret", self.logs.records[0].getMessage())
+        token = (await self.register("alice"))["access_token"]
+        r = await self.get(f"{V3}/voip/turnServer", token=token)
+        self.assertEqual((r.code, r.json), (200, {}))
+
+
 class _FixedReactor:
     def seconds(self) -> float:
         return START_TIME

@@ -1,5 +1,5 @@
 """GET /rooms/{roomId}/hierarchy (spaces), also at the MSC2946 unstable path it had before v1.2;
-GET /room_summary/{roomIdOrAlias}."""
+GET /room_summary/{roomIdOrAlias} (also at MSC3266's unstable paths)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from homeserver.api.errors import invalid_param
+from homeserver.api.identifiers import is_valid_server_name
 from homeserver.rest.client.rooms import check_room_id
 from homeserver.rest.http import (
     CLIENT_PREFIX,
@@ -19,6 +20,9 @@ from homeserver.rest.http import (
 )
 
 _HIERARCHY_PATH = "/rooms/(?P<room_id>[^/]+)/hierarchy"
+_ROOM_ID_OR_ALIAS = "(?P<room_id_or_alias>[^/]+)"
+_NHEKO_PREFIX = f"{CLIENT_PREFIX}/unstable/im\\.nheko\\.summary"
+_UNSTABLE_PATH_START = f"{CLIENT_PREFIX}/unstable/"
 
 
 class SpaceHierarchyServlet(RestServlet):
@@ -37,15 +41,43 @@ class SpaceHierarchyServlet(RestServlet):
 
 
 class RoomSummaryServlet(RestServlet):
-    PATTERNS = client_patterns("/room_summary/(?P<room_id_or_alias>[^/]+)", releases=(), v1=True)
+    """Stable (v1.15) and MSC3266's unstable paths: `im.nheko.summary/summary/{id}`, and the
+    `rooms/{id}/summary` form some clients still use. matrix-js-sdk picks the stable path only when
+    /versions lists `v1.15` or `org.matrix.msc3266`, so the unstable one must work too; its
+    answers also carry the prefixed field names of the proposal's first implementations."""
+
+    PATTERNS = [*client_patterns(f"/room_summary/{_ROOM_ID_OR_ALIAS}", releases=(), v1=True),
+                re.compile(f"^{_NHEKO_PREFIX}/summary/{_ROOM_ID_OR_ALIAS}$"),
+                re.compile(f"^{_NHEKO_PREFIX}/rooms/{_ROOM_ID_OR_ALIAS}/summary$")]
+    GUEST_METHODS = frozenset({"GET"})  # anyone may summarise public rooms; guests too
 
     async def on_GET(self, request: HomeserverRequest, room_id_or_alias: str) -> tuple[int, Any]:
-        requester = await self.optional_auth(request)  # the spec lets anyone summarise public rooms
+        requester = await self.optional_auth(request)
         if room_id_or_alias[:1] not in ("!", "#"):
             raise invalid_param(f"Not a room ID or alias: {room_id_or_alias!r}")
+        parse_server_names(request, "via")  # checked; used once rooms can be summarised over federation
         room_id = await self.hs.directory_handler.resolve_room_id_or_alias(room_id_or_alias)
-        return 200, await self.hs.space_hierarchy_handler.get_room_summary(
+        summary = await self.hs.space_hierarchy_handler.get_room_summary(
             requester.user_id if requester else None, check_room_id(room_id))
+        if request.path.decode("utf-8", "replace").startswith(_UNSTABLE_PATH_START):
+            for key in ("room_version", "encryption"):
+                if key in summary:
+                    summary[f"im.nheko.summary.{key}"] = summary[key]
+        return 200, summary
+
+
+def parse_server_names(request: HomeserverRequest, name: str) -> list[str]:
+    """Every value of a repeated query parameter, each a server name (400 M_INVALID_PARAM if not)."""
+    names = []
+    for raw in request.args.get(name.encode("ascii"), []):
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid_param(f"Query parameter {name!r} must be UTF-8") from None
+        if not is_valid_server_name(value):
+            raise invalid_param(f"Query parameter {name!r}: not a server name: {value!r}")
+        names.append(value)
+    return names
 
 
 def register_servlets(hs: Any, router: Any) -> None:

@@ -16,7 +16,10 @@ SUPPORTED_SPEC_VERSIONS = [
 
 # The unstable features (MSCs) this server implements, advertised in /versions.
 UNSTABLE_FEATURES = {
+    "org.matrix.msc3266": True,  # room summary: js-sdk uses /v1/room_summary only with this (or v1.15)
     "org.matrix.msc3814": True,  # dehydrated devices
+    "org.matrix.msc4143": True,  # MatrixRTC transports (/rtc/transports)
+    "org.matrix.msc4222": True,  # state_after in /sync
 }
 
 
