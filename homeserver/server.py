@@ -335,7 +335,7 @@ class HomeServer:
                                                  account_data=self.account_data_store)
         self.federation_membership_handler = FederationMembershipHandler(
             config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
-            self.event_persister)
+            self.event_persister, self.users_store)
         self.federation_event_handler = FederationEventHandler(
             config.server_name, self.events_store, self.event_creation_handler, self.event_checker,
             self.event_persister, self.federation_api)

@@ -21,6 +21,16 @@ class JsonClient(Protocol):
     async def post_json(self, destination: str, path: str, body: Any) -> Any: ...
 
 
+def _unknown_endpoint(e: FederationError) -> bool:
+    """The peer does not serve that version of the endpoint (older servers: v2 paths)."""
+    return e.code in (400, 404) and e.errcode in (None, "M_UNRECOGNIZED")
+
+
+def _v1_answer(answer: Any) -> Any:
+    """v1 send_join/send_leave/invite answer [200, object]."""
+    return answer[1] if isinstance(answer, list) and len(answer) == 2 else answer
+
+
 class FederationApi:
     def __init__(self, client: JsonClient):
         self._client = client
@@ -44,10 +54,35 @@ class FederationApi:
         try:
             return await self._client.put_json(destination, V2 + path, pdu)
         except FederationError as e:
-            if e.code not in (400, 404) or e.errcode not in (None, "M_UNRECOGNIZED"):
+            if not _unknown_endpoint(e):
                 raise
-        answer = await self._client.put_json(destination, V1 + path, pdu)
-        return answer[1] if isinstance(answer, list) and len(answer) == 2 else answer
+        return _v1_answer(await self._client.put_json(destination, V1 + path, pdu))
 
     async def query_directory(self, destination: str, alias: str) -> Any:
         return await self._client.get_json(destination, f"{V1}/query/directory", {"room_alias": alias})
+
+    async def make_leave(self, destination: str, room_id: str, user_id: str) -> Any:
+        return await self._client.get_json(destination, f"{V1}/make_leave/{quote(room_id)}/{quote(user_id)}")
+
+    async def send_leave(self, destination: str, room_id: str, event_id: str, pdu: dict[str, Any]) -> Any:
+        path = f"/send_leave/{quote(room_id)}/{quote(event_id)}"
+        try:
+            return await self._client.put_json(destination, V2 + path, pdu)
+        except FederationError as e:
+            if not _unknown_endpoint(e):
+                raise
+        return _v1_answer(await self._client.put_json(destination, V1 + path, pdu))
+
+    async def invite(self, destination: str, room_id: str, event_id: str, room_version: str, pdu: dict[str, Any],
+                     stripped_state: list[dict[str, Any]]) -> Any:
+        """invite v2 (the answer's object), falling back to v1 (the event with its stripped state
+        in `unsigned`; the answer [200, object]) for rooms 1-2 on a server that lacks v2."""
+        path = f"/invite/{quote(room_id)}/{quote(event_id)}"
+        body = {"room_version": room_version, "event": pdu, "invite_room_state": stripped_state}
+        try:
+            return await self._client.put_json(destination, V2 + path, body)
+        except FederationError as e:
+            if room_version not in ("1", "2") or not _unknown_endpoint(e):
+                raise
+        return _v1_answer(await self._client.put_json(
+            destination, V1 + path, {**pdu, "unsigned": {"invite_room_state": stripped_state}}))

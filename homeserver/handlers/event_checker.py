@@ -97,21 +97,25 @@ class EventChecker:
         except EventSignatureError as e:
             raise EventCheckError(str(e)) from None
         for server in sorted(servers):
-            sigs = pdu.get("signatures")
-            key_ids = list(sigs.get(server) or {}) if isinstance(sigs, dict) and isinstance(sigs.get(server), dict) \
-                else []
-            at_ms = pdu["origin_server_ts"] if room_version.enforce_key_validity else None
-            keys = await self._keyring.verify_keys(server, key_ids, at_ms)
-            try:
-                check_signed_by(pdu, server, keys, room_version)
-            except EventSignatureError as e:
-                raise EventCheckError(str(e)) from None
+            await self.check_signed(pdu, server, room_version)
         if not check_content_hash(pdu):
             redacted = redact(pdu, room_version)
             event = event_from_pdu(redacted, room_version)
             event.internal["content_hash_mismatch"] = True
             return event
         return event_from_pdu(pdu, room_version)
+
+    async def check_signed(self, pdu: dict[str, Any], server: str, room_version: RoomVersion) -> None:
+        """EventCheckError unless `server` signed the (well-formed) PDU with a key valid for it."""
+        sigs = pdu.get("signatures")
+        key_ids = list(sigs.get(server) or {}) if isinstance(sigs, dict) and isinstance(sigs.get(server), dict) \
+            else []
+        at_ms = pdu["origin_server_ts"] if room_version.enforce_key_validity else None
+        keys = await self._keyring.verify_keys(server, key_ids, at_ms)
+        try:
+            check_signed_by(pdu, server, keys, room_version)
+        except EventSignatureError as e:
+            raise EventCheckError(str(e)) from None
 
     async def check_auth(self, event: Event, state_before: StateMap, current_state: StateMap | None) -> AuthOutcome:
         """Steps 4-6 for a received event whose state before it is known (`current_state`: the

@@ -18,7 +18,7 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.events.auth import domain_of, is_valid_user_id
 from homeserver.events.hashing import event_from_pdu
 from homeserver.events.model import Event
-from homeserver.events.room_versions import EventFormat, RoomVersion
+from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomVersion
 from homeserver.events.signing import sign_event
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.events import EventCreationHandler
@@ -26,10 +26,26 @@ from homeserver.handlers.persister import EventContext, EventPersister
 from homeserver.handlers.restricted_joins import choose_authoriser
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateMap
+from homeserver.storage.users import UsersStore
 
 # Members whose events stay in a send_join answer with omit_members when the room has no name
 # (the heroes a client shows: spec, /sync room summary).
 MAX_HEROES = 5
+
+
+MAX_STRIPPED_EVENTS = 50
+
+
+def stripped_events(given: Any) -> list[dict[str, Any]]:
+    """The well-formed stripped state events among those another server gave (50 at most)."""
+    out: list[dict[str, Any]] = []
+    for e in given if isinstance(given, list) else []:
+        if isinstance(e, dict) and isinstance(e.get("type"), str) and isinstance(e.get("state_key"), str) \
+                and isinstance(e.get("content"), dict) and isinstance(e.get("sender"), str):
+            out.append({k: e[k] for k in ("type", "state_key", "content", "sender")})
+        if len(out) >= MAX_STRIPPED_EVENTS:
+            break
+    return out
 
 
 def invalid(why: str) -> MatrixError:
@@ -47,8 +63,9 @@ class AcceptedMembership:
 
 class FederationMembershipHandler:
     def __init__(self, server_name: str, signing_key: SigningKey, events: EventsStore,
-                 builder: EventCreationHandler, checker: EventChecker, persister: EventPersister):
+                 builder: EventCreationHandler, checker: EventChecker, persister: EventPersister, users: UsersStore):
         self._server_name = server_name
+        self._users = users
         self._signing_key = signing_key
         self._events = events
         self._builder = builder
@@ -138,6 +155,46 @@ class FederationMembershipHandler:
                 raise forbidden(f"The {membership} is not allowed: {outcome.rejected or 'by the current state'}")
             await self._persister.persist(event, EventContext(group_before, state_before))
         return AcceptedMembership(event, state_before, signed_by_us)
+
+    async def invite(self, origin: str, room_id: str, event_id: str, room_version_id: str, pdu: Any,
+                     stripped_state: Any) -> dict[str, Any]:
+        """A user of `origin` invites one of our users (spec: "Inviting to a room"): we check the
+        event and countersign it. For a room we do not hold, the invite is kept (with the stripped
+        state given) so the user sees it; in a room we hold, it arrives again in a transaction."""
+        room_version = KNOWN_ROOM_VERSIONS.get(room_version_id)
+        if room_version is None:
+            raise MatrixError(400, Codes.INCOMPATIBLE_ROOM_VERSION,
+                              f"Room version {room_version_id} is not supported here", room_version=room_version_id)
+        if not isinstance(pdu, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "The event must be an object")
+        content = pdu.get("content")
+        if pdu.get("type") != "m.room.member" or not isinstance(content, dict) \
+                or content.get("membership") != "invite":
+            raise invalid("Not an m.room.member event with membership invite")
+        if pdu.get("room_id", room_id) != room_id:
+            raise invalid("The event is for another room")
+        sender, target = pdu.get("sender"), pdu.get("state_key")
+        if not isinstance(sender, str) or not is_valid_user_id(sender) or domain_of(sender) != origin:
+            raise forbidden("The inviter is not on the requesting server")
+        if not isinstance(target, str) or not is_valid_user_id(target) or domain_of(target) != self._server_name:
+            raise forbidden("The invited user is not on this server")
+        if not await self._users.user_exists(target):
+            raise not_found("Unknown user")
+        try:
+            event = await self._checker.check_received(pdu, room_version)
+        except EventCheckError as e:
+            raise invalid(f"The event fails its checks: {e}") from None
+        if event.event_id != event_id:
+            raise invalid("The event ID does not match the event")
+        if event.internal.get("content_hash_mismatch"):
+            raise invalid("The event's content does not match its hash")
+        signed = sign_event(pdu, self._server_name, self._signing_key, room_version)
+        members = await self._events.get_members(room_id) if await self._events.get_room_version(room_id) else []
+        if not any(m == "join" and domain_of(u) == self._server_name for u, m, _ in members) \
+                and not await self._events.get_seen_event_ids([event.event_id]):
+            await self._persister.persist_out_of_band_membership(
+                event_from_pdu(signed, room_version), stripped_events(stripped_state))
+        return {"event": signed}
 
     async def join_response(self, accepted: AcceptedMembership, omit_members: bool) -> dict[str, Any]:
         """The send_join answer: the state before the join and the auth chain of it and of the

@@ -77,11 +77,22 @@ class EventPersister:
             event, context.state_group_before, context.state_before, state_after, current,
             is_new_room=context.new_room, now_ms=self._now_ms(), txn_id=context.txn_id,
         )
+        self._fan_out(persisted)
+        return persisted
+
+    def _fan_out(self, persisted: PersistedEvent) -> None:
         for listener in self._listeners:
             try:
                 listener(persisted)
             except Exception:
-                logger.exception("Listener %r failed on %s", listener, event.event_id)
+                logger.exception("Listener %r failed on %s", listener, persisted.event.event_id)
+
+    async def persist_out_of_band_membership(self, event: Event, stripped_state: list[dict[str, Any]] | None
+                                             ) -> PersistedEvent:
+        """A member event of one of our users in a room we do not hold (an invite from another
+        server, the leave that rejects it): stored apart from any room state, then the fan-out."""
+        persisted = await self._events.persist_out_of_band_membership(event, stripped_state, self._now_ms())
+        self._fan_out(persisted)
         return persisted
 
     async def _current_state_after(self, event: Event, state_before: StateMap, state_after: StateMap,

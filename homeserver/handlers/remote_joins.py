@@ -29,7 +29,9 @@ from homeserver.federation.api import FederationApi
 from homeserver.federation.client import FederationClientError, FederationError
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.persister import EventContext, EventPersister
+from homeserver.handlers.sync import STRIPPED_STATE_TYPES
 from homeserver.storage.events import EventsStore
+from homeserver.storage.state_groups import StateMap
 
 logger = logging.getLogger(__name__)
 
@@ -114,14 +116,14 @@ class RemoteJoinHandler:
         return join.event_id
 
     def _fill_template(self, template: Any, user_id: str, room_id: str, content: dict[str, Any],
-                       room_version: RoomVersion) -> dict[str, Any]:
+                       room_version: RoomVersion, membership: str = "join") -> dict[str, Any]:
         if not isinstance(template, dict):
-            raise JoinFailed("make_join answered no event template")
+            raise JoinFailed(f"make_{membership} answered no event template")
         template_content = template.get("content")
         if template.get("type") != "m.room.member" or template.get("sender") != user_id \
                 or template.get("state_key") != user_id or template.get("room_id") != room_id \
-                or not isinstance(template_content, dict) or template_content.get("membership") != "join":
-            raise JoinFailed("make_join answered a template that is not our join")
+                or not isinstance(template_content, dict) or template_content.get("membership") != membership:
+            raise JoinFailed(f"make_{membership} answered a template that is not our {membership}")
         pdu = {k: template[k] for k in TEMPLATE_KEYS if k in template}
         pdu["content"] = {**content, **{k: v for k, v in template_content.items()
                                         if k in ("membership", "join_authorised_via_users_server")}}
@@ -130,6 +132,73 @@ class RemoteJoinHandler:
             pdu["event_id"] = f"${secrets.token_urlsafe(18)}:{self._server_name}"
             pdu["origin"] = self._server_name
         return sign_event(pdu, self._server_name, self._signing_key, room_version)
+
+    # -- invites of other servers' users, and leaving rooms we do not hold ---------------------
+
+    async def countersign_invite(self, room_version: RoomVersion, pdu: dict[str, Any], state_before: StateMap
+                                 ) -> dict[str, Any]:
+        """Our invite of another server's user, signed by that server too (spec: "Inviting to a
+        room"): it gets the room's stripped state; a refusal is passed on to the inviter."""
+        target = pdu["state_key"]
+        server = target.split(":", 1)[1]
+        event_id = self._event_id(pdu, room_version)
+        wanted = [state_before[(t, "")] for t in STRIPPED_STATE_TYPES if (t, "") in state_before]
+        if ("m.room.member", pdu["sender"]) in state_before:
+            wanted.append(state_before[("m.room.member", pdu["sender"])])
+        held = await self._events.get_events(wanted)
+        stripped = [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
+                    for e in (held[i] for i in wanted if i in held)]
+        try:
+            answer = await self._federation.invite(server, pdu["room_id"], event_id, room_version.identifier, pdu,
+                                                   stripped)
+        except FederationError as e:
+            if 400 <= e.code < 500 and e.errcode:
+                raise MatrixError(e.code, e.errcode, e.error or "The invited user's server refused") from None
+            raise MatrixError(502, Codes.UNKNOWN, "The invited user's server failed to answer") from None
+        except FederationClientError:
+            raise MatrixError(502, Codes.UNKNOWN, "The invited user's server could not be reached") from None
+        signed = answer.get("event") if isinstance(answer, dict) else None
+        if not isinstance(signed, dict):
+            raise MatrixError(502, Codes.UNKNOWN, "The invited user's server answered without the event")
+        try:
+            if self._event_id(signed, room_version) != event_id:
+                raise EventCheckError("it is not the event we sent")
+            await self._checker.check_signed(signed, server, room_version)
+        except (EventCheckError, ValueError, KeyError, TypeError) as e:
+            raise MatrixError(502, Codes.UNKNOWN, f"The invited user's server answered a bad event: {e}") from None
+        return signed
+
+    async def leave(self, user_id: str, room_id: str, servers: list[str], invite: Event | None) -> str:
+        """Leave a room we do not hold (reject an invite, withdraw a knock) through the room's
+        servers with make_leave/send_leave. When none of them can be reached, the leave is kept
+        here only (the user no longer sees the invite; the room's servers never hear of it)."""
+        for server in [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]:
+            try:
+                answer = await self._federation.make_leave(server, room_id, user_id)
+                room_version = KNOWN_ROOM_VERSIONS.get(answer.get("room_version", "1")) \
+                    if isinstance(answer, dict) else None
+                if room_version is None:
+                    raise JoinFailed("make_leave answered no known room version")
+                pdu = self._fill_template(answer.get("event"), user_id, room_id, {}, room_version, "leave")
+                event_id = self._event_id(pdu, room_version)
+                await self._federation.send_leave(server, room_id, event_id, pdu)
+                persisted = await self._persister.persist_out_of_band_membership(
+                    event_from_pdu(pdu, room_version), None)
+                return persisted.event.event_id
+            except (FederationClientError, JoinFailed) as e:
+                logger.info("Leaving %s through %s failed: %s", room_id, server, e)
+        if invite is None:
+            raise MatrixError(502, Codes.UNKNOWN, "None of the room's servers could be reached to leave it")
+        pdu = {"room_id": room_id, "sender": user_id, "type": "m.room.member", "state_key": user_id,
+               "content": {"membership": "leave"}, "prev_events": [invite.event_id],
+               "auth_events": [invite.event_id], "depth": invite.depth + 1,
+               "origin_server_ts": self._clock.time_msec()}
+        if invite.room_version.event_format is EventFormat.V1:
+            pdu["event_id"] = f"${secrets.token_urlsafe(18)}:{self._server_name}"
+        pdu = sign_event(pdu, self._server_name, self._signing_key, invite.room_version)
+        persisted = await self._persister.persist_out_of_band_membership(
+            event_from_pdu(pdu, invite.room_version), None)
+        return persisted.event.event_id
 
     @staticmethod
     def _event_id(pdu: dict[str, Any], room_version: RoomVersion) -> str:

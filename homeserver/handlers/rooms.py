@@ -166,12 +166,18 @@ class RoomMemberHandler:
             room_id, servers = resolved["room_id"], [*servers, *resolved["servers"]]
         elif not room_id_or_alias.startswith("!"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Not a room ID or alias")
-        members = await self._events.get_members(room_id) \
-            if await self._events.get_room_version(room_id) is not None else []
+        known = await self._events.get_room_version(room_id) is not None
+        members = await self._events.get_members(room_id) if known else []
         joined_servers = {domain_of(u) for u, membership, _ in members if membership == "join"}
-        if self._server_name in joined_servers or (members and not joined_servers - {self._server_name}):
+        if self._server_name in joined_servers or (
+                known and await self._holds_room(room_id) and not joined_servers - {self._server_name}):
             await self.update_membership(user_id, room_id, user_id, "join", reason, guest=guest)
             return room_id
+        current = await self._events.get_membership(room_id, user_id) if known else None
+        if current is not None and current[0] == "invite":
+            invite = await self._events.get_event(current[1])
+            if invite is not None:
+                servers = [domain_of(invite.sender), *servers]
         if guest:
             raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guests may not join rooms on other servers")
         content: dict[str, Any] = dict(await self._profiles.get_profile(user_id))
@@ -192,6 +198,13 @@ class RoomMemberHandler:
         current = await self._events.get_membership(room_id, target)
         if membership == "leave" and sender == target and current is None:
             raise forbidden("You are not in this room")
+        if membership == "leave" and sender == target and current[0] in ("invite", "knock") \
+                and not await self._holds_room(room_id):
+            # An invite (or knock) in a room of another server: rejected through that server.
+            invite = await self._events.get_event(current[1])
+            _, _, id_domain = room_id.partition(":")
+            return await self._remote_joins.leave(target, room_id, [domain_of(invite.sender) if invite else "",
+                                                                    id_domain], invite)
         content: dict[str, Any] = {"membership": membership}
         if reason is not None:
             content["reason"] = reason
@@ -204,9 +217,16 @@ class RoomMemberHandler:
             if not await self.guests_may_join(room_id):
                 raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not allowed in this room")
 
+        countersign = self._remote_joins.countersign_invite \
+            if membership == "invite" and domain_of(target) != self._server_name else None
         event = await self._creator.send(sender, room_id, "m.room.member", content, target, txn_id,
-                                         check=check_guest_access if guest and membership == "join" else None)
+                                         check=check_guest_access if guest and membership == "join" else None,
+                                         countersign=countersign)
         return event.event_id
+
+    async def _holds_room(self, room_id: str) -> bool:
+        """Whether we hold the room's state (not only an invite of one of our users to it)."""
+        return ("m.room.create", "") in await self._events.get_current_state_ids(room_id)
 
     async def _authorisation(self, room_id: str, user_id: str) -> dict[str, str]:
         """For a restricted room the user may join through one of its allowed rooms: the member

@@ -433,7 +433,14 @@ class SyncHandler:
         """Stripped state for an invite or knock: the room's key state events, plus the
         membership event itself."""
         groups = await self._state_groups.get_event_state_groups([member_event_id])
-        state = await self._state_groups.get_state(groups[member_event_id][0]) if member_event_id in groups else {}
+        if member_event_id not in groups:  # a room we do not hold: what the inviting server gave
+            given = await self._events.get_out_of_band_stripped_state(member_event_id)
+            member = await self._events.get_event(member_event_id)
+            mine = [{"type": member.type, "state_key": member.state_key, "content": member.content,
+                     "sender": member.sender}] if member is not None else []
+            own_key = ("m.room.member", member.state_key if member is not None else None)
+            return [e for e in given or [] if (e.get("type"), e.get("state_key")) != own_key] + mine
+        state = await self._state_groups.get_state(groups[member_event_id][0])
         ids = [state[(t, "")] for t in STRIPPED_STATE_TYPES if (t, "") in state]
         member = await self._events.get_event(member_event_id)
         if member is not None and (("m.room.member", member.sender)) in state:

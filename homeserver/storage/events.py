@@ -244,6 +244,57 @@ class EventsStore:
 
         await self._db.run("persist_outliers", txn_fn)
 
+    async def persist_out_of_band_membership(self, event: Event, stripped_state: list[dict[str, Any]] | None,
+                                             now_ms: int) -> PersistedEvent:
+        """A member event of one of our users in a room we do not hold (an invite from another
+        server, the leave that rejects it): an outlier with a real stream position, the user's
+        membership rows, and the stripped state to show with it."""
+        position = self.stream.allocate()
+        room_id = event.room_id
+        user_id = event.state_key
+        membership = event.content.get("membership")
+
+        def txn_fn(txn: Transaction) -> None:
+            if txn.execute("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)).fetchone() is None:
+                self.store_room_txn(txn, room_id, event.room_version, event.sender, now_ms)
+            if txn.execute("SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)).fetchone() is None:
+                txn.execute(
+                    "INSERT INTO events (event_id, stream_ordering, room_id, type, state_key, sender, depth, "
+                    "origin_server_ts, json, outlier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (event.event_id, position, room_id, event.type, user_id, event.sender, event.depth,
+                     event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8")))
+            txn.execute("INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, "
+                        "stream_ordering) VALUES (?, ?, ?, ?, ?, ?)",
+                        (event.event_id, room_id, user_id, event.sender, membership, position))
+            txn.execute("DELETE FROM current_memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id))
+            txn.execute("INSERT INTO current_memberships (room_id, user_id, event_id, membership) VALUES (?, ?, ?, ?)",
+                        (room_id, user_id, event.event_id, membership))
+            if stripped_state is not None:
+                txn.execute("INSERT INTO out_of_band_stripped_state (event_id, stripped_state) VALUES (?, ?)",
+                            (event.event_id, json.dumps(stripped_state)))
+
+            def after_commit() -> None:
+                self._room_versions[room_id] = event.room_version
+                self._event_cache.set(event.event_id, event)
+                self._positions.set(event.event_id, position)
+                self.last_membership_position = max(self.last_membership_position, position)
+                self._room_members.pop(room_id)
+                self._user_memberships.pop(user_id)
+
+            txn.call_after_commit(after_commit)
+
+        try:
+            await self._db.run("persist_out_of_band_membership", txn_fn)
+        finally:
+            self.stream.finish(position)
+        return PersistedEvent(event, position)
+
+    async def get_out_of_band_stripped_state(self, event_id: str) -> list[dict[str, Any]] | None:
+        rows = await self._db.execute("get_out_of_band_stripped_state",
+                                      "SELECT stripped_state FROM out_of_band_stripped_state WHERE event_id = ?",
+                                      event_id)
+        return json.loads(rows[0][0]) if rows else None
+
     def _next_hidden_position(self) -> int:
         self._hidden_position -= 1
         return self._hidden_position

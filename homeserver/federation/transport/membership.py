@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.federation.transport.server import FederationServlet, federation_patterns
-from homeserver.rest.http import HomeserverRequest, parse_boolean, parse_json
+from homeserver.federation.transport.server import FederationServlet, federation_body, federation_patterns
+from homeserver.rest.http import HomeserverRequest, Validator, parse_boolean, parse_json
 
 ROOM = "(?P<room_id>[^/]+)"
 USER = "(?P<user_id>[^/]+)"
 EVENT = "(?P<event_id>[^/]+)"
+
+INVITE_BODY = Validator({
+    "type": "object",
+    "required": ["room_version", "event"],
+    "properties": {
+        "room_version": {"type": "string"},
+        "event": {"type": "object"},
+        "invite_room_state": {"type": "array"},
+    },
+})
 
 
 class MakeJoinServlet(FederationServlet):
@@ -63,7 +73,31 @@ class SendLeaveV1Servlet(SendLeaveServlet):
     V1 = True
 
 
+class InviteServlet(FederationServlet):
+    PATTERNS = federation_patterns(f"/invite/{ROOM}/{EVENT}", ("v2",))
+
+    async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
+        origin = await self.authenticate(request)
+        body = federation_body(request, INVITE_BODY)
+        return 200, await self.hs.federation_membership_handler.invite(
+            origin, room_id, event_id, body["room_version"], body["event"], body.get("invite_room_state"))
+
+
+class InviteV1Servlet(FederationServlet):
+    """v1: the body is the event itself, its stripped state in `unsigned` (rooms 1 and 2)."""
+
+    PATTERNS = federation_patterns(f"/invite/{ROOM}/{EVENT}", ("v1",))
+
+    async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
+        origin = await self.authenticate(request)
+        pdu = federation_body(request)
+        unsigned = pdu.get("unsigned") if isinstance(pdu.get("unsigned"), dict) else {}
+        answer = await self.hs.federation_membership_handler.invite(
+            origin, room_id, event_id, "1", pdu, unsigned.get("invite_room_state"))
+        return 200, [200, answer]
+
+
 def register_servlets(hs: Any, router: Any) -> None:
     for servlet in (MakeJoinServlet, MakeLeaveServlet, SendJoinServlet, SendJoinV1Servlet, SendLeaveServlet,
-                    SendLeaveV1Servlet):
+                    SendLeaveV1Servlet, InviteServlet, InviteV1Servlet):
         router.register(servlet(hs))

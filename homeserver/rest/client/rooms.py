@@ -125,8 +125,6 @@ class MembershipServlet(RestServlet):
             if action == "invite" and UserID.parse(target).domain == self.hs.config.server_name:
                 if not await self.hs.users_store.user_exists(target):
                     raise not_found("Unknown user")
-            if action == "invite" and UserID.parse(target).domain != self.hs.config.server_name:
-                raise forbidden("Inviting users of other servers needs federation, which is not supported yet")
             if action == "unban":
                 current = await self.hs.events_store.get_membership(room_id, target)
                 if not current or current[0] != "ban":
