@@ -49,12 +49,15 @@ class EventCreationHandler:
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
         check: Callable[[], Awaitable[None]] | None = None, reuse_same_state: bool = False,
+        internal: dict[str, Any] | None = None,
     ) -> Event:
         """Build, check and persist one event in an existing room; the same (user, device, txn)
         returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`).
         `check`: a business rule to enforce under the room's lock (e.g. no duplicate reaction).
         `reuse_same_state`: a state event the sender, still joined, already set with exactly this
-        content is returned instead of sending another (PUT /state, as clients expect)."""
+        content is returned instead of sending another (PUT /state, as clients expect).
+        `internal`: server-side notes the event is persisted with (Event.internal, e.g. the
+        delay ID of a delayed event)."""
         _refuse_if_too_large(content)  # before queueing for the room
         async with self._persister.room_lock.queue(room_id):
             if txn_id is not None:
@@ -71,7 +74,8 @@ class EventCreationHandler:
                         return current
             if check is not None:
                 await check()
-            persisted = await self.send_locked(sender, room_id, event_type, content, state_key, txn_id, extra)
+            persisted = await self.send_locked(sender, room_id, event_type, content, state_key, txn_id, extra,
+                                               internal)
             return persisted.event
 
     async def _current_state_event(self, room_id: str, event_type: str, state_key: str) -> Event | None:
@@ -81,11 +85,13 @@ class EventCreationHandler:
     async def send_locked(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
+        internal: dict[str, Any] | None = None,
     ) -> PersistedEvent:
         """As send(), for a caller already holding the room's lock (room creation)."""
         room_version, pdu, group_before, state_before = await self.build(
             sender, room_id, event_type, content, state_key, extra)
-        return await self._sign_check_persist(room_version, pdu, group_before, state_before, txn_id)
+        return await self._sign_check_persist(room_version, pdu, group_before, state_before, txn_id,
+                                              internal=internal)
 
     async def build(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
@@ -175,6 +181,7 @@ class EventCreationHandler:
     async def _sign_check_persist(
         self, room_version: RoomVersion, pdu: dict[str, Any], group_before: int | None,
         state_before: dict, txn_id: tuple[str, str, str] | None, new_room: bool = False,
+        internal: dict[str, Any] | None = None,
     ) -> PersistedEvent:
         """Name (rooms 1-2), hash and sign a built event, then the checks every event passes
         (EventChecker), then the persister."""
@@ -184,6 +191,8 @@ class EventCreationHandler:
         _refuse_if_too_large(pdu)
         pdu = sign_event(pdu, self._server_name, self._signing_key, room_version)
         event = await self._checker.check_local(pdu, room_version, state_before)
+        if internal:
+            event.internal.update(internal)
         return await self._persister.persist(event, EventContext(group_before, state_before, new_room, txn_id))
 
 

@@ -49,6 +49,7 @@ BASE_OVERRIDES: dict[str, Any] = {
     },
     "rc_registration": dict(_UNLIMITED),
     "rc_message": dict(_UNLIMITED),
+    "rc_delayed_event_mgmt": dict(_UNLIMITED),
     # Cheapest argon2id settings: tests hash many passwords and security is irrelevant here.
     "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192},
 }
