@@ -365,7 +365,8 @@ class ActionsTest(DelayedEventsTestCase):
         sent or cancelled it), the event is not persisted."""
         room_id = await self.room()
         delay_id = await self.schedule_message(self.alice, room_id, 5000, "t")
-        await self.hs.database.execute("test", "DELETE FROM delayed_events WHERE delay_id = ?", delay_id)
+        await self.hs.database.run(
+            "test", lambda txn: txn.execute("DELETE FROM delayed_events WHERE delay_id = ?", (delay_id,)))
         await self.elapse(5)
         self.assertEqual(await self.messages(self.alice, room_id), [])
         self.assertNotIn(delay_id, self.hs.delayed_events_handler._scheduled)
