@@ -154,6 +154,15 @@ class SchedulingTest(DelayedEventsTestCase):
         self.assertEqual(await self.state_content(self.alice, room_id), {})
         self.assertEqual(await self.listed(self.alice), [])
 
+    async def test_legacy_post_send_is_delayed_too(self) -> None:
+        room_id = await self.room()
+        r = await self.request("POST", f"{V3}/rooms/{quote(room_id)}/send/m.room.message?{DELAY}=2000",
+                               {"msgtype": "m.text", "body": "old client"}, token=self.alice)
+        self.assertEqual(list(r.json), ["delay_id"])
+        self.assertEqual(await self.messages(self.alice, room_id), [])
+        await self.elapse(2)
+        self.assertEqual(await self.messages(self.alice, room_id), ["old client"])
+
     async def test_transaction_id_gives_the_same_delay_id(self) -> None:
         room_id = await self.room()
         first = await self.schedule_message(self.alice, room_id, 5000, "same")

@@ -184,8 +184,13 @@ class LegacySendEventServlet(RestServlet):
     async def on_POST(self, request: HomeserverRequest, room_id: str, event_type: str) -> tuple[int, Any]:
         requester = await self.auth(request)
         check_room_id(room_id)
+        delay = parse_delay(request)
         content = parse_json_object(request)
         self.hs.message_limiter.check(requester.user_id)
+        if delay is not None:
+            delay_id = await self.hs.delayed_events_handler.schedule(
+                requester.user_id, requester.device_id, room_id, event_type, None, content, delay)
+            return 200, {"delay_id": delay_id}
         event = await self.hs.room_send_handler.send_message(requester.user_id, room_id, event_type, content)
         return 200, {"event_id": event.event_id}
 
