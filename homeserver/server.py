@@ -27,6 +27,7 @@ from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.cross_signing import CrossSigningHandler
 from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
+from homeserver.handlers.delayed_events import DelayedEventSettings, DelayedEventsHandler
 from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
@@ -65,6 +66,7 @@ from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
+from homeserver.handlers.room_send import RoomSendHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
 from homeserver.handlers.sessions import SessionHandler
@@ -87,6 +89,7 @@ from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
     account,
     dehydrated_devices,
+    delayed_events,
     devices,
     directory,
     fallback,
@@ -124,6 +127,7 @@ from homeserver.rest.web_client import RootResource, WebClientResource
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database
 from homeserver.storage.dehydrated_devices import DehydratedDevicesStore
+from homeserver.storage.delayed_events import DelayedEventsStore
 from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
@@ -243,6 +247,9 @@ class HomeServer:
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
         self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
         self.users_store.user_changed_hooks.append(self.user_directory_store.update_user_txn)
+        # An event sent for a delayed event takes the scheduled row away in its own transaction.
+        self.delayed_events_store = DelayedEventsStore(self.database)
+        self.events_store.persist_hooks.append(self.delayed_events_store.on_event_persisted_txn)
         self.presence_store = PresenceStore(self.database)
         self.to_device_store = ToDeviceStore(self.database)
         self.key_backup_store = KeyBackupStore(self.database)
@@ -265,6 +272,7 @@ class HomeServer:
         self.login_account_limiter = RateLimiter(self.clock, config.rc_login_account)
         self.login_failed_limiter = RateLimiter(self.clock, config.rc_login_failed_attempts)
         self.message_limiter = RateLimiter(self.clock, config.rc_message)
+        self.delayed_event_mgmt_limiter = RateLimiter(self.clock, config.rc_delayed_event_mgmt)
 
         # handlers
         self.passwords = PasswordHandler(config, self.cpu_pool)
@@ -329,6 +337,13 @@ class HomeServer:
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
         self.space_hierarchy_handler = SpaceHierarchyHandler(self.clock, self.events_store)
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
+        self.room_send_handler = RoomSendHandler(self.event_creation_handler, self.relations_handler,
+                                                 self.directory_handler)
+        self.delayed_events_handler = DelayedEventsHandler(
+            DelayedEventSettings(config.max_event_delay_ms, config.max_delayed_events_per_user), self.clock,
+            self.delayed_events_store, self.events_store, self.room_send_handler, self.delayed_event_mgmt_limiter)
+        # A state change by another sender cancels the delayed state events it overrides.
+        self.event_persister.add_listener(self.delayed_events_handler.on_event_persisted)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
                                                  forgotten_rooms=self.room_extras_store,
@@ -457,7 +472,8 @@ class HomeServer:
             matrix_rtc.register_servlets(self, router)  # MatrixRTC transports (issue 14)
         if "client" not in names:
             return router
-        for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
+        for module in (versions, register, login, account, devices, fallback, rooms, delayed_events, room_extras,
+                       relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
                        admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
@@ -493,6 +509,7 @@ class HomeServer:
         self.presence_handler.start()
         self.media_repository.start()
         await self.pusher_pool.start()
+        await self.delayed_events_handler.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -509,6 +526,7 @@ class HomeServer:
                 self.clock.time_msec()))
             await self._run_logged("expire to-device transaction IDs", self.to_device_handler.expire_old_txns)
             await self._run_logged("expire OpenID tokens", self.openid_handler.delete_expired_tokens)
+            await self._run_logged("expire delayed event transaction IDs", self.delayed_events_handler.expire_old_txns)
             await self._run_logged("expire old notifications", lambda: self.pushers_store.delete_notifications_before(
                 self.clock.time_msec() - NOTIFICATION_RETENTION_MS))
 
@@ -525,6 +543,7 @@ class HomeServer:
 
     async def stop(self) -> None:
         self.presence_handler.stop()
+        await self._run_logged("stop delayed events", self.delayed_events_handler.stop)
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)
         await self._run_logged("finish copying settings to upgraded rooms", self.upgrade_settings_handler.drain)

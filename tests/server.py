@@ -36,7 +36,7 @@ ACCOUNT_TABLES = [
     "push_rules", "push_rules_predefined", "pushers", "push_notifications",
     "user_filters", "presence_state",
     "device_inbox", "device_inbox_stream", "device_inbox_txns", "room_key_backup_versions", "room_key_backup_keys",
-    "dehydrated_devices",
+    "dehydrated_devices", "delayed_events", "delayed_event_txns", "event_delay_ids",
     "local_media", "local_media_thumbnails", "url_previews",
     "e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys", "e2e_cross_signing_keys", "e2e_signatures",
     "device_lists_stream",
@@ -90,6 +90,7 @@ def test_config(data_dir: str, **overrides: Any) -> dict[str, Any]:
         "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192},
         "rc_message": unlimited, "rc_registration": unlimited, "rc_registration_token_validity": unlimited,
         "rc_login": {"address": unlimited, "account": unlimited, "failed_attempts": unlimited},
+        "rc_delayed_event_mgmt": unlimited,
     }
     raw.update(overrides)
     return raw

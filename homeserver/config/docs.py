@@ -95,7 +95,9 @@ def render_markdown() -> str:
                 default = resolved.get("default")
                 line = f"- `{sub_key}`"
                 if "default" in resolved:
-                    line += f" (default `{yaml.safe_dump(default, default_flow_style=True).strip()}`)"
+                    # A scalar dumps as a document with an end marker ("100\n...\n"): drop it.
+                    text = yaml.safe_dump(default, default_flow_style=True).removesuffix("...\n").strip()
+                    line += f" (default `{text}`)"
                 desc = _describe(resolved)
                 out.append(line + (f": {desc}" if desc else ""))
         out.append("")

@@ -198,6 +198,9 @@ class Config:
         self.rc_login_address = raw["rc_login"]["address"]
         self.rc_login_account = raw["rc_login"]["account"]
         self.rc_login_failed_attempts = raw["rc_login"]["failed_attempts"]
+        self.rc_delayed_event_mgmt = raw["rc_delayed_event_mgmt"]
+        self.max_event_delay_ms: int | None = duration_ms(raw["max_event_delay_duration"])
+        self.max_delayed_events_per_user: int = raw["experimental_features"]["msc4140_max_delayed_events_per_user"]
 
         self.max_upload_size = size_bytes(raw["max_upload_size"])
         self.max_request_body_size = size_bytes(raw["max_request_body_size"])

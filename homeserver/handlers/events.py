@@ -49,7 +49,7 @@ class EventCreationHandler:
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
         check: Callable[[], Awaitable[None]] | None = None, reuse_same_state: bool = False,
-        countersign: Countersign | None = None,
+        countersign: Countersign | None = None, internal: dict[str, Any] | None = None,
     ) -> Event:
         """Build, check and persist one event in an existing room; the same (user, device, txn)
         returns the event already sent. `extra`: more top-level keys (e.g. pre-v11 `redacts`).
@@ -57,7 +57,9 @@ class EventCreationHandler:
         `reuse_same_state`: a state event the sender, still joined, already set with exactly this
         content is returned instead of sending another (PUT /state, as clients expect).
         `countersign`: another server's signature to add once ours is on and the event passes
-        its checks (an invite of that server's user), before it is persisted."""
+        its checks (an invite of that server's user), before it is persisted.
+        `internal`: server-side notes the event is persisted with (Event.internal, e.g. the
+        delay ID of a delayed event)."""
         _refuse_if_too_large(content)  # before queueing for the room
         async with self._persister.room_lock.queue(room_id):
             if txn_id is not None:
@@ -75,7 +77,7 @@ class EventCreationHandler:
             if check is not None:
                 await check()
             persisted = await self.send_locked(sender, room_id, event_type, content, state_key, txn_id, extra,
-                                               countersign)
+                                               countersign, internal)
             return persisted.event
 
     async def _current_state_event(self, room_id: str, event_type: str, state_key: str) -> Event | None:
@@ -85,13 +87,13 @@ class EventCreationHandler:
     async def send_locked(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
         txn_id: tuple[str, str, str] | None = None, extra: dict[str, Any] | None = None,
-        countersign: Countersign | None = None,
+        countersign: Countersign | None = None, internal: dict[str, Any] | None = None,
     ) -> PersistedEvent:
         """As send(), for a caller already holding the room's lock (room creation)."""
         room_version, pdu, group_before, state_before = await self.build(
             sender, room_id, event_type, content, state_key, extra)
         return await self._sign_check_persist(room_version, pdu, group_before, state_before, txn_id,
-                                              countersign=countersign)
+                                              countersign=countersign, internal=internal)
 
     async def build(
         self, sender: str, room_id: str, event_type: str, content: dict[str, Any], state_key: str | None = None,
@@ -181,7 +183,7 @@ class EventCreationHandler:
     async def _sign_check_persist(
         self, room_version: RoomVersion, pdu: dict[str, Any], group_before: int | None,
         state_before: dict, txn_id: tuple[str, str, str] | None, new_room: bool = False,
-        countersign: Countersign | None = None,
+        countersign: Countersign | None = None, internal: dict[str, Any] | None = None,
     ) -> PersistedEvent:
         """Name (rooms 1-2), hash and sign a built event, then the checks every event passes
         (EventChecker), then the persister."""
@@ -194,6 +196,8 @@ class EventCreationHandler:
         if countersign is not None:
             pdu = await countersign(room_version, pdu, state_before)
             event = await self._checker.check_local(pdu, room_version, state_before)
+        if internal:
+            event.internal.update(internal)
         return await self._persister.persist(event, EventContext(group_before, state_before, new_room, txn_id))
 
 

@@ -114,6 +114,8 @@ class RoomReadHandler:
             if prev is not None:
                 prev_content = client_event(prev, now, because.get(prev.event_id))["content"]
             d = client_event(e, now, because.get(e.event_id), prev_content=prev_content)
+            if user_id is not None and e.sender == user_id and "delay_id" in e.internal:
+                d["unsigned"]["org.matrix.msc4140.delay_id"] = e.internal["delay_id"]  # sent as a delayed event
             bundle = bundles.get(e.event_id)
             if bundle:
                 relations: dict[str, Any] = {}

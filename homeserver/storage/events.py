@@ -180,6 +180,9 @@ class EventsStore:
             if txn_id is not None:
                 txn.execute("INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) "
                             "VALUES (?, ?, ?, ?, ?)", (*txn_id, event.event_id, now_ms))
+            if event.internal.get("delay_id") is not None:  # a delayed event (MSC4140) going out
+                txn.execute("INSERT INTO event_delay_ids (event_id, delay_id) VALUES (?, ?)",
+                            (event.event_id, event.internal["delay_id"]))
 
             def after_commit() -> None:
                 self._event_cache.set(event.event_id, event)
@@ -355,20 +358,23 @@ class EventsStore:
                 found[eid] = ev
         if missing:
             rows = await self._db.run("get_events", self._fetch_event_rows_txn, missing)
-            for event_id, room_version, pdu_json, replaces in rows:
+            for event_id, room_version, pdu_json, replaces, delay_id in rows:
                 from homeserver.events.hashing import event_from_pdu  # avoids a cycle at import time
 
                 ev = event_from_pdu(json.loads(pdu_json), KNOWN_ROOM_VERSIONS[room_version])
                 if replaces is not None:
                     ev.unsigned["replaces_state"] = replaces
+                if delay_id is not None:
+                    ev.internal["delay_id"] = delay_id
                 self._event_cache.set(event_id, ev)
                 found[event_id] = ev
         return found
 
     def _fetch_event_rows_txn(self, txn: Transaction, event_ids: list[str]) -> list[tuple[Any, ...]]:
         return txn.select_in(
-            "SELECT e.event_id, r.room_version, e.json, e.replaces_state FROM events e "
-            "JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id {in} AND e.rejection_reason IS NULL",
+            "SELECT e.event_id, r.room_version, e.json, e.replaces_state, d.delay_id FROM events e "
+            "JOIN rooms r ON r.room_id = e.room_id LEFT JOIN event_delay_ids d ON d.event_id = e.event_id "
+            "WHERE e.event_id {in} AND e.rejection_reason IS NULL",
             event_ids)
 
     async def get_redactions(self, event_ids: list[str]) -> dict[str, str]:

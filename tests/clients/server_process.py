@@ -49,11 +49,14 @@ BASE_OVERRIDES: dict[str, Any] = {
     },
     "rc_registration": dict(_UNLIMITED),
     "rc_message": dict(_UNLIMITED),
+    "rc_delayed_event_mgmt": dict(_UNLIMITED),
     # Cheapest argon2id settings: tests hash many passwords and security is irrelevant here.
     "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192},
 }
 
-PG_ADMIN = {"host": HOST, "port": 5432, "user": "postgres", "dbname": "postgres"}
+# The same server as the in-process tests (tests/server.py reads the same variable for its port).
+PG_ADMIN = {"host": HOST, "port": int(os.environ.get("HOMESERVER_TEST_PG_PORT", "5432")), "user": "postgres",
+            "dbname": "postgres"}
 
 
 class ServerStartError(RuntimeError):
@@ -207,7 +210,7 @@ class ServerProcess:
         finally:
             conn.close()
         self.pg_database = name
-        return {"host": HOST, "port": 5432, "user": "postgres", "database": name}
+        return {"host": HOST, "port": PG_ADMIN["port"], "user": "postgres", "database": name}
 
     @staticmethod
     def _drop_pg_database(name: str) -> None:

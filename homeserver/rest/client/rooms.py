@@ -138,6 +138,19 @@ class MembershipServlet(RestServlet):
         return 200, {}
 
 
+DELAY_PARAM = "org.matrix.msc4140.delay"
+PARENT_DELAY_PARAM = "org.matrix.msc4140.parent_delay_id"
+
+
+def parse_delay(request: HomeserverRequest) -> int | None:
+    """The delay (ms) a send or state request asks for (MSC4140), or None for an ordinary one.
+    Never ignored: a client that asked for a delay and got its event sent at once would, for a
+    call, post its "left the call" membership the moment it joined."""
+    if parse_string(request, PARENT_DELAY_PARAM) is not None:
+        raise invalid_param(f"{PARENT_DELAY_PARAM} is not supported by this server")
+    return parse_integer(request, DELAY_PARAM, minimum=0)
+
+
 class SendEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)")
     GUEST_METHODS = frozenset({"PUT"})
@@ -145,12 +158,15 @@ class SendEventServlet(RestServlet):
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
         check_room_id(room_id)
+        delay = parse_delay(request)
         content = parse_json_object(request)
         self.hs.message_limiter.check(requester.user_id)
-        event = await self.hs.event_creation_handler.send(
-            requester.user_id, room_id, event_type, content,
-            txn_id=(requester.user_id, requester.device_id, txn_id),
-            check=lambda: self.hs.relations_handler.check_new_event(requester.user_id, room_id, event_type, content))
+        if delay is not None:
+            delay_id = await self.hs.delayed_events_handler.schedule(
+                requester.user_id, requester.device_id, room_id, event_type, None, content, delay, txn_id)
+            return 200, {"delay_id": delay_id}
+        event = await self.hs.room_send_handler.send_message(
+            requester.user_id, room_id, event_type, content, (requester.user_id, requester.device_id, txn_id))
         return 200, {"event_id": event.event_id}
 
 
@@ -164,11 +180,14 @@ class LegacySendEventServlet(RestServlet):
     async def on_POST(self, request: HomeserverRequest, room_id: str, event_type: str) -> tuple[int, Any]:
         requester = await self.auth(request)
         check_room_id(room_id)
+        delay = parse_delay(request)
         content = parse_json_object(request)
         self.hs.message_limiter.check(requester.user_id)
-        event = await self.hs.event_creation_handler.send(
-            requester.user_id, room_id, event_type, content,
-            check=lambda: self.hs.relations_handler.check_new_event(requester.user_id, room_id, event_type, content))
+        if delay is not None:
+            delay_id = await self.hs.delayed_events_handler.schedule(
+                requester.user_id, requester.device_id, room_id, event_type, None, content, delay)
+            return 200, {"delay_id": delay_id}
+        event = await self.hs.room_send_handler.send_message(requester.user_id, room_id, event_type, content)
         return 200, {"event_id": event.event_id}
 
 
@@ -190,11 +209,15 @@ class RoomStateEventServlet(RestServlet):
                      state_key: str | None = None) -> tuple[int, Any]:
         requester = await self.auth(request)
         check_room_id(room_id)
+        delay = parse_delay(request)
         content = parse_json_object(request)
-        if event_type == "m.room.canonical_alias" and not state_key:
-            await self.hs.directory_handler.check_canonical_alias(room_id, content)
-        event = await self.hs.event_creation_handler.send(
-            requester.user_id, room_id, event_type, content, state_key or "", reuse_same_state=True)
+        if delay is not None:
+            self.hs.message_limiter.check(requester.user_id)
+            delay_id = await self.hs.delayed_events_handler.schedule(
+                requester.user_id, requester.device_id, room_id, event_type, state_key or "", content, delay)
+            return 200, {"delay_id": delay_id}
+        event = await self.hs.room_send_handler.set_state(requester.user_id, room_id, event_type, state_key or "",
+                                                          content)
         return 200, {"event_id": event.event_id}
 
 

@@ -27,7 +27,10 @@ class VersionsServlet(RestServlet):
     PATTERNS = [re.compile("^/_matrix/client/versions$")]
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
-        return 200, {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": dict(UNSTABLE_FEATURES)}
+        features = dict(UNSTABLE_FEATURES)
+        # Delayed events: without this flag matrix-js-sdk joins calls with no delayed "leave".
+        features["org.matrix.msc4140"] = self.hs.delayed_events_handler.enabled
+        return 200, {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": features}
 
 
 class CapabilitiesServlet(RestServlet):
@@ -37,8 +40,14 @@ class CapabilitiesServlet(RestServlet):
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)
         config = self.hs.config
+        capabilities: dict[str, Any] = {}
+        delayed = self.hs.delayed_events_handler
+        if delayed.enabled:
+            capabilities["org.matrix.msc4140.delayed_events"] = {
+                "max_delay_ms": delayed.settings.max_delay_ms, "max_scheduled": delayed.settings.max_per_user}
         return 200, {
             "capabilities": {
+                **capabilities,
                 "m.room_versions": {
                     "default": config.default_room_version,
                     # Only versions rooms can be created in here: clients offer these for upgrades.
