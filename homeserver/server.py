@@ -17,6 +17,7 @@ from homeserver.federation.client import FederationHttpClient
 from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolver
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
 from homeserver.federation.sender import FederationSender
+from homeserver.federation.server_acl import ServerAclChecker
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
 from homeserver.federation.transport import membership as federation_membership
@@ -305,6 +306,8 @@ class HomeServer:
         self.keyring.set_fetcher(_LazyFederationFetcher(self))
         self.federation_api = FederationApi(_LazyFederationFetcher(self))
         self.event_checker = EventChecker(self.events_store, self.keyring)
+        # The rooms' m.room.server_acl, applied to other servers' requests (federation/transport).
+        self.server_acl = ServerAclChecker(self.events_store)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
             self.event_checker, self.event_persister)
