@@ -21,6 +21,7 @@ from homeserver.federation.server_acl import ServerAclChecker
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
 from homeserver.federation.transport import membership as federation_membership
+from homeserver.federation.transport import query as federation_query
 from homeserver.federation.transport import transactions as federation_transactions
 from homeserver.federation.transport import version as federation_version
 from homeserver.federation.transport.server import federates_with
@@ -37,6 +38,7 @@ from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.federation_events import FederationEventHandler
 from homeserver.handlers.federation_membership import FederationMembershipHandler
+from homeserver.handlers.federation_queries import FederationQueryHandler
 from homeserver.handlers.federation_reads import FederationReadHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.guest_access import GuestAccessHandler
@@ -351,6 +353,9 @@ class HomeServer:
                                                              self.room_extras_store)
         self.profile_handler = ProfileHandler(config, self.users_store, self.account_data_store, self.events_store,
                                               self.event_creation_handler)
+        self.federation_query_handler = FederationQueryHandler(
+            config.server_name, self.directory_handler, self.profile_handler, self.events_store,
+            config.allow_public_rooms_over_federation, config.allow_profile_lookup_over_federation)
         self.account_data_handler = AccountDataHandler(self.account_data_store, self.events_store, self.notifier)
         self.tags_handler = TagsHandler(self.account_data_handler, self.account_data_store)
         self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier)
@@ -446,7 +451,8 @@ class HomeServer:
         names = set(resources)
         router = Router()
         if "federation" in names:
-            for module in (federation_version, federation_events, federation_membership, federation_transactions):
+            for module in (federation_version, federation_events, federation_membership, federation_transactions,
+                           federation_query):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)

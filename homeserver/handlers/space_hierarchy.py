@@ -170,6 +170,66 @@ class SpaceHierarchyHandler:
             entry["membership"] = current
         return entry
 
+    # -- over federation ------------------------------------------------------------------------
+
+    async def get_federation_hierarchy(self, origin: str, room_id: str, suggested_only: bool) -> dict[str, Any]:
+        """`GET /_matrix/federation/v1/hierarchy/{roomId}`: the room and its children (one level,
+        no pagination) as the server `origin` may see them. 404 when the room is not here or the
+        server could not peek or join it. Children we hold but the server may not see are listed
+        in `inaccessible_children`; children we do not hold are left out."""
+        entry = await self._server_entry(origin, room_id, suggested_only)
+        if entry is None:
+            raise not_found("Room not found, or not visible to your server.")
+        children: list[dict[str, Any]] = []
+        inaccessible: list[str] = []
+        for child in entry["children_state"]:
+            child_id = child["state_key"]
+            if await self._events.get_room_version(child_id) is None:
+                continue
+            child_entry = await self._server_entry(origin, child_id, suggested_only)
+            if child_entry is None:
+                inaccessible.append(child_id)
+            else:
+                children.append(child_entry)
+        return {"room": entry, "children": children, "inaccessible_children": inaccessible}
+
+    async def _server_entry(self, origin: str, room_id: str, suggested_only: bool) -> dict[str, Any] | None:
+        room_version = await self._events.get_room_version(room_id)
+        if room_version is None:
+            return None
+        state = await self._events.get_current_state_ids(room_id)
+        events = await self._state_events(state, (*SUMMARY_STATE, ENCRYPTION))
+        if ("m.room.create", "") not in events or not await self._is_accessible_to_server(
+                origin, room_id, room_version, events):
+            return None
+        return await self._summary(room_id, room_version, state, events, suggested_only, walk_children=True)
+
+    async def _is_accessible_to_server(self, origin: str, room_id: str, room_version: RoomVersion,
+                                       events: Mapping[StateKey, Event]) -> bool:
+        """Whether a server could peek or join the room: one of its users is joined or invited;
+        the room is world readable, public, or open to knocks; or it is restricted and one of
+        its users is joined to a room the join rules allow (the asking server filters further
+        for its user, with `allowed_room_ids`)."""
+        if await self._server_has_member(origin, room_id, ("join", "invite")):
+            return True
+        if is_world_readable(events):
+            return True
+        join_rule = join_rule_of(events)
+        if join_rule == "public":
+            return True
+        if (join_rule == "knock" and room_version.knock_join_rule) or (
+                join_rule == "knock_restricted" and room_version.knock_restricted_join_rule):
+            return True
+        for allowed_room in self._allowed_room_ids(room_version, events):
+            if await self._server_has_member(origin, allowed_room, ("join",)):
+                return True
+        return False
+
+    async def _server_has_member(self, server_name: str, room_id: str, memberships: tuple[str, ...]) -> bool:
+        suffix = ":" + server_name
+        return any(m in memberships and user_id.endswith(suffix)
+                   for user_id, m, _ in await self._events.get_members(room_id))
+
     async def _room_is_accessible(self, user_id: str, room_id: str) -> bool:
         room_version = await self._events.get_room_version(room_id)
         if room_version is None:
@@ -189,6 +249,11 @@ class SpaceHierarchyHandler:
         events = await self._state_events(state, (*SUMMARY_STATE, ENCRYPTION, ("m.room.member", user_id)))
         if not await self._is_accessible(user_id, room_version, events, visible_to):
             return None
+        return await self._summary(room_id, room_version, state, events, suggested_only, walk_children)
+
+    async def _summary(self, room_id: str, room_version: RoomVersion, state: Mapping[StateKey, str],
+                       events: Mapping[StateKey, Event], suggested_only: bool,
+                       walk_children: bool) -> dict[str, Any]:
         members = await self._events.get_members(room_id)
         entry = public_room_chunk(room_id, events, sum(1 for _, m, _ in members if m == "join"))
         entry["room_version"] = room_version.identifier
