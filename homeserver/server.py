@@ -13,6 +13,7 @@ from twisted.web.resource import Resource
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
 from homeserver.federation.api import FederationApi
+from homeserver.federation.backoff import Backoff
 from homeserver.federation.client import FederationHttpClient
 from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolver
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
@@ -36,6 +37,7 @@ from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.federation_destinations import DestinationsAdminHandler
 from homeserver.handlers.federation_events import FederationEventHandler
 from homeserver.handlers.federation_membership import FederationMembershipHandler
 from homeserver.handlers.federation_queries import FederationQueryHandler
@@ -85,6 +87,7 @@ from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import media, openid, well_known
+from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
@@ -127,6 +130,7 @@ from homeserver.rest.web_client import RootResource, WebClientResource
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database
 from homeserver.storage.dehydrated_devices import DehydratedDevicesStore
+from homeserver.storage.destinations import DestinationsStore
 from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
@@ -241,6 +245,7 @@ class HomeServer:
         self.media_store = MediaStore(self.database)
         self.search_store = SearchStore(self.database)
         self.server_keys_store = ServerKeysStore(self.database)
+        self.destinations_store = DestinationsStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
@@ -308,6 +313,9 @@ class HomeServer:
         self.keyring.set_fetcher(_LazyFederationFetcher(self))
         self.federation_api = FederationApi(_LazyFederationFetcher(self))
         self.event_checker = EventChecker(self.events_store, self.keyring)
+        # Per-destination backoff of outgoing federation, written through to the destinations table.
+        self.federation_backoff = Backoff(self.clock, store=self.destinations_store)
+        self.destinations_admin_handler = DestinationsAdminHandler(self.destinations_store, self.federation_backoff)
         # The rooms' m.room.server_acl, applied to other servers' requests (federation/transport).
         self.server_acl = ServerAclChecker(self.events_store)
         self.event_creation_handler = EventCreationHandler(
@@ -416,7 +424,8 @@ class HomeServer:
             config = self.config
             self._federation_client = FederationHttpClient(
                 config.server_name, self.signing_key, self.clock, self.outbound, config.federation_ip_range_policy,
-                config.federation_tls, _CurrentSrvResolver(self), config.federation_domain_whitelist)
+                config.federation_tls, _CurrentSrvResolver(self), config.federation_domain_whitelist,
+                backoff=self.federation_backoff)
         return self._federation_client
 
     def _build_push(self, config: Config, reactor: Any) -> None:
@@ -469,7 +478,7 @@ class HomeServer:
         for module in (versions, register, login, account, devices, fallback, rooms, room_extras, relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router
@@ -497,6 +506,7 @@ class HomeServer:
         await self.device_lists_store.load()
         await self.room_extras_store.load()
         await self.pushers_store.load()
+        await self.federation_backoff.load()
         await self.user_directory_handler.start()
         await self.presence_handler.load()
         self.presence_handler.start()
@@ -544,5 +554,6 @@ class HomeServer:
             if call.running:
                 call.stop()
         await self._run_logged("flush last seen", self.devices_store.flush_last_seen)
+        await self._run_logged("record federation backoff", self.federation_backoff.flushed)
         self.cpu_pool.stop()
         self.database.stop()
