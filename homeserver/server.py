@@ -16,6 +16,7 @@ from homeserver.federation.api import FederationApi
 from homeserver.federation.backoff import Backoff
 from homeserver.federation.client import FederationHttpClient
 from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolver
+from homeserver.federation.hierarchy import RemoteHierarchy
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
 from homeserver.federation.sender import FederationSender
 from homeserver.federation.server_acl import ServerAclChecker
@@ -340,7 +341,8 @@ class HomeServer:
                                               self.room_member_handler, self.key_backup_store,
                                               self.account_data_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
-        self.space_hierarchy_handler = SpaceHierarchyHandler(self.clock, self.events_store)
+        self.space_hierarchy_handler = SpaceHierarchyHandler(
+            self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, lambda: self.federation_client))
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,

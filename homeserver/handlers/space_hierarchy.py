@@ -6,9 +6,12 @@ shown when the requester may see it (`_is_accessible`); a room is looked at once
 also breaks loops. A page stops after `limit` rooms; what is left of the walk (the stack
 and the rooms done) is kept in memory under a random token for a few minutes, which `from` names.
 
-Rooms this server is not in would be asked of the servers in the child's `via` over federation
-(`GET /_matrix/federation/v1/hierarchy/{roomId}`). There is no federation yet, so such children
-are skipped: they still appear in their parent's `children_state`, but not as rooms."""
+Rooms this server does not hold are asked of the servers in the child's `via` over federation
+(`GET /_matrix/federation/v1/hierarchy/{roomId}`, federation/hierarchy.py: checked, cached). Such a
+room is shown when the user could join or peek it on what its server says (public, knock, world
+readable, or restricted to a room the user is joined to here); a room no server answers for is
+left out (it still appears in its parent's `children_state`). The requested room itself must be
+one this server holds."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.clock import Clock
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
+from homeserver.federation.hierarchy import RemoteHierarchy
 from homeserver.handlers.room_summary import (
     JOIN_RULES,
     SUMMARY_STATE,
@@ -49,7 +53,7 @@ class _PaginationSession:
     room_id: str
     suggested_only: bool
     max_depth: int
-    stack: tuple[tuple[str, int], ...]  # (room_id, depth); the next room to show is the last
+    stack: tuple[tuple[str, int, tuple[str, ...]], ...]  # (room_id, depth, via); the next room is the last
     done: frozenset[str]  # rooms already looked at (shown or not)
     created_ms: int
 
@@ -76,6 +80,12 @@ def child_order_key(event: Event) -> tuple[int, str, int, str]:
     return (0 if order is not None else 1, order or "", event.origin_server_ts, event.state_key or "")
 
 
+def stripped_order_key(child: Mapping[str, Any]) -> tuple[int, str, int, str]:
+    """child_order_key for a stripped child event (from another server)."""
+    order = valid_order(child["content"])
+    return (0 if order is not None else 1, order or "", child["origin_server_ts"], child["state_key"])
+
+
 def stripped_child_event(event: Event) -> dict[str, Any]:
     """A stripped state event with its origin_server_ts, as `children_state` holds them."""
     return {"type": event.type, "state_key": event.state_key, "content": event.content, "sender": event.sender,
@@ -83,9 +93,10 @@ def stripped_child_event(event: Event) -> dict[str, Any]:
 
 
 class SpaceHierarchyHandler:
-    def __init__(self, clock: Clock, events: EventsStore):
+    def __init__(self, clock: Clock, events: EventsStore, remote: RemoteHierarchy | None = None):
         self._clock = clock
         self._events = events
+        self._remote = remote
         self._sessions: LruCache[str, _PaginationSession] = LruCache("hierarchy_pagination",
                                                                      MAX_PAGINATION_SESSIONS)
 
@@ -107,20 +118,25 @@ class SpaceHierarchyHandler:
             session = self._resume(from_token, user_id, room_id, suggested_only, depth_limit)
             stack, done = list(session.stack), set(session.done)
         else:
-            stack, done = [(room_id, 0)], set()
+            stack, done = [(room_id, 0, ())], set()
 
         rooms: list[dict[str, Any]] = []
         while stack and len(rooms) < page_size:
-            current, depth = stack.pop()
+            current, depth, via = stack.pop()
             if current in done:
                 continue
             done.add(current)
-            entry = await self._room_entry(user_id, current, suggested_only, walk_children=depth < depth_limit)
+            walk = depth < depth_limit
+            if await self._events.get_room_version(current) is not None:
+                entry = await self._room_entry(user_id, current, suggested_only, walk_children=walk)
+            else:
+                entry = await self._remote_entry(user_id, current, suggested_only, walk, list(via))
             if entry is None:
                 continue
             rooms.append(entry)
             # Reversed, so that the first child is the next to pop.
-            stack.extend((child["state_key"], depth + 1) for child in reversed(entry["children_state"]))
+            stack.extend((child["state_key"], depth + 1, tuple(child["content"]["via"]))
+                         for child in reversed(entry["children_state"]))
 
         result: dict[str, Any] = {"rooms": rooms}
         stack = [item for item in stack if item[0] not in done]
@@ -142,6 +158,43 @@ class SpaceHierarchyHandler:
             raise MatrixError(400, Codes.INVALID_PARAM,
                               "suggested_only and max_depth cannot change on paginated requests")
         return session
+
+    async def _remote_entry(self, user_id: str, room_id: str, suggested_only: bool, walk_children: bool,
+                            via: list[str]) -> dict[str, Any] | None:
+        """The summary of a room we do not hold, from its servers, when the user could see it."""
+        if self._remote is None or self._remote.known_inaccessible(room_id):
+            return None
+        summary = self._remote.child_summary(room_id, suggested_only)
+        if summary is None or (walk_children and summary.get("room_type") == "m.space"
+                               and "children_state" not in summary):
+            answer = await self._remote.get_hierarchy(room_id, suggested_only, via)
+            if answer is None:
+                return None
+            summary = answer["room"]
+        if not await self._remote_is_accessible(user_id, summary):
+            return None
+        entry = {k: v for k, v in summary.items() if k != "children_state"}
+        children: list[dict[str, Any]] = []
+        if walk_children and entry.get("room_type") == "m.space":
+            children = [c for c in summary.get("children_state", []) if valid_via(c["content"])
+                        and (not suggested_only or c["content"].get("suggested") is True)]
+            children.sort(key=stripped_order_key)
+        entry["children_state"] = children
+        return entry
+
+    async def _remote_is_accessible(self, user_id: str, summary: Mapping[str, Any]) -> bool:
+        """What the user may see of a room we do not hold (its server vouched for the rest): a
+        room they could join or knock on, or read; or one restricted to a room they are joined to
+        here. Their own membership of it we cannot know."""
+        if summary.get("world_readable") is True or summary.get("join_rule") in ("public", "knock",
+                                                                                  "knock_restricted"):
+            return True
+        if summary.get("join_rule") in ("restricted", "knock_restricted"):
+            for allowed_room in summary.get("allowed_room_ids", []):
+                joined = await self._events.get_membership(allowed_room, user_id)
+                if joined is not None and joined[0] == "join":
+                    return True
+        return False
 
     # -- one room -------------------------------------------------------------------------------
 
