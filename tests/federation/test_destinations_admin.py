@@ -203,3 +203,26 @@ class DestinationsAdminTest(DestinationsTestCase):
         self.assertIsNotNone(self.backoff.state("a.example"))  # bad input changed nothing
         r = await self.request("POST", path, token=self.admin, raw_body=b"")
         self.assertEqual(r.code, 200, r.json)
+
+
+class IncomingRequestResetsBackoffTest(DestinationsTestCase):
+    async def test_a_signed_request_from_a_failing_server_resets_it(self) -> None:
+        remote = FakeRemote(self)
+        self.backoff.failed(remote.name)
+        await self.backoff.flushed()
+        self.assertIsNotNone(self.backoff.retry_at(remote.name))
+        r = await remote.request("GET", "/_matrix/federation/v1/query/directory?room_alias=%23x%3Atest")
+        self.assert_error(r, 404, "M_NOT_FOUND")
+        self.assertIsNone(self.backoff.state(remote.name))
+        await self.backoff.flushed()
+        row = await self.hs.destinations_store.get_destination(remote.name)
+        self.assertEqual((row.retry_interval, row.failure_ts), (0, None))
+        # A server we never contacted is not added to the destinations by asking us something.
+        other = FakeRemote(self, name="other.test")
+        await other.request("GET", "/_matrix/federation/v1/query/directory?room_alias=%23x%3Atest")
+        await self.backoff.flushed()
+        self.assertIsNone(await self.hs.destinations_store.get_destination("other.test"))
+        # An unsigned request changes nothing.
+        self.backoff.failed(remote.name)
+        await self.get("/_matrix/federation/v1/query/directory?room_alias=%23x%3Atest")
+        self.assertIsNotNone(self.backoff.state(remote.name))

@@ -67,6 +67,9 @@ class FederationServlet(RestServlet):
                 why = f"Unknown or expired key {auth.key_id} of {auth.origin}"
                 continue
             if verify_request(auth, key, our_name, method, uri, content):
+                backoff = self.hs.federation_backoff
+                if backoff.state(auth.origin) is not None:
+                    backoff.succeeded(auth.origin)  # it is up again: stop backing off from it
                 self.hs.federation_sender.on_peer_contact(auth.origin)
                 return auth.origin
             why = f"Bad X-Matrix signature from {auth.origin}"
