@@ -198,21 +198,26 @@ class SpaceHierarchyHandler:
 
     # -- one room -------------------------------------------------------------------------------
 
-    async def get_room_summary(self, user_id: str | None, room_id: str) -> dict[str, Any]:
+    async def get_room_summary(self, user_id: str | None, room_id: str, via: list[str] | None = None
+                               ) -> dict[str, Any]:
         """GET /room_summary (spec v1.15, MSC3266): the room's hierarchy entry without children,
         with the requester's `membership`. Visible to those in it (joined, invited, or waiting on
         a knock) and to potential joiners (the hierarchy's rules: restricted rooms to members of
         an allowed room). Without a requester (no access token), only what anyone may see: rooms
         anyone may join, knock on or read. A banned user sees what anyone sees, with `membership:
-        ban` (hiding more from them than from an anonymous request would hide nothing). 404 when
-        the requester may not see the room, or it is not on this server (asking the `via`
-        servers needs the federation hierarchy API, not implemented)."""
+        ban` (hiding more from them than from an anonymous request would hide nothing). A room
+        this server does not hold is asked of the `via` servers over federation (their hierarchy
+        answer, see _remote_entry). 404 when the requester may not see the room, or nobody could
+        describe it."""
         membership = await self._events.get_membership(room_id, user_id) if user_id is not None else None
         current = membership[0] if membership is not None else None
         # "" is nobody's user ID: no membership and no allowed room makes the room accessible.
         viewer = user_id if user_id is not None and current != "ban" else ""
-        entry = await self._room_entry(viewer, room_id, False, walk_children=False,
-                                       visible_to=("join", "invite", "knock"))
+        if await self._events.get_room_version(room_id) is not None or not via:
+            entry = await self._room_entry(viewer, room_id, False, walk_children=False,
+                                           visible_to=("join", "invite", "knock"))
+        else:
+            entry = await self._remote_entry(viewer, room_id, False, False, via)
         if entry is None:
             raise not_found("Room not found.")
         del entry["children_state"]

@@ -41,7 +41,7 @@ def child(room_id: str, ts: int = 1, **content: Any) -> dict[str, Any]:
             "sender": "@x:remote.example", "origin_server_ts": ts}
 
 
-class RemoteHierarchyTest(HomeserverTestCase):
+class RemoteTestCase(HomeserverTestCase):
     config_overrides = {"ip_range_blacklist": ["10.0.0.0/8", "127.0.0.0/8"]}
 
     async def _set_up(self) -> None:
@@ -83,6 +83,8 @@ class RemoteHierarchyTest(HomeserverTestCase):
     def asked(self) -> list[str]:
         return [r["uri"] for r in self.peer.requests]
 
+
+class RemoteHierarchyTest(RemoteTestCase):
     async def test_remote_children(self) -> None:
         space = await self.room(name="Space", creation_content={"type": "m.space"})
         local = await self.room(name="Local")
@@ -167,3 +169,25 @@ class ParseHierarchyResponseTest(HomeserverTestCase):
         self.assertEqual(answer, {"room": {"room_id": "!r:x", "world_readable": False, "guest_can_join": False,
                                            "num_joined_members": 0, "children_state": []},
                                   "children": [], "inaccessible_children": ["!a:x"]})
+
+
+class RemoteRoomSummaryTest(RemoteTestCase):
+    async def test_room_summary_of_a_room_we_do_not_hold(self) -> None:
+        r = await self.get(f"{V1}/room_summary/{quote(X)}?via={REMOTE}", token=self.token)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual((r.json["room_id"], r.json["name"], r.json["join_rule"]), (X, "X", "public"))
+        self.assertNotIn("children_state", r.json)
+        self.assertNotIn("membership", r.json)
+        # Without a token too: the room is public.
+        r = await self.get(f"{V1}/room_summary/{quote(X)}?via={REMOTE}")
+        self.assertEqual(r.code, 200, r.json)
+        # Invite-only there: not shown; without via, or with only bad names: not asked.
+        self.assert_error(await self.get(f"{V1}/room_summary/{quote(P)}?via={REMOTE}", token=self.token), 404,
+                          "M_NOT_FOUND")
+        before = len(self.peer.requests)
+        self.assert_error(await self.get(f"{V1}/room_summary/{quote(R1)}", token=self.token), 404, "M_NOT_FOUND")
+        r = await self.get(f"{V1}/room_summary/{quote(R1)}?via=bad_name!&via={REMOTE}", token=self.token)
+        self.assert_error(r, 400, "M_INVALID_PARAM")
+        self.assertEqual(len(self.peer.requests), before)
+        self.assert_error(await self.get(f"{V1}/room_summary/{quote(G)}?via={REMOTE}", token=self.token), 404,
+                          "M_NOT_FOUND")
