@@ -342,7 +342,7 @@ class HomeServer:
                                               self.account_data_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
         self.space_hierarchy_handler = SpaceHierarchyHandler(
-            self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, lambda: self.federation_client))
+            self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, self.federation_api))
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
@@ -358,6 +358,8 @@ class HomeServer:
             config.server_name, self.clock, self.events_store, self.federation_api,
             lambda server: federates_with(self, server))
         self.event_persister.add_listener(self.federation_sender.on_event_persisted)
+        # An operator's reset_connection (admin API): the sender retries the destination at once.
+        self.federation_backoff.reset_listeners.append(self.federation_sender.on_peer_contact)
         self.federation_read_handler = FederationReadHandler(config.server_name, self.events_store,
                                                              self.state_groups_store, self.visibility,
                                                              self.room_extras_store)

@@ -51,3 +51,7 @@ class FederationApi:
 
     async def query_directory(self, destination: str, alias: str) -> Any:
         return await self._client.get_json(destination, f"{V1}/query/directory", {"room_alias": alias})
+
+    async def get_hierarchy(self, destination: str, room_id: str, suggested_only: bool) -> Any:
+        return await self._client.get_json(destination, f"{V1}/hierarchy/{quote(room_id)}",
+                                           {"suggested_only": "true" if suggested_only else "false"})

@@ -12,12 +12,13 @@ or answers nonsense is skipped; when none answers, the room is left out."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
-from homeserver.federation.client import FederationClientError, quote
+from homeserver.federation.api import FederationApi
+from homeserver.federation.client import FederationClientError
 from homeserver.util.caches import LruCache
 
 logger = logging.getLogger(__name__)
@@ -90,10 +91,10 @@ def parse_hierarchy_response(room_id: str, body: Any) -> dict[str, Any] | None:
 class RemoteHierarchy:
     """What other servers say of rooms in a space (see the module docstring)."""
 
-    def __init__(self, server_name: str, clock: Clock, client: Callable[[], Any], cache_size: int = 1000):
+    def __init__(self, server_name: str, clock: Clock, federation: FederationApi, cache_size: int = 1000):
         self._server_name = server_name
         self._clock = clock
-        self._client = client  # the federation client, built at first use
+        self._federation = federation
         self._responses: LruCache[tuple[str, bool], tuple[int, dict[str, Any]]] = LruCache(
             "remote_hierarchy", cache_size)
         self._children: LruCache[tuple[str, bool], tuple[int, dict[str, Any]]] = LruCache(
@@ -122,8 +123,6 @@ class RemoteHierarchy:
         unanswered = self._unanswered.get((room_id, suggested_only))
         if unanswered is not None and self._clock.time_msec() - unanswered <= UNANSWERED_LIFETIME_MS:
             return None
-        path = f"/_matrix/federation/v1/hierarchy/{quote(room_id)}"
-        query = {"suggested_only": "true" if suggested_only else "false"}
         tried = 0
         for destination in dict.fromkeys(via):
             if destination == self._server_name or not isinstance(destination, str):
@@ -132,7 +131,7 @@ class RemoteHierarchy:
                 break
             tried += 1
             try:
-                body = await self._client().get_json(destination, path, query)
+                body = await self._federation.get_hierarchy(destination, room_id, suggested_only)
             except FederationClientError as e:
                 logger.info("Could not get the hierarchy of %s from %s: %s", room_id, destination, e)
                 continue

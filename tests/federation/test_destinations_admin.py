@@ -226,3 +226,29 @@ class IncomingRequestResetsBackoffTest(DestinationsTestCase):
         self.backoff.failed(remote.name)
         await self.get("/_matrix/federation/v1/query/directory?room_alias=%23x%3Atest")
         self.assertIsNotNone(self.backoff.state(remote.name))
+
+
+class ResetConnectionWakesTheSenderTest(DestinationsTestCase):
+    async def test_queued_events_go_at_once(self) -> None:
+        from tests.federation.test_sender import RecordingClient
+
+        remote = FakeRemote(self)
+        client = RecordingClient(remote)
+        self.hs.federation_api._client = client
+        r = await self.post(f"{V3}/createRoom", {"preset": "public_chat"}, token=self.user)
+        room_id = r.json["room_id"]
+        await remote.send_event(room_id, "m.room.member", {"membership": "join"}, remote.user("bob"),
+                                remote.user("bob"))
+        client.down.add(remote.name)
+        self.backoff.failed(remote.name)  # as the federation client records the failure
+        r = await self.request("PUT", f"{V3}/rooms/{quote(room_id)}/send/m.room.message/t1",
+                               {"msgtype": "m.text", "body": "waiting"}, token=self.user)
+        self.assertEqual(r.code, 200)
+        await self.pump()
+        self.assertEqual(client.sent, [])
+        client.down.clear()
+        r = await self.post(f"{A}/{quote(remote.name)}/reset_connection", {}, token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        await self.pump()
+        bodies = [p["content"].get("body") for _, _, body in client.sent for p in body["pdus"]]
+        self.assertIn("waiting", bodies)
