@@ -13,13 +13,17 @@ from twisted.web.resource import Resource
 from homeserver.clock import Clock
 from homeserver.config import Config, ConfigError
 from homeserver.federation.api import FederationApi
+from homeserver.federation.backoff import Backoff
 from homeserver.federation.client import FederationHttpClient
 from homeserver.federation.discovery import DnsSrvResolver, SrvRecord, SrvResolver
+from homeserver.federation.hierarchy import RemoteHierarchy
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
 from homeserver.federation.sender import FederationSender
+from homeserver.federation.server_acl import ServerAclChecker
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
 from homeserver.federation.transport import membership as federation_membership
+from homeserver.federation.transport import query as federation_query
 from homeserver.federation.transport import transactions as federation_transactions
 from homeserver.federation.transport import version as federation_version
 from homeserver.federation.transport.server import federates_with
@@ -35,8 +39,10 @@ from homeserver.handlers.e2e_keys import E2EKeysHandler
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.federation_destinations import DestinationsAdminHandler
 from homeserver.handlers.federation_events import FederationEventHandler
 from homeserver.handlers.federation_membership import FederationMembershipHandler
+from homeserver.handlers.federation_queries import FederationQueryHandler
 from homeserver.handlers.federation_reads import FederationReadHandler
 from homeserver.handlers.filters import FilterHandler
 from homeserver.handlers.guest_access import GuestAccessHandler
@@ -84,6 +90,7 @@ from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import media, openid, well_known
+from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
@@ -128,6 +135,7 @@ from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database
 from homeserver.storage.dehydrated_devices import DehydratedDevicesStore
 from homeserver.storage.delayed_events import DelayedEventsStore
+from homeserver.storage.destinations import DestinationsStore
 from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
@@ -242,6 +250,7 @@ class HomeServer:
         self.media_store = MediaStore(self.database)
         self.search_store = SearchStore(self.database)
         self.server_keys_store = ServerKeysStore(self.database)
+        self.destinations_store = DestinationsStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
@@ -313,6 +322,11 @@ class HomeServer:
         self.keyring.set_fetcher(_LazyFederationFetcher(self))
         self.federation_api = FederationApi(_LazyFederationFetcher(self))
         self.event_checker = EventChecker(self.events_store, self.keyring)
+        # Per-destination backoff of outgoing federation, written through to the destinations table.
+        self.federation_backoff = Backoff(self.clock, store=self.destinations_store)
+        self.destinations_admin_handler = DestinationsAdminHandler(self.destinations_store, self.federation_backoff)
+        # The rooms' m.room.server_acl, applied to other servers' requests (federation/transport).
+        self.server_acl = ServerAclChecker(self.events_store)
         self.event_creation_handler = EventCreationHandler(
             config.server_name, self.signing_key, self.clock, self.events_store, self.state_groups_store,
             self.event_checker, self.event_persister)
@@ -335,7 +349,8 @@ class HomeServer:
                                               self.room_member_handler, self.key_backup_store,
                                               self.account_data_store)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
-        self.space_hierarchy_handler = SpaceHierarchyHandler(self.clock, self.events_store)
+        self.space_hierarchy_handler = SpaceHierarchyHandler(
+            self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, self.federation_api))
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_send_handler = RoomSendHandler(self.event_creation_handler, self.relations_handler,
                                                  self.directory_handler)
@@ -358,11 +373,16 @@ class HomeServer:
             config.server_name, self.clock, self.events_store, self.federation_api,
             lambda server: federates_with(self, server))
         self.event_persister.add_listener(self.federation_sender.on_event_persisted)
+        # An operator's reset_connection (admin API): the sender retries the destination at once.
+        self.federation_backoff.reset_listeners.append(self.federation_sender.on_peer_contact)
         self.federation_read_handler = FederationReadHandler(config.server_name, self.events_store,
                                                              self.state_groups_store, self.visibility,
                                                              self.room_extras_store)
         self.profile_handler = ProfileHandler(config, self.users_store, self.account_data_store, self.events_store,
                                               self.event_creation_handler)
+        self.federation_query_handler = FederationQueryHandler(
+            config.server_name, self.directory_handler, self.profile_handler, self.events_store,
+            config.allow_public_rooms_over_federation, config.allow_profile_lookup_over_federation)
         self.account_data_handler = AccountDataHandler(self.account_data_store, self.events_store, self.notifier)
         self.tags_handler = TagsHandler(self.account_data_handler, self.account_data_store)
         self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier)
@@ -423,7 +443,8 @@ class HomeServer:
             config = self.config
             self._federation_client = FederationHttpClient(
                 config.server_name, self.signing_key, self.clock, self.outbound, config.federation_ip_range_policy,
-                config.federation_tls, _CurrentSrvResolver(self), config.federation_domain_whitelist)
+                config.federation_tls, _CurrentSrvResolver(self), config.federation_domain_whitelist,
+                backoff=self.federation_backoff)
         return self._federation_client
 
     def _build_push(self, config: Config, reactor: Any) -> None:
@@ -458,7 +479,8 @@ class HomeServer:
         names = set(resources)
         router = Router()
         if "federation" in names:
-            for module in (federation_version, federation_events, federation_membership, federation_transactions):
+            for module in (federation_version, federation_events, federation_membership, federation_transactions,
+                           federation_query):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)
@@ -476,7 +498,7 @@ class HomeServer:
                        relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, media, admin_media, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router
@@ -504,6 +526,7 @@ class HomeServer:
         await self.device_lists_store.load()
         await self.room_extras_store.load()
         await self.pushers_store.load()
+        await self.federation_backoff.load()
         await self.user_directory_handler.start()
         await self.presence_handler.load()
         self.presence_handler.start()
@@ -554,5 +577,6 @@ class HomeServer:
             if call.running:
                 call.stop()
         await self._run_logged("flush last seen", self.devices_store.flush_last_seen)
+        await self._run_logged("record federation backoff", self.federation_backoff.flushed)
         self.cpu_pool.stop()
         self.database.stop()

@@ -156,6 +156,8 @@ class Config:
         self.trusted_key_servers: list[dict[str, Any]] = raw["trusted_key_servers"]
         whitelist = raw["federation_domain_whitelist"]
         self.federation_domain_whitelist: frozenset[str] | None = None if whitelist is None else frozenset(whitelist)
+        self.allow_public_rooms_over_federation: bool = raw["allow_public_rooms_over_federation"]
+        self.allow_profile_lookup_over_federation: bool = raw["allow_profile_lookup_over_federation"]
         self.log_config = self.path(raw["log_config"]) if raw["log_config"] else None
         self.pid_file = self.path(raw["pid_file"]) if raw["pid_file"] else None
 

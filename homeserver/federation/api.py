@@ -86,3 +86,7 @@ class FederationApi:
                 raise
         return _v1_answer(await self._client.put_json(
             destination, V1 + path, {**pdu, "unsigned": {"invite_room_state": stripped_state}}))
+
+    async def get_hierarchy(self, destination: str, room_id: str, suggested_only: bool) -> Any:
+        return await self._client.get_json(destination, f"{V1}/hierarchy/{quote(room_id)}",
+                                           {"suggested_only": "true" if suggested_only else "false"})

@@ -6,9 +6,12 @@ shown when the requester may see it (`_is_accessible`); a room is looked at once
 also breaks loops. A page stops after `limit` rooms; what is left of the walk (the stack
 and the rooms done) is kept in memory under a random token for a few minutes, which `from` names.
 
-Rooms this server is not in would be asked of the servers in the child's `via` over federation
-(`GET /_matrix/federation/v1/hierarchy/{roomId}`). There is no federation yet, so such children
-are skipped: they still appear in their parent's `children_state`, but not as rooms."""
+Rooms this server does not hold are asked of the servers in the child's `via` over federation
+(`GET /_matrix/federation/v1/hierarchy/{roomId}`, federation/hierarchy.py: checked, cached). Such a
+room is shown when the user could join or peek it on what its server says (public, knock, world
+readable, or restricted to a room the user is joined to here); a room no server answers for is
+left out (it still appears in its parent's `children_state`). The requested room itself must be
+one this server holds."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.clock import Clock
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
+from homeserver.federation.hierarchy import RemoteHierarchy
 from homeserver.handlers.room_summary import (
     JOIN_RULES,
     SUMMARY_STATE,
@@ -49,7 +53,7 @@ class _PaginationSession:
     room_id: str
     suggested_only: bool
     max_depth: int
-    stack: tuple[tuple[str, int], ...]  # (room_id, depth); the next room to show is the last
+    stack: tuple[tuple[str, int, tuple[str, ...]], ...]  # (room_id, depth, via); the next room is the last
     done: frozenset[str]  # rooms already looked at (shown or not)
     created_ms: int
 
@@ -76,6 +80,12 @@ def child_order_key(event: Event) -> tuple[int, str, int, str]:
     return (0 if order is not None else 1, order or "", event.origin_server_ts, event.state_key or "")
 
 
+def stripped_order_key(child: Mapping[str, Any]) -> tuple[int, str, int, str]:
+    """child_order_key for a stripped child event (from another server)."""
+    order = valid_order(child["content"])
+    return (0 if order is not None else 1, order or "", child["origin_server_ts"], child["state_key"])
+
+
 def stripped_child_event(event: Event) -> dict[str, Any]:
     """A stripped state event with its origin_server_ts, as `children_state` holds them."""
     return {"type": event.type, "state_key": event.state_key, "content": event.content, "sender": event.sender,
@@ -83,9 +93,10 @@ def stripped_child_event(event: Event) -> dict[str, Any]:
 
 
 class SpaceHierarchyHandler:
-    def __init__(self, clock: Clock, events: EventsStore):
+    def __init__(self, clock: Clock, events: EventsStore, remote: RemoteHierarchy | None = None):
         self._clock = clock
         self._events = events
+        self._remote = remote
         self._sessions: LruCache[str, _PaginationSession] = LruCache("hierarchy_pagination",
                                                                      MAX_PAGINATION_SESSIONS)
 
@@ -107,20 +118,25 @@ class SpaceHierarchyHandler:
             session = self._resume(from_token, user_id, room_id, suggested_only, depth_limit)
             stack, done = list(session.stack), set(session.done)
         else:
-            stack, done = [(room_id, 0)], set()
+            stack, done = [(room_id, 0, ())], set()
 
         rooms: list[dict[str, Any]] = []
         while stack and len(rooms) < page_size:
-            current, depth = stack.pop()
+            current, depth, via = stack.pop()
             if current in done:
                 continue
             done.add(current)
-            entry = await self._room_entry(user_id, current, suggested_only, walk_children=depth < depth_limit)
+            walk = depth < depth_limit
+            if await self._events.get_room_version(current) is not None:
+                entry = await self._room_entry(user_id, current, suggested_only, walk_children=walk)
+            else:
+                entry = await self._remote_entry(user_id, current, suggested_only, walk, list(via))
             if entry is None:
                 continue
             rooms.append(entry)
             # Reversed, so that the first child is the next to pop.
-            stack.extend((child["state_key"], depth + 1) for child in reversed(entry["children_state"]))
+            stack.extend((child["state_key"], depth + 1, tuple(child["content"]["via"]))
+                         for child in reversed(entry["children_state"]))
 
         result: dict[str, Any] = {"rooms": rooms}
         stack = [item for item in stack if item[0] not in done]
@@ -143,23 +159,65 @@ class SpaceHierarchyHandler:
                               "suggested_only and max_depth cannot change on paginated requests")
         return session
 
+    async def _remote_entry(self, user_id: str, room_id: str, suggested_only: bool, walk_children: bool,
+                            via: list[str]) -> dict[str, Any] | None:
+        """The summary of a room we do not hold, from its servers, when the user could see it."""
+        if self._remote is None or self._remote.known_inaccessible(room_id):
+            return None
+        summary = self._remote.child_summary(room_id, suggested_only)
+        if summary is None or (walk_children and summary.get("room_type") == "m.space"
+                               and "children_state" not in summary):
+            answer = await self._remote.get_hierarchy(room_id, suggested_only, via)
+            if answer is None:
+                return None
+            summary = answer["room"]
+        if not await self._remote_is_accessible(user_id, summary):
+            return None
+        entry = {k: v for k, v in summary.items() if k != "children_state"}
+        children: list[dict[str, Any]] = []
+        if walk_children and entry.get("room_type") == "m.space":
+            children = [c for c in summary.get("children_state", []) if valid_via(c["content"])
+                        and (not suggested_only or c["content"].get("suggested") is True)]
+            children.sort(key=stripped_order_key)
+        entry["children_state"] = children
+        return entry
+
+    async def _remote_is_accessible(self, user_id: str, summary: Mapping[str, Any]) -> bool:
+        """What the user may see of a room we do not hold (its server vouched for the rest): a
+        room they could join or knock on, or read; or one restricted to a room they are joined to
+        here. Their own membership of it we cannot know."""
+        if summary.get("world_readable") is True or summary.get("join_rule") in ("public", "knock",
+                                                                                  "knock_restricted"):
+            return True
+        if summary.get("join_rule") in ("restricted", "knock_restricted"):
+            for allowed_room in summary.get("allowed_room_ids", []):
+                joined = await self._events.get_membership(allowed_room, user_id)
+                if joined is not None and joined[0] == "join":
+                    return True
+        return False
+
     # -- one room -------------------------------------------------------------------------------
 
-    async def get_room_summary(self, user_id: str | None, room_id: str) -> dict[str, Any]:
+    async def get_room_summary(self, user_id: str | None, room_id: str, via: list[str] | None = None
+                               ) -> dict[str, Any]:
         """GET /room_summary (spec v1.15, MSC3266): the room's hierarchy entry without children,
         with the requester's `membership`. Visible to those in it (joined, invited, or waiting on
         a knock) and to potential joiners (the hierarchy's rules: restricted rooms to members of
         an allowed room). Without a requester (no access token), only what anyone may see: rooms
         anyone may join, knock on or read. A banned user sees what anyone sees, with `membership:
-        ban` (hiding more from them than from an anonymous request would hide nothing). 404 when
-        the requester may not see the room, or it is not on this server (asking the `via`
-        servers needs the federation hierarchy API, not implemented)."""
+        ban` (hiding more from them than from an anonymous request would hide nothing). A room
+        this server does not hold is asked of the `via` servers over federation (their hierarchy
+        answer, see _remote_entry). 404 when the requester may not see the room, or nobody could
+        describe it."""
         membership = await self._events.get_membership(room_id, user_id) if user_id is not None else None
         current = membership[0] if membership is not None else None
         # "" is nobody's user ID: no membership and no allowed room makes the room accessible.
         viewer = user_id if user_id is not None and current != "ban" else ""
-        entry = await self._room_entry(viewer, room_id, False, walk_children=False,
-                                       visible_to=("join", "invite", "knock"))
+        if await self._events.get_room_version(room_id) is not None or not via:
+            entry = await self._room_entry(viewer, room_id, False, walk_children=False,
+                                           visible_to=("join", "invite", "knock"))
+        else:
+            entry = await self._remote_entry(viewer, room_id, False, False, via)
         if entry is None:
             raise not_found("Room not found.")
         del entry["children_state"]
@@ -169,6 +227,66 @@ class SpaceHierarchyHandler:
         if current is not None:
             entry["membership"] = current
         return entry
+
+    # -- over federation ------------------------------------------------------------------------
+
+    async def get_federation_hierarchy(self, origin: str, room_id: str, suggested_only: bool) -> dict[str, Any]:
+        """`GET /_matrix/federation/v1/hierarchy/{roomId}`: the room and its children (one level,
+        no pagination) as the server `origin` may see them. 404 when the room is not here or the
+        server could not peek or join it. Children we hold but the server may not see are listed
+        in `inaccessible_children`; children we do not hold are left out."""
+        entry = await self._server_entry(origin, room_id, suggested_only)
+        if entry is None:
+            raise not_found("Room not found, or not visible to your server.")
+        children: list[dict[str, Any]] = []
+        inaccessible: list[str] = []
+        for child in entry["children_state"]:
+            child_id = child["state_key"]
+            if await self._events.get_room_version(child_id) is None:
+                continue
+            child_entry = await self._server_entry(origin, child_id, suggested_only)
+            if child_entry is None:
+                inaccessible.append(child_id)
+            else:
+                children.append(child_entry)
+        return {"room": entry, "children": children, "inaccessible_children": inaccessible}
+
+    async def _server_entry(self, origin: str, room_id: str, suggested_only: bool) -> dict[str, Any] | None:
+        room_version = await self._events.get_room_version(room_id)
+        if room_version is None:
+            return None
+        state = await self._events.get_current_state_ids(room_id)
+        events = await self._state_events(state, (*SUMMARY_STATE, ENCRYPTION))
+        if ("m.room.create", "") not in events or not await self._is_accessible_to_server(
+                origin, room_id, room_version, events):
+            return None
+        return await self._summary(room_id, room_version, state, events, suggested_only, walk_children=True)
+
+    async def _is_accessible_to_server(self, origin: str, room_id: str, room_version: RoomVersion,
+                                       events: Mapping[StateKey, Event]) -> bool:
+        """Whether a server could peek or join the room: one of its users is joined or invited;
+        the room is world readable, public, or open to knocks; or it is restricted and one of
+        its users is joined to a room the join rules allow (the asking server filters further
+        for its user, with `allowed_room_ids`)."""
+        if await self._server_has_member(origin, room_id, ("join", "invite")):
+            return True
+        if is_world_readable(events):
+            return True
+        join_rule = join_rule_of(events)
+        if join_rule == "public":
+            return True
+        if (join_rule == "knock" and room_version.knock_join_rule) or (
+                join_rule == "knock_restricted" and room_version.knock_restricted_join_rule):
+            return True
+        for allowed_room in self._allowed_room_ids(room_version, events):
+            if await self._server_has_member(origin, allowed_room, ("join",)):
+                return True
+        return False
+
+    async def _server_has_member(self, server_name: str, room_id: str, memberships: tuple[str, ...]) -> bool:
+        suffix = ":" + server_name
+        return any(m in memberships and user_id.endswith(suffix)
+                   for user_id, m, _ in await self._events.get_members(room_id))
 
     async def _room_is_accessible(self, user_id: str, room_id: str) -> bool:
         room_version = await self._events.get_room_version(room_id)
@@ -189,6 +307,11 @@ class SpaceHierarchyHandler:
         events = await self._state_events(state, (*SUMMARY_STATE, ENCRYPTION, ("m.room.member", user_id)))
         if not await self._is_accessible(user_id, room_version, events, visible_to):
             return None
+        return await self._summary(room_id, room_version, state, events, suggested_only, walk_children)
+
+    async def _summary(self, room_id: str, room_version: RoomVersion, state: Mapping[StateKey, str],
+                       events: Mapping[StateKey, Event], suggested_only: bool,
+                       walk_children: bool) -> dict[str, Any]:
         members = await self._events.get_members(room_id)
         entry = public_room_chunk(room_id, events, sum(1 for _, m, _ in members if m == "join"))
         entry["room_version"] = room_version.identifier

@@ -34,7 +34,9 @@ class EventServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, event_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
-        return 200, transaction(self.hs, [await self.hs.federation_read_handler.get_event(origin, event_id)])
+        pdu = await self.hs.federation_read_handler.get_event(origin, event_id)
+        await self.check_acl(origin, pdu["room_id"])  # not on the spec's list, but the event is a room's
+        return 200, transaction(self.hs, [pdu])
 
 
 class StateIdsServlet(FederationServlet):
@@ -42,6 +44,7 @@ class StateIdsServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         event_id = parse_string(request, "event_id", required=True)
         state, chain = await self.hs.federation_read_handler.get_state_ids(origin, room_id, event_id)
         return 200, {"pdu_ids": state, "auth_chain_ids": chain}
@@ -52,6 +55,7 @@ class StateServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         event_id = parse_string(request, "event_id", required=True)
         state, chain = await self.hs.federation_read_handler.get_state(origin, room_id, event_id)
         return 200, {"pdus": state, "auth_chain": chain}
@@ -62,6 +66,7 @@ class EventAuthServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         return 200, {"auth_chain": await self.hs.federation_read_handler.get_event_auth(origin, room_id, event_id)}
 
 
@@ -70,6 +75,7 @@ class BackfillServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         from_ids = [v.decode("utf-8", "replace") for v in request.args.get(b"v", [])]
         limit = parse_integer(request, "limit", required=True, minimum=0)
         pdus = await self.hs.federation_read_handler.backfill(origin, room_id, from_ids, limit or 0)
@@ -81,6 +87,7 @@ class MissingEventsServlet(FederationServlet):
 
     async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         body = parse_json_object(request, MISSING_EVENTS_BODY)
         events = await self.hs.federation_read_handler.get_missing_events(
             origin, room_id, body["earliest_events"], body["latest_events"], body.get("limit", 10),
@@ -93,6 +100,7 @@ class TimestampToEventServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         ts = parse_integer(request, "ts", required=True, minimum=0)
         direction = parse_string(request, "dir", required=True, allowed=("f", "b"))
         if ts is None or ts > 2**63 - 1:

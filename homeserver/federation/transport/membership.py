@@ -28,6 +28,7 @@ class MakeJoinServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, user_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         versions = [v.decode("utf-8", "replace") for v in request.args.get(b"ver", [])] or ["1"]
         return 200, await self.hs.federation_membership_handler.make(origin, room_id, user_id, "join", versions)
 
@@ -37,6 +38,7 @@ class MakeLeaveServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, user_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         return 200, await self.hs.federation_membership_handler.make(origin, room_id, user_id, "leave")
 
 
@@ -46,6 +48,7 @@ class SendJoinServlet(FederationServlet):
 
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         handler = self.hs.federation_membership_handler
         accepted = await handler.send(origin, room_id, event_id, parse_json(request), "join")
         omit = False if self.V1 else bool(parse_boolean(request, "omit_members", default=False))
@@ -64,6 +67,7 @@ class SendLeaveServlet(FederationServlet):
 
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         await self.hs.federation_membership_handler.send(origin, room_id, event_id, parse_json(request), "leave")
         return 200, ([200, {}] if self.V1 else {})
 

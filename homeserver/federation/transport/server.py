@@ -67,11 +67,27 @@ class FederationServlet(RestServlet):
                 why = f"Unknown or expired key {auth.key_id} of {auth.origin}"
                 continue
             if verify_request(auth, key, our_name, method, uri, content):
+                backoff = self.hs.federation_backoff
+                if backoff.state(auth.origin) is not None:
+                    backoff.succeeded(auth.origin)  # it is up again: stop backing off from it
                 self.hs.federation_sender.on_peer_contact(auth.origin)
                 return auth.origin
             why = f"Bad X-Matrix signature from {auth.origin}"
         logger.info("Refused federation request %s %s: %s", method, request.path.decode("ascii", "replace"), why)
         raise unauthorized(why)
+
+    async def check_acl(self, origin: str, room_id: str) -> None:
+        """403 M_FORBIDDEN when the room's server ACL denies the origin (federation/server_acl.py)."""
+        await check_server_acl(self.hs, origin, room_id)
+
+
+async def check_server_acl(hs: Any, origin: str, room_id: str) -> None:
+    """The room's `m.room.server_acl` applied to a request from `origin`: 403 M_FORBIDDEN (and a
+    log line) when it denies it. For per-room endpoints; `/send` applies `hs.server_acl.is_allowed`
+    per PDU and EDU instead."""
+    if not await hs.server_acl.is_allowed(origin, room_id):
+        logger.info("Refused a federation request from %s for %s: denied by the room's server ACL", origin, room_id)
+        raise MatrixError(403, Codes.FORBIDDEN, f"Server {origin} is denied by this room's server ACL")
 
 
 def federation_body(request: HomeserverRequest, schema: Validator | None = None) -> dict[str, Any]:

@@ -40,6 +40,9 @@ class SpaceHierarchyServlet(RestServlet):
             from_token=parse_string(request, "from"))
 
 
+MAX_VIA = 10  # servers asked about a room we do not hold (up to 3 of them are tried)
+
+
 class RoomSummaryServlet(RestServlet):
     """Stable (v1.15) and MSC3266's unstable paths: `im.nheko.summary/summary/{id}`, and the
     `rooms/{id}/summary` form some clients still use. matrix-js-sdk picks the stable path only when
@@ -55,10 +58,10 @@ class RoomSummaryServlet(RestServlet):
         requester = await self.optional_auth(request)
         if room_id_or_alias[:1] not in ("!", "#"):
             raise invalid_param(f"Not a room ID or alias: {room_id_or_alias!r}")
-        parse_server_names(request, "via")  # checked; used once rooms can be summarised over federation
+        via = parse_server_names(request, "via")  # asked when the room is not held here
         room_id = await self.hs.directory_handler.resolve_room_id_or_alias(room_id_or_alias)
         summary = await self.hs.space_hierarchy_handler.get_room_summary(
-            requester.user_id if requester else None, check_room_id(room_id))
+            requester.user_id if requester else None, check_room_id(room_id), via[:MAX_VIA])
         if request.path.decode("utf-8", "replace").startswith(_UNSTABLE_PATH_START):
             for key in ("room_version", "encryption"):
                 if key in summary:
