@@ -332,7 +332,7 @@ class HomeServer:
             self.event_checker, self.event_persister)
         self.directory_handler = DirectoryHandler(config.server_name, self.clock, self.directory_store,
                                                   self.events_store, self.event_creation_handler,
-                                                  self.auth_handler)
+                                                  self.auth_handler, self.federation_api)
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
                                                          self.users_store, self.directory_handler,
                                                          self.event_persister)
@@ -368,10 +368,10 @@ class HomeServer:
             self.event_persister, self.users_store)
         self.federation_event_handler = FederationEventHandler(
             config.server_name, self.events_store, self.event_creation_handler, self.event_checker,
-            self.event_persister, self.federation_api)
+            self.event_persister, self.federation_api, self.server_acl)
         self.federation_sender = FederationSender(
             config.server_name, self.clock, self.events_store, self.federation_api,
-            lambda server: federates_with(self, server))
+            lambda server: federates_with(self, server), self.destinations_store)
         self.event_persister.add_listener(self.federation_sender.on_event_persisted)
         # An operator's reset_connection (admin API): the sender retries the destination at once.
         self.federation_backoff.reset_listeners.append(self.federation_sender.on_peer_contact)
@@ -527,6 +527,7 @@ class HomeServer:
         await self.room_extras_store.load()
         await self.pushers_store.load()
         await self.federation_backoff.load()
+        await self.federation_sender.catch_up()
         await self.user_directory_handler.start()
         await self.presence_handler.load()
         self.presence_handler.start()

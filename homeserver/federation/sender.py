@@ -6,7 +6,13 @@ joined member in its room (and, for a member event, to the server of its target,
 banned user's server hears it). Each destination has its own queue and at most one transaction in
 flight, of up to 50 PDUs in the order they were persisted; a destination that fails is retried
 after a wait that doubles (10 s up to an hour, with jitter) and at once when it next talks to us.
-A dead server never delays the others: each queue moves on its own."""
+A dead server never delays the others: each queue moves on its own.
+
+What each destination has acknowledged is recorded (destinations.last_successful_stream_ordering),
+with, per room, the latest event of ours queued for it (destination_rooms). At start-up, a
+destination that had not acknowledged everything gets our latest event in each such room (the
+spec's catch-up: the peer fetches what lies between with get_missing_events), so a restart of
+ours, or a peer down for longer than our memory holds, loses nothing."""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from homeserver.metrics import (
     federation_transaction_duration,
     federation_transactions,
 )
+from homeserver.storage.destinations import DestinationsStore
 from homeserver.storage.events import EventsStore, PersistedEvent
 
 logger = logging.getLogger(__name__)
@@ -46,8 +53,9 @@ class _Destination:
 
 class FederationSender:
     def __init__(self, server_name: str, clock: Clock, events: EventsStore, federation: FederationApi,
-                 federates_with: Any):
+                 federates_with: Any, store: DestinationsStore):
         self._server_name = server_name
+        self._store = store
         self._clock = clock
         self._events = events
         self._federation = federation
@@ -72,18 +80,21 @@ class FederationSender:
     async def _route_incoming(self) -> None:
         try:
             while self._incoming:
-                event = self._incoming.popleft().event
+                persisted = self._incoming.popleft()
+                event = persisted.event
                 try:
                     servers = await self.destinations_for(event.room_id)
+                    if event.type == "m.room.member" and event.state_key:
+                        servers.add(domain_of(event.state_key))
+                    servers.discard(self._server_name)
+                    chosen = sorted(s for s in servers if self._federates_with(s))
+                    if chosen:
+                        await self._store.set_destination_rooms(chosen, event.room_id, persisted.stream_ordering)
                 except Exception:
-                    logger.exception("Could not find the servers of %s", event.room_id)
+                    logger.exception("Could not queue %s for the servers of %s", event.event_id, event.room_id)
                     continue
-                if event.type == "m.room.member" and event.state_key:
-                    servers.add(domain_of(event.state_key))
-                servers.discard(self._server_name)
-                for server in sorted(servers):
-                    if self._federates_with(server):
-                        self.send_pdu(server, event.pdu)
+                for server in chosen:
+                    self.send_pdu(server, event.pdu, persisted.stream_ordering)
         finally:
             self._routing = False
 
@@ -92,9 +103,26 @@ class FederationSender:
         return {domain_of(user_id) for user_id, membership, _ in await self._events.get_members(room_id)
                 if membership == "join"}
 
-    def send_pdu(self, destination: str, pdu: dict[str, Any]) -> None:
+    async def catch_up(self, rooms_per_destination: int = 50) -> None:
+        """At start-up: our latest event in each room a destination has not acknowledged."""
+        try:
+            pending = await self._store.get_catch_up(rooms_per_destination)
+        except Exception:
+            logger.exception("Could not read the federation catch-up")
+            return
+        for destination, rooms in sorted(pending.items()):
+            if not self._federates_with(destination):
+                continue
+            for room_id, position in sorted(rooms, key=lambda r: r[1]):
+                event_id = await self._events.get_event_at_position(room_id, position)
+                event = await self._events.get_event(event_id) if event_id else None
+                if event is not None and domain_of(event.sender) == self._server_name:
+                    self.send_pdu(destination, event.pdu, position)
+            logger.info("Catching %s up on %d rooms", destination, len(rooms))
+
+    def send_pdu(self, destination: str, pdu: dict[str, Any], position: int = 0) -> None:
         dest = self._destinations.setdefault(destination, _Destination())
-        dest.pdus.append(pdu)
+        dest.pdus.append((position, pdu))
         federation_pending_pdus.inc()
         if len(dest.pdus) > MAX_QUEUED:
             dest.pdus.popleft()
@@ -131,13 +159,19 @@ class FederationSender:
         try:
             while dest.pdus:
                 batch = [dest.pdus[i] for i in range(min(MAX_PDUS_PER_TXN, len(dest.pdus)))]
-                if not await self._send_transaction(destination, batch):
+                if not await self._send_transaction(destination, [pdu for _, pdu in batch]):
                     self._schedule_retry(destination, dest)
                     return
                 for _ in batch:
                     dest.pdus.popleft()
                 federation_pending_pdus.dec(len(batch))
                 dest.retry_s = 0.0
+                acknowledged = max(position for position, _ in batch)
+                if acknowledged > 0:
+                    try:
+                        await self._store.set_last_successful_stream_ordering(destination, acknowledged)
+                    except Exception:
+                        logger.exception("Could not record what %s acknowledged", destination)
         finally:
             dest.sending = False
             if not dest.pdus and dest.retry_call is None:

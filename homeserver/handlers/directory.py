@@ -22,9 +22,11 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, 
 from homeserver.api.identifiers import is_valid_server_name
 from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
-from homeserver.events.auth import get_required_level, get_user_power_level
+from homeserver.events.auth import domain_of, get_required_level, get_user_power_level
 from homeserver.events.hashing import decode_base64, encode_base64
 from homeserver.events.model import Event
+from homeserver.federation.api import FederationApi
+from homeserver.federation.client import FederationClientError, FederationError
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.room_summary import CANONICAL_ALIAS, SUMMARY_STATE, content_str, public_room_chunk
@@ -75,8 +77,9 @@ def _decode_token(token: str) -> tuple[str, tuple[int, str]]:
 
 class DirectoryHandler:
     def __init__(self, server_name: str, clock: Clock, store: DirectoryStore, events: EventsStore,
-                 creator: EventCreationHandler, auth: AuthHandler):
+                 creator: EventCreationHandler, auth: AuthHandler, federation: FederationApi):
         self._server_name = server_name
+        self._federation = federation
         self._clock = clock
         self._store = store
         self._events = events
@@ -100,16 +103,33 @@ class DirectoryHandler:
             raise MatrixError(409, Codes.UNKNOWN, f"Room alias {alias} already exists.")
 
     async def resolve_alias(self, alias: str) -> dict[str, Any]:
-        """{room_id, servers} for an alias; 404 if there is none (other servers' aliases
-        cannot be looked up without federation)."""
+        """{room_id, servers} for an alias (ours: us first, then the servers with a joined member;
+        another server's: asked of it with /query/directory); 404 if there is none."""
         _, domain = parse_alias(alias)
         if domain != self._server_name:
-            raise not_found(f"Room alias {alias} not found (looking up other servers' aliases is not "
-                            "supported yet).")
+            return await self._resolve_remote_alias(domain, alias)
         found = await self._store.get_alias(alias)
         if found is None:
             raise not_found(f"Room alias {alias} not found.")
-        return {"room_id": found.room_id, "servers": [self._server_name]}
+        others = {domain_of(user_id) for user_id, membership, _ in await self._events.get_members(found.room_id)
+                  if membership == "join"}
+        others.discard(self._server_name)
+        return {"room_id": found.room_id, "servers": [self._server_name, *sorted(others)]}
+
+    async def _resolve_remote_alias(self, domain: str, alias: str) -> dict[str, Any]:
+        try:
+            answer = await self._federation.query_directory(domain, alias)
+        except FederationError as e:
+            if e.code == 404:
+                raise not_found(f"Room alias {alias} not found.") from None
+            raise MatrixError(502, Codes.UNKNOWN, f"{domain} failed to look the alias up") from None
+        except FederationClientError:
+            raise MatrixError(502, Codes.UNKNOWN, f"{domain} could not be reached to look the alias up") from None
+        room_id = answer.get("room_id") if isinstance(answer, dict) else None
+        servers = answer.get("servers") if isinstance(answer, dict) else None
+        if not isinstance(room_id, str) or not room_id.startswith("!") or not isinstance(servers, list):
+            raise MatrixError(502, Codes.UNKNOWN, f"{domain} answered the alias lookup with nonsense")
+        return {"room_id": room_id, "servers": [s for s in servers if isinstance(s, str)][:20]}
 
     async def resolve_room_id_or_alias(self, room_id_or_alias: str) -> str:
         if room_id_or_alias.startswith("#"):

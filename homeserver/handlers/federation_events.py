@@ -24,6 +24,7 @@ from homeserver.events.auth import domain_of
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.federation.api import FederationApi
+from homeserver.federation.server_acl import ServerAclChecker
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventContext, EventPersister
@@ -45,8 +46,10 @@ class PduRefused(Exception):
 
 class FederationEventHandler:
     def __init__(self, server_name: str, events: EventsStore, builder: EventCreationHandler,
-                 checker: EventChecker, persister: EventPersister, federation: FederationApi):
+                 checker: EventChecker, persister: EventPersister, federation: FederationApi,
+                 acl: ServerAclChecker):
         self._server_name = server_name
+        self._acl = acl
         self._events = events
         self._builder = builder
         self._checker = checker
@@ -88,6 +91,10 @@ class FederationEventHandler:
         except EventCheckError as e:
             logger.info("Dropped a PDU from %s in %s: %s", origin, room_id, e)
             federation_received_pdus.labels("dropped").inc()
+            return
+        if not await self._acl.is_allowed(origin, room_id):
+            logger.info("Refused %s from %s: denied by the room's server ACL", event.event_id, origin)
+            results[event.event_id] = {"error": "The room's server ACL denies the sending server"}
             return
         try:
             async with self._persister.room_lock.queue(room_id):

@@ -42,11 +42,7 @@ class FederationQueryHandler:
         _, domain = parse_alias(alias)
         if domain != self._server_name:
             raise not_found(f"Room alias {alias} is not on this server.")
-        room_id = (await self._directory.resolve_alias(alias))["room_id"]
-        others = {user_id.partition(":")[2] for user_id, membership, _ in await self._events.get_members(room_id)
-                  if membership == "join"}
-        others.discard(self._server_name)
-        return {"room_id": room_id, "servers": [self._server_name, *sorted(others)]}
+        return await self._directory.resolve_alias(alias)
 
     async def query_profile(self, origin: str, user_id: str, field: str | None) -> dict[str, Any]:
         uid = UserID.parse(user_id)

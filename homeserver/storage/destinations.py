@@ -117,3 +117,22 @@ class DestinationsStore:
             return [(r[0], r[1]) for r in rows], total
 
         return await self._db.run("get_destination_rooms", txn_fn)
+
+    async def get_catch_up(self, limit_rooms: int) -> dict[str, list[tuple[str, int]]]:
+        """For the sender at start-up: destination -> (room_id, stream_ordering) of the rooms
+        where our latest event queued for it is past what it acknowledged (at most `limit_rooms`
+        rooms per destination, the most recent)."""
+        def txn_fn(txn: Transaction) -> dict[str, list[tuple[str, int]]]:
+            rows = txn.execute(
+                "SELECT r.destination, r.room_id, r.stream_ordering FROM destination_rooms r "
+                "LEFT JOIN destinations d ON d.destination = r.destination "
+                "WHERE r.stream_ordering > COALESCE(d.last_successful_stream_ordering, 0) "
+                "ORDER BY r.destination, r.stream_ordering DESC").fetchall()
+            out: dict[str, list[tuple[str, int]]] = {}
+            for destination, room_id, position in rows:
+                rooms = out.setdefault(destination, [])
+                if len(rooms) < limit_rooms:
+                    rooms.append((room_id, position))
+            return out
+
+        return await self._db.run("get_federation_catch_up", txn_fn)

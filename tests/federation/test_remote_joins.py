@@ -119,3 +119,40 @@ class RemoteJoinTest(TwoServerTestCase):
         r = await self.request("POST", f"{V3}/join/{quote('!nothing:' + NAME_B)}", {}, token=self.token_b,
                                site=self.site_b)
         self.assert_error(r, 404, "M_NOT_FOUND")
+
+    async def test_a_server_that_missed_events_catches_up_after_our_restart(self) -> None:
+        room_id = await self.room()
+        self.assertEqual((await self.join_b(room_id)).code, 200)
+        self.link_a.down.add(NAME_B)
+        for body in ("one", "two", "three"):
+            await self.say(room_id, body)
+        await self.pump()
+        self.assertNotIn("one", await self.bodies(room_id, on_b=True))
+        self.link_a.down.clear()
+        # A restarted: its queue in memory is gone; the catch-up sends the room's latest event and
+        # B fetches the two before it with get_missing_events.
+        from homeserver.federation.sender import FederationSender
+        sender = FederationSender(NAME_A, self.hs.clock, self.hs.events_store, self.hs.federation_api,
+                                  lambda s: True, self.hs.destinations_store)
+        await sender.catch_up()
+        await self.eventually(lambda: self.has(room_id, "three", on_b=True))
+        self.assertEqual(await self.bodies(room_id, on_b=True), ["one", "two", "three"])
+
+    async def test_join_by_an_alias_of_the_other_server(self) -> None:
+        room_id = await self.room(room_alias_name="lobby")
+        alias = f"#lobby:{NAME_A}"
+        r = await self.request("GET", f"{V3}/directory/room/{quote(alias)}", token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(r.json, {"room_id": room_id, "servers": [NAME_A]})
+        r = await self.request("POST", f"{V3}/join/{quote(alias)}", {}, token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(r.json, {"room_id": room_id})
+        self.assertEqual(await self.membership(self.hs, room_id, self.bob), "join")
+        r = await self.request("GET", f"{V3}/directory/room/{quote(alias)}", token=self.token_b, site=self.site_b)
+        self.assertEqual(r.json["servers"], [NAME_A, NAME_B])
+        r = await self.request("GET", f"{V3}/directory/room/{quote('#nope:' + NAME_A)}", token=self.token_b,
+                               site=self.site_b)
+        self.assert_error(r, 404, "M_NOT_FOUND")
+        self.link_b.down.add(NAME_A)
+        r = await self.request("GET", f"{V3}/directory/room/{quote(alias)}", token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 502, r.json)

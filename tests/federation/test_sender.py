@@ -125,3 +125,40 @@ class FederationSenderTest(HomeserverTestCase):
         await self.say("private")
         await self.pump()
         self.assertEqual(self.client.sent, [])
+
+    def fresh_sender(self) -> tuple[Any, RecordingClient]:
+        """A sender as a restarted server builds it: nothing in memory, the same database."""
+        from homeserver.federation.api import FederationApi
+        from homeserver.federation.sender import FederationSender
+        client = RecordingClient(self.remote)
+        sender = FederationSender(self.hs.config.server_name, self.hs.clock, self.hs.events_store,
+                                  FederationApi(client), lambda s: True, self.hs.destinations_store)
+        return sender, client
+
+    async def test_after_a_restart_a_peer_that_missed_events_is_caught_up(self) -> None:
+        self.client.down.add(self.remote.name)
+        await self.say("one")
+        await self.say("two")
+        last = await self.say("three")
+        await self.pump()
+        self.assertEqual(self.client.sent, [])
+        sender, client = self.fresh_sender()  # the queue in memory is gone
+        await sender.catch_up()
+        await self.pump()
+        # The latest event of the room: the peer asks for the two before it with get_missing_events.
+        self.assertEqual([event_from_pdu(p, self.version).event_id for _, _, b in client.sent for p in b["pdus"]],
+                         [last])
+        # Acknowledged now: a further restart has nothing to catch up.
+        again, client2 = self.fresh_sender()
+        await again.catch_up()
+        await self.pump()
+        self.assertEqual(client2.sent, [])
+
+    async def test_nothing_to_catch_up_when_everything_was_delivered(self) -> None:
+        await self.say("delivered")
+        await self.pump()
+        self.assertEqual(len(self.client.sent), 1)
+        sender, client = self.fresh_sender()
+        await sender.catch_up()
+        await self.pump()
+        self.assertEqual(client.sent, [])

@@ -171,3 +171,12 @@ class IncomingTransactionTest(HomeserverTestCase):
         r = await self.request("PUT", f"{F}/send/unsigned", raw_body=b'{"pdus": []}')
         self.assert_error(r, 401, "M_UNAUTHORIZED")
         self.assertNotIn(self.eid(pdu), await self.timeline_ids())
+
+    async def test_a_server_denied_by_the_room_acl_is_refused(self) -> None:
+        r = await self.request("PUT", f"{V3}/rooms/{quote(self.room_id)}/state/m.room.server_acl/",
+                               {"allow": ["*"], "deny": ["remote.test"]}, token=self.token)
+        self.assertEqual(r.code, 200, r.json)
+        pdu = await self.message("let me in")
+        r = await self.send([pdu])
+        self.assertIn("ACL", r.json["pdus"][self.eid(pdu)]["error"])
+        self.assertEqual(await self.hs.events_store.get_seen_event_ids([self.eid(pdu)]), set())

@@ -84,7 +84,8 @@ class AliasTest(DirectoryTestCase):
 
     async def test_resolve_errors(self) -> None:
         self.assert_error(await self.get(alias_path("#nothing:test")), 404, "M_NOT_FOUND")
-        self.assert_error(await self.get(alias_path("#remote:elsewhere")), 404, "M_NOT_FOUND")
+        # Another server's alias is asked of it: one that cannot be reached is a 502.
+        self.assert_error(await self.get(alias_path("#remote:elsewhere")), 502, "M_UNKNOWN")
         self.assert_error(await self.get(alias_path("bad")), 400, "M_INVALID_PARAM")
 
     async def test_delete_permissions(self) -> None:
@@ -254,9 +255,10 @@ class CreateRoomAliasTest(DirectoryTestCase):
         self.assertEqual((r.code, r.json), (200, {"room_id": room_id}))
         r = await self.get(f"{V3}/joined_rooms", token=self.bob)
         self.assertEqual(r.json["joined_rooms"], [room_id])
-        for alias in ("#unknown:test", "#remote:elsewhere"):
-            await self.assert_rejected_without_change("POST", f"{V3}/join/{quote(alias, safe='')}", {}, 404,
-                                                      "M_NOT_FOUND", token=self.bob)
+        await self.assert_rejected_without_change("POST", f"{V3}/join/{quote('#unknown:test', safe='')}", {}, 404,
+                                                  "M_NOT_FOUND", token=self.bob)
+        await self.assert_rejected_without_change("POST", f"{V3}/join/{quote('#remote:elsewhere', safe='')}", {},
+                                                  502, "M_UNKNOWN", token=self.bob)
         await self.assert_rejected_without_change("POST", f"{V3}/join/{quote('#bad', safe='')}", {}, 400,
                                                   "M_INVALID_PARAM", token=self.bob)
         # An alias of an invite-only room resolves, and the join rules still refuse.
