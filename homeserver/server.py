@@ -367,7 +367,8 @@ class HomeServer:
             config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
             self.event_persister, self.users_store)
         self.federation_event_handler = FederationEventHandler(
-            config.server_name, self.events_store, self.event_creation_handler, self.event_checker,
+            config.server_name, self.clock, self.events_store, self.state_groups_store, self.event_creation_handler,
+            self.event_checker,
             self.event_persister, self.federation_api, self.server_acl)
         self.federation_sender = FederationSender(
             config.server_name, self.clock, self.events_store, self.federation_api,

@@ -90,3 +90,11 @@ class FederationApi:
     async def get_hierarchy(self, destination: str, room_id: str, suggested_only: bool) -> Any:
         return await self._client.get_json(destination, f"{V1}/hierarchy/{quote(room_id)}",
                                            {"suggested_only": "true" if suggested_only else "false"})
+
+    async def get_state(self, destination: str, room_id: str, event_id: str) -> Any:
+        """The room's state before `event_id`, and its auth chain: {pdus, auth_chain}."""
+        return await self._client.get_json(destination, f"{V1}/state/{quote(room_id)}", {"event_id": event_id})
+
+    async def get_event(self, destination: str, event_id: str) -> Any:
+        """A transaction holding the one event: {origin, origin_server_ts, pdus: [pdu]}."""
+        return await self._client.get_json(destination, f"{V1}/event/{quote(event_id)}")

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.clock import Clock
 from homeserver.events.auth import domain_of
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
@@ -28,8 +29,12 @@ from homeserver.federation.server_acl import ServerAclChecker
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventContext, EventPersister
+from homeserver.handlers.remote_state import CREATE_KEY, check_state_answer
 from homeserver.metrics import federation_received_pdus
+from homeserver.state.resolution import resolve_state
 from homeserver.storage.events import EventsStore
+from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.util.caches import LruCache
 from homeserver.util.linearizer import Linearizer
 
 logger = logging.getLogger(__name__)
@@ -37,6 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_PDUS = 50   # spec: a transaction holds at most 50 PDUs and 100 EDUs
 MAX_EDUS = 100
 MAX_MISSING_EVENTS = 10   # asked of the sending server for one gap
+MAX_STATE_FETCHES = 3     # missing prev events of one event whose state is fetched
 REMEMBERED_ANSWERS = 1000
 
 
@@ -45,10 +51,14 @@ class PduRefused(Exception):
 
 
 class FederationEventHandler:
-    def __init__(self, server_name: str, events: EventsStore, builder: EventCreationHandler,
-                 checker: EventChecker, persister: EventPersister, federation: FederationApi,
-                 acl: ServerAclChecker):
+    def __init__(self, server_name: str, clock: Clock, events: EventsStore, state_groups: StateGroupsStore,
+                 builder: EventCreationHandler, checker: EventChecker, persister: EventPersister,
+                 federation: FederationApi, acl: ServerAclChecker):
         self._server_name = server_name
+        self._clock = clock
+        self._state_groups = state_groups
+        # prev event ID -> the state after it, fetched for a deep gap (several events may need it).
+        self._states_after: LruCache[str, dict[tuple[str, str], str]] = LruCache("federation_states_after", 100)
         self._acl = acl
         self._events = events
         self._builder = builder
@@ -111,13 +121,26 @@ class FederationEventHandler:
             return  # already here (perhaps from another server)
         if not await self._has_local_member(room_id):
             raise PduRefused("No user of this server is in the room")
-        missing = await self._missing(event.prev_event_ids)
+        if not event.prev_event_ids:
+            raise PduRefused("The event has no prev_events")
+        missing = await self._without_state(event.prev_event_ids)
         if missing and fill_gap:
             await self._fill_gap(origin, event, room_version)
-            missing = await self._missing(event.prev_event_ids)
-        if missing or not event.prev_event_ids:
-            raise PduRefused(f"prev_events not known here: {', '.join(sorted(missing)) or 'none given'}")
-        group_before, state_before = await self._builder.state_before(room_version, event.prev_event_ids)
+            missing = await self._without_state(event.prev_event_ids)
+        if not missing:
+            group_before, state_before = await self._builder.state_before(room_version, event.prev_event_ids)
+        elif len(missing) <= MAX_STATE_FETCHES:
+            # A gap deeper than get_missing_events reaches: the state at each missing prev event
+            # from the sending server, checked, then resolved with ours.
+            states = [await self._state_after_missing(origin, room_id, room_version, p) for p in sorted(missing)]
+            known = [p for p in event.prev_event_ids if p not in missing]
+            if known:
+                states.append(dict((await self._builder.state_before(room_version, known))[1]))
+            group_before = None
+            state_before = states[0] if len(states) == 1 else dict(await resolve_state(
+                room_version, states, self._events.get_events, self._events.get_auth_chain_ids))
+        else:
+            raise PduRefused(f"prev_events not known here: {', '.join(sorted(missing))}")
         current = await self._events.get_current_state_ids(room_id)
         outcome = await self._checker.check_auth(event, state_before, current)
         await self._persister.persist(event, EventContext(group_before, state_before, rejected=outcome.rejected,
@@ -127,13 +150,45 @@ class FederationEventHandler:
         if outcome.rejected is not None:
             raise PduRefused(outcome.rejected)
 
+    async def _state_after_missing(self, origin: str, room_id: str, room_version: RoomVersion,
+                                   prev_id: str) -> dict[tuple[str, str], str]:
+        """The room's state after an event we lack, as `origin` gives it (/state before it, and
+        the event itself), every event checked; what passes is stored as outliers."""
+        remembered = self._states_after.get(prev_id)
+        if remembered is not None:
+            return remembered
+        try:
+            answer = await self._federation.get_state(origin, room_id, prev_id)
+            fetched = await self._federation.get_event(origin, prev_id)
+        except Exception as e:
+            raise PduRefused(f"the state at {prev_id} could not be fetched from {origin}: {e}") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("pdus"), list) \
+                or not isinstance(answer.get("auth_chain"), list):
+            raise PduRefused(f"{origin} answered /state without pdus and auth_chain")
+        pdus = fetched.get("pdus") if isinstance(fetched, dict) else None
+        checked = await check_state_answer(self._checker, self._events, origin, room_id, room_version,
+                                           answer["pdus"], answer["auth_chain"] + (pdus[:1] if isinstance(pdus, list)
+                                                                                    else []), "state answer")
+        prev = checked.events.get(prev_id)
+        if prev is None or prev_id in checked.rejected or CREATE_KEY not in checked.state:
+            raise PduRefused(f"{origin} gave no acceptable state at {prev_id}")
+        state = {key: e.event_id for key, e in checked.state.items()}
+        if prev.is_state():
+            state[prev.state_tuple] = prev.event_id
+        create = checked.state[CREATE_KEY]
+        await self._events.persist_outliers(room_id, room_version, create.sender, list(checked.events.values()),
+                                            checked.rejected, self._clock.time_msec())
+        self._states_after.set(prev_id, state)
+        return state
+
     async def _has_local_member(self, room_id: str) -> bool:
         return any(membership == "join" and domain_of(user_id) == self._server_name
                    for user_id, membership, _ in await self._events.get_members(room_id))
 
-    async def _missing(self, event_ids: Iterable[str]) -> set[str]:
+    async def _without_state(self, event_ids: Iterable[str]) -> set[str]:
+        """Those of the events whose state we do not hold (not here, or here only as outliers)."""
         ids = list(event_ids)
-        return set(ids) - await self._events.get_seen_event_ids(ids)
+        return set(ids) - set(await self._state_groups.get_event_state_groups(ids))
 
     async def _fill_gap(self, origin: str, event: Event, room_version: RoomVersion) -> None:
         """Ask the sending server for the events between our forward extremities and `event`,

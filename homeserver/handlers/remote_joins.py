@@ -20,7 +20,6 @@ from signedjson.key import SigningKey
 
 from homeserver.api.errors import Codes, MatrixError, not_found
 from homeserver.clock import Clock
-from homeserver.events.auth import AuthError, check_auth, check_auth_event_list
 from homeserver.events.hashing import event_from_pdu
 from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomVersion
@@ -29,13 +28,13 @@ from homeserver.federation.api import FederationApi
 from homeserver.federation.client import FederationClientError, FederationError
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.persister import EventContext, EventPersister
+from homeserver.handlers.remote_state import CREATE_KEY, check_state_answer
 from homeserver.handlers.sync import STRIPPED_STATE_TYPES
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateMap
 
 logger = logging.getLogger(__name__)
 
-CREATE_KEY = ("m.room.create", "")
 MAX_SERVERS_TRIED = 10
 # The keys of a make_join template we keep: everything else is ours to set.
 TEMPLATE_KEYS = ("room_id", "sender", "type", "state_key", "content", "prev_events", "auth_events", "depth")
@@ -99,7 +98,9 @@ class RemoteJoinHandler:
             raise JoinFailed(f"our join came back altered: {e}") from None
         if join.event_id != event_id:
             raise JoinFailed("our join came back altered")
-        state, chain, rejected = await self._check_answer(server, room_id, room_version, answer)
+        checked = await check_state_answer(self._checker, self._events, server, room_id, room_version,
+                                           answer["state"], answer["auth_chain"], "join answer")
+        state, chain, rejected = checked.state, checked.events, checked.rejected
         create = state.get(CREATE_KEY)
         if create is None:
             raise JoinFailed("the room's state has no valid create event")
@@ -203,63 +204,3 @@ class RemoteJoinHandler:
     @staticmethod
     def _event_id(pdu: dict[str, Any], room_version: RoomVersion) -> str:
         return event_from_pdu(pdu, room_version).event_id
-
-    async def _check_answer(self, server: str, room_id: str, room_version: RoomVersion, answer: dict[str, Any]
-                            ) -> tuple[dict[tuple[str, str], Event], dict[str, Event], dict[str, str]]:
-        """The state (passing events only) and the auth chain of a send_join answer, and the
-        events that fail auth against their own auth events (kept as rejected)."""
-        checked: dict[str, Event] = {}
-        in_state: set[str] = set()
-        for part in ("auth_chain", "state"):
-            for pdu in answer[part]:
-                if not isinstance(pdu, dict):
-                    continue
-                try:
-                    event = await self._checker.check_received(pdu, room_version)
-                except EventCheckError as e:
-                    logger.info("Dropped an event of %s's join answer: %s", server, e)
-                    continue
-                if event.room_id != room_id:  # (v12 create events name no room: theirs is derived)
-                    continue
-                checked[event.event_id] = event
-                if part == "state":
-                    in_state.add(event.event_id)
-        rejected: dict[str, str] = {}
-        passed: dict[str, Event] = {}
-        # Auth in depth order: an event's auth events come before it (and are judged first).
-        for event in sorted(checked.values(), key=lambda e: (e.depth, e.event_id)):
-            reason = self._auth_against_own(event, passed, room_version)
-            if reason is None:
-                passed[event.event_id] = event
-            else:
-                rejected[event.event_id] = reason
-                logger.info("Rejected %s of %s's join answer: %s", event.event_id, server, reason)
-        state = {e.state_tuple: e for e in passed.values() if e.event_id in in_state and e.is_state()}
-        create = state.get(CREATE_KEY)
-        if create is not None and (create.content.get("room_version", "1") != room_version.identifier
-                                   or (room_version.room_id_from_create_event
-                                       and "!" + create.event_id[1:] != room_id)):
-            state.pop(CREATE_KEY)
-        return state, checked, rejected
-
-    @staticmethod
-    def _auth_against_own(event: Event, passed: dict[str, Event], room_version: RoomVersion) -> str | None:
-        if event.type == "m.room.create":
-            try:
-                check_auth(event, {})
-            except AuthError as e:
-                return str(e)
-            return None
-        try:
-            own = check_auth_event_list(event, [passed[a] for a in event.auth_event_ids if a in passed])
-            if len(own) < len(event.auth_event_ids):
-                return "auth events missing or rejected"
-            if room_version.room_id_from_create_event and event.type != "m.room.create":
-                create = passed.get("$" + event.room_id[1:])
-                if create is None:
-                    return "the room's create event is missing"
-                own = {**own, CREATE_KEY: create}
-            check_auth(event, own)
-        except AuthError as e:
-            return str(e)
-        return None

@@ -156,3 +156,27 @@ class RemoteJoinTest(TwoServerTestCase):
         self.link_b.down.add(NAME_A)
         r = await self.request("GET", f"{V3}/directory/room/{quote(alias)}", token=self.token_b, site=self.site_b)
         self.assertEqual(r.code, 502, r.json)
+
+    async def test_a_gap_deeper_than_get_missing_events_takes_the_state_from_the_sender(self) -> None:
+        room_id = await self.room()
+        self.assertEqual((await self.join_b(room_id)).code, 200)
+        self.link_a.down.add(NAME_B)
+        r = await self.request("PUT", f"{V3}/rooms/{quote(room_id)}/state/m.room.topic/", {"topic": "new"},
+                               token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+        for i in range(15):
+            await self.say(room_id, f"m{i}")
+        await self.pump()
+        self.link_a.down.clear()
+        from homeserver.federation.sender import FederationSender
+        sender = FederationSender(NAME_A, self.hs.clock, self.hs.events_store, self.hs.federation_api,
+                                  lambda s: True, self.hs.destinations_store)
+        await sender.catch_up()
+        await self.eventually(lambda: self.has(room_id, "m14", on_b=True))
+        # The 10 before it came with get_missing_events; the state at the rest from /state.
+        self.assertEqual((await self.bodies(room_id, on_b=True))[-11:], [f"m{i}" for i in range(4, 15)])
+        state_b = await self.hs_b.events_store.get_current_state_ids(room_id)
+        state_a = await self.hs.events_store.get_current_state_ids(room_id)
+        self.assertEqual(state_b, state_a)
+        await self.say(room_id, "after", on_b=True)
+        await self.eventually(lambda: self.has(room_id, "after", on_b=False))

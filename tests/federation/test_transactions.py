@@ -126,7 +126,7 @@ class IncomingTransactionTest(HomeserverTestCase):
     async def test_a_gap_that_cannot_be_filled_refuses_the_event(self) -> None:
         second = await self.message("orphan", prev_events=["$unknown:remote.test:8448"], depth=99)
         r = await self.send([second])
-        self.assertIn("prev_events", r.json["pdus"][self.eid(second)]["error"])
+        self.assertIn("could not be fetched", r.json["pdus"][self.eid(second)]["error"])
         self.assertEqual(await self.hs.events_store.get_seen_event_ids([self.eid(second)]), set())
 
     async def test_a_pdu_with_a_bad_signature_is_dropped(self) -> None:
