@@ -61,7 +61,7 @@ class FederationSenderTest(HomeserverTestCase):
 
     async def test_a_message_goes_to_the_servers_in_the_room(self) -> None:
         event_id = await self.say("hello")
-        await self.pump()
+        await self.pump_until(lambda: self.client.sent)
         self.assertEqual(len(self.client.sent), 1)
         destination, path, body = self.client.sent[0]
         self.assertEqual(destination, self.remote.name)
@@ -85,7 +85,7 @@ class FederationSenderTest(HomeserverTestCase):
         self.assertEqual(self.hs.federation_sender.pending(self.remote.name), 60)
         self.client.down.clear()
         self.advance(13)  # the first retry comes within 10 s +- 20 %
-        await self.pump()
+        await self.pump_until(lambda: len(self.client.sent) == 2)
         self.assertEqual([len(body["pdus"]) for _, _, body in self.client.sent], [50, 10])
         self.assertEqual(self.sent_ids(), ids)
         self.assertEqual(self.hs.federation_sender.pending(self.remote.name), 0)
@@ -108,13 +108,13 @@ class FederationSenderTest(HomeserverTestCase):
         r = await self.remote.request("GET", f"/_matrix/federation/v1/state_ids/{quote(self.room_id)}"
                                              f"?event_id={quote(event_id, safe='')}")
         self.assertEqual(r.code, 200, r.json)
-        await self.pump()
+        await self.pump_until(lambda: self.client.sent)
         self.assertEqual(self.sent_ids(), [event_id])
 
     async def test_a_kicked_user_s_server_hears_of_it(self) -> None:
         r = await self.post(f"{V3}/rooms/{quote(self.room_id)}/kick", {"user_id": self.bob}, token=self.token)
         self.assertEqual(r.code, 200, r.json)
-        await self.pump()
+        await self.pump_until(lambda: self.sent_ids(self.remote.name))
         self.assertEqual(len(self.sent_ids(self.remote.name)), 1)
         await self.say("after the kick")  # nobody of theirs is left: nothing more goes there
         await self.pump()
@@ -144,6 +144,7 @@ class FederationSenderTest(HomeserverTestCase):
         self.assertEqual(self.client.sent, [])
         sender, client = self.fresh_sender()  # the queue in memory is gone
         await sender.catch_up()
+        await self.pump_until(lambda: client.sent)
         await self.pump()
         # The latest event of the room: the peer asks for the two before it with get_missing_events.
         self.assertEqual([event_from_pdu(p, self.version).event_id for _, _, b in client.sent for p in b["pdus"]],
@@ -156,6 +157,7 @@ class FederationSenderTest(HomeserverTestCase):
 
     async def test_nothing_to_catch_up_when_everything_was_delivered(self) -> None:
         await self.say("delivered")
+        await self.pump_until(lambda: self.client.sent)
         await self.pump()
         self.assertEqual(len(self.client.sent), 1)
         sender, client = self.fresh_sender()
