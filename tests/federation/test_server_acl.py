@@ -135,8 +135,8 @@ class ServerAclEndpointsTest(HomeserverTestCase):
     async def test_denied_server_gets_403(self) -> None:
         await self.set_acl({"allow": ["*"], "deny": ["REMOTE.test"]})
         await self.assert_all(403)
-        # send_join and send_leave are refused before the event is looked at.
-        for what in ("send_join", "send_leave"):
+        # send_join, send_leave and invite are refused before the event is looked at.
+        for what in ("send_join", "send_leave", "invite"):
             for version in ("v1", "v2"):
                 r = await self.remote.request("PUT", f"{F}/{version}/{what}/{self.q}/{quote('$x', safe='')}", {})
                 self.assert_error(r, 403, "M_FORBIDDEN")
