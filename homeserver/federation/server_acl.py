@@ -30,6 +30,8 @@ from homeserver.util.glob import Glob
 SERVER_ACL = ("m.room.server_acl", "")
 # More globs than this in one list are not looked at (a bound on the work per request).
 MAX_ACL_ENTRIES = 5000
+# Answers remembered per compiled ACL (by host): a long deny list costs its scan once per server.
+MAX_REMEMBERED_HOSTS = 10_000
 
 
 def host_of(server_name: str) -> str:
@@ -58,16 +60,26 @@ def _globs(value: Any) -> list[Glob]:
 class ServerAcl:
     """A compiled `m.room.server_acl` content."""
 
-    __slots__ = ("allow_ip_literals", "allow", "deny")
+    __slots__ = ("allow_ip_literals", "allow", "deny", "_answers")
 
     def __init__(self, content: Any):
         content = content if isinstance(content, Mapping) else {}
         self.allow_ip_literals = content.get("allow_ip_literals") is not False
         self.allow = _globs(content.get("allow"))
         self.deny = _globs(content.get("deny"))
+        self._answers: dict[str, bool] = {}
 
     def allows(self, server_name: str) -> bool:
         host = host_of(server_name)
+        answer = self._answers.get(host)
+        if answer is None:
+            answer = self._decide(host)
+            if len(self._answers) >= MAX_REMEMBERED_HOSTS:
+                self._answers.clear()
+            self._answers[host] = answer
+        return answer
+
+    def _decide(self, host: str) -> bool:
         if not self.allow_ip_literals and is_ip_literal(host):
             return False
         if any(glob.matches(host) for glob in self.deny):

@@ -56,14 +56,18 @@ class FederationQueryHandler:
             return await self._profiles.get_profile(user_id)
         return await self._profiles.get_field(user_id, field)
 
+    def check_public_rooms_allowed(self) -> None:
+        """403 M_FORBIDDEN unless `allow_public_rooms_over_federation` (before a body is looked at)."""
+        if not self._allow_public_rooms:
+            raise MatrixError(403, "M_FORBIDDEN", "This server does not list its public rooms over federation")
+
     async def public_rooms(self, origin: str, limit: int | None, since: str | None, search_term: str | None = None,
                            room_types: list[str | None] | None = None, include_all_networks: bool = False,
                            third_party_instance_id: str | None = None) -> dict[str, Any]:
         """Our published room directory, to another server: 403 unless
         `allow_public_rooms_over_federation`. Limit 0 means no limit (the spec), i.e. the largest
         page we serve."""
-        if not self._allow_public_rooms:
-            raise MatrixError(403, "M_FORBIDDEN", "This server does not list its public rooms over federation")
+        self.check_public_rooms_allowed()
         if third_party_instance_id is not None and not include_all_networks:
             # No application service networks exist here: a named one has no rooms.
             return {"chunk": [], "total_room_count_estimate": 0}

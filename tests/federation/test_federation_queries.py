@@ -108,6 +108,10 @@ class PublicRoomsOffTest(QueryTestCase):
         await self.room(visibility="public", name="Lobby")
         self.assert_error(await self.remote.request("GET", f"{F}/publicRooms"), 403, "M_FORBIDDEN")
         self.assert_error(await self.remote.request("POST", f"{F}/publicRooms", {}), 403, "M_FORBIDDEN")
+        # Refused before its body is looked at.
+        r = await self.remote.request("POST", f"{F}/publicRooms", {"limit": "x"})
+        self.assert_error(r, 403, "M_FORBIDDEN")
+        self.assert_error(await self.remote.request("GET", f"{F}/publicRooms?limit=x"), 403, "M_FORBIDDEN")
         self.assert_error(await self.get(f"{F}/publicRooms"), 401, "M_UNAUTHORIZED")
 
 

@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 from twisted.trial import unittest
 
-from homeserver.federation.server_acl import host_of, is_ip_literal, server_allowed
+from homeserver.federation import server_acl
+from homeserver.federation.server_acl import ServerAcl, host_of, is_ip_literal, server_allowed
 from tests.federation.support import FakeRemote
 from tests.server import HomeserverTestCase
 
@@ -63,6 +64,15 @@ class ServerAllowedTest(unittest.TestCase):
             self.assertTrue(server_allowed({"allow": ["*"], "allow_ip_literals": 0}, name), name)
         self.assertFalse(is_ip_literal("1.2.3.4.example.org"))
         self.assertTrue(server_allowed({"allow": ["*"], "allow_ip_literals": False}, "1.2.3.4.example.org"))
+
+    def test_remembered_answers_stay_right(self) -> None:
+        self.patch(server_acl, "MAX_REMEMBERED_HOSTS", 3)
+        acl = ServerAcl({"allow": ["*"], "deny": ["evil.com"]})
+        for _ in range(3):
+            for i in range(5):
+                self.assertTrue(acl.allows(f"good{i}.com"))
+                self.assertFalse(acl.allows("EVIL.com:8448"))
+                self.assertFalse(acl.allows("evil.com"))
 
     def test_garbage_content(self) -> None:
         # No allow list (or one that is not a list) denies everyone.
@@ -125,8 +135,8 @@ class ServerAclEndpointsTest(HomeserverTestCase):
     async def test_denied_server_gets_403(self) -> None:
         await self.set_acl({"allow": ["*"], "deny": ["REMOTE.test"]})
         await self.assert_all(403)
-        # send_join and send_leave are refused before the event is looked at.
-        for what in ("send_join", "send_leave"):
+        # send_join, send_leave and invite are refused before the event is looked at.
+        for what in ("send_join", "send_leave", "invite"):
             for version in ("v1", "v2"):
                 r = await self.remote.request("PUT", f"{F}/{version}/{what}/{self.q}/{quote('$x', safe='')}", {})
                 self.assert_error(r, 403, "M_FORBIDDEN")

@@ -82,6 +82,7 @@ class InviteServlet(FederationServlet):
 
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         body = federation_body(request, INVITE_BODY)
         return 200, await self.hs.federation_membership_handler.invite(
             origin, room_id, event_id, body["room_version"], body["event"], body.get("invite_room_state"))
@@ -94,6 +95,7 @@ class InviteV1Servlet(FederationServlet):
 
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
         pdu = federation_body(request)
         unsigned = pdu.get("unsigned") if isinstance(pdu.get("unsigned"), dict) else {}
         answer = await self.hs.federation_membership_handler.invite(

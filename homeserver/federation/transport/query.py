@@ -38,6 +38,7 @@ class PublicRoomsServlet(FederationServlet):
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        self.hs.federation_query_handler.check_public_rooms_allowed()
         return 200, await self.hs.federation_query_handler.public_rooms(
             origin, parse_integer(request, "limit", minimum=0), parse_string(request, "since"),
             include_all_networks=bool(parse_boolean(request, "include_all_networks", default=False)),
@@ -45,6 +46,7 @@ class PublicRoomsServlet(FederationServlet):
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         origin = await self.authenticate(request)
+        self.hs.federation_query_handler.check_public_rooms_allowed()
         body = parse_json_object(request, PUBLIC_ROOMS_BODY, allow_empty=True)
         search = body.get("filter") or {}
         return 200, await self.hs.federation_query_handler.public_rooms(
