@@ -114,8 +114,22 @@ class EventPersister:
             return await self._delta(event, before, state_after)
         groups = await self._state_groups.get_event_state_groups(others)
         states = [await self._state_groups.get_state(groups[e][1]) for e in others if e in groups]
-        resolved = await resolve_state(event.room_version, [dict(state_after), *states], self._events.get_events,
-                                       self._events.get_auth_chain_ids)
+
+        # The event is not stored yet: resolution sees it (and its auth chain) through these.
+        async def get_events(ids: list[str]) -> dict[str, Event]:
+            found = await self._events.get_events([i for i in ids if i != event.event_id])
+            if event.event_id in ids:
+                found[event.event_id] = event
+            return found
+
+        async def get_auth_chain_ids(ids: list[str]) -> set[str]:
+            if event.event_id not in ids:
+                return await self._events.get_auth_chain_ids(ids)
+            rest = [i for i in ids if i != event.event_id] + list(event.auth_event_ids)
+            return await self._events.get_auth_chain_ids(rest) | set(event.auth_event_ids)
+
+        resolved = await resolve_state(event.room_version, [dict(state_after), *states], get_events,
+                                       get_auth_chain_ids)
         return await self._delta(event, before, dict(resolved))
 
     async def _delta(self, event: Event, before: StateMap, after: StateMap) -> CurrentStateDelta:
