@@ -98,3 +98,10 @@ class FederationApi:
     async def get_event(self, destination: str, event_id: str) -> Any:
         """A transaction holding the one event: {origin, origin_server_ts, pdus: [pdu]}."""
         return await self._client.get_json(destination, f"{V1}/event/{quote(event_id)}")
+
+    async def make_knock(self, destination: str, room_id: str, user_id: str, versions: list[str]) -> Any:
+        return await self._client.get_json(destination, f"{V1}/make_knock/{quote(room_id)}/{quote(user_id)}",
+                                           {"ver": versions})
+
+    async def send_knock(self, destination: str, room_id: str, event_id: str, pdu: dict[str, Any]) -> Any:
+        return await self._client.put_json(destination, f"{V1}/send_knock/{quote(room_id)}/{quote(event_id)}", pdu)

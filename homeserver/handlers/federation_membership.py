@@ -23,6 +23,7 @@ from homeserver.events.signing import sign_event
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventContext, EventPersister
+from homeserver.handlers.remote_state import stripped_state_of
 from homeserver.handlers.restricted_joins import choose_authoriser
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateMap
@@ -92,6 +93,10 @@ class FederationMembershipHandler:
         if versions is not None and room_version.identifier not in versions:
             raise MatrixError(400, Codes.INCOMPATIBLE_ROOM_VERSION,
                               f"The room is version {room_version.identifier}, which the server does not support",
+                              room_version=room_version.identifier)
+        if membership == "knock" and not room_version.knock_join_rule:
+            raise MatrixError(400, Codes.INCOMPATIBLE_ROOM_VERSION,
+                              f"Room version {room_version.identifier} does not allow knocking",
                               room_version=room_version.identifier)
         content: dict[str, Any] = {"membership": membership}
         if membership == "join":
@@ -195,6 +200,10 @@ class FederationMembershipHandler:
             await self._persister.persist_out_of_band_membership(
                 event_from_pdu(signed, room_version), stripped_events(stripped_state))
         return {"event": signed}
+
+    async def knock_response(self, accepted: AcceptedMembership) -> dict[str, Any]:
+        """The send_knock answer: the room's stripped state, for the knocking user to see."""
+        return {"knock_room_state": await stripped_state_of(self._events, accepted.state_before)}
 
     async def join_response(self, accepted: AcceptedMembership, omit_members: bool) -> dict[str, Any]:
         """The send_join answer: the state before the join and the auth chain of it and of the

@@ -27,9 +27,9 @@ from homeserver.events.signing import sign_event
 from homeserver.federation.api import FederationApi
 from homeserver.federation.client import FederationClientError, FederationError
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
+from homeserver.handlers.federation_membership import stripped_events
 from homeserver.handlers.persister import EventContext, EventPersister
-from homeserver.handlers.remote_state import CREATE_KEY, check_state_answer
-from homeserver.handlers.sync import STRIPPED_STATE_TYPES
+from homeserver.handlers.remote_state import CREATE_KEY, check_state_answer, stripped_state_of
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateMap
 
@@ -143,12 +143,7 @@ class RemoteJoinHandler:
         target = pdu["state_key"]
         server = target.split(":", 1)[1]
         event_id = self._event_id(pdu, room_version)
-        wanted = [state_before[(t, "")] for t in STRIPPED_STATE_TYPES if (t, "") in state_before]
-        if ("m.room.member", pdu["sender"]) in state_before:
-            wanted.append(state_before[("m.room.member", pdu["sender"])])
-        held = await self._events.get_events(wanted)
-        stripped = [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
-                    for e in (held[i] for i in wanted if i in held)]
+        stripped = await stripped_state_of(self._events, state_before, pdu["sender"])
         try:
             answer = await self._federation.invite(server, pdu["room_id"], event_id, room_version.identifier, pdu,
                                                    stripped)
@@ -200,6 +195,37 @@ class RemoteJoinHandler:
         persisted = await self._persister.persist_out_of_band_membership(
             event_from_pdu(pdu, invite.room_version), None)
         return persisted.event.event_id
+
+    async def knock(self, user_id: str, room_id: str, servers: list[str], content: dict[str, Any]) -> str:
+        """Knock on a room we do not hold (spec: "Knocking upon a room"): make_knock/send_knock
+        through the first of `servers` that answers; the knock is kept with the room's stripped
+        state so the user sees it."""
+        candidates = [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]
+        if not candidates:
+            raise not_found("No known servers to knock on the room through")
+        refusal: MatrixError | None = None
+        for server in candidates:
+            try:
+                answer = await self._federation.make_knock(server, room_id, user_id, list(KNOWN_ROOM_VERSIONS))
+                room_version = KNOWN_ROOM_VERSIONS.get(answer.get("room_version", "")) \
+                    if isinstance(answer, dict) else None
+                if room_version is None:
+                    raise JoinFailed("make_knock answered no known room version")
+                pdu = self._fill_template(answer.get("event"), user_id, room_id, content, room_version, "knock")
+                reply = await self._federation.send_knock(server, room_id, self._event_id(pdu, room_version), pdu)
+                stripped = stripped_events(reply.get("knock_room_state") if isinstance(reply, dict) else None)
+                persisted = await self._persister.persist_out_of_band_membership(
+                    event_from_pdu(pdu, room_version), stripped)
+                return persisted.event.event_id
+            except FederationError as e:
+                logger.info("Knocking on %s through %s refused: %s %s", room_id, server, e.code, e.errcode)
+                if 400 <= e.code < 500 and e.errcode:
+                    refusal = MatrixError(e.code, e.errcode, e.error or "The room's server refused the knock")
+            except (FederationClientError, JoinFailed) as e:
+                logger.info("Knocking on %s through %s failed: %s", room_id, server, e)
+        if refusal is not None:
+            raise refusal
+        raise MatrixError(502, Codes.UNKNOWN, "None of the room's servers could be reached to knock")
 
     @staticmethod
     def _event_id(pdu: dict[str, Any], room_version: RoomVersion) -> str:

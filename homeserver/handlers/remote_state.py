@@ -18,6 +18,20 @@ from homeserver.storage.events import EventsStore
 logger = logging.getLogger(__name__)
 
 CREATE_KEY = ("m.room.create", "")
+# The state an invited or knocking user is shown of a room (spec: "Stripped state").
+STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.canonical_alias", "m.room.avatar",
+                        "m.room.name", "m.room.encryption", "m.room.topic")
+
+
+async def stripped_state_of(store: EventsStore, state: dict[tuple[str, str], str],
+                            member: str | None = None) -> list[dict[str, Any]]:
+    """The stripped state events of a room's state (and `member`'s member event, if any)."""
+    wanted = [state[(t, "")] for t in STRIPPED_STATE_TYPES if (t, "") in state]
+    if member is not None and ("m.room.member", member) in state:
+        wanted.append(state[("m.room.member", member)])
+    held = await store.get_events(wanted)
+    return [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
+            for e in (held[i] for i in wanted if i in held)]
 
 
 @dataclass

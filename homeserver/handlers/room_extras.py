@@ -173,10 +173,15 @@ class RoomExtrasHandler:
 
     # -- knocking -------------------------------------------------------------------------------
 
-    async def knock(self, user_id: str, room_id: str, reason: str | None) -> str:
+    async def knock(self, user_id: str, room_id: str, reason: str | None, servers: list[str] | None = None) -> str:
+        """Knock here, or through the room's servers when the room is not ours to change
+        (RoomMemberHandler.membership_is_local)."""
+        local, joined_servers = await self._members.membership_is_local(room_id)
+        if not local:
+            return await self._members.knock_remote(user_id, room_id, servers or [], reason, joined_servers)
         room_version = await self._events.get_room_version(room_id)
         if room_version is None:
-            raise not_found("No known room with that ID (knocking over federation is not supported yet)")
+            raise not_found("No known room with that ID")
         state = await self._events.get_current_state_ids(room_id)
         join_rules_id = state.get(("m.room.join_rules", ""))
         join_rules = await self._events.get_event(join_rules_id) if join_rules_id else None

@@ -166,14 +166,11 @@ class RoomMemberHandler:
             room_id, servers = resolved["room_id"], [*servers, *resolved["servers"]]
         elif not room_id_or_alias.startswith("!"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Not a room ID or alias")
-        known = await self._events.get_room_version(room_id) is not None
-        members = await self._events.get_members(room_id) if known else []
-        joined_servers = {domain_of(u) for u, membership, _ in members if membership == "join"}
-        if self._server_name in joined_servers or (
-                known and await self._holds_room(room_id) and not joined_servers - {self._server_name}):
+        local, joined_servers = await self.membership_is_local(room_id)
+        if local:
             await self.update_membership(user_id, room_id, user_id, "join", reason, guest=guest)
             return room_id
-        current = await self._events.get_membership(room_id, user_id) if known else None
+        current = await self._events.get_membership(room_id, user_id)
         if current is not None and current[0] == "invite":
             invite = await self._events.get_event(current[1])
             if invite is not None:
@@ -185,6 +182,25 @@ class RoomMemberHandler:
             content["reason"] = reason
         _, _, id_domain = room_id.partition(":")
         await self._remote_joins.join(user_id, room_id, [*servers, *sorted(joined_servers), id_domain], content)
+        return room_id
+
+    async def membership_is_local(self, room_id: str) -> tuple[bool, set[str]]:
+        """Whether a membership change in the room is made here (a user of ours is joined, or we
+        hold the room and no other server's user is joined) rather than through the room's
+        servers; and the servers with joined members."""
+        if await self._events.get_room_version(room_id) is None:
+            return False, set()
+        joined = {domain_of(u) for u, membership, _ in await self._events.get_members(room_id) if membership == "join"}
+        local = self._server_name in joined or (await self._holds_room(room_id) and not joined - {self._server_name})
+        return local, joined
+
+    async def knock_remote(self, user_id: str, room_id: str, servers: list[str], reason: str | None,
+                           joined_servers: set[str]) -> str:
+        content: dict[str, Any] = dict(await self._profiles.get_profile(user_id))
+        if reason is not None:
+            content["reason"] = reason
+        _, _, id_domain = room_id.partition(":")
+        await self._remote_joins.knock(user_id, room_id, [*servers, *sorted(joined_servers), id_domain], content)
         return room_id
 
     async def update_membership(self, sender: str, room_id: str, target: str, membership: str,

@@ -21,6 +21,7 @@ from homeserver.handlers.notifications import NotificationCounter
 from homeserver.handlers.presence import PresenceHandler
 from homeserver.handlers.push_rules import PushRulesHandler
 from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
+from homeserver.handlers.remote_state import STRIPPED_STATE_TYPES
 from homeserver.handlers.room_reads import RoomReadHandler, parse_stream_token, stream_token
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.visibility import VisibilityHandler
@@ -32,8 +33,6 @@ from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.util.caches import LruCache
 
 DEFAULT_TIMELINE_LIMIT = 10
-STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.canonical_alias", "m.room.avatar",
-                        "m.room.name", "m.room.encryption", "m.room.topic")
 MAX_HEROES = 5
 # A filtered timeline pages back this many events at a time, at most this many times, to fill its limit.
 TIMELINE_PAGE = 100

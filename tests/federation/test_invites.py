@@ -154,3 +154,48 @@ class InviteTest(TwoServerTestCase):
         self.assertEqual(answer[0], 200)
         self.assertIn(NAME_B, answer[1]["event"]["signatures"])
         self.assertEqual(await self.membership(self.hs_b, room_id, self.bob), "invite")
+
+
+class KnockTest(TwoServerTestCase):
+    """Knocking on a room of another server (make_knock/send_knock), and the resident's side."""
+
+    async def _set_up(self) -> None:
+        await super()._set_up()
+        self.alice, self.token_a = await self.register_on(self.site, "alice")
+        self.bob, self.token_b = await self.register_on(self.site_b, "bob")
+
+    async def knock_b(self, room_id: str):
+        return await self.request("POST", f"{V3}/knock/{quote(room_id)}?server_name={quote(NAME_A)}",
+                                  {"reason": "let me in"}, token=self.token_b, site=self.site_b)
+
+    async def test_knock_shows_on_both_sides_and_an_invite_lets_in(self) -> None:
+        r = await self.post(f"{V3}/createRoom", {"room_version": "10", "name": "Club",
+                                                 "initial_state": [{"type": "m.room.join_rules", "state_key": "",
+                                                                    "content": {"join_rule": "knock"}}]},
+                            token=self.token_a)
+        room_id = r.json["room_id"]
+        r = await self.knock_b(room_id)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(r.json, {"room_id": room_id})
+        current = await self.hs.events_store.get_membership(room_id, self.bob)
+        self.assertEqual(current[0], "knock")
+        sync = await self.request("GET", f"{V3}/sync", token=self.token_b, site=self.site_b)
+        knock_state = sync.json["rooms"]["knock"][room_id]["knock_state"]["events"]
+        by_type = {(e["type"], e["state_key"]): e for e in knock_state}
+        self.assertEqual(by_type[("m.room.name", "")]["content"], {"name": "Club"})
+        self.assertEqual(by_type[("m.room.member", self.bob)]["content"]["membership"], "knock")
+        # Alice lets bob in with an invite; bob joins.
+        r = await self.post(f"{V3}/rooms/{quote(room_id)}/invite", {"user_id": self.bob}, token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.request("POST", f"{V3}/join/{quote(room_id)}", {}, token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual((await self.hs.events_store.get_membership(room_id, self.bob))[0], "join")
+
+    async def test_refusals(self) -> None:
+        r = await self.post(f"{V3}/createRoom", {"preset": "private_chat"}, token=self.token_a)
+        self.assert_error(await self.knock_b(r.json["room_id"]), 403, "M_FORBIDDEN")
+        r = await self.post(f"{V3}/createRoom", {"room_version": "6", "preset": "private_chat"}, token=self.token_a)
+        self.assert_error(await self.knock_b(r.json["room_id"]), 400, "M_INCOMPATIBLE_ROOM_VERSION")
+        r = await self.request("POST", f"{V3}/knock/{quote('!nothing:' + NAME_B)}", {}, token=self.token_b,
+                               site=self.site_b)
+        self.assert_error(r, 404, "M_NOT_FOUND")

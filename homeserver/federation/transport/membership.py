@@ -77,6 +77,27 @@ class SendLeaveV1Servlet(SendLeaveServlet):
     V1 = True
 
 
+class MakeKnockServlet(FederationServlet):
+    PATTERNS = federation_patterns(f"/make_knock/{ROOM}/{USER}")
+
+    async def on_GET(self, request: HomeserverRequest, room_id: str, user_id: str) -> tuple[int, Any]:
+        origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
+        versions = [v.decode("utf-8", "replace") for v in request.args.get(b"ver", [])]
+        return 200, await self.hs.federation_membership_handler.make(origin, room_id, user_id, "knock", versions)
+
+
+class SendKnockServlet(FederationServlet):
+    PATTERNS = federation_patterns(f"/send_knock/{ROOM}/{EVENT}")
+
+    async def on_PUT(self, request: HomeserverRequest, room_id: str, event_id: str) -> tuple[int, Any]:
+        origin = await self.authenticate(request)
+        await self.check_acl(origin, room_id)
+        handler = self.hs.federation_membership_handler
+        accepted = await handler.send(origin, room_id, event_id, parse_json(request), "knock")
+        return 200, await handler.knock_response(accepted)
+
+
 class InviteServlet(FederationServlet):
     PATTERNS = federation_patterns(f"/invite/{ROOM}/{EVENT}", ("v2",))
 
@@ -105,5 +126,5 @@ class InviteV1Servlet(FederationServlet):
 
 def register_servlets(hs: Any, router: Any) -> None:
     for servlet in (MakeJoinServlet, MakeLeaveServlet, SendJoinServlet, SendJoinV1Servlet, SendLeaveServlet,
-                    SendLeaveV1Servlet, InviteServlet, InviteV1Servlet):
+                    SendLeaveV1Servlet, InviteServlet, InviteV1Servlet, MakeKnockServlet, SendKnockServlet):
         router.register(servlet(hs))

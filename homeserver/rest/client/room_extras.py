@@ -115,7 +115,8 @@ class KnockServlet(RestServlet):
         requester = await self.auth(request)
         body = parse_json_object(request, KNOCK_BODY, allow_empty=True)
         room_id = check_room_id(await self.hs.directory_handler.resolve_room_id_or_alias(room_id))
-        room_id = await self.hs.room_extras_handler.knock(requester.user_id, room_id, body.get("reason"))
+        servers = [v.decode("utf-8", "replace") for key in (b"server_name", b"via") for v in request.args.get(key, [])]
+        room_id = await self.hs.room_extras_handler.knock(requester.user_id, room_id, body.get("reason"), servers)
         return 200, {"room_id": room_id}
 
 
