@@ -123,6 +123,8 @@ class FederationEventHandler:
             raise PduRefused("No user of this server is in the room")
         if not event.prev_event_ids:
             raise PduRefused("The event has no prev_events")
+        if event.event_id in event.prev_event_ids or event.event_id in event.auth_event_ids:
+            raise PduRefused("The event names itself among its prev_events or auth_events")
         missing = await self._without_state(event.prev_event_ids)
         if missing and fill_gap:
             await self._fill_gap(origin, event, room_version)
@@ -141,6 +143,8 @@ class FederationEventHandler:
                 room_version, states, self._events.get_events, self._events.get_auth_chain_ids))
         else:
             raise PduRefused(f"prev_events not known here: {', '.join(sorted(missing))}")
+        if missing and await self._events.get_seen_event_ids([event.event_id]):
+            raise PduRefused("The event came back in the state fetched for it")
         current = await self._events.get_current_state_ids(room_id)
         outcome = await self._checker.check_auth(event, state_before, current)
         await self._persister.persist(event, EventContext(group_before, state_before, rejected=outcome.rejected,

@@ -180,3 +180,23 @@ class IncomingTransactionTest(HomeserverTestCase):
         r = await self.send([pdu])
         self.assertIn("ACL", r.json["pdus"][self.eid(pdu)]["error"])
         self.assertEqual(await self.hs.events_store.get_seen_event_ids([self.eid(pdu)]), set())
+
+    async def test_an_event_that_names_itself_is_refused(self) -> None:
+        # Rooms 1-2 name events in the event itself: one can list its own ID among its prev_events.
+        r = await self.post(f"{V3}/createRoom", {"preset": "public_chat", "room_version": "1"}, token=self.token)
+        room_id = r.json["room_id"]
+        state = await self.hs.events_store.get_current_state_ids(room_id)
+        extremities = await self.hs.events_store.get_forward_extremities(room_id)
+        event_id = f"$loop:{self.remote.name}"
+        pdu = {"room_id": room_id, "type": "m.room.message", "sender": self.bob, "event_id": event_id,
+               "content": {"msgtype": "m.text", "body": "loop"}, "origin": self.remote.name,
+               "prev_events": [[event_id, {}]] + [[e, {}] for e, _ in extremities],
+               "auth_events": [[state[("m.room.create", "")], {}], [state[("m.room.power_levels", "")], {}]],
+               "depth": max(d for _, d in extremities) + 1, "origin_server_ts": self.hs.clock.time_msec()}
+        from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS
+        from homeserver.events.signing import sign_event
+        pdu = sign_event(pdu, self.remote.name, self.remote.keys.signing_key, KNOWN_ROOM_VERSIONS["1"])
+        r = await self.send([pdu])
+        self.assertEqual(r.code, 200, r.json)
+        self.assertIn("names itself", r.json["pdus"][event_id]["error"])
+        self.assertEqual(await self.hs.events_store.get_seen_event_ids([event_id]), set())
