@@ -386,9 +386,15 @@ class HomeServer:
             config.allow_public_rooms_over_federation, config.allow_profile_lookup_over_federation)
         self.account_data_handler = AccountDataHandler(self.account_data_store, self.events_store, self.notifier)
         self.tags_handler = TagsHandler(self.account_data_handler, self.account_data_store)
-        self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier)
+        self.typing_handler = TypingHandler(self.clock, self.events_store, self.notifier,
+                                            edus=self.federation_sender)
         self.receipts_handler = ReceiptsHandler(self.clock, self.events_store, self.receipts_store,
-                                                self.account_data_store, self.visibility, self.notifier)
+                                                self.account_data_store, self.visibility, self.notifier,
+                                                edus=self.federation_sender)
+        self.federation_event_handler.edu_handlers.update({
+            "m.typing": self.typing_handler.on_remote_typing,
+            "m.receipt": self.receipts_handler.on_remote_receipts,
+        })
         self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
                                                 self.events_store, self.users_store, self.notifier,
                                                 self.presence_store)

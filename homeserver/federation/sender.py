@@ -38,6 +38,8 @@ from homeserver.storage.events import EventsStore, PersistedEvent
 logger = logging.getLogger(__name__)
 
 MAX_PDUS_PER_TXN = 50
+MAX_EDUS_PER_TXN = 100
+MAX_QUEUED_EDUS = 1000      # per destination; EDUs are ephemeral: the oldest go first
 MAX_QUEUED = 5000           # per destination; beyond it the oldest are dropped (catch-up covers them)
 RETRY_FIRST_S = 10.0
 RETRY_MAX_S = 3600.0
@@ -46,6 +48,7 @@ RETRY_MAX_S = 3600.0
 @dataclass
 class _Destination:
     pdus: deque = field(default_factory=deque)
+    edus: deque = field(default_factory=deque)
     sending: bool = False
     retry_s: float = 0.0
     retry_call: Any = None
@@ -130,6 +133,21 @@ class FederationSender:
             logger.warning("Federation queue to %s is full: dropped its oldest event", destination)
         self._start(destination)
 
+    async def send_edu_to_room(self, room_id: str, edu_type: str, content: dict[str, Any]) -> None:
+        """An EDU about one room (typing, receipts) to the other servers with joined members."""
+        servers = await self.destinations_for(room_id)
+        servers.discard(self._server_name)
+        for server in sorted(servers):
+            if self._federates_with(server):
+                self.send_edu(server, edu_type, content)
+
+    def send_edu(self, destination: str, edu_type: str, content: dict[str, Any]) -> None:
+        dest = self._destinations.setdefault(destination, _Destination())
+        dest.edus.append({"edu_type": edu_type, "content": content})
+        if len(dest.edus) > MAX_QUEUED_EDUS:
+            dest.edus.popleft()
+        self._start(destination)
+
     def pending(self, destination: str) -> int:
         dest = self._destinations.get(destination)
         return len(dest.pdus) if dest else 0
@@ -149,7 +167,7 @@ class FederationSender:
 
     def _start(self, destination: str) -> None:
         dest = self._destinations[destination]
-        if dest.sending or dest.retry_call is not None or not dest.pdus:
+        if dest.sending or dest.retry_call is not None or not (dest.pdus or dest.edus):
             return
         dest.sending = True
         defer.ensureDeferred(self._send_loop(destination))
@@ -157,16 +175,19 @@ class FederationSender:
     async def _send_loop(self, destination: str) -> None:
         dest = self._destinations[destination]
         try:
-            while dest.pdus:
+            while dest.pdus or dest.edus:
                 batch = [dest.pdus[i] for i in range(min(MAX_PDUS_PER_TXN, len(dest.pdus)))]
-                if not await self._send_transaction(destination, [pdu for _, pdu in batch]):
+                edus = [dest.edus[i] for i in range(min(MAX_EDUS_PER_TXN, len(dest.edus)))]
+                if not await self._send_transaction(destination, [pdu for _, pdu in batch], edus):
                     self._schedule_retry(destination, dest)
                     return
                 for _ in batch:
                     dest.pdus.popleft()
+                for _ in edus:
+                    dest.edus.popleft()
                 federation_pending_pdus.dec(len(batch))
                 dest.retry_s = 0.0
-                acknowledged = max(position for position, _ in batch)
+                acknowledged = max((position for position, _ in batch), default=0)
                 if acknowledged > 0:
                     try:
                         await self._store.set_last_successful_stream_ordering(destination, acknowledged)
@@ -174,13 +195,14 @@ class FederationSender:
                         logger.exception("Could not record what %s acknowledged", destination)
         finally:
             dest.sending = False
-            if not dest.pdus and dest.retry_call is None:
+            if not dest.pdus and not dest.edus and dest.retry_call is None:
                 self._destinations.pop(destination, None)
 
-    async def _send_transaction(self, destination: str, pdus: list[dict[str, Any]]) -> bool:
+    async def _send_transaction(self, destination: str, pdus: list[dict[str, Any]], edus: list[dict[str, Any]]
+                                ) -> bool:
         self._txn_counter += 1
         txn_id = f"{self._txn_prefix}_{self._txn_counter}"
-        body = {"origin": self._server_name, "origin_server_ts": self._clock.time_msec(), "pdus": pdus, "edus": []}
+        body = {"origin": self._server_name, "origin_server_ts": self._clock.time_msec(), "pdus": pdus, "edus": edus}
         started = self._clock.time()
         try:
             answer = await self._federation.send_transaction(destination, txn_id, body)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
@@ -66,6 +66,8 @@ class FederationEventHandler:
         self._persister = persister
         self._federation = federation
         self._origins = Linearizer()
+        # edu_type -> async fn(origin, content): the components that take EDUs (typing, receipts...).
+        self.edu_handlers: dict[str, Callable[[str, dict[str, Any]], Awaitable[None]]] = {}
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def on_transaction(self, origin: str, txn_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -84,11 +86,26 @@ class FederationEventHandler:
                 results: dict[str, dict[str, Any]] = {}
                 for pdu in pdus:
                     await self._on_pdu(origin, pdu, results)
+                for edu in edus:
+                    await self._on_edu(origin, edu)
                 answer = {"pdus": results}
                 self._answers[key] = answer
                 while len(self._answers) > REMEMBERED_ANSWERS:
                     self._answers.popitem(last=False)
         return answer
+
+    async def _on_edu(self, origin: str, edu: Any) -> None:
+        """Hand an EDU to the component that takes its type (`edu_handlers`, wired by the
+        HomeServer); unknown types and malformed EDUs are dropped, a failing one is logged."""
+        if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
+            return
+        handler = self.edu_handlers.get(edu.get("edu_type"))
+        if handler is None:
+            return
+        try:
+            await handler(origin, edu["content"])
+        except Exception:
+            logger.exception("EDU %s from %s failed", edu.get("edu_type"), origin)
 
     async def _on_pdu(self, origin: str, pdu: Any, results: dict[str, dict[str, Any]]) -> None:
         room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
