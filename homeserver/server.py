@@ -397,7 +397,8 @@ class HomeServer:
         })
         self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
                                                 self.events_store, self.users_store, self.notifier,
-                                                self.presence_store)
+                                                self.presence_store, edus=self.federation_sender)
+        self.federation_event_handler.edu_handlers["m.presence"] = self.presence_handler.on_remote_presence
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
                                                         self.push_rules_handler, self.account_data_store)
         self._build_push(config, reactor)

@@ -25,6 +25,7 @@ IDLE_AFTER_MS = 5 * 60 * 1000  # online -> unavailable without activity
 OFFLINE_AFTER_MS = 60 * 1000  # no sync for this long after the last one -> offline
 CURRENTLY_ACTIVE_MS = 60 * 1000
 CHECK_INTERVAL_S = 15
+MAX_EDU_PRESENCE = 500  # presence updates taken from one EDU
 LAST_ACTIVE_GRANULARITY_MS = 60 * 1000  # a newer last_active alone is written no more often than this
 
 
@@ -42,8 +43,9 @@ class UserPresence:
 
 class PresenceHandler:
     def __init__(self, enabled: bool, server_name: str, clock: Clock, events: EventsStore, users: UsersStore,
-                 notifier: Notifier, store: PresenceStore):
+                 notifier: Notifier, store: PresenceStore, edus: Any = None):
         self.enabled = enabled
+        self._edus = edus  # the federation sender: our users' changes to the servers sharing a room
         self._store = store
         self._dirty: set[str] = set()
         self._server_name = server_name
@@ -162,14 +164,49 @@ class PresenceHandler:
         state.presence = presence
         self.serial += 1
         state.serial = self.serial
-        self._dirty.add(user_id)
-        for room_id in await self._events.get_rooms_for_user(user_id):
+        local = UserID.parse(user_id).domain == self._server_name
+        if local:  # other servers' users are kept in memory only
+            self._dirty.add(user_id)
+        rooms = await self._events.get_rooms_for_user(user_id)
+        for room_id in rooms:
             self._notifier.on_new_event(room_id)
         self._notifier.on_user_data(user_id)
+        if self._edus is not None and local:
+            servers: set[str] = set()
+            for room_id in rooms:
+                servers |= await self._edus.destinations_for(room_id)
+            servers.discard(self._server_name)
+            content = {"push": [{"user_id": user_id, **self._content(user_id, state)}]}
+            for server in sorted(servers):
+                self._edus.send_edu(server, "m.presence", content)
+
+    async def on_remote_presence(self, origin: str, content: dict[str, Any]) -> None:
+        """An m.presence EDU: the presence of the sending server's users who share a room with
+        ours (kept in memory, never timed out here: their server says when they go)."""
+        push = content.get("push")
+        if not self.enabled or not isinstance(push, list):
+            return
+        now = self._clock.time_msec()
+        for update in push[:MAX_EDU_PRESENCE]:
+            if not isinstance(update, dict):
+                continue
+            user_id, presence = update.get("user_id"), update.get("presence")
+            if not isinstance(user_id, str) or presence not in STATES or user_id.partition(":")[2] != origin \
+                    or not await self._events.get_rooms_for_user(user_id):
+                continue
+            state = self._states.setdefault(user_id, UserPresence())
+            ago = update.get("last_active_ago")
+            if isinstance(ago, int) and not isinstance(ago, bool) and 0 <= ago < 2**53:
+                state.last_active_ms = now - ago
+            status_msg = update.get("status_msg")
+            state.status_msg = status_msg if isinstance(status_msg, str) else None
+            await self._update(user_id, state, presence, force=True)
 
     async def _time_out(self) -> None:
         now = self._clock.time_msec()
         for user_id, state in list(self._states.items()):
+            if not user_id.endswith(":" + self._server_name):
+                continue  # another server's user: their server tells us
             if state.presence != "offline" and not state.syncs_in_flight \
                     and now - state.last_sync_ms > OFFLINE_AFTER_MS and not state.set_explicitly:
                 await self._update(user_id, state, "offline")
@@ -194,7 +231,10 @@ class PresenceHandler:
 
     async def get_status(self, requester: str, user_id: str) -> dict[str, Any]:
         uid = UserID.parse(user_id)
-        if uid.domain != self._server_name or not await self._users.user_exists(user_id):
+        if uid.domain != self._server_name:
+            if user_id not in self._states:
+                raise not_found("No presence for this user")
+        elif not await self._users.user_exists(user_id):
             raise not_found("No presence for this user")
         if requester != user_id and not await self._share_a_room(requester, user_id):
             raise forbidden("You are not allowed to see their presence")

@@ -96,3 +96,32 @@ class EduTest(TwoServerTestCase):
         eph = await self.ephemeral(on_b=False)
         self.assertEqual(eph.get("m.typing", {}).get("user_ids", []), [])
         self.assertNotIn("m.receipt", eph)
+
+    async def test_presence_reaches_the_other_server(self) -> None:
+        r = await self.request("PUT", f"{V3}/presence/{quote(self.alice)}/status",
+                               {"presence": "unavailable", "status_msg": "lunch"}, token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+
+        async def bob_sees_alice() -> bool:
+            r = await self.request("GET", f"{V3}/presence/{quote(self.alice)}/status", token=self.token_b,
+                                   site=self.site_b)
+            return r.code == 200 and r.json.get("presence") == "unavailable" and r.json.get("status_msg") == "lunch"
+
+        await self.eventually(bob_sees_alice)
+        r = await self.request("GET", f"{V3}/sync", token=self.token_b, site=self.site_b)
+        senders = {e["sender"]: e["content"] for e in r.json.get("presence", {}).get("events", [])}
+        self.assertEqual(senders[self.alice]["presence"], "unavailable")
+        # A remote user is never timed out here: their server says when they go.
+        self.advance(3600)
+        await self.pump()
+        self.assertTrue(await bob_sees_alice())
+        # Presence of a user of another server, or of one sharing no room, is dropped.
+        body = {"origin": NAME_B, "origin_server_ts": 1, "pdus": [], "edus": [
+            {"edu_type": "m.presence", "content": {"push": [{"user_id": self.alice, "presence": "offline"},
+                                                            {"user_id": f"@stranger:{NAME_B}", "presence": "online"},
+                                                            "junk"]}}]}
+        await self.link_b.put_json(NAME_A, f"{F}/send/forged-presence", body)
+        r = await self.request("GET", f"{V3}/presence/{quote(self.alice)}/status", token=self.token_a)
+        self.assertEqual(r.json["presence"], "unavailable")
+        r = await self.request("GET", f"{V3}/presence/{quote('@stranger:' + NAME_B)}/status", token=self.token_a)
+        self.assertEqual(r.code, 404)
