@@ -105,3 +105,6 @@ class FederationApi:
 
     async def send_knock(self, destination: str, room_id: str, event_id: str, pdu: dict[str, Any]) -> Any:
         return await self._client.put_json(destination, f"{V1}/send_knock/{quote(room_id)}/{quote(event_id)}", pdu)
+
+    async def public_rooms(self, destination: str, body: dict[str, Any]) -> Any:
+        return await self._client.post_json(destination, f"{V1}/publicRooms", body)

@@ -75,6 +75,9 @@ def _decode_token(token: str) -> tuple[str, tuple[int, str]]:
     raise invalid_param("Invalid pagination token")
 
 
+REMOTE_DIRECTORY_CACHE_MS = 60_000
+MAX_REMOTE_ROOMS = 500  # rooms taken from one page of another server's directory
+
 class DirectoryHandler:
     def __init__(self, server_name: str, clock: Clock, store: DirectoryStore, events: EventsStore,
                  creator: EventCreationHandler, auth: AuthHandler, federation: FederationApi):
@@ -85,6 +88,8 @@ class DirectoryHandler:
         self._events = events
         self._creator = creator
         self._auth = auth
+        # (server, request) -> (until ms, answer): other servers' directories, kept a minute.
+        self._remote_directories: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         # Aliases held for rooms being created: taken, though not stored yet (one process writes).
         self._reserved: set[str] = set()
 
@@ -254,6 +259,49 @@ class DirectoryHandler:
     async def publish_new_room(self, room_id: str) -> None:
         """createRoom with visibility=public (the creator may, by the room's default power levels)."""
         await self._store.set_visibility(room_id, "public")
+
+    async def get_remote_public_rooms(self, server: str, limit: int | None, since: str | None,
+                                      search_term: str | None = None, room_types: list[str | None] | None = None,
+                                      include_all_networks: bool = False,
+                                      third_party_instance_id: str | None = None) -> dict[str, Any]:
+        """Another server's room directory, asked over federation (POST /publicRooms); answers
+        are kept a minute. 502 when the server cannot be reached or answers nonsense."""
+        body: dict[str, Any] = {"include_all_networks": include_all_networks}
+        if limit is not None:
+            body["limit"] = limit
+        if since is not None:
+            body["since"] = since
+        if search_term is not None or room_types is not None:
+            body["filter"] = {k: v for k, v in (("generic_search_term", search_term), ("room_types", room_types))
+                              if v is not None}
+        if third_party_instance_id is not None:
+            body["third_party_instance_id"] = third_party_instance_id
+        key = (server, json.dumps(body, sort_keys=True))
+        cached = self._remote_directories.get(key)
+        if cached is not None and cached[0] > self._clock.time_msec():
+            return cached[1]
+        try:
+            answer = await self._federation.public_rooms(server, body)
+        except FederationError as e:
+            if e.code in (400, 403, 404) and e.errcode:
+                raise MatrixError(e.code, e.errcode, e.error or f"{server} refused to list its rooms") from None
+            raise MatrixError(502, Codes.UNKNOWN, f"{server} failed to list its rooms") from None
+        except FederationClientError:
+            raise MatrixError(502, Codes.UNKNOWN, f"{server} could not be reached") from None
+        chunk = answer.get("chunk") if isinstance(answer, dict) else None
+        if not isinstance(chunk, list):
+            raise MatrixError(502, Codes.UNKNOWN, f"{server} answered without a chunk")
+        out: dict[str, Any] = {"chunk": [r for r in chunk if isinstance(r, dict) and isinstance(r.get("room_id"), str)
+                                         and isinstance(r.get("num_joined_members"), int)][:MAX_REMOTE_ROOMS]}
+        for key_name in ("next_batch", "prev_batch"):
+            if isinstance(answer.get(key_name), str):
+                out[key_name] = answer[key_name]
+        if isinstance(answer.get("total_room_count_estimate"), int):
+            out["total_room_count_estimate"] = answer["total_room_count_estimate"]
+        if len(self._remote_directories) > 1000:
+            self._remote_directories.clear()
+        self._remote_directories[key] = (self._clock.time_msec() + REMOTE_DIRECTORY_CACHE_MS, out)
+        return out
 
     async def get_public_rooms(self, limit: int | None, since: str | None, search_term: str | None = None,
                                room_types: list[str | None] | None = None) -> dict[str, Any]:

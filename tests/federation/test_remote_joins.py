@@ -180,3 +180,17 @@ class RemoteJoinTest(TwoServerTestCase):
         self.assertEqual(state_b, state_a)
         await self.say(room_id, "after", on_b=True)
         await self.eventually(lambda: self.has(room_id, "after", on_b=False))
+
+    async def test_the_other_server_s_room_directory(self) -> None:
+        room_id = await self.room(name="Lobby")
+        r = await self.request("PUT", f"{V3}/directory/list/room/{quote(room_id)}", {"visibility": "public"},
+                               token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.request("GET", f"{V3}/publicRooms?server={quote(NAME_A)}", token=self.token_b, site=self.site_b)
+        self.assert_error(r, 403, "M_FORBIDDEN")  # allow_public_rooms_over_federation is off by default
+        self.hs.federation_query_handler._allow_public_rooms = True
+        r = await self.request("POST", f"{V3}/publicRooms?server={quote(NAME_A)}",
+                               {"filter": {"generic_search_term": "lob"}}, token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual([c["room_id"] for c in r.json["chunk"]], [room_id])
+        self.assertEqual(r.json["chunk"][0]["name"], "Lobby")

@@ -437,7 +437,8 @@ class PublicRoomsTest(DirectoryTestCase):
         self.assert_error(await self.get(f"{V3}/publicRooms?since=garbage"), 400, "M_INVALID_PARAM")
         self.assert_error(await self.get(f"{V3}/publicRooms?limit=x"), 400, "M_INVALID_PARAM")
         self.assert_error(await self.get(f"{V3}/publicRooms?limit=-1"), 400, "M_INVALID_PARAM")
-        self.assert_error(await self.get(f"{V3}/publicRooms?server=elsewhere"), 400, "M_INVALID_PARAM")
+        self.assert_error(await self.get(f"{V3}/publicRooms?server=elsewhere"), 502, "M_UNKNOWN")  # unreachable
+        self.assert_error(await self.get(f"{V3}/publicRooms?server=bad%20name"), 400, "M_INVALID_PARAM")
         r = await self.get(f"{V3}/publicRooms?server=test")
         self.assertEqual((r.code, r.json["chunk"]), (200, []))
         self.assert_error(await self.get(f"{V3}/publicRooms", token="bogus"), 401, "M_UNKNOWN_TOKEN")

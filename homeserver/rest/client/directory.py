@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import invalid_param
+from homeserver.api.identifiers import is_valid_server_name
 from homeserver.handlers.directory import parse_alias
 from homeserver.rest.client.rooms import check_room_id
 from homeserver.rest.http import (
@@ -93,25 +94,34 @@ class PublicRoomsServlet(RestServlet):
     PATTERNS = client_patterns("/publicRooms")
     GUEST_METHODS = frozenset({"GET", "POST"})
 
-    def _check_server(self, request: HomeserverRequest) -> None:
+    def _remote_server(self, request: HomeserverRequest) -> str | None:
         server = parse_string(request, "server")
-        if server is not None and server != self.hs.config.server_name:
-            raise invalid_param("Listing other servers' rooms needs federation, which is not supported yet")
+        if server is None or server == self.hs.config.server_name:
+            return None
+        if not is_valid_server_name(server):
+            raise invalid_param("server is not a server name")
+        return server
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.optional_auth(request)  # the spec lets anyone read the directory
-        self._check_server(request)
-        return 200, await self.hs.directory_handler.get_public_rooms(
-            parse_integer(request, "limit", minimum=0), parse_string(request, "since"))
+        limit, since = parse_integer(request, "limit", minimum=0), parse_string(request, "since")
+        server = self._remote_server(request)
+        if server is not None:
+            return 200, await self.hs.directory_handler.get_remote_public_rooms(server, limit, since)
+        return 200, await self.hs.directory_handler.get_public_rooms(limit, since)
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)
-        self._check_server(request)
+        server = self._remote_server(request)
         body = parse_json_object(request, PUBLIC_ROOMS_BODY)
+        search = body.get("filter") or {}
+        if server is not None:
+            return 200, await self.hs.directory_handler.get_remote_public_rooms(
+                server, body.get("limit"), body.get("since"), search.get("generic_search_term"),
+                search.get("room_types"), bool(body.get("include_all_networks")), body.get("third_party_instance_id"))
         if "third_party_instance_id" in body and not body.get("include_all_networks"):
             # No application service networks exist here: a named one has no rooms.
             return 200, {"chunk": [], "total_room_count_estimate": 0}
-        search = body.get("filter") or {}
         return 200, await self.hs.directory_handler.get_public_rooms(
             body.get("limit"), body.get("since"), search.get("generic_search_term"), search.get("room_types"))
 
