@@ -380,7 +380,7 @@ class HomeServer:
                                                              self.state_groups_store, self.visibility,
                                                              self.room_extras_store)
         self.profile_handler = ProfileHandler(config, self.users_store, self.account_data_store, self.events_store,
-                                              self.event_creation_handler)
+                                              self.event_creation_handler, self.federation_api, self.clock)
         self.federation_query_handler = FederationQueryHandler(
             config.server_name, self.directory_handler, self.profile_handler, self.events_store,
             config.allow_public_rooms_over_federation, config.allow_profile_lookup_over_federation)

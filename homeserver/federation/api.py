@@ -108,3 +108,7 @@ class FederationApi:
 
     async def public_rooms(self, destination: str, body: dict[str, Any]) -> Any:
         return await self._client.post_json(destination, f"{V1}/publicRooms", body)
+
+    async def query_profile(self, destination: str, user_id: str, field: str | None = None) -> Any:
+        query = {"user_id": user_id, **({"field": field} if field is not None else {})}
+        return await self._client.get_json(destination, f"{V1}/query/profile", query)

@@ -9,7 +9,10 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.api.identifiers import UserID
+from homeserver.clock import Clock
 from homeserver.config import Config
+from homeserver.federation.api import FederationApi
+from homeserver.federation.client import FederationClientError, FederationError
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.notifier import Notifier
 from homeserver.storage.account_data import AccountDataStore
@@ -23,12 +26,20 @@ MAX_PROFILE_BYTES = 64 * 1024
 MAX_KEY_BYTES = 255
 MAX_DISPLAYNAME = 256
 SERVER_MANAGED_ACCOUNT_DATA = ("m.fully_read", "m.push_rules")
+REMOTE_PROFILE_CACHE_MS = 5 * 60 * 1000
+MAX_REMOTE_PROFILES = 10_000
+MAX_REMOTE_FIELDS = 50
+MAX_REMOTE_VALUE = 4096  # characters (a field's JSON for custom fields)
 
 
 class ProfileHandler:
     def __init__(self, config: Config, users: UsersStore, account_data: AccountDataStore, events: EventsStore,
-                 creator: EventCreationHandler):
+                 creator: EventCreationHandler, federation: FederationApi | None = None, clock: Clock | None = None):
         self._server_name = config.server_name
+        self._federation = federation
+        self._clock = clock
+        # user_id -> (until ms, profile): other servers' users' profiles, kept a few minutes.
+        self._remote: dict[str, tuple[int, dict[str, Any]]] = {}
         self._require_auth = config.require_auth_for_profile_requests
         self._limit_to_shared_rooms = config.limit_profile_requests_to_users_who_share_rooms
         self._users = users
@@ -52,11 +63,51 @@ class ProfileHandler:
 
     async def get_visible_profile(self, requester: str | None, user_id: str) -> dict[str, Any]:
         await self.check_profile_query_allowed(requester, user_id)
+        if UserID.parse(user_id).domain != self._server_name:
+            return await self._remote_profile(user_id)
         return await self.get_profile(user_id)
 
     async def get_visible_field(self, requester: str | None, user_id: str, field: str) -> dict[str, Any]:
         await self.check_profile_query_allowed(requester, user_id)
+        if UserID.parse(user_id).domain != self._server_name:
+            profile = await self._remote_profile(user_id)
+            if field not in profile:
+                raise not_found(f"Profile field {field} not set")
+            return {field: profile[field]}
         return await self.get_field(user_id, field)
+
+    async def _remote_profile(self, user_id: str) -> dict[str, Any]:
+        """Another server's user's profile, asked of their server (/query/profile), kept a few
+        minutes: 404 as their server says, 502 when it cannot be reached or answers nonsense."""
+        if self._federation is None or self._clock is None:
+            raise not_found("Profile not found")
+        now = self._clock.time_msec()
+        cached = self._remote.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        domain = UserID.parse(user_id).domain
+        try:
+            answer = await self._federation.query_profile(domain, user_id)
+        except FederationError as e:
+            if e.code == 404:
+                raise not_found("Profile not found") from None
+            if e.code in (400, 403) and e.errcode:
+                raise MatrixError(e.code, e.errcode, e.error or "The user's server refused") from None
+            raise MatrixError(502, Codes.UNKNOWN, "The user's server failed to answer") from None
+        except FederationClientError:
+            raise MatrixError(502, Codes.UNKNOWN, "The user's server could not be reached") from None
+        if not isinstance(answer, dict):
+            raise MatrixError(502, Codes.UNKNOWN, "The user's server answered nonsense")
+        profile = {k: v for k, v in list(answer.items())[:MAX_REMOTE_FIELDS]
+                   if isinstance(k, str) and FIELD_NAME.fullmatch(k) and (
+                       isinstance(v, str) and len(v) <= MAX_REMOTE_VALUE if k in ("displayname", "avatar_url")
+                       else isinstance(v, (str, int, bool, dict, list)) and len(json.dumps(v)) <= MAX_REMOTE_VALUE)}
+        if len(self._remote) > MAX_REMOTE_PROFILES:
+            self._remote = {u: c for u, c in self._remote.items() if c[0] > now}
+            if len(self._remote) > MAX_REMOTE_PROFILES:
+                self._remote.clear()
+        self._remote[user_id] = (now + REMOTE_PROFILE_CACHE_MS, profile)
+        return profile
 
     async def get_profile(self, user_id: str) -> dict[str, Any]:
         uid = UserID.parse(user_id)

@@ -125,3 +125,27 @@ class EduTest(TwoServerTestCase):
         self.assertEqual(r.json["presence"], "unavailable")
         r = await self.request("GET", f"{V3}/presence/{quote('@stranger:' + NAME_B)}/status", token=self.token_a)
         self.assertEqual(r.code, 404)
+
+    async def test_profiles_of_the_other_server_s_users(self) -> None:
+        r = await self.request("PUT", f"{V3}/profile/{quote(self.alice)}/displayname", {"displayname": "Alice A"},
+                               token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.request("GET", f"{V3}/profile/{quote(self.alice)}", token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(r.json["displayname"], "Alice A")
+        r = await self.request("GET", f"{V3}/profile/{quote(self.alice)}/displayname", token=self.token_b,
+                               site=self.site_b)
+        self.assertEqual(r.json, {"displayname": "Alice A"})
+        r = await self.request("GET", f"{V3}/profile/{quote(self.alice)}/avatar_url", token=self.token_b,
+                               site=self.site_b)
+        self.assert_error(r, 404, "M_NOT_FOUND")
+        r = await self.request("GET", f"{V3}/profile/{quote('@nobody:' + NAME_A)}", token=self.token_b,
+                               site=self.site_b)
+        self.assert_error(r, 404, "M_NOT_FOUND")
+        self.link_b.down.add(NAME_A)
+        r = await self.request("GET", f"{V3}/profile/{quote('@other:' + NAME_A)}", token=self.token_b,
+                               site=self.site_b)
+        self.assertEqual(r.code, 502, r.json)
+        # Kept a few minutes: still answered while A is unreachable.
+        r = await self.request("GET", f"{V3}/profile/{quote(self.alice)}", token=self.token_b, site=self.site_b)
+        self.assertEqual(r.json["displayname"], "Alice A")
