@@ -112,14 +112,15 @@ class BackfillHandler:
         oldest first."""
         received: dict[str, Event] = {}
         for pdu in pdus:
-            if not isinstance(pdu, dict) or pdu.get("room_id") != room_id:
+            if not isinstance(pdu, dict):
                 continue
             try:
                 event = await self._checker.check_received(pdu, room_version)
             except EventCheckError as e:
                 logger.info("Dropped a backfilled event from %s: %s", server, e)
                 continue
-            received[event.event_id] = event
+            if event.room_id == room_id:  # (v12 create events name no room: theirs is derived)
+                received[event.event_id] = event
         if not received:
             return []
         holdings = await self._events.get_event_holdings(list(received))
@@ -156,14 +157,14 @@ class BackfillHandler:
                 continue
             chain = answer.get("auth_chain") if isinstance(answer, dict) else None
             for pdu in chain if isinstance(chain, list) else []:
-                if not isinstance(pdu, dict) or pdu.get("room_id") != room_id:
+                if not isinstance(pdu, dict):
                     continue
                 try:
                     auth_event = await self._checker.check_received(pdu, room_version)
                 except EventCheckError as e:
                     logger.info("Dropped an auth event from %s: %s", server, e)
                     continue
-                if auth_event.event_id not in known:
+                if auth_event.room_id == room_id and auth_event.event_id not in known:
                     fetched[auth_event.event_id] = auth_event
                     known[auth_event.event_id] = auth_event
         if fetched:
