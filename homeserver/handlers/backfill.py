@@ -192,7 +192,8 @@ class BackfillHandler:
         outside = sorted({p for e in events for p in e.prev_event_ids} - set(in_batch))
         groups = await self._state_groups.get_event_state_groups(outside)
         after: dict[str, StateMap] = {}
-        fallback: tuple[int, StateMap] | None = None
+        exact_after: dict[str, bool] = {}
+        fallback: tuple[int | None, StateMap] | None = None
         batch: list[BackfilledEvent] = []
         for event in events:
             sources: list[tuple[str | None, int | None, StateMap]] = []  # (batch event, group, state after)
@@ -207,14 +208,17 @@ class BackfillHandler:
             elif not sources:
                 if fallback is None:
                     fallback = await self._fallback_state(room_id)
-                entry = BackfilledEvent(event, fallback[1], state_group_before=fallback[0])
-            elif len(sources) == 1 or all(s[2] == sources[0][2] for s in sources):
-                entry = BackfilledEvent(event, sources[0][2], state_group_before=sources[0][1],
-                                        before_from=sources[0][0])
+                entry = BackfilledEvent(event, fallback[1], state_group_before=fallback[0], state_exact=False)
             else:
-                resolved = await resolve_state(room_version, [s[2] for s in sources],
-                                               self._fetcher(in_batch), self._auth_chain_fetcher(in_batch))
-                entry = BackfilledEvent(event, dict(resolved))
+                exact = all(exact_after.get(s[0], True) for s in sources if s[0] is not None)
+                if len(sources) == 1 or all(s[2] == sources[0][2] for s in sources):
+                    entry = BackfilledEvent(event, sources[0][2], state_group_before=sources[0][1],
+                                            before_from=sources[0][0], state_exact=exact)
+                else:
+                    resolved = await resolve_state(room_version, [s[2] for s in sources],
+                                                   self._fetcher(in_batch), self._auth_chain_fetcher(in_batch))
+                    entry = BackfilledEvent(event, dict(resolved), state_exact=exact)
+            exact_after[event.event_id] = entry.state_exact
             after[event.event_id] = ({**entry.state_before, event.state_tuple: event.event_id}
                                      if event.is_state() else entry.state_before)
             batch.append(entry)

@@ -52,6 +52,9 @@ class BackfilledEvent:
     state_before: StateMap
     state_group_before: int | None = None
     before_from: str | None = None
+    # False when the state before it is only the later state standing in for it (its prev events
+    # are not held): no `replaces_state` (prev_content) is taken from it.
+    state_exact: bool = True
 
 
 class EventsStore:
@@ -718,7 +721,7 @@ class EventsStore:
                 holding = held.get(event.event_id)
                 if holding is not None and (not holding[0] or holding[1] is not None or holding[2]):
                     continue  # already in the timeline, or rejected / soft-failed: left as it is
-                replaces = b.state_before.get(event.state_tuple) if event.is_state() else None
+                replaces = b.state_before.get(event.state_tuple) if event.is_state() and b.state_exact else None
                 if replaces is not None:
                     event.unsigned["replaces_state"] = replaces
                 if holding is None:
