@@ -29,6 +29,7 @@ from homeserver.federation.transport import version as federation_version
 from homeserver.federation.transport.server import federates_with
 from homeserver.handlers.account import AccountHandler
 from homeserver.handlers.auth import AuthHandler
+from homeserver.handlers.backfill import BackfillHandler
 from homeserver.handlers.cross_signing import CrossSigningHandler
 from homeserver.handlers.dehydrated_devices import DehydratedDeviceHandler
 from homeserver.handlers.delayed_events import DelayedEventSettings, DelayedEventsHandler
@@ -359,10 +360,13 @@ class HomeServer:
             self.delayed_events_store, self.events_store, self.room_send_handler, self.delayed_event_mgmt_limiter)
         # A state change by another sender cancels the delayed state events it overrides.
         self.event_persister.add_listener(self.delayed_events_handler.on_event_persisted)
+        self.backfill_handler = BackfillHandler(config.server_name, self.events_store, self.state_groups_store,
+                                                self.event_checker, self.event_persister, self.federation_api)
         self.room_read_handler = RoomReadHandler(self.clock, self.events_store, self.state_groups_store,
                                                  self.visibility, self.relations_handler,
                                                  forgotten_rooms=self.room_extras_store,
-                                                 account_data=self.account_data_store)
+                                                 account_data=self.account_data_store,
+                                                 backfill=self.backfill_handler)
         self.federation_membership_handler = FederationMembershipHandler(
             config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
             self.event_persister, self.users_store)

@@ -112,3 +112,9 @@ class FederationApi:
     async def query_profile(self, destination: str, user_id: str, field: str | None = None) -> Any:
         query = {"user_id": user_id, **({"field": field} if field is not None else {})}
         return await self._client.get_json(destination, f"{V1}/query/profile", query)
+    async def backfill(self, destination: str, room_id: str, event_ids: list[str], limit: int) -> Any:
+        return await self._client.get_json(destination, f"{V1}/backfill/{quote(room_id)}",
+                                           {"v": event_ids, "limit": str(limit)})
+
+    async def get_event_auth(self, destination: str, room_id: str, event_id: str) -> Any:
+        return await self._client.get_json(destination, f"{V1}/event_auth/{quote(room_id)}/{quote(event_id)}")

@@ -10,6 +10,7 @@ from homeserver.clock import Clock
 from homeserver.events.client_format import client_event
 from homeserver.events.filtering import RoomEventFilter, room_event_filter, validate_room_event_filter
 from homeserver.events.model import Event
+from homeserver.handlers.backfill import BackfillHandler
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.storage.account_data import AccountDataStore
@@ -18,10 +19,20 @@ from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.state_groups import StateGroupsStore
 
 MAX_PAGE = 1000
+MAX_BACKFILL_ROUNDS = 3  # /backfill rounds one /messages request may wait for
 
 
 def stream_token(position: int) -> str:
     return f"s{position}"
+
+
+def parse_pagination_token(token: str) -> int | None:
+    """The position of a /messages token: as parse_stream_token, or below 0 ("s-12": the room's
+    past, fetched from other servers; see BackfillHandler)."""
+    if token.startswith("s-"):
+        position = parse_stream_token("s" + token[2:])
+        return -position if position is not None else None
+    return parse_stream_token(token)
 
 
 def parse_stream_token(token: str) -> int | None:
@@ -33,8 +44,10 @@ def parse_stream_token(token: str) -> int | None:
 class RoomReadHandler:
     def __init__(self, clock: Clock, events: EventsStore, state_groups: StateGroupsStore,
                  visibility: VisibilityHandler, relations: RelationsHandler,
-                 forgotten_rooms: RoomExtrasStore | None = None, account_data: AccountDataStore | None = None):
+                 forgotten_rooms: RoomExtrasStore | None = None, account_data: AccountDataStore | None = None,
+                 backfill: BackfillHandler | None = None):
         self._account_data = account_data
+        self._backfill = backfill
         self._clock = clock
         self._events = events
         self._state_groups = state_groups
@@ -204,9 +217,10 @@ class RoomReadHandler:
 
     async def get_messages(self, user_id: str, room_id: str, from_token: str | None, to_token: str | None,
                            backwards: bool, limit: int,
-                           event_filter: dict[str, Any] | RoomEventFilter) -> dict[str, Any]:
+                           event_filter: dict[str, Any] | RoomEventFilter, backfill: bool = False) -> dict[str, Any]:
         """A page of the room's history the user may see, through a RoomEventFilter (a dict is
-        validated first: 400 naming a bad field)."""
+        validated first: 400 naming a bad field). With `backfill`, paging back past the start of
+        what we hold asks the room's other servers for the history behind it (bounded rounds)."""
         if not isinstance(event_filter, RoomEventFilter):
             validate_room_event_filter(event_filter)
         flt = room_event_filter(event_filter)
@@ -217,7 +231,7 @@ class RoomReadHandler:
         if membership is None and not (state and await self._is_world_readable(state)):
             raise forbidden("You are not in this room")
         if from_token is None:
-            start = self._events.stream.current if backwards else 0
+            start = self._events.stream.current if backwards else self._events.lowest_position - 1
         else:
             start = position_from_token(from_token)
         to = position_from_token(to_token) if to_token else None
@@ -230,9 +244,16 @@ class RoomReadHandler:
         position = start
         # Fetch pages until `limit` events pass the filter and visibility rules, or history ends.
         exhausted = False
+        rounds = MAX_BACKFILL_ROUNDS if backfill and backwards and self._backfill is not None else 0
         while len(chunk) < limit and not exhausted:
             rows = await self._events.paginate_room_events(room_id, position, backwards, limit * 2, to)
             exhausted = len(rows) < limit * 2
+            if exhausted and rounds and to is None:
+                # The start of what we hold: the room may have older history on other servers.
+                rounds -= 1
+                if await self._backfill.backfill(room_id):
+                    rows = await self._events.paginate_room_events(room_id, position, backwards, limit * 2, to)
+                    exhausted = len(rows) < limit * 2
             if not rows:
                 break
             fetched = await self._events.get_events([eid for eid, _ in rows])
@@ -266,7 +287,7 @@ class RoomReadHandler:
 
 def position_from_token(token: str) -> int:
     """The event stream position of a pagination token; 400 M_INVALID_PARAM if it is not one."""
-    position = parse_stream_token(token)
+    position = parse_pagination_token(token)
     if position is None:
         raise invalid_param(f"Invalid pagination token {token!r}")
     return position

@@ -349,7 +349,9 @@ class SyncHandler:
         left_out: list[int] = []  # positions of events passed over
         position, page_size, limited = upto, limit + 1, False
         for _ in range(MAX_TIMELINE_PAGES):
-            rows = await self._events.paginate_room_events(room_id, position, True, page_size, since)
+            # Never below 0: the room's past fetched from other servers (backfill) is /messages' only.
+            rows = await self._events.paginate_room_events(room_id, position, True, page_size,
+                                                           0 if since is None else since)
             fetched = await self._events.get_events([eid for eid, _ in rows])
             candidates = [fetched[eid] for eid, _ in rows if eid in fetched
                           and f.room.timeline.matches(fetched[eid]) and fetched[eid].sender not in ignored]

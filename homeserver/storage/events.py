@@ -42,6 +42,21 @@ class PersistedEvent:
     stream_ordering: int
 
 
+@dataclass(frozen=True)
+class BackfilledEvent:
+    """A checked event of the room's past and the state before it: the group after
+    `before_from` (an event persisted earlier in the same batch) when given, else
+    `state_group_before` when a group holds it exactly, else a new group of `state_before`."""
+
+    event: Event
+    state_before: StateMap
+    state_group_before: int | None = None
+    before_from: str | None = None
+    # False when the state before it is only the later state standing in for it (its prev events
+    # are not held): no `replaces_state` (prev_content) is taken from it.
+    state_exact: bool = True
+
+
 class EventsStore:
     def __init__(self, db: Database, state_groups: StateGroupsStore, relations: RelationsStore):
         self._db = db
@@ -154,6 +169,7 @@ class EventsStore:
                 self._persist_hidden_txn(txn, event, state_group_before, state_before, state_after, rejected)
                 return []
             extremities = self._update_extremities_txn(txn, event)
+            self._update_backward_extremities_txn(txn, room_id, [event])
 
             group_before = state_group_before
             if group_before is None:  # a state no group holds yet (the empty state, a resolved fork)
@@ -473,8 +489,9 @@ class EventsStore:
         return list(await self._settled_read(self._committed_ranges, key, fetch))
 
     async def _settled_read(self, cache: LruCache, key: tuple, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """A read of committed positions only (its answer never changes): cached, and shared with
-        the same read already under way. Callers must not change what it returns."""
+        """A read of committed positions only (its answer changes only when backfill adds the
+        room's past below them: see _forget_settled_reads): cached, and shared with the same read
+        already under way. Callers must not change what it returns. Keys start with the room."""
         cached = cache.get(key)
         if cached is not None:
             return cached
@@ -486,14 +503,17 @@ class EventsStore:
             return await waiting
         waiters = self._settled_in_flight[flight_key] = []
         try:
-            value = await fetch()
+            with cache.reading() as read:
+                value = await fetch()
+                read.fill(key, value)
         except Exception as e:
-            del self._settled_in_flight[flight_key]
+            if self._settled_in_flight.get(flight_key) is waiters:
+                del self._settled_in_flight[flight_key]
             for waiting in waiters:
                 waiting.errback(e)
             raise
-        del self._settled_in_flight[flight_key]
-        cache.set(key, value)
+        if self._settled_in_flight.get(flight_key) is waiters:
+            del self._settled_in_flight[flight_key]
         for waiting in waiters:
             waiting.callback(value)
         return value
@@ -670,3 +690,139 @@ class EventsStore:
                 event_ids, before=(user_id, device_id)))
 
         return await self._db.run("get_txn_ids", txn_fn)
+
+    # -- the room's past (backfill) -------------------------------------------------------------
+
+    @property
+    def lowest_position(self) -> int:
+        """At or below every event's position (backfilled events are the lowest visible ones)."""
+        return self._hidden_position
+
+    def _update_backward_extremities_txn(self, txn: Transaction, room_id: str, events: list[Event]) -> None:
+        """`events` are now shown to clients: they are no longer backward extremities, and those of
+        their prev events that we do not hold as such events (not at all, or as outliers) are."""
+        ids = {e.event_id for e in events}
+        txn.executemany("DELETE FROM event_backward_extremities WHERE room_id = ? AND event_id = ?",
+                        [(room_id, eid) for eid in ids])
+        prevs = sorted({p for e in events for p in e.prev_event_ids} - ids)
+        if not prevs:
+            return
+        held = {r[0] for r in txn.select_in("SELECT event_id FROM events WHERE event_id {in} AND outlier = 0", prevs)}
+        wanted = [p for p in prevs if p not in held]
+        if not wanted:
+            return
+        known = {r[0] for r in txn.select_in(
+            "SELECT event_id FROM event_backward_extremities WHERE room_id = ? AND event_id {in}", wanted,
+            before=(room_id,))}
+        txn.executemany("INSERT INTO event_backward_extremities (room_id, event_id) VALUES (?, ?)",
+                        [(room_id, p) for p in wanted if p not in known])
+
+    def _forget_settled_reads(self, room_id: str) -> None:
+        """The room's past grew below positions read before: those reads are read again (and
+        reads of it under way neither fill the caches nor are joined by new ones)."""
+        for cache in (self._committed_ranges, self._event_at_position):
+            cache.pop_where(lambda key, _value: key[0] == room_id)
+            for flight_key in [k for k in self._settled_in_flight if k[0] == id(cache) and k[1] == room_id]:
+                del self._settled_in_flight[flight_key]
+
+    async def get_backward_extremities(self, room_id: str, limit: int) -> list[str]:
+        """Up to `limit` of the room's backward extremities (sorted)."""
+        rows = await self._db.execute(
+            "get_backward_extremities",
+            "SELECT event_id FROM event_backward_extremities WHERE room_id = ? ORDER BY event_id LIMIT ?",
+            room_id, limit)
+        return [r[0] for r in rows]
+
+    async def get_event_holdings(self, event_ids: list[str]) -> dict[str, str]:
+        """event_id -> how we hold it: "visible" (shown to clients), "outlier" (known for auth
+        chains and state only) or "hidden" (rejected or soft-failed); absent if not held."""
+        if not event_ids:
+            return {}
+
+        def txn_fn(txn: Transaction) -> dict[str, str]:
+            rows = txn.select_in("SELECT event_id, outlier, rejection_reason, soft_failed FROM events "
+                                 "WHERE event_id {in}", event_ids)
+            return {eid: "hidden" if reason is not None or soft else "outlier" if outlier else "visible"
+                    for eid, outlier, reason, soft in rows}
+
+        return await self._db.run("get_event_holdings", txn_fn)
+
+    async def get_oldest_visible_event(self, room_id: str) -> str | None:
+        """The room's event at the lowest stream position among those shown to clients."""
+        rows = await self._db.execute(
+            "get_oldest_visible_event",
+            f"SELECT event_id FROM events WHERE room_id = ? AND {VISIBLE} ORDER BY stream_ordering ASC LIMIT 1",
+            room_id)
+        return rows[0][0] if rows else None
+
+    async def persist_backfilled(self, room_id: str, batch: list[BackfilledEvent]) -> list[PersistedEvent]:
+        """Events of the room's past, checked, in one transaction: each gets a position below every
+        position given so far (the newest of the batch, by depth, the highest), its edges, state
+        groups, relations and redactions, and no longer is a backward extremity (its prev events
+        not held become ones). The room's forward extremities, current state and memberships are
+        untouched; nothing is told to /sync. An event held as an outlier becomes part of the
+        timeline (keeping its row); one already held otherwise is skipped. `batch` comes oldest
+        first (a `before_from` names an earlier entry). The caller holds the room's lock."""
+        newest_first = sorted(batch, key=lambda b: (-b.event.depth, b.event.event_id))
+        positions = {b.event.event_id: self._next_hidden_position() for b in newest_first}
+
+        def txn_fn(txn: Transaction) -> list[PersistedEvent]:
+            ids = [b.event.event_id for b in batch]
+            held = {r[0]: (r[1], r[2], r[3]) for r in txn.select_in(
+                "SELECT event_id, outlier, rejection_reason, soft_failed FROM events WHERE event_id {in}", ids)}
+            groups_after: dict[str, int] = {}
+            done: list[PersistedEvent] = []
+            for b in batch:
+                event = b.event
+                position = positions[event.event_id]
+                holding = held.get(event.event_id)
+                if holding is not None and (not holding[0] or holding[1] is not None or holding[2]):
+                    continue  # already in the timeline, or rejected / soft-failed: left as it is
+                replaces = b.state_before.get(event.state_tuple) if event.is_state() and b.state_exact else None
+                if replaces is not None:
+                    event.unsigned["replaces_state"] = replaces
+                if holding is None:
+                    txn.execute(
+                        "INSERT INTO events (event_id, stream_ordering, room_id, type, state_key, sender, depth, "
+                        "origin_server_ts, json, replaces_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (event.event_id, position, room_id, event.type, event.state_key, event.sender, event.depth,
+                         event.origin_server_ts, encode_canonical_json(event.pdu).decode("utf-8"), replaces))
+                    txn.executemany("INSERT INTO event_auth (event_id, auth_id) VALUES (?, ?)",
+                                    [(event.event_id, a) for a in event.auth_event_ids])
+                else:  # an outlier: its row and auth edges are there already
+                    txn.execute("UPDATE events SET outlier = 0, stream_ordering = ?, replaces_state = ? "
+                                "WHERE event_id = ?", (position, replaces, event.event_id))
+                txn.executemany("INSERT INTO event_edges (event_id, prev_event_id) VALUES (?, ?)",
+                                [(event.event_id, p) for p in event.prev_event_ids])
+                if b.before_from is not None and b.before_from in groups_after:
+                    group_before = groups_after[b.before_from]
+                elif b.state_group_before is not None:
+                    group_before = b.state_group_before
+                else:
+                    group_before = self._state_groups.create_state_group_txn(txn, room_id, b.state_before)
+                group_after = group_before
+                if event.is_state():
+                    group_after = self._state_groups.create_state_group_txn(
+                        txn, room_id, {**b.state_before, event.state_tuple: event.event_id}, group_before)
+                groups_after[event.event_id] = group_after
+                self._state_groups.set_event_state_groups_txn(txn, event.event_id, group_before, group_after)
+                self._relations.add_relation_txn(txn, event, position)
+                if event.type == "m.room.redaction" and isinstance(event.redacts, str):
+                    txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
+                                (event.event_id, event.redacts))
+                    self._relations.remove_relation_txn(txn, event.redacts)
+                    txn.call_after_commit(lambda redacts=event.redacts: self._redacted_cache.pop(redacts))
+                done.append(PersistedEvent(event, position))
+            self._update_backward_extremities_txn(txn, room_id, [p.event for p in done])
+
+            def after_commit() -> None:
+                for persisted in done:
+                    self._event_cache.set(persisted.event.event_id, persisted.event)
+                    self._positions.set(persisted.event.event_id, persisted.stream_ordering)
+                if done:
+                    self._forget_settled_reads(room_id)
+
+            txn.call_after_commit(after_commit)
+            return done
+
+        return await self._db.run("persist_backfilled", txn_fn)

@@ -277,7 +277,8 @@ class MessagesServlet(RestServlet):
         event_filter = parse_filter(request)
         return 200, await self.hs.room_read_handler.get_messages(
             requester.user_id, room_id, parse_string(request, "from"), parse_string(request, "to"),
-            direction == "b", parse_integer(request, "limit", default=10, minimum=0) or 10, event_filter)
+            direction == "b", parse_integer(request, "limit", default=10, minimum=0) or 10, event_filter,
+            backfill=True)
 
 
 class RedactServlet(RestServlet):
