@@ -60,6 +60,24 @@ class InviteTest(TwoServerTestCase):
         self.assertIn(room_id, sync["rooms"]["join"])
         self.assertNotIn(room_id, sync["rooms"].get("invite", {}))
 
+    async def test_create_room_invites_other_servers_users_through_their_server(self) -> None:
+        # createRoom's `invite` list goes the same way as POST /invite: B must countersign, and
+        # Bob sees the invite (a bare /send of the invite event would be dropped by B).
+        first = await self.sync_b()
+        room_id = await self.room(invite=[self.bob])
+        self.assertEqual(await self.membership(self.hs, room_id, self.bob), "invite")
+        self.assertEqual(await self.membership(self.hs_b, room_id, self.bob), "invite")
+        sync = await self.sync_b(first["next_batch"])
+        self.assertIn(room_id, sync["rooms"]["invite"])
+        r = await self.request("POST", f"{V3}/join/{quote(room_id)}", {}, token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(await self.membership(self.hs, room_id, self.bob), "join")
+
+    async def test_create_room_with_an_invitee_whose_server_refuses_fails(self) -> None:
+        r = await self.post(f"{V3}/createRoom", {"preset": "private_chat", "invite": [f"@nobody:{NAME_B}"]},
+                            token=self.token_a)
+        self.assertEqual((r.code, r.json.get("errcode")), (404, "M_NOT_FOUND"), r.json)
+
     async def test_rejecting_goes_through_the_inviting_server(self) -> None:
         room_id = await self.room()
         self.assertEqual((await self.invite(room_id, self.bob)).code, 200)
