@@ -67,6 +67,8 @@ class FederationServlet(RestServlet):
                 why = f"Unknown or expired key {auth.key_id} of {auth.origin}"
                 continue
             if verify_request(auth, key, our_name, method, uri, content):
+                # It is up: requests to it no longer wait for their backoff, nor do its queued events.
+                self.hs.federation_client.backoff.succeeded(auth.origin)
                 self.hs.federation_sender.on_peer_contact(auth.origin)
                 return auth.origin
             why = f"Bad X-Matrix signature from {auth.origin}"
