@@ -138,7 +138,9 @@ class RemoteJoinHandler:
     async def countersign_invite(self, room_version: RoomVersion, pdu: dict[str, Any], state_before: StateMap
                                  ) -> dict[str, Any]:
         """Our invite of another server's user, signed by that server too (spec: "Inviting to a
-        room"): it gets the room's stripped state; a refusal is passed on to the inviter."""
+        room"): it gets the room's stripped state, as full events in the room's format, the
+        create event among them (spec 1.16: `invite_room_state`); a refusal is passed on to the
+        inviter."""
         target = pdu["state_key"]
         server = target.split(":", 1)[1]
         event_id = self._event_id(pdu, room_version)
@@ -146,8 +148,7 @@ class RemoteJoinHandler:
         if ("m.room.member", pdu["sender"]) in state_before:
             wanted.append(state_before[("m.room.member", pdu["sender"])])
         held = await self._events.get_events(wanted)
-        stripped = [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
-                    for e in (held[i] for i in wanted if i in held)]
+        stripped = [held[i].pdu for i in wanted if i in held]
         try:
             answer = await self._federation.invite(server, pdu["room_id"], event_id, room_version.identifier, pdu,
                                                    stripped)
