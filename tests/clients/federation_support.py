@@ -239,6 +239,9 @@ class SynapseProcess:
             "federation_verify_certificates": True,
             "federation_custom_ca_list": [str(self.ca.ca_path)],
             "ip_range_whitelist": ["127.0.0.0/8"],
+            # Synapse checks a destination that is an IP literal against its federation blocklist
+            # alone (ip_range_whitelist is not consulted there): empty it, loopback is all we use.
+            "federation_ip_range_blacklist": [],
             "trusted_key_servers": [],
             "suppress_key_server_warning": True,
             "report_stats": False,

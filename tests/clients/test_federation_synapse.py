@@ -1,0 +1,126 @@
+"""Ours federating with Synapse, both real processes over TLS on loopback, driven by matrix-nio:
+a Synapse user joins our room by room ID (server_name) and ours joins a Synapse room the same
+way, messages go both ways in the same order on both sides, and invites go both ways.
+
+Synapse comes from .venv-synapse (scripts/setup-env.sh test installs the version pinned there);
+HOMESERVER_TEST_SYNAPSE_PYTHON points at another install."""
+
+from __future__ import annotations
+
+from nio import AsyncClient, RoomCreateResponse, RoomInviteResponse, RoomVisibility, SyncResponse
+
+from tests.clients.federation_support import SYNAPSE_PYTHON, FederationTestCase, SynapseProcess
+
+
+class WithSynapseTest(FederationTestCase):
+    timeout = 300
+
+    def setUp(self) -> None:
+        super().setUp()
+        if not SynapseProcess.available():
+            self.fail(f"Synapse is not installed at {SYNAPSE_PYTHON} (scripts/setup-env.sh test installs it)")
+        self.ours = self.start_ours("ours")
+        self.synapse = self.start_synapse()
+
+    async def conversation(self, first: AsyncClient, second: AsyncClient, room_id: str, rounds: int = 3) -> None:
+        """Each answers once the other's message arrived; then a burst each; the same messages
+        in the same order on both sides."""
+        sent: list[str] = []
+        for i in range(rounds):
+            for client, other, name in ((first, second, "first"), (second, first, "second")):
+                body = f"{name} {i}"
+                await self.send_text(client, room_id, body)
+                sent.append(body)
+                await self.wait_texts(other, room_id, [body])
+        for client, other, name in ((first, second, "first"), (second, first, "second")):
+            burst = [f"{name} burst {i}" for i in range(8)]
+            for body in burst:
+                await self.send_text(client, room_id, body)
+            sent.extend(burst)
+            await self.wait_texts(other, room_id, burst)
+        at_first = await self.wait_texts(first, room_id, sent)
+        at_second = await self.wait_texts(second, room_id, sent)
+        self.assertEqual(at_first[-len(sent):], at_second[-len(sent):])
+
+    async def wait_invited(self, client: AsyncClient, room_id: str) -> None:
+        async def invited() -> bool:
+            sync = await client.sync(timeout=0, full_state=True)
+            self.assert_nio_ok(sync, SyncResponse, f"{client.user_id} syncs")
+            return room_id in sync.rooms.invite
+
+        await self.wait_for(f"{client.user_id}'s invite to {room_id}", invited)
+
+    async def wait_membership(self, client: AsyncClient, room_id: str, user: str, membership: str) -> None:
+        async def check() -> bool:
+            return await self.membership_seen(client, room_id, user) == membership
+
+        await self.wait_for(f"{user} {membership} in {room_id} as {client.user_id} sees it", check)
+
+    def test_a_synapse_user_joins_our_room_and_is_invited_to_another(self) -> None:
+        async def scenario() -> None:
+            alice = await self.register_on(self.ours, "alice")
+            sam = await self.register_on(self.synapse, "sam")
+            resp = await alice.room_create(name="Ours, public", topic="hello", preset=None,
+                                           visibility=RoomVisibility.public)
+            self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a public room")
+            room_id = resp.room_id
+            await self.join_via(sam, room_id, self.ours.server_name)
+            await self.wait_membership(alice, room_id, sam.user_id, "join")
+            self.assertEqual((await self.state(sam, room_id, "m.room.topic")).get("topic"), "hello")
+            await self.conversation(alice, sam, room_id)
+
+            # An invite from us to a Synapse user, at createRoom and afterwards.
+            sue = await self.register_on(self.synapse, "sue")
+            resp = await alice.room_create(name="Ours, private", invite=[sam.user_id])
+            self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a private room inviting sam")
+            private = resp.room_id
+            await self.wait_invited(sam, private)
+            await self.join(sam, private)
+            await self.wait_membership(alice, private, sam.user_id, "join")
+            resp = await alice.room_invite(private, sue.user_id)
+            self.assert_nio_ok(resp, RoomInviteResponse, "alice invites sue")
+            await self.wait_invited(sue, private)
+            await self.join(sue, private)
+            await self.wait_membership(alice, private, sue.user_id, "join")
+            await self.send_text(sue, private, "thanks")
+            await self.wait_texts(alice, private, ["thanks"])
+            await self.wait_texts(sam, private, ["thanks"])
+
+        self.run_scenario(scenario)
+
+    def test_our_user_joins_a_synapse_room_and_is_invited_to_another(self) -> None:
+        async def scenario() -> None:
+            sam = await self.register_on(self.synapse, "sam")
+            bob = await self.register_on(self.ours, "bob")
+            resp = await sam.room_create(name="Synapse, public", topic="theirs",
+                                         visibility=RoomVisibility.public)
+            self.assert_nio_ok(resp, RoomCreateResponse, "sam creates a public room")
+            room_id = resp.room_id
+            await self.join_via(bob, room_id, self.synapse.server_name)
+            await self.wait_membership(sam, room_id, bob.user_id, "join")
+            self.assertEqual((await self.state(bob, room_id, "m.room.topic")).get("topic"), "theirs")
+            await self.conversation(sam, bob, room_id)
+
+            # An invite from Synapse to one of ours, at createRoom and afterwards.
+            carol = await self.register_on(self.ours, "carol")
+            resp = await sam.room_create(name="Synapse, private", invite=[bob.user_id])
+            self.assert_nio_ok(resp, RoomCreateResponse, "sam creates a private room inviting bob")
+            private = resp.room_id
+            await self.wait_invited(bob, private)
+            await self.join(bob, private)
+            await self.wait_membership(sam, private, bob.user_id, "join")
+            resp = await sam.room_invite(private, carol.user_id)
+            self.assert_nio_ok(resp, RoomInviteResponse, "sam invites carol")
+            await self.wait_invited(carol, private)
+            await self.join(carol, private)
+            await self.wait_membership(sam, private, carol.user_id, "join")
+            await self.send_text(carol, private, "thanks")
+            await self.wait_texts(sam, private, ["thanks"])
+            await self.wait_texts(bob, private, ["thanks"])
+
+        self.run_scenario(scenario)
+
+    async def state(self, client: AsyncClient, room_id: str, event_type: str, state_key: str = "") -> dict:
+        resp = await client.room_get_state_event(room_id, event_type, state_key)
+        content = getattr(resp, "content", None)
+        return content if isinstance(content, dict) else {}
