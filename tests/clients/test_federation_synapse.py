@@ -120,6 +120,32 @@ class WithSynapseTest(FederationTestCase):
 
         self.run_scenario(scenario)
 
+    def test_a_synapse_user_joining_our_room_reads_its_history(self) -> None:
+        async def scenario() -> None:
+            alice = await self.register_on(self.ours, "alice")
+            sam = await self.register_on(self.synapse, "sam")
+            resp = await alice.room_create(name="Long history", visibility=RoomVisibility.public)
+            self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a public room")
+            room_id = resp.room_id
+            history = [f"old {i}" for i in range(60)]
+            for body in history:
+                await self.send_text(alice, room_id, body)
+            resp = await alice.room_put_state(room_id, "m.room.topic", {"topic": "after 60"})
+            await self.join_via(sam, room_id, self.ours.server_name)
+            await self.wait_membership(alice, room_id, sam.user_id, "join")
+            self.assertEqual((await self.state(sam, room_id, "m.room.topic")).get("topic"), "after 60")
+            self.assertEqual((await self.state(sam, room_id, "m.room.name")).get("name"), "Long history")
+            # Synapse backfills what it lacks from us (/backfill) as sam pages back.
+            await self.wait_for("the 60 messages from before the join at Synapse",
+                                lambda: self._has_all(sam, room_id, history))
+            self.assertEqual([t for t in await self.texts(sam, room_id) if t.startswith("old ")], history)
+
+        self.run_scenario(scenario)
+
+    async def _has_all(self, client: AsyncClient, room_id: str, bodies: list[str]) -> bool:
+        texts = await self.texts(client, room_id)
+        return all(b in texts for b in bodies)
+
     async def state(self, client: AsyncClient, room_id: str, event_type: str, state_key: str = "") -> dict:
         resp = await client.room_get_state_event(room_id, event_type, state_key)
         content = getattr(resp, "content", None)
