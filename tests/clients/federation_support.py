@@ -279,6 +279,19 @@ class SynapseProcess:
             time.sleep(0.2)
         raise ServerStartError(f"Synapse did not start ({last}):\n{self.log_tail()}")
 
+    def kill_hard(self) -> None:
+        """SIGKILL, as a crash would; the data stays for relaunch()."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=STOP_GRACE_S)
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def relaunch(self) -> None:
+        self._launch()
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:

@@ -7,7 +7,14 @@ HOMESERVER_TEST_SYNAPSE_PYTHON points at another install."""
 
 from __future__ import annotations
 
-from nio import AsyncClient, RoomCreateResponse, RoomInviteResponse, RoomVisibility, SyncResponse
+from nio import (
+    AsyncClient,
+    RoomCreateResponse,
+    RoomInviteResponse,
+    RoomLeaveResponse,
+    RoomVisibility,
+    SyncResponse,
+)
 
 from tests.clients.federation_support import SYNAPSE_PYTHON, FederationTestCase, SynapseProcess
 
@@ -117,6 +124,80 @@ class WithSynapseTest(FederationTestCase):
             await self.send_text(carol, private, "thanks")
             await self.wait_texts(sam, private, ["thanks"])
             await self.wait_texts(bob, private, ["thanks"])
+
+        self.run_scenario(scenario)
+
+    async def shared_room(self, ours_creates: bool, suffix: str = "") -> tuple[AsyncClient, AsyncClient, str]:
+        """A public room of ours (or of Synapse) that a user of the other joined; (ours, theirs, room)."""
+        alice = await self.register_on(self.ours, "alice" + suffix)
+        sam = await self.register_on(self.synapse, "sam" + suffix)
+        creator, joiner, home = (alice, sam, self.ours) if ours_creates else (sam, alice, self.synapse)
+        resp = await creator.room_create(name="Shared", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, f"{creator.user_id} creates a public room")
+        room_id = resp.room_id
+        await self.join_via(joiner, room_id, home.server_name)
+        await self.wait_membership(creator, room_id, joiner.user_id, "join")
+        await self.send_text(creator, room_id, "before")
+        await self.wait_texts(joiner, room_id, ["before"])
+        return alice, sam, room_id
+
+    def test_leave_and_rejoin_both_ways(self) -> None:
+        async def scenario() -> None:
+            for ours_creates in (True, False):
+                alice, sam, room_id = await self.shared_room(ours_creates, "2" if ours_creates else "1")
+                creator, joiner = (alice, sam) if ours_creates else (sam, alice)
+                home = self.ours if ours_creates else self.synapse
+                resp = await joiner.room_leave(room_id)
+                self.assert_nio_ok(resp, RoomLeaveResponse, f"{joiner.user_id} leaves")
+                await self.wait_membership(creator, room_id, joiner.user_id, "leave")
+                await self.send_text(creator, room_id, "while away")
+                await self.join_via(joiner, room_id, home.server_name)
+                await self.wait_membership(creator, room_id, joiner.user_id, "join")
+                await self.send_text(joiner, room_id, "back")
+                await self.wait_texts(creator, room_id, ["while away", "back"])
+                await self.send_text(creator, room_id, "welcome back")
+                await self.wait_texts(joiner, room_id, ["back", "welcome back"])
+
+        self.run_scenario(scenario)
+
+    def test_kill_ours_while_synapse_keeps_sending(self) -> None:
+        async def scenario() -> None:
+            alice, sam, room_id = await self.shared_room(ours_creates=False)
+            self.ours.kill_hard()
+            missed = [f"missed {i}" for i in range(5)]
+            for body in missed:
+                await self.send_text(sam, room_id, body)
+            self.ours.relaunch()
+            # Synapse backs off from a dead server for minutes; a transaction from us ends that
+            # (and starts its catch-up: it sends the room's latest event, we fetch the gap).
+            # (alice has not seen the missed messages: hers is concurrent with them.)
+            await self.send_text(alice, room_id, "alice is back")
+            await self.wait_for("alice's message at Synapse", lambda: self._has_all(sam, room_id, ["alice is back"]))
+            await self.wait_for("what Synapse sent while ours was down, at ours",
+                                lambda: self._has_all(alice, room_id, missed))
+            await self.send_text(alice, room_id, "caught up")
+            at_sam = await self.wait_texts(sam, room_id, ["caught up"])
+            at_alice = await self.wait_texts(alice, room_id, ["caught up"])
+            self.assertEqual(sorted(at_sam), sorted(at_alice))
+
+        self.run_scenario(scenario)
+
+    def test_kill_synapse_while_ours_keeps_sending(self) -> None:
+        async def scenario() -> None:
+            alice, sam, room_id = await self.shared_room(ours_creates=True)
+            self.synapse.kill_hard()
+            missed = [f"missed {i}" for i in range(5)]
+            for body in missed:
+                await self.send_text(alice, room_id, body)
+            self.synapse.relaunch()
+            await self.send_text(sam, room_id, "sam is back")
+            await self.wait_for("sam's message at ours", lambda: self._has_all(alice, room_id, ["sam is back"]))
+            await self.wait_for("what ours sent while Synapse was down, at Synapse",
+                                lambda: self._has_all(sam, room_id, missed))
+            await self.send_text(sam, room_id, "caught up")
+            at_alice = await self.wait_texts(alice, room_id, ["caught up"])
+            at_sam = await self.wait_texts(sam, room_id, ["caught up"])
+            self.assertEqual(sorted(at_sam), sorted(at_alice))
 
         self.run_scenario(scenario)
 
