@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -328,19 +329,21 @@ class FederationTestCase(NioTestCase):
         self.ca = TestCa(directory)
         self._servers: list[Any] = []
 
-    def start_ours(self, label: str, overrides: dict[str, Any] | None = None) -> FederatingServer:
-        server = FederatingServer(self.ca, label, overrides)
-        server.start()
-        self.addCleanup(server.stop)
-        self._servers.append(server)
-        return server
+    def our_server(self, label: str, overrides: dict[str, Any] | None = None) -> FederatingServer:
+        """Our server, not started yet (start_all)."""
+        return FederatingServer(self.ca, label, overrides)
 
-    def start_synapse(self) -> SynapseProcess:
-        server = SynapseProcess(self.ca)
-        server.start()
-        self.addCleanup(server.stop)
-        self._servers.append(server)
-        return server
+    def synapse_server(self) -> SynapseProcess:
+        return SynapseProcess(self.ca)
+
+    def start_all(self, *servers: Any) -> None:
+        """Start the servers side by side (each takes seconds), stopping them all at the end."""
+        for server in servers:
+            self.addCleanup(server.stop)
+            self._servers.append(server)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            for future in [pool.submit(server.start) for server in servers]:
+                future.result()
 
     def client_for(self, server: Any, localpart: str) -> AsyncClient:
         config = AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False,

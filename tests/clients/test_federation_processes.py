@@ -14,8 +14,8 @@ class TwoProcessesTest(FederationTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.a = self.start_ours("a")
-        self.b = self.start_ours("b")
+        self.a, self.b = self.our_server("a"), self.our_server("b")
+        self.start_all(self.a, self.b)
 
     async def _invite_and_join(self) -> tuple:
         alice = await self.register_on(self.a, "alice")
