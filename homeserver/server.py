@@ -334,12 +334,12 @@ class HomeServer:
         self.directory_handler = DirectoryHandler(config.server_name, self.clock, self.directory_store,
                                                   self.events_store, self.event_creation_handler,
                                                   self.auth_handler, self.federation_api)
-        self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
-                                                         self.users_store, self.directory_handler,
-                                                         self.event_persister)
         self.remote_join_handler = RemoteJoinHandler(config.server_name, self.signing_key, self.clock,
                                                      self.events_store, self.event_checker, self.event_persister,
                                                      self.federation_api)
+        self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
+                                                         self.users_store, self.directory_handler,
+                                                         self.event_persister, self.remote_join_handler)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store, self.directory_handler,
                                                      self.remote_join_handler)

@@ -42,6 +42,20 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ constraints.txt -nt "$st
   touch "$stamp"
 fi
 
+# The federation tests with Synapse (tests/clients/test_federation_synapse.py) run this Synapse
+# release from its own venv, .venv-synapse (its dependencies must not mix with ours). A failure here
+# is reported, not fatal: those tests then fail with the reason, the rest still run.
+SYNAPSE_VERSION=1.163.2
+if [ "$mode" = "test" ]; then
+  synapse_stamp=".venv-synapse/.installed-$SYNAPSE_VERSION"
+  if [ ! -f "$synapse_stamp" ]; then
+    { [ -x .venv-synapse/bin/python ] || python3 -m venv .venv-synapse; } \
+      && .venv-synapse/bin/pip install -q --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION" \
+      && touch "$synapse_stamp" \
+      || echo "installing matrix-synapse $SYNAPSE_VERSION into .venv-synapse failed: the Synapse tests will fail" >&2
+  fi
+fi
+
 # The matrix-js-sdk end-to-end tests (tests/clients/test_js_sdk.py) need Node >= 20 and the exact
 # packages of tests/clients/js/package-lock.json. npm writes node_modules/.package-lock.json on install.
 # A failure here is reported, not fatal: those tests then fail with the reason, the rest still run.

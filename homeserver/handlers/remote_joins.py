@@ -139,11 +139,13 @@ class RemoteJoinHandler:
     async def countersign_invite(self, room_version: RoomVersion, pdu: dict[str, Any], state_before: StateMap
                                  ) -> dict[str, Any]:
         """Our invite of another server's user, signed by that server too (spec: "Inviting to a
-        room"): it gets the room's stripped state; a refusal is passed on to the inviter."""
+        room"): it gets the room's stripped state, as full events in the room's format, the
+        create event among them (spec 1.16: `invite_room_state`); a refusal is passed on to the
+        inviter."""
         target = pdu["state_key"]
         server = target.split(":", 1)[1]
         event_id = self._event_id(pdu, room_version)
-        stripped = await stripped_state_of(self._events, state_before, pdu["sender"])
+        stripped = await stripped_state_of(self._events, state_before, pdu["sender"], full=True)
         try:
             answer = await self._federation.invite(server, pdu["room_id"], event_id, room_version.identifier, pdu,
                                                    stripped)

@@ -24,12 +24,16 @@ STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.canonical_
 
 
 async def stripped_state_of(store: EventsStore, state: dict[tuple[str, str], str],
-                            member: str | None = None) -> list[dict[str, Any]]:
-    """The stripped state events of a room's state (and `member`'s member event, if any)."""
+                            member: str | None = None, full: bool = False) -> list[dict[str, Any]]:
+    """The stripped state events of a room's state (and `member`'s member event, if any);
+    `full`: the events whole, in the room's format (what an invite to another server carries:
+    servers check them, e.g. the create event's signatures)."""
     wanted = [state[(t, "")] for t in STRIPPED_STATE_TYPES if (t, "") in state]
     if member is not None and ("m.room.member", member) in state:
         wanted.append(state[("m.room.member", member)])
     held = await store.get_events(wanted)
+    if full:
+        return [held[i].pdu for i in wanted if i in held]
     return [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
             for e in (held[i] for i in wanted if i in held)]
 

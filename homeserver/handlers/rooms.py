@@ -60,8 +60,9 @@ def default_power_levels(room_version: RoomVersion, creator: str, preset: str, i
 
 class RoomCreationHandler:
     def __init__(self, config: Config, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
-                 directory: DirectoryHandler, persister: EventPersister):
+                 directory: DirectoryHandler, persister: EventPersister, remote_joins: RemoteJoinHandler):
         self._config = config
+        self._remote_joins = remote_joins
         self._events = events
         self._creator = creator
         self._persister = persister
@@ -141,7 +142,11 @@ class RoomCreationHandler:
                 content = {"membership": "invite"}
                 if body.get("is_direct"):
                     content["is_direct"] = True
-                await send(user_id, room_id, "m.room.member", content, invitee)
+                # Another server's user is invited through their server (it must countersign),
+                # exactly as POST /invite does.
+                countersign = self._remote_joins.countersign_invite \
+                    if domain_of(invitee) != self._config.server_name else None
+                await send(user_id, room_id, "m.room.member", content, invitee, countersign=countersign)
         return room_id
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from homeserver.events.hashing import event_from_pdu
 from homeserver.federation.client import FederationError
 from tests.federation.two_servers import NAME_A, NAME_B, TwoServerTestCase
 
@@ -59,6 +60,51 @@ class InviteTest(TwoServerTestCase):
         sync = await self.sync_b(sync["next_batch"])
         self.assertIn(room_id, sync["rooms"]["join"])
         self.assertNotIn(room_id, sync["rooms"].get("invite", {}))
+
+    async def test_create_room_invites_other_servers_users_through_their_server(self) -> None:
+        # createRoom's `invite` list goes the same way as POST /invite: B must countersign, and
+        # Bob sees the invite (a bare /send of the invite event would be dropped by B).
+        first = await self.sync_b()
+        room_id = await self.room(invite=[self.bob])
+        self.assertEqual(await self.membership(self.hs, room_id, self.bob), "invite")
+        self.assertEqual(await self.membership(self.hs_b, room_id, self.bob), "invite")
+        sync = await self.sync_b(first["next_batch"])
+        self.assertIn(room_id, sync["rooms"]["invite"])
+        r = await self.request("POST", f"{V3}/join/{quote(room_id)}", {}, token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(await self.membership(self.hs, room_id, self.bob), "join")
+
+    async def test_create_room_with_an_invitee_whose_server_refuses_fails(self) -> None:
+        r = await self.post(f"{V3}/createRoom", {"preset": "private_chat", "invite": [f"@nobody:{NAME_B}"]},
+                            token=self.token_a)
+        self.assertEqual((r.code, r.json.get("errcode")), (404, "M_NOT_FOUND"), r.json)
+
+    async def test_invite_room_state_is_full_events_with_the_create_event(self) -> None:
+        # Spec 1.16 (invite v2): `invite_room_state` MUST hold m.room.create and every entry MUST
+        # be an event in the room's format (Synapse checks them as PDUs).
+        sent: list[dict] = []
+        put_json = self.link_a.put_json
+
+        async def recording(destination: str, path: str, body: Any, query: dict | None = None) -> Any:
+            if "/invite/" in path:
+                sent.append(body)
+            return await put_json(destination, path, body, query)
+
+        self.link_a.put_json = recording
+        room_id = await self.room()
+        self.assertEqual((await self.invite(room_id, self.bob)).code, 200)
+        self.assertEqual(len(sent), 1)
+        state = sent[0]["invite_room_state"]
+        types = {e["type"] for e in state}
+        self.assertIn("m.room.create", types)
+        self.assertIn("m.room.name", types)
+        version = await self.hs.events_store.get_room_version(room_id)
+        held = await self.hs.events_store.get_current_state_ids(room_id)
+        for pdu in state:
+            for key in ("auth_events", "prev_events", "hashes", "signatures", "depth", "origin_server_ts"):
+                self.assertIn(key, pdu, f"{pdu['type']} lacks {key}")
+            event = event_from_pdu(pdu, version)
+            self.assertEqual(held[(event.type, event.state_key)], event.event_id)
 
     async def test_rejecting_goes_through_the_inviting_server(self) -> None:
         room_id = await self.room()

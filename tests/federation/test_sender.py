@@ -164,3 +164,16 @@ class FederationSenderTest(HomeserverTestCase):
         await sender.catch_up()
         await self.pump()
         self.assertEqual(client.sent, [])
+
+    async def test_a_request_from_the_peer_ends_its_backoff_in_the_federation_client(self) -> None:
+        # Without this the sender's retry at the peer's contact failed at once on the client's
+        # own backoff ("backing off after failures") and waited for the next retry.
+        backoff = self.hs.federation_client.backoff
+        backoff.failed(self.remote.name)
+        self.assertIsNotNone(backoff.retry_at(self.remote.name))
+        r = await self.remote.request("GET", "/_matrix/federation/v1/version")  # unauthenticated: no contact
+        self.assertIsNotNone(backoff.retry_at(self.remote.name))
+        r = await self.remote.request("GET", f"/_matrix/federation/v1/state_ids/{quote(self.room_id)}"
+                                             f"?event_id={quote(await self.say('x'), safe='')}")
+        self.assertEqual(r.code, 200, r.json)
+        self.assertIsNone(backoff.retry_at(self.remote.name))

@@ -1,0 +1,235 @@
+"""Ours federating with Synapse, both real processes over TLS on loopback, driven by matrix-nio:
+a Synapse user joins our room by room ID (server_name) and ours joins a Synapse room the same
+way, messages go both ways in the same order on both sides, and invites go both ways.
+
+Synapse comes from .venv-synapse (scripts/setup-env.sh test installs the version pinned there);
+HOMESERVER_TEST_SYNAPSE_PYTHON points at another install."""
+
+from __future__ import annotations
+
+from nio import (
+    AsyncClient,
+    RoomCreateResponse,
+    RoomInviteResponse,
+    RoomLeaveResponse,
+    RoomVisibility,
+    SyncResponse,
+)
+
+from tests.clients.federation_support import SYNAPSE_PYTHON, FederationTestCase, SynapseProcess
+
+
+class WithSynapseTest(FederationTestCase):
+    timeout = 300
+
+    def setUp(self) -> None:
+        super().setUp()
+        if not SynapseProcess.available():
+            self.fail(f"Synapse is not installed at {SYNAPSE_PYTHON} (scripts/setup-env.sh test installs it)")
+        self.ours, self.synapse = self.our_server("ours"), self.synapse_server()
+        self.start_all(self.ours, self.synapse)
+
+    async def conversation(self, first: AsyncClient, second: AsyncClient, room_id: str, rounds: int = 3) -> None:
+        """Each answers once the other's message arrived; then a burst each; the same messages
+        in the same order on both sides."""
+        sent: list[str] = []
+        for i in range(rounds):
+            for client, other, name in ((first, second, "first"), (second, first, "second")):
+                body = f"{name} {i}"
+                await self.send_text(client, room_id, body)
+                sent.append(body)
+                await self.wait_texts(other, room_id, [body])
+        for client, other, name in ((first, second, "first"), (second, first, "second")):
+            burst = [f"{name} burst {i}" for i in range(8)]
+            for body in burst:
+                await self.send_text(client, room_id, body)
+            sent.extend(burst)
+            await self.wait_texts(other, room_id, burst)
+        at_first = await self.wait_texts(first, room_id, sent)
+        at_second = await self.wait_texts(second, room_id, sent)
+        self.assertEqual(at_first[-len(sent):], at_second[-len(sent):])
+
+    async def wait_invited(self, client: AsyncClient, room_id: str) -> None:
+        async def invited() -> bool:
+            sync = await client.sync(timeout=0, full_state=True)
+            self.assert_nio_ok(sync, SyncResponse, f"{client.user_id} syncs")
+            return room_id in sync.rooms.invite
+
+        await self.wait_for(f"{client.user_id}'s invite to {room_id}", invited)
+
+    async def wait_membership(self, client: AsyncClient, room_id: str, user: str, membership: str) -> None:
+        async def check() -> bool:
+            return await self.membership_seen(client, room_id, user) == membership
+
+        await self.wait_for(f"{user} {membership} in {room_id} as {client.user_id} sees it", check)
+
+    async def a_synapse_user_joins_our_room_and_is_invited_to_another(self) -> None:
+        alice = await self.register_on(self.ours, "alice")
+        sam = await self.register_on(self.synapse, "sam")
+        resp = await alice.room_create(name="Ours, public", topic="hello", preset=None,
+                                       visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a public room")
+        room_id = resp.room_id
+        await self.join_via(sam, room_id, self.ours.server_name)
+        await self.wait_membership(alice, room_id, sam.user_id, "join")
+        self.assertEqual((await self.state(sam, room_id, "m.room.topic")).get("topic"), "hello")
+        await self.conversation(alice, sam, room_id)
+
+        # An invite from us to a Synapse user, at createRoom and afterwards.
+        sue = await self.register_on(self.synapse, "sue")
+        resp = await alice.room_create(name="Ours, private", invite=[sam.user_id])
+        self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a private room inviting sam")
+        private = resp.room_id
+        await self.wait_invited(sam, private)
+        await self.join(sam, private)
+        await self.wait_membership(alice, private, sam.user_id, "join")
+        resp = await alice.room_invite(private, sue.user_id)
+        self.assert_nio_ok(resp, RoomInviteResponse, "alice invites sue")
+        await self.wait_invited(sue, private)
+        await self.join(sue, private)
+        await self.wait_membership(alice, private, sue.user_id, "join")
+        await self.send_text(sue, private, "thanks")
+        await self.wait_texts(alice, private, ["thanks"])
+        await self.wait_texts(sam, private, ["thanks"])
+
+    async def our_user_joins_a_synapse_room_and_is_invited_to_another(self) -> None:
+        sam = await self.register_on(self.synapse, "sam")
+        bob = await self.register_on(self.ours, "bob")
+        resp = await sam.room_create(name="Synapse, public", topic="theirs",
+                                     visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "sam creates a public room")
+        room_id = resp.room_id
+        await self.join_via(bob, room_id, self.synapse.server_name)
+        await self.wait_membership(sam, room_id, bob.user_id, "join")
+        self.assertEqual((await self.state(bob, room_id, "m.room.topic")).get("topic"), "theirs")
+        await self.conversation(sam, bob, room_id)
+
+        # An invite from Synapse to one of ours, at createRoom and afterwards.
+        carol = await self.register_on(self.ours, "carol")
+        resp = await sam.room_create(name="Synapse, private", invite=[bob.user_id])
+        self.assert_nio_ok(resp, RoomCreateResponse, "sam creates a private room inviting bob")
+        private = resp.room_id
+        await self.wait_invited(bob, private)
+        await self.join(bob, private)
+        await self.wait_membership(sam, private, bob.user_id, "join")
+        resp = await sam.room_invite(private, carol.user_id)
+        self.assert_nio_ok(resp, RoomInviteResponse, "sam invites carol")
+        await self.wait_invited(carol, private)
+        await self.join(carol, private)
+        await self.wait_membership(sam, private, carol.user_id, "join")
+        await self.send_text(carol, private, "thanks")
+        await self.wait_texts(sam, private, ["thanks"])
+        await self.wait_texts(bob, private, ["thanks"])
+
+    async def shared_room(self, ours_creates: bool, suffix: str = "") -> tuple[AsyncClient, AsyncClient, str]:
+        """A public room of ours (or of Synapse) that a user of the other joined; (ours, theirs, room)."""
+        alice = await self.register_on(self.ours, "alice" + suffix)
+        sam = await self.register_on(self.synapse, "sam" + suffix)
+        creator, joiner, home = (alice, sam, self.ours) if ours_creates else (sam, alice, self.synapse)
+        resp = await creator.room_create(name="Shared", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, f"{creator.user_id} creates a public room")
+        room_id = resp.room_id
+        await self.join_via(joiner, room_id, home.server_name)
+        await self.wait_membership(creator, room_id, joiner.user_id, "join")
+        await self.send_text(creator, room_id, "before")
+        await self.wait_texts(joiner, room_id, ["before"])
+        return alice, sam, room_id
+
+    async def leave_and_rejoin_both_ways(self) -> None:
+        for ours_creates in (True, False):
+            alice, sam, room_id = await self.shared_room(ours_creates, "2" if ours_creates else "1")
+            creator, joiner = (alice, sam) if ours_creates else (sam, alice)
+            home = self.ours if ours_creates else self.synapse
+            resp = await joiner.room_leave(room_id)
+            self.assert_nio_ok(resp, RoomLeaveResponse, f"{joiner.user_id} leaves")
+            await self.wait_membership(creator, room_id, joiner.user_id, "leave")
+            await self.send_text(creator, room_id, "while away")
+            await self.join_via(joiner, room_id, home.server_name)
+            await self.wait_membership(creator, room_id, joiner.user_id, "join")
+            await self.send_text(joiner, room_id, "back")
+            await self.wait_texts(creator, room_id, ["while away", "back"])
+            await self.send_text(creator, room_id, "welcome back")
+            await self.wait_texts(joiner, room_id, ["back", "welcome back"])
+
+    async def kill_ours_while_synapse_keeps_sending(self) -> None:
+        alice, sam, room_id = await self.shared_room(ours_creates=False, suffix="3")
+        self.ours.kill_hard()
+        missed = [f"missed {i}" for i in range(5)]
+        for body in missed:
+            await self.send_text(sam, room_id, body)
+        self.ours.relaunch()
+        # Synapse backs off from a dead server for minutes; a transaction from us ends that
+        # (and starts its catch-up: it sends the room's latest event, we fetch the gap).
+        # (alice has not seen the missed messages: hers is concurrent with them.)
+        await self.send_text(alice, room_id, "alice is back")
+        await self.wait_for("alice's message at Synapse", lambda: self._has_all(sam, room_id, ["alice is back"]))
+        await self.wait_for("what Synapse sent while ours was down, at ours",
+                            lambda: self._has_all(alice, room_id, missed))
+        await self.send_text(alice, room_id, "caught up")
+        at_sam = await self.wait_texts(sam, room_id, ["caught up"])
+        at_alice = await self.wait_texts(alice, room_id, ["caught up"])
+        self.assertEqual(sorted(at_sam), sorted(at_alice))
+
+    async def kill_synapse_while_ours_keeps_sending(self) -> None:
+        alice, sam, room_id = await self.shared_room(ours_creates=True, suffix="4")
+        self.synapse.kill_hard()
+        missed = [f"missed {i}" for i in range(5)]
+        for body in missed:
+            await self.send_text(alice, room_id, body)
+        self.synapse.relaunch()
+        await self.send_text(sam, room_id, "sam is back")
+        await self.wait_for("sam's message at ours", lambda: self._has_all(alice, room_id, ["sam is back"]))
+        await self.wait_for("what ours sent while Synapse was down, at Synapse",
+                            lambda: self._has_all(sam, room_id, missed))
+        await self.send_text(sam, room_id, "caught up")
+        at_alice = await self.wait_texts(alice, room_id, ["caught up"])
+        at_sam = await self.wait_texts(sam, room_id, ["caught up"])
+        self.assertEqual(sorted(at_sam), sorted(at_alice))
+
+    async def a_synapse_user_joining_our_room_reads_its_history(self) -> None:
+        alice = await self.register_on(self.ours, "alice_h")
+        sam = await self.register_on(self.synapse, "sam_h")
+        resp = await alice.room_create(name="Long history", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a public room")
+        room_id = resp.room_id
+        history = [f"old {i}" for i in range(60)]
+        for body in history:
+            await self.send_text(alice, room_id, body)
+        resp = await alice.room_put_state(room_id, "m.room.topic", {"topic": "after 60"})
+        await self.join_via(sam, room_id, self.ours.server_name)
+        await self.wait_membership(alice, room_id, sam.user_id, "join")
+        self.assertEqual((await self.state(sam, room_id, "m.room.topic")).get("topic"), "after 60")
+        self.assertEqual((await self.state(sam, room_id, "m.room.name")).get("name"), "Long history")
+        # Synapse backfills what it lacks from us (/backfill) as sam pages back.
+        await self.wait_for("the 60 messages from before the join at Synapse",
+                            lambda: self._has_all(sam, room_id, history))
+        self.assertEqual([t for t in await self.texts(sam, room_id) if t.startswith("old ")], history)
+
+    # Each test starts a Synapse (~13 s): the scenarios are grouped to keep the suite short.
+
+    def test_a_synapse_user_in_our_rooms(self) -> None:
+        async def scenario() -> None:
+            await self.a_synapse_user_joins_our_room_and_is_invited_to_another()
+            await self.a_synapse_user_joining_our_room_reads_its_history()
+
+        self.run_scenario(scenario)
+
+    def test_our_user_in_synapse_rooms(self) -> None:
+        self.run_scenario(self.our_user_joins_a_synapse_room_and_is_invited_to_another)
+
+    def test_leave_rejoin_and_kill_minus_9_of_either_side(self) -> None:
+        async def scenario() -> None:
+            await self.leave_and_rejoin_both_ways()
+            await self.kill_ours_while_synapse_keeps_sending()
+            await self.kill_synapse_while_ours_keeps_sending()
+
+        self.run_scenario(scenario)
+
+    async def _has_all(self, client: AsyncClient, room_id: str, bodies: list[str]) -> bool:
+        texts = await self.texts(client, room_id)
+        return all(b in texts for b in bodies)
+
+    async def state(self, client: AsyncClient, room_id: str, event_type: str, state_key: str = "") -> dict:
+        resp = await client.room_get_state_event(room_id, event_type, state_key)
+        content = getattr(resp, "content", None)
+        return content if isinstance(content, dict) else {}
