@@ -128,9 +128,6 @@ class TwoProcessesTest(FederationTestCase):
 
         self.run_scenario(scenario)
 
-    test_kill_sender_with_events_queued_for_a_dead_receiver.todo = \
-        "the federation sender's queue is in memory and there is no catch-up yet"
-
     def test_kill_sender_then_it_sends_again(self) -> None:
         async def scenario() -> None:
             alice, bob, room_id = await self._invite_and_join()
@@ -173,7 +170,6 @@ class TwoProcessesTest(FederationTestCase):
     # B holds the room's state from the join but none of its earlier timeline, and /messages
     # does not yet backfill from the room's other servers (docs/federation.md, "Not yet"); the
     # Synapse test shows our /backfill serving that history. Remove this mark when it lands.
-    test_history_from_before_the_join.todo = "/messages does not backfill from other servers yet"
 
     async def _contains_all(self, client, room_id: str, bodies: list[str]) -> bool:
         texts = await self.texts(client, room_id)
