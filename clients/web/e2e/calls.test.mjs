@@ -1,19 +1,123 @@
 // Calls end to end: the built client, the REAL homeserver process and a REAL coturn on loopback (its
 // `use-auth-secret` matching the server's `turn_shared_secret`), two browser contexts in headless Chromium
-// with fake camera, microphone and screen. Media is forced through the relay (iceTransportPolicy "relay").
+// with fake camera, microphone and screen. The clients run with matrix-js-sdk's forceTURN (set by the
+// test-only `hs.forceTURN` flag): iceTransportPolicy "relay", so media can only flow through coturn.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startEnvironment } from "./support.mjs";
+import {
+  DESKTOP, RESULTS_DIR, SLOW, acceptInvitation, aliceAndBobInDirectChat, messageLog, register, sendMessage, shot,
+  shotDesktopAndPhone, startDirectChat, startEnvironment,
+} from "./support.mjs";
 
 let env;
+let alice;
+let bob;
+const metrics = {};
 
-describe("calls through a real TURN relay", () => {
+/** Test-only page setup: relay-only calls, and a record of every RTCPeerConnection (for getStats). */
+function forceTurnAndRecordPeerConnections() {
+  localStorage.setItem("hs.forceTURN", "1");
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(config, ...rest) {
+      super(config, ...rest);
+      window.__pcs.push({ pc: this, config });
+    }
+  };
+}
+
+async function callPage(viewport = DESKTOP, { clock = false } = {}) {
+  const page = await env.newPage(viewport);
+  await page.context().addInitScript(forceTurnAndRecordPeerConnections);
+  if (clock) await page.clock.install();
+  return page;
+}
+
+/** The open call view (a dialog named "Call with <name>"). */
+const callView = (page) => page.locator("[data-call-phase]");
+
+async function waitForPhase(page, phase, options = SLOW) {
+  await page.locator(`[data-call-phase="${phase}"]`).waitFor(options);
+}
+
+/** Waits until no call is shown (view, bar or ringing dialog). */
+async function waitForNoCall(page) {
+  await callView(page).waitFor({ state: "detached", ...SLOW });
+  await page.getByTestId("incoming-call").waitFor({ state: "detached", ...SLOW });
+  await page.getByRole("region", { name: "Ongoing call" }).waitFor({ state: "detached", ...SLOW });
+}
+
+/**
+ * The live call's transport as getStats reports it: the selected candidate pair's candidate types and
+ * bytes, the RTP streams, and the ICE policy the connection was made with.
+ */
+async function callStats(page) {
+  return page.evaluate(async () => {
+    const live = window.__pcs.filter(({ pc }) => pc.connectionState === "connected");
+    if (live.length !== 1) return { error: `${live.length} connected peer connections` };
+    const { pc, config } = live[0];
+    const stats = [...(await pc.getStats()).values()];
+    const byId = new Map(stats.map((s) => [s.id, s]));
+    const transport = stats.find((s) => s.type === "transport" && s.selectedCandidatePairId);
+    const pair = byId.get(transport?.selectedCandidatePairId);
+    const rtp = (type, kind) => stats.filter((s) => s.type === type && s.kind === kind);
+    const total = (list, field) => list.reduce((a, s) => a + (s[field] ?? 0), 0);
+    return {
+      policy: config?.iceTransportPolicy ?? null,
+      local: byId.get(pair?.localCandidateId)?.candidateType,
+      remote: byId.get(pair?.remoteCandidateId)?.candidateType,
+      localAddress: byId.get(pair?.localCandidateId)?.address,
+      bytesSent: pair?.bytesSent ?? 0,
+      bytesReceived: pair?.bytesReceived ?? 0,
+      audioIn: total(rtp("inbound-rtp", "audio"), "bytesReceived"),
+      audioOut: total(rtp("outbound-rtp", "audio"), "bytesSent"),
+      videoIn: total(rtp("inbound-rtp", "video"), "bytesReceived"),
+      videoOut: total(rtp("outbound-rtp", "video"), "bytesSent"),
+      videoInTracks: rtp("inbound-rtp", "video").filter((s) => (s.bytesReceived ?? 0) > 0).length,
+    };
+  });
+}
+
+/** Polls callStats until `check` passes (media takes a moment to flow), then returns the stats. */
+async function statsUntil(page, check, what) {
+  let stats;
+  for (let i = 0; i < 60; i++) {
+    stats = await callStats(page);
+    if (!stats.error && check(stats)) return stats;
+    await page.waitForTimeout(250);
+  }
+  assert.fail(`${what}: ${JSON.stringify(stats)}`);
+}
+
+/** Both sides connected over relay candidates with bytes both ways (and `media` RTP both ways). */
+async function assertRelayedBothWays(page, media) {
+  const stats = await statsUntil(
+    page,
+    (s) => s.bytesSent > 0 && s.bytesReceived > 0 && s[`${media}In`] > 0 && s[`${media}Out`] > 0,
+    `${media} over the relay both ways`,
+  );
+  assert.equal(stats.policy, "relay", "the client asked for relay-only ICE (forceTURN)");
+  assert.equal(stats.local, "relay", "our side of the selected pair is a TURN relay candidate");
+  assert.equal(stats.remote, "relay", "the other side's candidate is a TURN relay candidate");
+  assert.equal(stats.localAddress, "127.0.0.1");
+  return stats;
+}
+
+async function notice(page, pattern) {
+  await messageLog(page).locator("li", { hasText: pattern }).last().waitFor(SLOW);
+}
+
+describe("1:1 calls through a real TURN relay", () => {
   before(async () => {
     env = await startEnvironment({ calls: true });
   });
 
   after(async () => {
     await env?.stop();
+    writeFileSync(join(RESULTS_DIR, "calls-metrics.json"), JSON.stringify(metrics, null, 2));
   });
 
   test("the server's TURN credentials open a relayed connection through coturn", async () => {
@@ -56,5 +160,180 @@ describe("calls through a real TURN relay", () => {
     assert.equal(result.address, "127.0.0.1");
     assert.ok(env.turn.allocations() >= 2, "coturn logged the two allocations");
     await page.context().close();
+  });
+
+  test("alice and bob, in an encrypted direct chat, see voice and video call buttons", async () => {
+    ({ alice, bob } = await aliceAndBobInDirectChat({ newPage: () => callPage() }, "Shall we talk?"));
+    for (const page of [alice, bob]) {
+      await page.getByRole("button", { name: "Voice call" }).waitFor();
+      await page.getByRole("button", { name: "Video call" }).waitFor();
+    }
+  });
+
+  test("a voice call rings, connects through the relay both ways, shows mute on the other side, and hangs up on both", async () => {
+    const t0 = Date.now();
+    await alice.getByRole("button", { name: "Voice call" }).click();
+    await waitForPhase(alice, "calling");
+    const ring = bob.getByRole("dialog", { name: "Incoming voice call" });
+    await ring.waitFor(SLOW);
+    metrics.voice_invite_to_ring_ms = Date.now() - t0;
+    assert.equal(await bob.evaluate(() => document.documentElement.dataset.ringing), "true", "the ring tone plays");
+    await ring.getByText("alice", { exact: true }).waitFor();
+    await shotDesktopAndPhone(bob, "call-ringing");
+    const t1 = Date.now();
+    await ring.getByRole("button", { name: "Accept", exact: true }).click();
+    await waitForPhase(alice, "connected");
+    await waitForPhase(bob, "connected");
+    metrics.voice_accept_to_connected_ms = Date.now() - t1;
+    metrics.voice_click_to_connected_ms_caller = await alice.evaluate(() => window.__callConnectedMs);
+    metrics.voice_accept_to_connected_ms_callee = await bob.evaluate(() => window.__callConnectedMs);
+    assert.equal(await bob.evaluate(() => document.documentElement.dataset.ringing), undefined, "the ring stopped");
+
+    const aliceStats = await assertRelayedBothWays(alice, "audio");
+    const bobStats = await assertRelayedBothWays(bob, "audio");
+    metrics.voice_relay = { alice: aliceStats, bob: bobStats };
+    assert.equal(aliceStats.videoOut, 0, "a voice call sends no video");
+
+    // The quality indicator and its details say the media is relayed.
+    await alice.locator("[data-quality]:not([data-quality=unknown])").waitFor(SLOW);
+    await alice.getByRole("button", { name: /connection: details/ }).click();
+    await alice.getByTestId("call-route").filter({ hasText: "Relayed through the TURN server" }).waitFor(SLOW);
+    assert.match(await alice.getByRole("region", { name: "Connection details" }).innerText(), /relay ↔ relay/);
+
+    // Mute shows on the other side, and goes away on unmute.
+    await alice.getByRole("button", { name: "Mute microphone" }).click();
+    await bob.getByTestId("remote-muted").filter({ hasText: "alice muted their microphone" }).waitFor(SLOW);
+    await alice.getByRole("button", { name: "Unmute microphone" }).click();
+    await bob.getByTestId("remote-muted").waitFor({ state: "detached", ...SLOW });
+
+    // The duration timer runs.
+    await alice.getByTestId("call-status").filter({ hasText: /^0:0[1-9]/ }).waitFor(SLOW);
+
+    // Hold: bob holds, alice is told; resume.
+    await bob.getByRole("button", { name: "Put the call on hold" }).click();
+    await alice.getByTestId("call-status").filter({ hasText: "bob put the call on hold" }).waitFor(SLOW);
+    await bob.getByRole("button", { name: "Resume the call" }).click();
+    await alice.getByTestId("call-status").filter({ hasText: /^\d+:\d\d$/ }).waitFor(SLOW);
+
+    // Back to the chats: the call continues, with a bar to return.
+    await alice.getByRole("button", { name: /Back to chats/ }).click();
+    const bar = alice.getByRole("region", { name: "Ongoing call" });
+    await bar.waitFor();
+    await alice.getByRole("textbox", { name: "Message", exact: true }).waitFor();
+    await bar.getByRole("button", { name: "Return to call" }).click();
+    await waitForPhase(alice, "connected");
+
+    await alice.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(alice);
+    await waitForNoCall(bob);
+    await bob.getByRole("status").filter({ hasText: "alice ended the call" }).waitFor(SLOW);
+    await notice(alice, /Voice call you started · ended after \d+:\d\d/);
+    await notice(bob, /Voice call from alice · ended after \d+:\d\d/);
+  });
+
+  test("a video call shows both cameras over the relay; a screen share arrives as a video track", async () => {
+    const t0 = Date.now();
+    await alice.getByRole("button", { name: "Video call" }).click();
+    const ring = bob.getByRole("dialog", { name: "Incoming video call" });
+    await ring.waitFor(SLOW);
+    await ring.getByRole("button", { name: "Accept with video" }).click();
+    await waitForPhase(alice, "connected");
+    await waitForPhase(bob, "connected");
+    metrics.video_click_to_connected_ms_including_answer = Date.now() - t0;
+    metrics.video_click_to_connected_ms_caller = await alice.evaluate(() => window.__callConnectedMs);
+    await assertRelayedBothWays(alice, "video");
+    await assertRelayedBothWays(bob, "video");
+    // Bob's page draws alice's camera (the fake device's test pattern), and his own self view.
+    const aliceCamera = bob.getByLabel("alice's camera");
+    await bob.waitForFunction(() => document.querySelector('video[aria-label="alice\'s camera"]')?.videoWidth > 0, null, SLOW);
+    assert.ok(await aliceCamera.isVisible());
+    await bob.getByTestId("self-view").waitFor();
+    await bob.waitForTimeout(500); // a few frames on screen for the screenshot
+    await shotDesktopAndPhone(bob, "call-video");
+
+    // The self view can be moved.
+    const self = bob.getByTestId("self-view");
+    const before = await self.boundingBox();
+    await bob.mouse.move(before.x + 10, before.y + 10);
+    await bob.mouse.down();
+    await bob.mouse.move(before.x - 300, before.y - 200, { steps: 5 });
+    await bob.mouse.up();
+    const moved = await self.boundingBox();
+    assert.ok(moved.x < before.x - 100 && moved.y < before.y - 100, `the self view moved (${JSON.stringify([before, moved])})`);
+
+    // Camera off shows on the other side.
+    await alice.getByRole("button", { name: "Turn camera off" }).click();
+    await bob.getByText("alice's camera is off").waitFor(SLOW);
+    await alice.getByRole("button", { name: "Turn camera on" }).click();
+    await bob.getByText("alice's camera is off").waitFor({ state: "detached", ...SLOW });
+
+    // Screen sharing: a second video track (renegotiated with m.call.negotiate) that bob sees.
+    await alice.getByRole("button", { name: "Share your screen" }).click();
+    await alice.getByRole("button", { name: "Stop sharing your screen" }).waitFor(SLOW);
+    await bob.getByText("alice is sharing their screen").waitFor(SLOW);
+    await bob.waitForFunction(() => document.querySelector('video[aria-label="alice\'s screen"]')?.videoWidth > 0, null, SLOW);
+    const shared = await statsUntil(bob, (s) => s.videoInTracks >= 2, "two incoming video tracks (camera and screen)");
+    metrics.screenshare_incoming_video_tracks = shared.videoInTracks;
+    await bob.waitForTimeout(500);
+    await shotDesktopAndPhone(bob, "call-screenshare");
+    await alice.getByRole("button", { name: "Stop sharing your screen" }).click();
+    await bob.getByText("alice is sharing their screen").waitFor({ state: "detached", ...SLOW });
+
+    await bob.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(alice);
+    await waitForNoCall(bob);
+    await alice.getByRole("status").filter({ hasText: "bob ended the call" }).waitFor(SLOW);
+    await notice(alice, /Video call you started · ended after \d+:\d\d/);
+  });
+
+  test("a declined call ends for the caller", async () => {
+    await alice.getByRole("button", { name: "Voice call" }).click();
+    const ring = bob.getByRole("dialog", { name: "Incoming voice call" });
+    await ring.waitFor(SLOW);
+    await ring.getByRole("button", { name: "Decline" }).click();
+    await waitForNoCall(bob);
+    await waitForNoCall(alice);
+    await alice.getByRole("status").filter({ hasText: "bob declined the call" }).waitFor(SLOW);
+    await notice(alice, "Voice call declined by bob");
+    await notice(bob, "You declined a voice call from alice");
+  });
+
+  test("glare: both call at once and end up in one call", async () => {
+    await Promise.all([alice.getByRole("button", { name: "Voice call" }).click(), bob.getByRole("button", { name: "Voice call" }).click()]);
+    await waitForPhase(alice, "connected");
+    await waitForPhase(bob, "connected");
+    const [a, b] = [await callView(alice).getAttribute("data-call-id"), await callView(bob).getAttribute("data-call-id")];
+    assert.equal(a, b, "both sides are in the same call");
+    // Neither rang: the SDK answered the surviving call with the media already acquired.
+    assert.equal(await alice.getByTestId("incoming-call").count(), 0);
+    assert.equal(await bob.getByTestId("incoming-call").count(), 0);
+    await assertRelayedBothWays(alice, "audio");
+    await alice.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(alice);
+    await waitForNoCall(bob);
+  });
+
+  test("a call nobody answers ends when its invite's lifetime runs out, as a missed call", async () => {
+    // Carol's page runs on Playwright's clock, so the SDK's own 60 s invite timer can be run forward;
+    // nothing here waits for it in real time.
+    const carol = await callPage(DESKTOP, { clock: true });
+    await register(carol, "carol");
+    await startDirectChat(carol, "@bob:localhost", { searchFor: "bob" });
+    await sendMessage(carol, "Are you there?");
+    await acceptInvitation(bob);
+    await messageLog(bob).getByText("Are you there?").waitFor(SLOW);
+    await carol.getByRole("button", { name: "Voice call" }).click();
+    const ring = bob.getByRole("dialog", { name: "Incoming voice call" });
+    await ring.waitFor(SLOW);
+    await waitForPhase(carol, "calling");
+    await carol.clock.fastForward(61_000);
+    await waitForNoCall(carol);
+    await carol.getByRole("status").filter({ hasText: "bob did not answer" }).waitFor(SLOW);
+    await ring.waitFor({ state: "detached", ...SLOW });
+    await bob.getByRole("status").filter({ hasText: "Missed call from carol" }).waitFor(SLOW);
+    await notice(bob, "Missed voice call from carol");
+    await notice(carol, "Voice call not answered");
+    await shot(bob, "call-missed");
+    await carol.context().close();
   });
 });

@@ -25,6 +25,7 @@ import {
   type MatrixClient,
   type Room,
 } from "matrix-js-sdk";
+import { CallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/callEventHandler.js";
 import type { ReactionEventContent, RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
 import { decodeRecoveryKey, type CryptoApi, type GeneratedSecretStorageKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { completeUia } from "@/lib/auth";
@@ -152,6 +153,8 @@ async function start(session: StoredSession, password?: string): Promise<void> {
     deviceId: session.deviceId,
     accessToken: session.accessToken,
     timelineSupport: true,
+    // Calls: relay-only ICE (media only through the TURN server) when the tests ask for it.
+    forceTURN: forceTurnRequested(),
     cryptoCallbacks: {
       getSecretStorageKey: async ({ keys }) => {
         if (!secretStorageKey) return null;
@@ -193,6 +196,11 @@ async function start(session: StoredSession, password?: string): Promise<void> {
   });
   attachAccountListeners(c);
   attachVerificationListener(c);
+  // Incoming 1:1 calls: the SDK's call event handler (it runs after the first sync, because the browser
+  // supports WebRTC) found one ringing; the call code is a lazy chunk.
+  c.on(CallEventHandlerEvent.Incoming, (call) => {
+    void import("@/calls/manager").then((m) => m.onIncomingCall(call));
+  });
 
   let cryptoStarted = false;
   try {
@@ -208,6 +216,18 @@ async function start(session: StoredSession, password?: string): Promise<void> {
     pendingEventOrdering: PendingEventOrdering.Detached,
   });
   if (cryptoStarted) void setUpEncryption(password);
+}
+
+/**
+ * `localStorage["hs.forceTURN"] = "1"` (set only by the end-to-end tests) makes calls use the TURN relay
+ * only (matrix-js-sdk's forceTURN: iceTransportPolicy "relay").
+ */
+function forceTurnRequested(): boolean {
+  try {
+    return localStorage.getItem("hs.forceTURN") === "1";
+  } catch {
+    return false;
+  }
 }
 
 function scheduleSummaries(): void {
