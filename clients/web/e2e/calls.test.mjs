@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import {
-  DESKTOP, RESULTS_DIR, SLOW, acceptInvitation, aliceAndBobInDirectChat, messageLog, register, sendMessage, shot,
-  shotDesktopAndPhone, startDirectChat, startEnvironment,
+  DESKTOP, PASSWORD, RESULTS_DIR, SLOW, acceptInvitation, aliceAndBobInDirectChat, messageLog, openChat, openSettings, register,
+  sendMessage, shot, shotDesktopAndPhone, startDirectChat, startEnvironment, waitForCryptoSettled, waitForRoomList,
 } from "./support.mjs";
 
 let env;
@@ -16,9 +16,13 @@ let alice;
 let bob;
 const metrics = {};
 
-/** Test-only page setup: relay-only calls, and a record of every RTCPeerConnection (for getStats). */
+/**
+ * Test-only page setup: relay-only calls (unless the tab's sessionStorage says "direct"), and a record of
+ * every RTCPeerConnection (for getStats).
+ */
 function forceTurnAndRecordPeerConnections() {
-  localStorage.setItem("hs.forceTURN", "1");
+  if (sessionStorage.getItem("hs.test.direct") === "1") localStorage.removeItem("hs.forceTURN");
+  else localStorage.setItem("hs.forceTURN", "1");
   const Native = window.RTCPeerConnection;
   window.__pcs = [];
   window.RTCPeerConnection = class extends Native {
@@ -106,6 +110,19 @@ async function assertRelayedBothWays(page, media) {
   return stats;
 }
 
+/** After a failed test: end whatever call is left, so the next test starts clean. */
+async function endCallsLeftOver() {
+  for (const page of [alice, bob]) {
+    if (!page || page.isClosed()) continue;
+    await page.keyboard.press("Escape").catch(() => undefined);
+    const ring = page.getByTestId("incoming-call");
+    if (await ring.count()) await ring.getByRole("button", { name: "Decline" }).click().catch(() => undefined);
+    const hangUp = page.getByRole("button", { name: "Hang up" });
+    if (await hangUp.count()) await hangUp.first().click().catch(() => undefined);
+  }
+  for (const page of [alice, bob]) if (page && !page.isClosed()) await waitForNoCall(page).catch(() => undefined);
+}
+
 async function notice(page, pattern) {
   await messageLog(page).locator("li", { hasText: pattern }).last().waitFor(SLOW);
 }
@@ -114,6 +131,8 @@ describe("1:1 calls through a real TURN relay", () => {
   before(async () => {
     env = await startEnvironment({ calls: true });
   });
+
+  afterEach(endCallsLeftOver);
 
   after(async () => {
     await env?.stop();
@@ -248,7 +267,16 @@ describe("1:1 calls through a real TURN relay", () => {
     await bob.waitForFunction(() => document.querySelector('video[aria-label="alice\'s camera"]')?.videoWidth > 0, null, SLOW);
     assert.ok(await aliceCamera.isVisible());
     await bob.getByTestId("self-view").waitFor();
-    await bob.waitForTimeout(500); // a few frames on screen for the screenshot
+    // CPU of the call page: the renderer main thread's busy time (CDP Performance.getMetrics TaskDuration)
+    // over 5 s of a 1:1 video call (sending and receiving the fake camera at 640x480 through the relay).
+    const cdp = await bob.context().newCDPSession(bob);
+    await cdp.send("Performance.enable");
+    const busy = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value])).TaskDuration;
+    const [busy0, wall0] = [await busy(), Date.now()];
+    await bob.waitForTimeout(5000);
+    const [busy1, wall1] = [await busy(), Date.now()];
+    metrics.video_call_main_thread_busy_percent = Math.round((1000 * 100 * (busy1 - busy0)) / (wall1 - wall0)) / 1000;
+    await cdp.detach();
     await shotDesktopAndPhone(bob, "call-video");
 
     // The self view can be moved.
@@ -299,7 +327,21 @@ describe("1:1 calls through a real TURN relay", () => {
   });
 
   test("glare: both call at once and end up in one call", async () => {
+    // Both invites must be on their way before either arrives: each page's first room event send (the
+    // encrypted m.call.invite) is held until the other page's is too, then both go.
+    const held = [];
+    let release;
+    const bothSent = new Promise((resolve) => (release = resolve));
+    const hold = (route) => {
+      held.push(route);
+      if (held.length === 2) release();
+      return bothSent.then(() => route.continue());
+    };
+    const pattern = "**/_matrix/client/v3/rooms/*/send/**";
+    await alice.route(pattern, hold, { times: 1 });
+    await bob.route(pattern, hold, { times: 1 });
     await Promise.all([alice.getByRole("button", { name: "Voice call" }).click(), bob.getByRole("button", { name: "Voice call" }).click()]);
+    await bothSent;
     await waitForPhase(alice, "connected");
     await waitForPhase(bob, "connected");
     const [a, b] = [await callView(alice).getAttribute("data-call-id"), await callView(bob).getAttribute("data-call-id")];
@@ -311,6 +353,170 @@ describe("1:1 calls through a real TURN relay", () => {
     await alice.getByRole("button", { name: "Hang up" }).click();
     await waitForNoCall(alice);
     await waitForNoCall(bob);
+  });
+
+  test("the microphone can be switched during a call; media keeps flowing", async () => {
+    await alice.getByRole("button", { name: "Voice call" }).click();
+    await bob.getByRole("dialog", { name: "Incoming voice call" }).getByRole("button", { name: "Accept", exact: true }).click(SLOW);
+    await waitForPhase(alice, "connected");
+    await assertRelayedBothWays(alice, "audio");
+    const micLabel = () => alice.evaluate(() => {
+      const { pc } = window.__pcs.find(({ pc }) => pc.connectionState === "connected");
+      return pc.getSenders().find((s) => s.track?.kind === "audio")?.track.label;
+    });
+    const before = await micLabel();
+    await alice.getByRole("button", { name: "Microphone, camera and speaker" }).click();
+    const menu = alice.getByRole("menu");
+    // The first group lists the microphones, the one in use checked; take another.
+    const mics = menu.getByRole("group").first().getByRole("menuitemradio");
+    await mics.first().waitFor();
+    const labels = (await mics.allTextContents()).map((l) => l.replace("✓", "").trim());
+    const other = labels.find((l) => l !== before);
+    assert.ok(other, `Chromium's fake devices offer another microphone (${labels.join(", ")}; using ${before})`);
+    await menu.getByRole("group").first().getByRole("menuitemradio", { name: other }).click();
+    await alice.waitForFunction(
+      (label) => window.__pcs.some(({ pc }) => pc.getSenders().some((s) => s.track?.kind === "audio" && s.track.label === label)),
+      other,
+      SLOW,
+    ).catch(async (e) => {
+      const senders = await alice.evaluate(() => window.__pcs.map(({ pc }) => [pc.connectionState, pc.getSenders().map((s) => `${s.track?.kind}:${s.track?.label}:${s.track?.readyState}`)]));
+      assert.fail(`${e.message}; chose ${other} of ${labels.join(", ")}; senders ${JSON.stringify(senders)}`);
+    });
+    const sent = (await callStats(alice)).audioOut;
+    await statsUntil(alice, (s) => s.audioOut > sent, "audio keeps flowing from the new microphone");
+    assert.equal(JSON.parse(await alice.evaluate(() => localStorage.getItem("hs.callDevices"))).audioInput !== undefined, true);
+    await alice.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(alice);
+    await waitForNoCall(bob);
+    await alice.evaluate(() => localStorage.removeItem("hs.callDevices"));
+  });
+
+  test("a call answered on another of bob's devices stops ringing there; a hidden tab gets a desktop notification", async () => {
+    // Bob's second browser; its tab reports itself hidden, and Notification is recorded.
+    const bob2 = await callPage();
+    await bob2.context().addInitScript(() => {
+      Object.defineProperty(document, "hidden", { get: () => true });
+      Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+      const Native = window.Notification;
+      window.__notifications = [];
+      window.Notification = class extends Native {
+        constructor(title, options) {
+          super(title, options);
+          const record = { title, body: options?.body, closed: false };
+          window.__notifications.push(record);
+          const close = this.close.bind(this);
+          this.close = () => ((record.closed = true), close());
+        }
+      };
+    });
+    await bob2.goto("/");
+    await bob2.getByLabel("User name").fill("bob");
+    await bob2.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await bob2.getByRole("button", { name: "Log in" }).click();
+    await waitForRoomList(bob2, { timeout: 60_000 });
+    await waitForCryptoSettled(bob2);
+    assert.equal(await bob2.evaluate(() => Notification.permission), "granted");
+    // Alice's client learns of the new device and shares its room key with it before calling.
+    await openChat(alice, "bob");
+    await sendMessage(alice, "Calling both of your devices");
+    await openChat(bob2, "alice");
+    await messageLog(bob2).getByText("Calling both of your devices").waitFor(SLOW);
+
+    await alice.getByRole("button", { name: "Voice call" }).click();
+    const ring2 = bob2.getByRole("dialog", { name: "Incoming voice call" });
+    await ring2.waitFor(SLOW);
+    await bob.getByRole("dialog", { name: "Incoming voice call" }).waitFor(SLOW);
+    const notes = await bob2.evaluate(() => window.__notifications);
+    assert.deepEqual(notes.map(({ title, body }) => ({ title, body })), [{ title: "alice is calling", body: "Incoming voice call" }]);
+    await bob.getByRole("dialog", { name: "Incoming voice call" }).getByRole("button", { name: "Accept", exact: true }).click();
+    await waitForPhase(alice, "connected");
+    await waitForPhase(bob, "connected");
+    await ring2.waitFor({ state: "detached", ...SLOW });
+    await bob2.getByRole("status").filter({ hasText: "The call was answered on another device" }).waitFor(SLOW);
+    assert.equal((await bob2.evaluate(() => window.__notifications))[0].closed, true, "the notification closed");
+    await alice.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(bob);
+    await waitForNoCall(bob2);
+    await bob2.context().close();
+  });
+
+  test("call settings: device lists, camera preview and microphone level; refused or missing devices are explained", async () => {
+    const settings = await openSettings(alice, "Calls");
+    await settings.getByRole("button", { name: "Check microphone and camera" }).click();
+    await alice.waitForFunction(() => document.querySelector('video[aria-label="Camera preview"]')?.videoWidth > 0, null, SLOW);
+    // The fake microphone beeps: the meter moves.
+    await alice.waitForFunction(() => Number(document.querySelector('[role=meter][aria-label="Microphone level"]')?.getAttribute("aria-valuenow")) > 0, null, SLOW);
+    // Device names are listed once the site may use the devices.
+    await settings.getByLabel("Microphone", { exact: true }).locator("option", { hasText: /Fake/ }).first().waitFor({ state: "attached" });
+    await settings.getByLabel("Camera", { exact: true }).locator("option", { hasText: /fake/i }).first().waitFor({ state: "attached" });
+    await shot(alice, "call-settings");
+    // Choosing a camera is remembered for calls.
+    const cameras = settings.getByLabel("Camera", { exact: true });
+    const cameraIds = await cameras.locator("option").evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
+    await cameras.selectOption(cameraIds[0]);
+    assert.equal(JSON.parse(await alice.evaluate(() => localStorage.getItem("hs.callDevices"))).videoInput, cameraIds[0]);
+    await alice.keyboard.press("Escape");
+    await alice.evaluate(() => localStorage.removeItem("hs.callDevices"));
+
+    // A browser that refuses (or has no devices): getUserMedia fails with the DOMException browsers give.
+    const dave = await callPage();
+    await dave.context().addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = async () => {
+        throw new DOMException("denied by the test", window.__gumError ?? "NotAllowedError");
+      };
+    });
+    await register(dave, "dave");
+    const daveSettings = await openSettings(dave, "Calls");
+    await daveSettings.getByRole("button", { name: "Check microphone and camera" }).click();
+    await daveSettings.getByRole("alert").filter({ hasText: "The browser blocked the microphone and camera" }).waitFor();
+    await dave.evaluate(() => (window.__gumError = "NotFoundError"));
+    await daveSettings.getByRole("button", { name: "Check microphone and camera" }).click();
+    await daveSettings.getByRole("alert").filter({ hasText: "No microphone or camera was found" }).waitFor();
+    await dave.context().close();
+  });
+
+  test("time from call to connected media, relayed and direct", async () => {
+    // Caller's click to the caller's first received audio, with the callee accepting as soon as it rings.
+    const run = async () => {
+      const t0 = Date.now();
+      await alice.getByRole("button", { name: "Voice call" }).click();
+      await bob.getByRole("dialog", { name: "Incoming voice call" }).getByRole("button", { name: "Accept", exact: true }).click(SLOW);
+      const stats = await statsUntil(alice, (s) => s.audioIn > 0, "audio arrives");
+      const ms = Date.now() - t0;
+      const inPage = await alice.evaluate(() => window.__callConnectedMs);
+      await alice.getByRole("button", { name: "Hang up" }).click();
+      await waitForNoCall(alice);
+      await waitForNoCall(bob);
+      return { ms, connected_state_ms: inPage, route: stats.local };
+    };
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const relayed = [];
+    for (let i = 0; i < 3; i++) relayed.push(await run());
+    assert.ok(relayed.every((r) => r.route === "relay"));
+    // Direct: the same two clients without forceTURN (host candidates on loopback).
+    for (const page of [alice, bob]) {
+      await page.evaluate(() => sessionStorage.setItem("hs.test.direct", "1"));
+      await page.reload();
+      await waitForRoomList(page);
+      await page.getByRole("button", { name: "Voice call" }).or(page.getByRole("heading", { name: "Chats" })).first().waitFor();
+    }
+    await openChat(alice, "bob");
+    await openChat(bob, "alice");
+    const direct = [];
+    for (let i = 0; i < 3; i++) direct.push(await run());
+    assert.ok(direct.every((r) => r.route !== "relay"), JSON.stringify(direct));
+    metrics.call_to_media_ms = {
+      what: "caller's click on Voice call to the caller's first received audio bytes, callee accepting as soon as it rings (includes the test's click)",
+      relayed: { median: median(relayed.map((r) => r.ms)), samples: relayed },
+      direct: { median: median(direct.map((r) => r.ms)), samples: direct },
+    };
+    for (const page of [alice, bob]) {
+      await page.evaluate(() => sessionStorage.removeItem("hs.test.direct"));
+      await page.reload();
+      await waitForRoomList(page);
+    }
+    await openChat(alice, "bob");
+    await openChat(bob, "alice");
   });
 
   test("a call nobody answers ends when its invite's lifetime runs out, as a missed call", async () => {

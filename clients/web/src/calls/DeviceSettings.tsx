@@ -119,9 +119,12 @@ export default function DeviceSettings() {
   const select = (kind: "audioinput" | "videoinput" | "audiooutput", pref: keyof DevicePreferences, label: string) => {
     const list = devices?.[kind] ?? [];
     return (
-      <label className="flex flex-col gap-1 text-sm">
-        <span className="font-medium">{label}</span>
+      <div className="flex flex-col gap-1 text-sm">
+        <label className="font-medium" htmlFor={`call-device-${kind}`}>
+          {label}
+        </label>
         <select
+          id={`call-device-${kind}`}
           className="h-9 rounded-md border border-border bg-bg px-2"
           value={prefs[pref] ?? ""}
           onChange={(e) => choose(pref, e.target.value)}
@@ -134,7 +137,7 @@ export default function DeviceSettings() {
             </option>
           ))}
         </select>
-      </label>
+      </div>
     );
   };
 
