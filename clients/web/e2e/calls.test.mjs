@@ -33,8 +33,14 @@ function forceTurnAndRecordPeerConnections() {
   };
 }
 
+const consoleLogs = [];
+
 async function callPage(viewport = DESKTOP, { clock = false } = {}) {
   const page = await env.newPage(viewport);
+  const index = consoleLogs.length;
+  consoleLogs.push([]);
+  // CALLS_E2E_CONSOLE=1 keeps every page's console (the SDK's call logs) in test-results/.
+  if (process.env.CALLS_E2E_CONSOLE === "1") page.on("console", (m) => consoleLogs[index].push(`${new Date().toISOString()} ${m.text()}`));
   await page.context().addInitScript(forceTurnAndRecordPeerConnections);
   if (clock) await page.clock.install();
   return page;
@@ -61,7 +67,10 @@ async function waitForNoCall(page) {
 async function callStats(page) {
   return page.evaluate(async () => {
     const live = window.__pcs.filter(({ pc }) => pc.connectionState === "connected");
-    if (live.length !== 1) return { error: `${live.length} connected peer connections` };
+    if (live.length !== 1) {
+      const states = window.__pcs.map(({ pc, config }) => `${pc.connectionState}/${pc.iceConnectionState}/${pc.signalingState}/${config?.iceTransportPolicy ?? "all"}`);
+      return { error: `${live.length} connected peer connections (${states.join(", ")})` };
+    }
     const { pc, config } = live[0];
     const stats = [...(await pc.getStats()).values()];
     const byId = new Map(stats.map((s) => [s.id, s]));
@@ -135,6 +144,7 @@ describe("1:1 calls through a real TURN relay", () => {
   afterEach(endCallsLeftOver);
 
   after(async () => {
+    consoleLogs.forEach((lines, i) => lines.length && writeFileSync(join(RESULTS_DIR, `calls-console-${i}.log`), lines.join("\n")));
     await env?.stop();
     writeFileSync(join(RESULTS_DIR, "calls-metrics.json"), JSON.stringify(metrics, null, 2));
   });

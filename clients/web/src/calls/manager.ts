@@ -22,6 +22,7 @@ import { KnownMembership } from "matrix-js-sdk";
 import { classifyQuality, summarizeStats, type CallStatsSummary, type Stat } from "@/lib/call-quality";
 import { useCallStore, type ActiveCall, type CallPhase } from "@/store/call";
 import { useUiStore } from "@/store/ui";
+import { callSummariesIn } from "@/matrix/events";
 import { getClient } from "@/matrix/session";
 import { loadDevicePreferences } from "./devices";
 import { startRinging, stopRinging } from "./ring";
@@ -295,6 +296,11 @@ export async function placeCall(roomId: string, video: boolean): Promise<void> {
 /** The SDK's CallEventHandler found an incoming call (it is ringing). */
 export function onIncomingCall(call: MatrixCall): void {
   if (call.state !== CallState.Ringing) return; // already over (answered elsewhere, hung up)
+  // The SDK's handler also sees invites that reach the timeline late (history loaded when a conversation
+  // opens after a reload): one the room already shows answered or ended is not ringing any more.
+  const room = getClient().getRoom(call.roomId);
+  const known = room ? callSummariesIn(room.getLiveTimeline().getEvents()).get(call.callId) : undefined;
+  if (known && known.outcome !== "ringing") return;
   const peer = peerOf(call.roomId) ?? {
     userId: call.getOpponentMember()?.userId ?? "",
     name: call.getOpponentMember()?.name ?? "Someone",
