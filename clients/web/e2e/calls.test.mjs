@@ -324,6 +324,22 @@ describe("1:1 calls through a real TURN relay", () => {
     await notice(alice, /Video call you started · ended after \d+:\d\d/);
   });
 
+  test("a video call answered without video: only the caller's camera is sent", async () => {
+    await alice.getByRole("button", { name: "Video call" }).click();
+    const ring = bob.getByRole("dialog", { name: "Incoming video call" });
+    await ring.waitFor(SLOW);
+    await ring.getByRole("button", { name: "Accept without video" }).click();
+    await waitForPhase(alice, "connected");
+    await waitForPhase(bob, "connected");
+    const bobStats = await statsUntil(bob, (s) => s.videoIn > 0 && s.audioOut > 0, "bob receives alice's video and sends audio");
+    assert.equal(bobStats.videoOut, 0, "bob sends no video");
+    await alice.getByText("bob's camera is off").waitFor(SLOW);
+    assert.equal(await bob.getByRole("button", { name: "Turn camera on" }).count(), 1, "bob's camera shows as off");
+    await alice.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(alice);
+    await waitForNoCall(bob);
+  });
+
   test("a declined call ends for the caller", async () => {
     await alice.getByRole("button", { name: "Voice call" }).click();
     const ring = bob.getByRole("dialog", { name: "Incoming voice call" });
