@@ -340,6 +340,43 @@ describe("1:1 calls through a real TURN relay", () => {
     await waitForNoCall(bob);
   });
 
+  test("when the relay goes away mid-call, an ICE restart reconnects the call", async () => {
+    await alice.getByRole("button", { name: "Voice call" }).click();
+    await bob.getByRole("dialog", { name: "Incoming voice call" }).getByRole("button", { name: "Accept", exact: true }).click(SLOW);
+    await waitForPhase(alice, "connected");
+    await assertRelayedBothWays(alice, "audio");
+    const pairOf = (page) => page.evaluate(async () => {
+      const { pc } = window.__pcs.find(({ pc }) => pc.connectionState !== "closed" && pc.signalingState !== "closed");
+      const stats = [...(await pc.getStats()).values()];
+      const t = stats.find((s) => s.type === "transport" && s.selectedCandidatePairId);
+      const pair = stats.find((s) => s.id === t?.selectedCandidatePairId);
+      const local = stats.find((s) => s.id === pair?.localCandidateId);
+      return { ice: pc.iceConnectionState, port: local?.port, type: local?.candidateType };
+    });
+    const before = await pairOf(alice);
+    // Every relay allocation is lost (as when a network changes): the connection drops, the SDK restarts
+    // ICE (m.call.negotiate with new candidates) and both sides reconnect through new allocations.
+    const t0 = Date.now();
+    await env.turn.restart();
+    await alice.waitForFunction(() => window.__pcs.some(({ pc }) => ["disconnected", "failed"].includes(pc.iceConnectionState)), null, { timeout: 60_000 });
+    await alice.waitForFunction(
+      () => window.__pcs.some(({ pc }) => ["connected", "completed"].includes(pc.iceConnectionState)),
+      null,
+      { timeout: 60_000 },
+    );
+    const after = await pairOf(alice);
+    assert.equal(after.type, "relay");
+    assert.notEqual(after.port, before.port, "a new relay allocation carries the call");
+    const received = (await callStats(alice)).audioIn;
+    await statsUntil(alice, (s) => s.audioIn > received, "audio flows again after the ICE restart");
+    metrics.ice_restart_recovery_ms = Date.now() - t0;
+    await waitForPhase(alice, "connected");
+    await waitForPhase(bob, "connected");
+    await alice.getByRole("button", { name: "Hang up" }).click();
+    await waitForNoCall(alice);
+    await waitForNoCall(bob);
+  });
+
   test("a declined call ends for the caller", async () => {
     await alice.getByRole("button", { name: "Voice call" }).click();
     const ring = bob.getByRole("dialog", { name: "Incoming voice call" });

@@ -127,23 +127,42 @@ export async function startTurnServer({ binary = process.env.TURNSERVER_PATH ?? 
     `--userdb=${join(workdir, "turndb")}`, `--pidfile=${join(workdir, "turnserver.pid")}`,
     `--log-file=${logPath}`, "--simple-log", "--no-stdout-log", "--verbose",
   ];
-  const proc = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  proc.stderr.on("data", (d) => (stderr += d));
+  let proc;
   let exited = null;
-  proc.on("exit", (code) => (exited = code));
-  // Ready once it logs that its UDP listener is up (coturn has no health endpoint).
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (exited !== null) throw new Error(`turnserver exited with ${exited}: ${stderr}; log: ${logPath}`);
-    const log = existsSync(logPath) ? readFileSync(logPath, "utf-8") : "";
-    if (/listener opened on\s*:\s*127\.0\.0\.1:/i.test(log) || /IPv4\. UDP listener opened on/i.test(log)) break;
-    if (Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`turnserver did not start in 15 s; log: ${logPath}`);
+  // Starts turnserver and waits until it logs that its UDP listener is up (coturn has no health endpoint).
+  const launch = async () => {
+    const readLog = () => (existsSync(logPath) ? readFileSync(logPath, "utf-8") : "");
+    const listeners = (log) => (log.match(/IPv4\. UDP listener opened on/gi) ?? []).length;
+    const before = readLog();
+    proc = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    proc.stderr.on("data", (d) => (stderr += d));
+    exited = null;
+    const me = proc;
+    proc.on("exit", (code) => me === proc && (exited = code));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (exited !== null) throw new Error(`turnserver exited with ${exited}: ${stderr}; log: ${logPath}`);
+      const log = readLog();
+      // (A restart appends to the log; should it start the file afresh, any listener line counts.)
+      if (listeners(log) > listeners(before) || (log.length < before.length && listeners(log) > 0)) break;
+      if (Date.now() > deadline) {
+        proc.kill("SIGKILL");
+        throw new Error(`turnserver did not start in 15 s; log: ${logPath}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  const kill = async () => {
+    if (exited !== null) return;
+    const p = proc;
+    p.kill("SIGTERM");
+    await new Promise((r) => {
+      const t = setTimeout(() => (p.kill("SIGKILL"), r()), 5_000);
+      p.on("exit", () => (clearTimeout(t), r()));
+    });
+  };
+  await launch();
   const uris = [`turn:127.0.0.1:${port}?transport=udp`, `turn:127.0.0.1:${port}?transport=tcp`];
   return {
     port,
@@ -157,14 +176,13 @@ export async function startTurnServer({ binary = process.env.TURNSERVER_PATH ?? 
       const log = existsSync(logPath) ? readFileSync(logPath, "utf-8") : "";
       return (log.match(/ALLOCATE processed, success/g) ?? []).length;
     },
+    /** Stops and starts it again on the same port with the same secret: every relay allocation is lost. */
+    async restart() {
+      await kill();
+      await launch();
+    },
     async stop({ keep = false } = {}) {
-      if (exited === null) {
-        proc.kill("SIGTERM");
-        await new Promise((r) => {
-          const t = setTimeout(() => (proc.kill("SIGKILL"), r()), 5_000);
-          proc.on("exit", () => (clearTimeout(t), r()));
-        });
-      }
+      await kill();
       if (!keep) rmSync(workdir, { recursive: true, force: true });
     },
   };
