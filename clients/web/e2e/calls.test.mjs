@@ -605,4 +605,83 @@ describe("1:1 calls through a real TURN relay", () => {
     await shot(bob, "call-missed");
     await carol.context().close();
   });
+  test("a group call with three people: everyone receives everyone's audio through the relay", async () => {
+    // Three fresh people (carol is in a missed-call test above): gina makes a group, hank and ivy join.
+    const GROUP = "Call group";
+    const pages = {};
+    for (const name of ["gina", "hank", "ivy"]) {
+      pages[name] = await callPage();
+      await register(pages[name], name);
+    }
+    const { gina, hank, ivy } = pages;
+    await gina.getByRole("button", { name: "New group" }).click();
+    await gina.getByLabel("Name").fill(GROUP);
+    await gina.getByLabel(/Invite/).fill("hank, ivy");
+    await gina.getByRole("button", { name: "Create group" }).click();
+    await gina.getByRole("heading", { name: GROUP }).waitFor();
+    await acceptInvitation(hank, GROUP);
+    await acceptInvitation(ivy, GROUP);
+    for (const page of [hank, ivy]) await page.getByRole("heading", { name: GROUP }).waitFor(SLOW);
+
+    // Gina starts it, after the notice about unencrypted signalling.
+    await gina.getByRole("button", { name: "Start a group call" }).click();
+    const prompt = gina.getByRole("dialog", { name: `Start a group call in ${GROUP}?` });
+    await prompt.getByText("without end-to-end encryption").waitFor();
+    await prompt.getByRole("button", { name: "Start with voice only" }).click();
+    await gina.locator("[data-group-call-size]").waitFor(SLOW);
+
+    // The others see the call in the room, with who is in it, and join.
+    for (const page of [hank, ivy]) {
+      const banner = page.getByRole("region", { name: "Group call in this room" });
+      await banner.getByText("gina").waitFor(SLOW);
+      await banner.getByRole("button", { name: "Join" }).click();
+      await page.getByRole("dialog", { name: `Join the group call in ${GROUP}?` }).getByRole("button", { name: "Join with voice only" }).click();
+    }
+    for (const page of [gina, hank, ivy]) await page.locator('[data-group-call-size="3"]').waitFor(SLOW);
+
+    // Each of them has a relayed connection to each of the other two, receiving audio on both.
+    const groupStats = (page) => page.evaluate(async () => {
+      const out = [];
+      for (const { pc, config } of window.__pcs) {
+        if (pc.connectionState !== "connected") continue;
+        const stats = [...(await pc.getStats()).values()];
+        const t = stats.find((s) => s.type === "transport" && s.selectedCandidatePairId);
+        const pair = stats.find((s) => s.id === t?.selectedCandidatePairId);
+        const local = stats.find((s) => s.id === pair?.localCandidateId);
+        const audioIn = stats.filter((s) => s.type === "inbound-rtp" && s.kind === "audio").reduce((a, s) => a + (s.bytesReceived ?? 0), 0);
+        out.push({ policy: config?.iceTransportPolicy, local: local?.candidateType, audioIn });
+      }
+      return out;
+    });
+    for (const [name, page] of Object.entries(pages)) {
+      let conns = [];
+      for (let i = 0; i < 80; i++) {
+        conns = await groupStats(page);
+        if (conns.length === 2 && conns.every((c) => c.audioIn > 0)) break;
+        await page.waitForTimeout(250);
+      }
+      assert.equal(conns.length, 2, `${name} has a connection to each of the other two: ${JSON.stringify(conns)}`);
+      for (const c of conns) {
+        assert.ok(c.audioIn > 0, `${name} receives audio: ${JSON.stringify(conns)}`);
+        assert.equal(c.local, "relay");
+        assert.equal(c.policy, "relay");
+      }
+      // The grid shows the three of them, and plays the two others.
+      assert.equal(await page.getByRole("list", { name: "Participants" }).getByRole("listitem").count(), 3);
+      assert.equal(await page.getByTestId("group-call-audio").count(), 2);
+    }
+    // Mute shows on the others' grids.
+    await hank.getByRole("button", { name: "Mute microphone" }).click();
+    await gina.locator('[data-user-id="@hank:localhost"]').getByLabel("muted").waitFor(SLOW);
+    await hank.getByRole("button", { name: "Unmute microphone" }).click();
+    await shotDesktopAndPhone(gina, "group-call");
+
+    // Leaving: the others see two, then the last one out ends the call and the room shows none.
+    await ivy.getByRole("button", { name: "Leave the call" }).click();
+    await gina.locator('[data-group-call-size="2"]').waitFor(SLOW);
+    await hank.getByRole("button", { name: "Leave the call" }).click();
+    await gina.getByRole("button", { name: "Leave the call" }).click();
+    await ivy.getByRole("region", { name: "Group call in this room" }).waitFor({ state: "detached", ...SLOW });
+    for (const page of [gina, hank, ivy]) await page.context().close();
+  });
 });

@@ -20,9 +20,10 @@ import {
 import { formatDuration } from "@/lib/call-history";
 import { qualityLabel, routeLabel } from "@/lib/call-quality";
 import { cn } from "@/lib/cn";
-import { useCallStore, type ActiveCall } from "@/store/call";
+import { GROUP_CALL_LIMIT, useCallStore, type ActiveCall, type ActiveGroupCall, type GroupTile } from "@/store/call";
 import { applySpeaker, listDevices, loadDevicePreferences, saveDevicePreferences, type DeviceLists } from "./devices";
 import * as calls from "./manager";
+import * as group from "./group";
 import {
   CameraIcon,
   CameraOffIcon,
@@ -38,8 +39,17 @@ import {
 
 export default function CallLayer() {
   const call = useCallStore((s) => s.call);
+  const groupCall = useCallStore((s) => s.group);
+  const prompt = useCallStore((s) => s.groupPrompt);
   const viewOpen = useCallStore((s) => s.viewOpen);
-  if (!call) return null;
+  if (!call) {
+    return (
+      <>
+        {prompt && <GroupCallPrompt roomId={prompt.roomId} roomName={prompt.roomName} starting={prompt.starting} />}
+        {groupCall && (viewOpen ? <GroupCallView call={groupCall} /> : <GroupCallBar call={groupCall} />)}
+      </>
+    );
+  }
   return (
     <>
       <RemoteAudio />
@@ -459,5 +469,153 @@ function DetailsPanel({ onClose }: { onClose(): void }) {
         )}
       </dl>
     </section>
+  );
+}
+
+// -- group calls ----------------------------------------------------------------------------------------
+
+/** Before starting or joining a group call: what it means for privacy, and the size limit. */
+function GroupCallPrompt({ roomId, roomName, starting }: { roomId: string; roomName: string; starting: boolean }) {
+  const [busy, setBusy] = useState(false);
+  const close = () => useCallStore.getState().setGroupPrompt(null);
+  const join = (video: boolean) => {
+    setBusy(true);
+    close();
+    void group.joinGroupCall(roomId, video).finally(() => setBusy(false));
+  };
+  return (
+    <Dialog open onOpenChange={(open) => !open && close()}>
+      <DialogContent title={starting ? `Start a group call in ${roomName}?` : `Join the group call in ${roomName}?`}>
+        <div className="flex flex-col gap-3 text-sm">
+          <p>
+            In group calls the messages that set up the call (who connects to whom, network addresses) travel through
+            the servers <strong>without end-to-end encryption</strong>. The sound, video and screens themselves stay
+            encrypted between the devices (DTLS-SRTP).
+          </p>
+          <p className="text-fg-muted">
+            Everyone sends to everyone, so a group call takes at most {GROUP_CALL_LIMIT} people.
+          </p>
+          <div className="flex flex-wrap justify-end gap-2">
+            <Button variant="secondary" onClick={close}>
+              Cancel
+            </Button>
+            <Button variant="secondary" disabled={busy} onClick={() => join(false)}>
+              <MicIcon /> <span className="ml-1">{starting ? "Start with voice only" : "Join with voice only"}</span>
+            </Button>
+            <Button disabled={busy} onClick={() => join(true)}>
+              <CameraIcon /> <span className="ml-1">{starting ? "Start with video" : "Join with video"}</span>
+            </Button>
+          </div>
+        </div>
+      </DialogContent>
+    </Dialog>
+  );
+}
+
+function useGroupStreams(): Map<string, MediaStream> {
+  useCallStore((s) => s.mediaVersion);
+  return group.groupStreams();
+}
+
+function GroupCallBar({ call }: { call: ActiveGroupCall }) {
+  return (
+    <div role="region" aria-label="Ongoing call" className="fixed inset-x-0 top-0 z-30 flex items-center gap-2 bg-green-700 px-3 py-1.5 text-sm text-white shadow">
+      <span className="min-w-0 flex-1 truncate">
+        Group call in {call.roomName} · {call.tiles.filter((t) => !t.screenshare).length} people
+      </span>
+      <Button size="sm" variant="secondary" onClick={() => useCallStore.getState().setViewOpen(true)}>
+        Return to call
+      </Button>
+      <Button size="sm" variant="danger" aria-label="Leave the call" onClick={() => void group.leaveGroupCall()}>
+        <HangUpIcon />
+      </Button>
+    </div>
+  );
+}
+
+function GroupCallView({ call }: { call: ActiveGroupCall }) {
+  const streams = useGroupStreams();
+  const people = call.tiles.filter((t) => !t.screenshare).length;
+  const cols = call.tiles.length <= 1 ? "grid-cols-1" : call.tiles.length <= 4 ? "grid-cols-1 sm:grid-cols-2" : "grid-cols-2 sm:grid-cols-3";
+  return (
+    <div
+      role="dialog"
+      aria-modal="true"
+      aria-label={`Group call in ${call.roomName}`}
+      data-group-call-size={people}
+      className="fixed inset-0 z-30 flex flex-col bg-neutral-950 text-white"
+    >
+      <header className="flex items-center gap-3 px-4 py-3">
+        <div className="min-w-0 flex-1">
+          <h2 className="truncate font-semibold">{call.roomName}</h2>
+          <p className="text-xs text-white/70" data-testid="group-call-status">
+            {people} {people === 1 ? "person" : "people"} in the call · set-up messages not end-to-end encrypted
+          </p>
+        </div>
+        <Button
+          variant="ghost"
+          size="icon"
+          className="text-white hover:bg-white/10"
+          aria-label="Back to chats (the call continues)"
+          onClick={() => useCallStore.getState().setViewOpen(false)}
+        >
+          <MinimizeIcon />
+        </Button>
+      </header>
+      <ul className={cn("grid min-h-0 flex-1 auto-rows-fr gap-2 overflow-y-auto p-2", cols)} aria-label="Participants">
+        {call.tiles.map((tile) => (
+          <GroupTileView key={tile.key} tile={tile} stream={streams.get(tile.key) ?? null} />
+        ))}
+      </ul>
+      <div className="flex flex-wrap items-center justify-center gap-3 px-4 pb-6 pt-3" role="toolbar" aria-label="Call controls">
+        <ControlButton label={call.micMuted ? "Unmute microphone" : "Mute microphone"} pressed={call.micMuted} onClick={() => void group.setGroupMicMuted(!call.micMuted)}>
+          {call.micMuted ? <MicOffIcon /> : <MicIcon />}
+        </ControlButton>
+        {call.video && (
+          <ControlButton label={call.cameraOff ? "Turn camera on" : "Turn camera off"} pressed={call.cameraOff} onClick={() => void group.setGroupCameraOff(!call.cameraOff)}>
+            {call.cameraOff ? <CameraOffIcon /> : <CameraIcon />}
+          </ControlButton>
+        )}
+        <ControlButton
+          label={call.screensharing ? "Stop sharing your screen" : "Share your screen"}
+          pressed={call.screensharing}
+          onClick={() => void group.setGroupScreensharing(!call.screensharing)}
+        >
+          <ScreenIcon />
+        </ControlButton>
+        <ControlButton label="Leave the call" danger onClick={() => void group.leaveGroupCall()}>
+          <HangUpIcon />
+        </ControlButton>
+      </div>
+    </div>
+  );
+}
+
+function GroupTileView({ tile, stream }: { tile: GroupTile; stream: MediaStream | null }) {
+  const video = useStream<HTMLVideoElement>(stream);
+  const audio = useStream<HTMLAudioElement>(tile.isLocal || tile.screenshare ? null : stream);
+  useEffect(() => {
+    if (audio.current) void applySpeaker(audio.current, loadDevicePreferences().audioOutput);
+  }, [audio]);
+  const showVideo = !tile.videoMuted && stream !== null && stream.getVideoTracks().length > 0;
+  return (
+    <li
+      aria-label={tile.isLocal && !tile.screenshare ? `${tile.name} (you)` : tile.name}
+      data-speaking={tile.speaking ? "true" : undefined}
+      data-user-id={tile.userId}
+      className={cn(
+        "relative flex min-h-32 items-center justify-center overflow-hidden rounded-lg bg-neutral-800",
+        tile.speaking && "ring-4 ring-green-400",
+      )}
+    >
+      <video ref={video} autoPlay playsInline muted className={cn("h-full w-full object-contain", showVideo ? "" : "hidden", tile.isLocal && !tile.screenshare && "-scale-x-100")} />
+      {!showVideo && <Avatar id={tile.userId} name={tile.name} size={72} />}
+      {!tile.isLocal && !tile.screenshare && <audio ref={audio} autoPlay data-testid="group-call-audio" className="hidden" />}
+      <span className="absolute bottom-1 left-1 flex items-center gap-1 rounded bg-black/60 px-2 py-0.5 text-xs">
+        {tile.audioMuted && !tile.screenshare && <span aria-label="muted"><MicOffIcon /></span>}
+        {tile.isLocal && !tile.screenshare ? "You" : tile.name}
+        {tile.speaking && <span className="sr-only"> (speaking)</span>}
+      </span>
+    </li>
   );
 }

@@ -296,6 +296,7 @@ export async function placeCall(roomId: string, video: boolean): Promise<void> {
 /** The SDK's CallEventHandler found an incoming call (it is ringing). */
 export function onIncomingCall(call: MatrixCall): void {
   if (call.state !== CallState.Ringing) return; // already over (answered elsewhere, hung up)
+  if (call.groupCallId) return; // a peer of a group call: the group call code handles it
   // The SDK's handler also sees invites that reach the timeline late (history loaded when a conversation
   // opens after a reload): one the room already shows answered or ended is not ringing any more.
   const room = getClient().getRoom(call.roomId);

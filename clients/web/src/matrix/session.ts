@@ -26,6 +26,9 @@ import {
   type Room,
 } from "matrix-js-sdk";
 import { CallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/callEventHandler.js";
+import { GroupCallEvent, GroupCallType, type GroupCall } from "matrix-js-sdk/lib/webrtc/groupCall.js";
+import { GroupCallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/groupCallEventHandler.js";
+import { useCallStore } from "@/store/call";
 import type { ReactionEventContent, RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
 import { decodeRecoveryKey, type CryptoApi, type GeneratedSecretStorageKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { completeUia } from "@/lib/auth";
@@ -155,6 +158,9 @@ async function start(session: StoredSession, password?: string): Promise<void> {
     timelineSupport: true,
     // Calls: relay-only ICE (media only through the TURN server) when the tests ask for it.
     forceTURN: forceTurnRequested(),
+    // Mesh group calls: the SDK's encrypted to-device signalling for them needs the legacy crypto, so
+    // their set-up messages go unencrypted (media stays DTLS-SRTP encrypted); users are told before joining.
+    useE2eForGroupCall: false,
     cryptoCallbacks: {
       getSecretStorageKey: async ({ keys }) => {
         if (!secretStorageKey) return null;
@@ -201,6 +207,19 @@ async function start(session: StoredSession, password?: string): Promise<void> {
   c.on(CallEventHandlerEvent.Incoming, (call) => {
     void import("@/calls/manager").then((m) => m.onIncomingCall(call));
   });
+  // Group calls in rooms (from the room state): who is in them, for the room's "Join" banner.
+  const watchGroupCall = (call: GroupCall) => {
+    const update = () =>
+      useCallStore.getState().setRoomCall(call.room.roomId, {
+        video: call.type === GroupCallType.Video,
+        participants: [...call.participants.keys()].map((m) => ({ userId: m.userId, name: m.name || m.userId })),
+      });
+    call.on(GroupCallEvent.ParticipantsChanged, update);
+    update();
+  };
+  c.on(GroupCallEventHandlerEvent.Incoming, watchGroupCall);
+  c.on(GroupCallEventHandlerEvent.Outgoing, watchGroupCall);
+  c.on(GroupCallEventHandlerEvent.Ended, (call: GroupCall) => useCallStore.getState().setRoomCall(call.room.roomId, null));
 
   let cryptoStarted = false;
   try {

@@ -15,7 +15,7 @@ import { SidePanel } from "./SidePanel";
 const CallLayer = lazy(() => import("@/calls/CallLayer"));
 
 function Calls() {
-  const active = useCallStore((s) => s.call !== null);
+  const active = useCallStore((s) => s.call !== null || s.group !== null || s.groupPrompt !== null);
   if (!active) return null;
   return (
     <Suspense fallback={null}>

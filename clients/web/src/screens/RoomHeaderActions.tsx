@@ -5,11 +5,30 @@ import { useAppStore } from "@/store/app";
 import { useCallStore } from "@/store/call";
 import { useUiStore } from "@/store/ui";
 
-/** Voice and video call buttons, in a direct chat (the call code loads when one is pressed). */
+/**
+ * Voice and video call buttons in a direct chat; in a group, "Group call" (start or join, after a notice).
+ * The call code loads when one is pressed.
+ */
 function CallButtons({ roomId }: { roomId: string }) {
-  const direct = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId && r.membership === "join")?.isDirect ?? false);
-  const inCall = useCallStore((s) => s.call !== null);
-  if (!direct) return null;
+  const room = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId && r.membership === "join"));
+  const direct = room?.isDirect ?? false;
+  const inCall = useCallStore((s) => s.call !== null || s.group !== null);
+  const groupCallHere = useCallStore((s) => roomId in s.roomCalls);
+  if (!room) return null;
+  if (!direct) {
+    return (
+      <Button
+        variant="ghost"
+        size="icon"
+        aria-label={groupCallHere ? "Join the group call" : "Start a group call"}
+        title={inCall ? "You are already in a call" : groupCallHere ? "Join the group call" : "Start a group call"}
+        disabled={inCall}
+        onClick={() => useCallStore.getState().setGroupPrompt({ roomId, roomName: room.name, starting: !groupCallHere })}
+      >
+        <VideoIcon />
+      </Button>
+    );
+  }
   const place = (video: boolean) => {
     void import("@/calls/manager")
       .then((m) => m.placeCall(roomId, video))
@@ -27,6 +46,32 @@ function CallButtons({ roomId }: { roomId: string }) {
         <VideoIcon />
       </Button>
     </>
+  );
+}
+
+/** Under the header of a group with a call going on: who is in it, and "Join". */
+export function GroupCallBanner({ roomId }: { roomId: string }) {
+  const info = useCallStore((s) => s.roomCalls[roomId]);
+  const inThisCall = useCallStore((s) => s.group?.roomId === roomId);
+  const inCall = useCallStore((s) => s.call !== null || s.group !== null);
+  const name = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId)?.name ?? "");
+  const direct = useAppStore((s) => s.rooms.find((r) => r.roomId === roomId)?.isDirect ?? false);
+  if (!info || direct) return null;
+  const names = info.participants.map((p) => p.name);
+  return (
+    <div role="region" aria-label="Group call in this room" className="flex items-center gap-2 border-b border-border bg-panel px-3 py-2 text-sm">
+      <VideoIcon />
+      <span className="min-w-0 flex-1 truncate">
+        {info.video ? "Video call" : "Voice call"} going on: {names.join(", ")}
+      </span>
+      {inThisCall ? (
+        <span className="text-fg-muted">You are in this call</span>
+      ) : (
+        <Button size="sm" disabled={inCall} onClick={() => useCallStore.getState().setGroupPrompt({ roomId, roomName: name, starting: false })}>
+          Join
+        </Button>
+      )}
+    </div>
   );
 }
 

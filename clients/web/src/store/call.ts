@@ -39,8 +39,39 @@ export interface ActiveCall {
   endedReason: string | null;
 }
 
+/** A tile of the group call grid: one participant's camera (or avatar), or a shared screen. */
+export interface GroupTile {
+  key: string;
+  userId: string;
+  name: string;
+  isLocal: boolean;
+  audioMuted: boolean;
+  videoMuted: boolean;
+  speaking: boolean;
+  screenshare: boolean;
+}
+
+export interface ActiveGroupCall {
+  roomId: string;
+  roomName: string;
+  video: boolean;
+  micMuted: boolean;
+  cameraOff: boolean;
+  screensharing: boolean;
+  tiles: GroupTile[];
+}
+
+/** The most people a mesh group call takes (everyone sends to everyone). */
+export const GROUP_CALL_LIMIT = 6;
+
 export interface CallState {
   call: ActiveCall | null;
+  /** The group call we are in (mesh, MSC3401), or null. */
+  group: ActiveGroupCall | null;
+  /** "Join / start the group call?" asked for this room (the notice about unencrypted signalling). */
+  groupPrompt: { roomId: string; roomName: string; starting: boolean } | null;
+  /** Rooms with a group call going on, and who is in it (user IDs and names), from the room state. */
+  roomCalls: Record<string, { video: boolean; participants: { userId: string; name: string }[] }>;
   /** The full call view is shown (false: only the call bar, while the user is elsewhere). */
   viewOpen: boolean;
   /** Bumped whenever the call's media streams change. */
@@ -51,6 +82,10 @@ export interface CallState {
   error: string | null;
 
   setCall(call: ActiveCall | null): void;
+  setGroup(group: ActiveGroupCall | null): void;
+  updateGroup(patch: Partial<ActiveGroupCall>): void;
+  setGroupPrompt(prompt: CallState["groupPrompt"]): void;
+  setRoomCall(roomId: string, info: CallState["roomCalls"][string] | null): void;
   updateCall(patch: Partial<ActiveCall>): void;
   setViewOpen(open: boolean): void;
   bumpMedia(): void;
@@ -60,12 +95,25 @@ export interface CallState {
 
 export const useCallStore = create<CallState>((set) => ({
   call: null,
+  group: null,
+  groupPrompt: null,
+  roomCalls: {},
   viewOpen: true,
   mediaVersion: 0,
   quality: "unknown",
   stats: null,
   error: null,
   setCall: (call) => set({ call, viewOpen: true, quality: "unknown", stats: null }),
+  setGroup: (group) => set({ group, viewOpen: true }),
+  updateGroup: (patch) => set((s) => (s.group ? { group: { ...s.group, ...patch } } : {})),
+  setGroupPrompt: (groupPrompt) => set({ groupPrompt }),
+  setRoomCall: (roomId, info) =>
+    set((s) => {
+      const roomCalls = { ...s.roomCalls };
+      if (info && info.participants.length > 0) roomCalls[roomId] = info;
+      else delete roomCalls[roomId];
+      return { roomCalls };
+    }),
   updateCall: (patch) => set((s) => (s.call ? { call: { ...s.call, ...patch } } : {})),
   setViewOpen: (viewOpen) => set({ viewOpen }),
   bumpMedia: () => set((s) => ({ mediaVersion: s.mediaVersion + 1 })),
