@@ -627,15 +627,15 @@ describe("1:1 calls through a real TURN relay", () => {
     await gina.getByRole("button", { name: "Start a group call" }).click();
     const prompt = gina.getByRole("dialog", { name: `Start a group call in ${GROUP}?` });
     await prompt.getByText("without end-to-end encryption").waitFor();
-    await prompt.getByRole("button", { name: "Start with voice only" }).click();
+    await prompt.getByRole("button", { name: "Start with video" }).click();
     await gina.locator("[data-group-call-size]").waitFor(SLOW);
 
-    // The others see the call in the room, with who is in it, and join.
-    for (const page of [hank, ivy]) {
+    // The others see the call in the room, with who is in it, and join: hank with video, ivy voice only.
+    for (const [page, how] of [[hank, "Join with video"], [ivy, "Join with voice only"]]) {
       const banner = page.getByRole("region", { name: "Group call in this room" });
       await banner.getByText("gina").waitFor(SLOW);
       await banner.getByRole("button", { name: "Join" }).click();
-      await page.getByRole("dialog", { name: `Join the group call in ${GROUP}?` }).getByRole("button", { name: "Join with voice only" }).click();
+      await page.getByRole("dialog", { name: `Join the group call in ${GROUP}?` }).getByRole("button", { name: how }).click();
     }
     for (const page of [gina, hank, ivy]) await page.locator('[data-group-call-size="3"]').waitFor(SLOW);
 
@@ -670,6 +670,11 @@ describe("1:1 calls through a real TURN relay", () => {
       assert.equal(await page.getByRole("list", { name: "Participants" }).getByRole("listitem").count(), 3);
       assert.equal(await page.getByTestId("group-call-audio").count(), 2);
     }
+    // Gina sees hank's camera; ivy joined without hers.
+    await gina.waitForFunction(() => document.querySelector('[data-user-id="@hank:localhost"] video')?.videoWidth > 0, null, SLOW);
+    assert.equal(await gina.locator('[data-user-id="@ivy:localhost"] video.hidden').count(), 1, "ivy's tile shows her avatar");
+    // Who is speaking: the SDK's loudest feed (the fake microphones beep) gets a ring.
+    await gina.locator("[data-speaking=true]").first().waitFor(SLOW);
     // Mute shows on the others' grids.
     await hank.getByRole("button", { name: "Mute microphone" }).click();
     await gina.locator('[data-user-id="@hank:localhost"]').getByLabel("muted").waitFor(SLOW);
