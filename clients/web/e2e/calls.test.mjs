@@ -136,7 +136,7 @@ async function notice(page, pattern) {
   await messageLog(page).locator("li", { hasText: pattern }).last().waitFor(SLOW);
 }
 
-describe("1:1 calls through a real TURN relay", () => {
+describe("calls (1:1 and group) through a real TURN relay", () => {
   before(async () => {
     env = await startEnvironment({ calls: true });
   });
