@@ -4,20 +4,13 @@
  */
 import { useEffect, useRef, useState } from "react";
 import { Button } from "@/components/ui/button";
+import { mediaErrorText } from "@/lib/call-messages";
 import { applySpeaker, listDevices, loadDevicePreferences, saveDevicePreferences, type DeviceLists, type DevicePreferences } from "./devices";
 
 /** What went wrong getting media, in words, with the next step. */
 export function explainDeviceError(error: unknown): string {
-  const name = (error as { name?: string })?.name ?? "";
-  if (name === "NotAllowedError" || name === "SecurityError")
-    return "The browser blocked the microphone and camera for this site. Allow them (the icon at the left of the address bar, or the browser's site settings), then press “Check” again.";
-  if (name === "NotFoundError" || name === "OverconstrainedError")
-    return "No microphone or camera was found. Connect one, then press “Check” again. Voice calls need a microphone; video calls also a camera.";
-  if (name === "NotReadableError" || name === "AbortError")
-    return "The microphone or camera is in use by another application, or the system blocks it. Close the other application, then try again.";
-  if (typeof navigator !== "undefined" && !navigator.mediaDevices)
-    return "This browser gives no access to microphones and cameras here (it needs a secure connection, https).";
-  return "The microphone or camera could not be used.";
+  const secureContext = typeof navigator === "undefined" || Boolean(navigator.mediaDevices);
+  return mediaErrorText((error as { name?: string } | null)?.name, { secureContext });
 }
 
 export default function DeviceSettings() {

@@ -19,6 +19,7 @@ import {
 } from "matrix-js-sdk/lib/webrtc/call.js";
 import { CallFeedEvent, type CallFeed } from "matrix-js-sdk/lib/webrtc/callFeed.js";
 import { KnownMembership } from "matrix-js-sdk";
+import { callEndedText, mediaErrorText } from "@/lib/call-messages";
 import { classifyQuality, summarizeStats, type CallStatsSummary, type Stat } from "@/lib/call-quality";
 import { useCallStore, type ActiveCall, type CallPhase } from "@/store/call";
 import { useUiStore } from "@/store/ui";
@@ -110,28 +111,14 @@ function refresh(): void {
   useCallStore.getState().updateCall(snapshot(current));
 }
 
-/** The words for how a call ended, or null when it needs none (glare replaced it). */
-export function endedReason(call: MatrixCall, peerName: string, wasConnected: boolean): string | null {
-  const reason = call.hangupReason;
-  const remote = call.hangupParty === CallParty.Remote;
-  switch (reason) {
-    case CallErrorCode.Replaced:
-      return null;
-    case CallErrorCode.AnsweredElsewhere:
-      return "The call was answered on another device";
-    case CallErrorCode.InviteTimeout:
-      return call.direction === CallDirection.Inbound ? `Missed call from ${peerName}` : `${peerName} did not answer`;
-    case CallErrorCode.UserBusy:
-      return `${peerName} is busy`;
-    case CallErrorCode.IceFailed:
-      return "The connection failed: no network route to the other side (the TURN server may be unreachable)";
-    case CallErrorCode.NoUserMedia:
-      return "The call could not use your microphone or camera";
-    default:
-      if (!wasConnected && remote && call.direction === CallDirection.Outbound) return `${peerName} declined the call`;
-      if (!wasConnected && remote && call.direction === CallDirection.Inbound) return `Missed call from ${peerName}`;
-      return remote ? `${peerName} ended the call` : "Call ended";
-  }
+function endedReason(call: MatrixCall, peerName: string, wasConnected: boolean): string | null {
+  return callEndedText({
+    reason: call.hangupReason,
+    remote: call.hangupParty === CallParty.Remote,
+    direction: call.direction === CallDirection.Inbound ? "incoming" : "outgoing",
+    wasConnected,
+    peerName,
+  });
 }
 
 function track(call: MatrixCall, peer: { userId: string; name: string }): void {
@@ -241,17 +228,10 @@ function baseCall(call: MatrixCall, roomId: string, peer: { userId: string; name
   };
 }
 
-/** Explains a getUserMedia failure with what to do about it. */
+/** Explains a getUserMedia failure (the SDK wraps the browser's error in a CallError's `err`). */
 export function explainMediaError(error: unknown): string {
   const inner = (error as { err?: { name?: string } })?.err ?? (error as { name?: string });
-  const name = inner?.name ?? "";
-  if (name === "NotAllowedError" || name === "SecurityError")
-    return "The browser blocked the microphone or camera. Allow them for this site (the icon at the left of the address bar), then try again.";
-  if (name === "NotFoundError" || name === "OverconstrainedError")
-    return "No microphone or camera was found. Connect one (or choose another in Settings → Calls), then try again.";
-  if (name === "NotReadableError")
-    return "The microphone or camera is in use by another application. Close it, then try again.";
-  return "The microphone or camera could not be used. Check Settings → Calls.";
+  return mediaErrorText(inner?.name, { secureContext: typeof window === "undefined" || window.isSecureContext });
 }
 
 function applyDevicePreferences(): void {
