@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-  DESKTOP, PASSWORD, RESULTS_DIR, SLOW, acceptInvitation, aliceAndBobInDirectChat, messageLog, openChat, openSettings, register,
+  DESKTOP, PASSWORD, PHONE, assertNoHorizontalScroll, RESULTS_DIR, SLOW, acceptInvitation, aliceAndBobInDirectChat, messageLog, openChat, openSettings, register,
   sendMessage, shot, shotDesktopAndPhone, startDirectChat, startEnvironment, waitForCryptoSettled, waitForRoomList,
 } from "./support.mjs";
 
@@ -305,6 +305,9 @@ describe("calls (1:1 and group) through a real TURN relay", () => {
     await cdp.detach();
     await browserCdp.detach();
     await shotDesktopAndPhone(bob, "call-video");
+    await bob.setViewportSize(PHONE);
+    await assertNoHorizontalScroll(bob);
+    await bob.setViewportSize(DESKTOP);
 
     // The self view can be moved.
     const self = bob.getByTestId("self-view");
@@ -697,6 +700,9 @@ describe("calls (1:1 and group) through a real TURN relay", () => {
     await gina.locator('[data-user-id="@hank:localhost"]').getByLabel("muted").waitFor(SLOW);
     await hank.getByRole("button", { name: "Unmute microphone" }).click();
     await shotDesktopAndPhone(gina, "group-call");
+    await gina.setViewportSize(PHONE);
+    await assertNoHorizontalScroll(gina);
+    await gina.setViewportSize(DESKTOP);
 
     // Leaving: the others see two, then the last one out ends the call and the room shows none.
     await ivy.getByRole("button", { name: "Leave the call" }).click();
