@@ -170,6 +170,8 @@ export async function startTurnServer({ binary = process.env.TURNSERVER_PATH ?? 
     secret,
     logPath,
     workdir,
+    /** The UDP ports coturn allocates relay addresses from. */
+    relayPorts: [minPort, minPort + 99],
     homeserverConfig: { turn_uris: uris, turn_shared_secret: secret, turn_user_lifetime: "1h" },
     /** How many relay allocations coturn has logged so far (each client's TURN allocation is one). */
     allocations() {

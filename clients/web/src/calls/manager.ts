@@ -18,11 +18,12 @@ import {
   type MatrixCall,
 } from "matrix-js-sdk/lib/webrtc/call.js";
 import { CallFeedEvent, type CallFeed } from "matrix-js-sdk/lib/webrtc/callFeed.js";
-import { KnownMembership } from "matrix-js-sdk";
+import { EventType, KnownMembership } from "matrix-js-sdk";
 import { callEndedText, mediaErrorText } from "@/lib/call-messages";
 import { classifyQuality, summarizeStats, type CallStatsSummary, type Stat } from "@/lib/call-quality";
 import { useCallStore, type ActiveCall, type CallPhase } from "@/store/call";
 import { useUiStore } from "@/store/ui";
+import type { CallSummary } from "@/lib/call-history";
 import { callSummariesIn } from "@/matrix/events";
 import { getClient } from "@/matrix/session";
 import { loadDevicePreferences } from "./devices";
@@ -273,23 +274,55 @@ export async function placeCall(roomId: string, video: boolean): Promise<void> {
   refresh();
 }
 
+/**
+ * What the room's timeline shows of this call (answered, ended...). The SDK's handler also sees
+ * invites that reach the timeline late (history loaded when a conversation opens after a reload), and
+ * would ring for them; the events that ended them may still be waiting for decryption, so those are
+ * decrypted first (for at most two seconds).
+ */
+async function inviteSummary(call: MatrixCall): Promise<CallSummary | undefined> {
+  const client = getClient();
+  const room = client.getRoom(call.roomId);
+  if (!room) return undefined;
+  const events = room.getLiveTimeline().getEvents();
+  const pending = events.filter((e) => e.getType() === EventType.RoomMessageEncrypted && !e.isDecryptionFailure());
+  if (pending.length) {
+    await Promise.race([
+      Promise.all(pending.map((e) => client.decryptEventIfNeeded(e).catch(() => undefined))),
+      new Promise((resolve) => setTimeout(resolve, 2000)),
+    ]);
+  }
+  return callSummariesIn(room.getLiveTimeline().getEvents()).get(call.callId);
+}
+
+/** When the invite of `call` was sent, from the room's timeline (0 if it is not there). */
+function inviteTs(call: MatrixCall): number {
+  const room = getClient().getRoom(call.roomId);
+  return (room && callSummariesIn(room.getLiveTimeline().getEvents()).get(call.callId)?.startedTs) || 0;
+}
+
 /** The SDK's CallEventHandler found an incoming call (it is ringing). */
-export function onIncomingCall(call: MatrixCall): void {
+export async function onIncomingCall(call: MatrixCall): Promise<void> {
   if (call.state !== CallState.Ringing) return; // already over (answered elsewhere, hung up)
   if (call.groupCallId) return; // a peer of a group call: the group call code handles it
-  // The SDK's handler also sees invites that reach the timeline late (history loaded when a conversation
-  // opens after a reload): one the room already shows answered or ended is not ringing any more.
-  const room = getClient().getRoom(call.roomId);
-  const known = room ? callSummariesIn(room.getLiveTimeline().getEvents()).get(call.callId) : undefined;
+  const known = await inviteSummary(call);
   if (known && known.outcome !== "ringing") return;
+  if (call.state !== CallState.Ringing) return;
   const peer = peerOf(call.roomId) ?? {
     userId: call.getOpponentMember()?.userId ?? "",
     name: call.getOpponentMember()?.name ?? "Someone",
   };
   if (current && current !== call) {
-    // One call at a time: tell the caller we are busy.
-    call.hangup(CallErrorCode.UserBusy, false);
-    return;
+    // A newer invite in the same room while the older one still rings supersedes it (the older one
+    // is over or was never meant: one person cannot call twice at once); it times out by itself.
+    const ringingHere = current.state === CallState.Ringing && current.direction === CallDirection.Inbound && current.roomId === call.roomId;
+    if (ringingHere && (known?.startedTs ?? 0) < inviteTs(current)) return; // an older invite: not the live one
+    if (!ringingHere) {
+      // One call at a time: tell the caller we are busy.
+      call.hangup(CallErrorCode.UserBusy, false);
+      return;
+    }
+    finish();
   }
   const video = call.type === "video" || call.hasRemoteUserMediaVideoTrack;
   useCallStore.getState().setError(null);

@@ -202,6 +202,7 @@ async function start(session: StoredSession, password?: string): Promise<void> {
   });
   attachAccountListeners(c);
   attachVerificationListener(c);
+  onlyLiveCallEvents(c);
   // Incoming 1:1 calls: the SDK's call event handler (it runs after the first sync, because the browser
   // supports WebRTC) found one ringing; the call code is a lazy chunk.
   c.on(CallEventHandlerEvent.Incoming, (call) => {
@@ -235,6 +236,23 @@ async function start(session: StoredSession, password?: string): Promise<void> {
     pendingEventOrdering: PendingEventOrdering.Detached,
   });
   if (cryptoStarted) void setUpEncryption(password);
+}
+
+/**
+ * matrix-js-sdk's call event handler takes every RoomEvent.Timeline event, also the history loaded
+ * backwards when a conversation opens (after a reload, say): an invite from the last minute found there
+ * is treated as a new call; it rings, or worse, "glares" with a call we are placing and replaces it.
+ * Call signalling only means something live, so the handler gets only events added at the live end.
+ * (It registers `this.onRoomTimeline` when it starts, after the first sync: wrapping it before works.)
+ */
+function onlyLiveCallEvents(c: MatrixClient): void {
+  const handler = c.callEventHandler as unknown as { onRoomTimeline?: (event: MatrixEvent) => void } | undefined;
+  const original = handler?.onRoomTimeline;
+  if (!handler || !original) return;
+  handler.onRoomTimeline = ((event: MatrixEvent, _room: Room | undefined, toStartOfTimeline?: boolean) => {
+    if (toStartOfTimeline) return;
+    original(event);
+  }) as (event: MatrixEvent) => void;
 }
 
 /**
