@@ -24,6 +24,8 @@ fi
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 # The web client's end-to-end tests drive Debian's Chromium (never a downloaded browser build).
 [ "$mode" = "test" ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
+# The call tests relay media through a real TURN server: Debian's coturn, started by the tests on loopback.
+[ "$mode" = "test" ] && ! command -v turnserver >/dev/null 2>&1 && ! [ -x /usr/sbin/turnserver ] && need_apt+=(coturn)
 # Without a colour emoji font, reactions render as empty boxes in the browser tests' screenshots.
 [ "$mode" = "test" ] && ! [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && need_apt+=(fonts-noto-color-emoji)
 if [ ${#need_apt[@]} -gt 0 ]; then

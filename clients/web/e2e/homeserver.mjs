@@ -1,6 +1,7 @@
 // Starts the real homeserver (python -m homeserver) on a free loopback port, serving the built client at /.
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { randomBytes, randomInt } from "node:crypto";
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -98,13 +99,114 @@ export async function startHomeserver({ distDir = join(CLIENT_DIR, "dist"), over
   };
 }
 
+/**
+ * Starts Debian's coturn (`turnserver`, installed by scripts/setup-env.sh) on a free loopback port with
+ * the TURN REST API (`use-auth-secret`): it accepts the credentials the homeserver derives from the same
+ * `static-auth-secret`. Relays only on 127.0.0.1 (loopback peers allowed), no TLS, no CLI, not daemonised,
+ * logging to a file. Returns { uris, secret, logPath, port, stop() }; `homeserverConfig` is what goes
+ * into the homeserver's config so `GET /voip/turnServer` hands these out.
+ */
+export async function startTurnServer({ binary = process.env.TURNSERVER_PATH ?? "/usr/sbin/turnserver" } = {}) {
+  if (!existsSync(binary)) {
+    const found = spawnSync("sh", ["-c", "command -v turnserver"], { encoding: "utf-8" }).stdout.trim();
+    if (!found) throw new Error("coturn's turnserver is not installed (scripts/setup-env.sh test installs it)");
+    binary = found;
+  }
+  const workdir = mkdtempSync(join(tmpdir(), "web-e2e-turn-"));
+  const port = await freePort();
+  const secret = randomBytes(24).toString("hex");
+  // A relay port range of its own (UDP; the free-port probe is TCP, so pick from a range nothing else uses).
+  const minPort = 20000 + randomInt(0, 200) * 100;
+  const logPath = join(workdir, "turnserver.log");
+  const args = [
+    "-n", // no configuration file: everything is on the command line
+    `--listening-ip=127.0.0.1`, `--listening-port=${port}`, `--relay-ip=127.0.0.1`,
+    `--min-port=${minPort}`, `--max-port=${minPort + 99}`,
+    "--use-auth-secret", `--static-auth-secret=${secret}`, "--realm=localhost",
+    "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
+    `--userdb=${join(workdir, "turndb")}`, `--pidfile=${join(workdir, "turnserver.pid")}`,
+    `--log-file=${logPath}`, "--simple-log", "--no-stdout-log", "--verbose",
+  ];
+  let proc;
+  let exited = null;
+  // Starts turnserver and waits until it logs that its UDP listener is up (coturn has no health endpoint).
+  const launch = async () => {
+    const readLog = () => (existsSync(logPath) ? readFileSync(logPath, "utf-8") : "");
+    const listeners = (log) => (log.match(/IPv4\. UDP listener opened on/gi) ?? []).length;
+    const before = readLog();
+    proc = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    proc.stderr.on("data", (d) => (stderr += d));
+    exited = null;
+    const me = proc;
+    proc.on("exit", (code) => me === proc && (exited = code));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (exited !== null) throw new Error(`turnserver exited with ${exited}: ${stderr}; log: ${logPath}`);
+      const log = readLog();
+      // (A restart appends to the log; should it start the file afresh, any listener line counts.)
+      if (listeners(log) > listeners(before) || (log.length < before.length && listeners(log) > 0)) break;
+      if (Date.now() > deadline) {
+        proc.kill("SIGKILL");
+        throw new Error(`turnserver did not start in 15 s; log: ${logPath}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const kill = async () => {
+    if (exited !== null) return;
+    const p = proc;
+    p.kill("SIGTERM");
+    await new Promise((r) => {
+      const t = setTimeout(() => (p.kill("SIGKILL"), r()), 5_000);
+      p.on("exit", () => (clearTimeout(t), r()));
+    });
+  };
+  await launch();
+  const uris = [`turn:127.0.0.1:${port}?transport=udp`, `turn:127.0.0.1:${port}?transport=tcp`];
+  return {
+    port,
+    uris,
+    secret,
+    logPath,
+    workdir,
+    /** The UDP ports coturn allocates relay addresses from. */
+    relayPorts: [minPort, minPort + 99],
+    homeserverConfig: { turn_uris: uris, turn_shared_secret: secret, turn_user_lifetime: "1h" },
+    /** How many relay allocations coturn has logged so far (each client's TURN allocation is one). */
+    allocations() {
+      const log = existsSync(logPath) ? readFileSync(logPath, "utf-8") : "";
+      return (log.match(/ALLOCATE processed, success/g) ?? []).length;
+    },
+    /** Stops and starts it again on the same port with the same secret: every relay allocation is lost. */
+    async restart() {
+      await kill();
+      await launch();
+    },
+    async stop({ keep = false } = {}) {
+      await kill();
+      if (!keep) rmSync(workdir, { recursive: true, force: true });
+    },
+  };
+}
+
 // Debian's Chromium, never a downloaded browser build; flags keep it quiet and offline.
 const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
   "--disable-sync", "--no-first-run", "--disable-quic",
 ];
 
-export async function launchChromium() {
+/**
+ * For calls: Chromium's fake camera and microphone (a test pattern and a beep), permission prompts
+ * answered yes, and screen capture picking the whole screen by itself.
+ */
+export const FAKE_MEDIA_ARGS = [
+  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--auto-select-desktop-capture-source=Entire screen",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+export async function launchChromium({ fakeMedia = false } = {}) {
   const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  const args = fakeMedia ? [...CHROMIUM_ARGS, ...FAKE_MEDIA_ARGS] : CHROMIUM_ARGS;
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args });
 }

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
-import { CLIENT_DIR, launchChromium, startHomeserver } from "./homeserver.mjs";
+import { CLIENT_DIR, launchChromium, startHomeserver, startTurnServer } from "./homeserver.mjs";
 
 export const RESULTS_DIR = join(CLIENT_DIR, "test-results");
 export const SCREENSHOTS_DIR = join(RESULTS_DIR, "screenshots");
@@ -23,19 +23,30 @@ const KEEP_SERVER = process.env.KEEP_E2E_SERVER === "1";
 /**
  * Starts the real homeserver (with `overrides` to its config) and headless Chromium. E2E_DIST_DIR: a build
  * of your own, when others rebuild dist/ at the same time; KEEP_E2E_SERVER=1 keeps the server's files.
+ * `calls`: also a real coturn on loopback whose `use-auth-secret` matches the server's
+ * `turn_shared_secret`, and Chromium with fake camera, microphone and screen.
  */
-export async function startEnvironment({ overrides } = {}) {
+export async function startEnvironment({ overrides, calls = false } = {}) {
   mkdirSync(SCREENSHOTS_DIR, { recursive: true });
-  const hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR, overrides });
+  const turn = calls ? await startTurnServer() : null;
+  let hs;
+  try {
+    hs = await startHomeserver({ distDir: process.env.E2E_DIST_DIR, overrides: { ...turn?.homeserverConfig, ...overrides } });
+  } catch (e) {
+    await turn?.stop();
+    throw e;
+  }
   let browser;
   try {
-    browser = await launchChromium();
+    browser = await launchChromium({ fakeMedia: calls });
   } catch (e) {
     await hs.stop();
+    await turn?.stop();
     throw e;
   }
   const env = {
     hs,
+    turn,
     browser,
     baseUrl: hs.baseUrl,
 
@@ -45,7 +56,10 @@ export async function startEnvironment({ overrides } = {}) {
      * client's "recovery" log lines), and `chunks` (the script and style assets it requested).
      */
     async newPage(viewport = DESKTOP) {
-      const context = await browser.newContext({ viewport, baseURL: hs.baseUrl, acceptDownloads: true });
+      const context = await browser.newContext({
+        viewport, baseURL: hs.baseUrl, acceptDownloads: true,
+        ...(calls ? { permissions: ["camera", "microphone", "notifications"] } : {}),
+      });
       const page = await context.newPage();
       page.setDefaultTimeout(20_000);
       page.errors = [];
@@ -97,6 +111,8 @@ export async function startEnvironment({ overrides } = {}) {
       await browser.close();
       if (KEEP_SERVER) console.log(`server log kept: ${hs.logPath}`);
       await hs.stop({ keep: KEEP_SERVER });
+      if (turn && KEEP_SERVER) console.log(`turnserver log kept: ${turn.logPath}`);
+      await turn?.stop({ keep: KEEP_SERVER });
     },
   };
   return env;

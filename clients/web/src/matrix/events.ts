@@ -10,6 +10,7 @@ import {
   type Room,
 } from "matrix-js-sdk";
 import { attachmentOf } from "@/lib/attachments";
+import { callHistoryText, isCallEventType, summarizeCalls, type CallEventInfo, type CallSummary } from "@/lib/call-history";
 import { describeDecryptionFailure } from "@/lib/errors";
 import {
   aggregateReactions,
@@ -174,13 +175,33 @@ function reactionsOf(event: MatrixEvent, room: Room, myUserId: string): Reaction
   return summary.length ? summary.map((s) => ({ ...s, names: s.senders.map((id) => memberName(room, id)) })) : undefined;
 }
 
+/** The room's calls folded from `events` (m.call.* in timeline order), one summary per call ID. */
+export function callSummariesIn(events: MatrixEvent[]): Map<string, CallSummary> {
+  const infos: CallEventInfo[] = [];
+  for (const e of events) {
+    if (!isCallEventType(e.getType()) || e.isRedacted()) continue;
+    infos.push({ type: e.getType(), sender: e.getSender() ?? "", ts: e.getTs(), content: e.getContent() });
+  }
+  return summarizeCalls(infos, Date.now());
+}
+
+/** A call's line in the timeline (shown at its invite; the other m.call.* events are not drawn). */
+function describeCall(event: MatrixEvent, room: Room, myUserId: string, calls: Map<string, CallSummary> | undefined): Shown | null {
+  if (event.getType() !== EventType.CallInvite) return null;
+  const callId = event.getContent().call_id;
+  const summary = (calls ?? callSummariesIn(room.getLiveTimeline().getEvents())).get(callId);
+  if (!summary) return null;
+  return { body: callHistoryText(summary, myUserId, (id) => memberName(room, id)), notice: true };
+}
+
 export function toTimelineMessage(
   event: MatrixEvent,
   room: Room,
   myUserId: string,
   threadReplies: Map<string, string[]> = new Map(),
+  calls?: Map<string, CallSummary>,
 ): TimelineMessage | null {
-  const shown = describe(event, room);
+  const shown = isCallEventType(event.getType()) ? describeCall(event, room, myUserId, calls) : describe(event, room);
   if (!shown) return null;
   const thread = threadRelationOf(event);
   // A thread reply's m.in_reply_to with is_falling_back is only for clients without threads.
@@ -218,10 +239,11 @@ export function toTimelineMessage(
 export function timelineMessages(room: Room, myUserId: string, events?: MatrixEvent[]): TimelineMessage[] {
   events ??= [...room.getLiveTimeline().getEvents(), ...room.getPendingEvents()];
   const threadReplies = threadRepliesIn(events);
+  const calls = callSummariesIn(events);
   const out: TimelineMessage[] = [];
   for (const event of events) {
     if (room.client.isUserIgnored(event.getSender() ?? "")) continue; // blocked: their messages are hidden
-    const message = toTimelineMessage(event, room, myUserId, threadReplies);
+    const message = toTimelineMessage(event, room, myUserId, threadReplies, calls);
     if (message) out.push(message);
     // A receipt on an event we do not draw (a reaction, an edit) shows on the message before it.
     const target = message && !message.notice ? message : lastMessageOf(out);

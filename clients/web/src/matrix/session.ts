@@ -25,6 +25,10 @@ import {
   type MatrixClient,
   type Room,
 } from "matrix-js-sdk";
+import { CallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/callEventHandler.js";
+import { GroupCallEvent, GroupCallType, type GroupCall } from "matrix-js-sdk/lib/webrtc/groupCall.js";
+import { GroupCallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/groupCallEventHandler.js";
+import { useCallStore } from "@/store/call";
 import type { ReactionEventContent, RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
 import { decodeRecoveryKey, type CryptoApi, type GeneratedSecretStorageKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { completeUia } from "@/lib/auth";
@@ -152,6 +156,11 @@ async function start(session: StoredSession, password?: string): Promise<void> {
     deviceId: session.deviceId,
     accessToken: session.accessToken,
     timelineSupport: true,
+    // Calls: relay-only ICE (media only through the TURN server) when the tests ask for it.
+    forceTURN: forceTurnRequested(),
+    // Mesh group calls: the SDK's encrypted to-device signalling for them needs the legacy crypto, so
+    // their set-up messages go unencrypted (media stays DTLS-SRTP encrypted); users are told before joining.
+    useE2eForGroupCall: false,
     cryptoCallbacks: {
       getSecretStorageKey: async ({ keys }) => {
         if (!secretStorageKey) return null;
@@ -193,6 +202,25 @@ async function start(session: StoredSession, password?: string): Promise<void> {
   });
   attachAccountListeners(c);
   attachVerificationListener(c);
+  onlyLiveCallEvents(c);
+  // Incoming 1:1 calls: the SDK's call event handler (it runs after the first sync, because the browser
+  // supports WebRTC) found one ringing; the call code is a lazy chunk.
+  c.on(CallEventHandlerEvent.Incoming, (call) => {
+    void import("@/calls/manager").then((m) => m.onIncomingCall(call));
+  });
+  // Group calls in rooms (from the room state): who is in them, for the room's "Join" banner.
+  const watchGroupCall = (call: GroupCall) => {
+    const update = () =>
+      useCallStore.getState().setRoomCall(call.room.roomId, {
+        video: call.type === GroupCallType.Video,
+        participants: [...call.participants.keys()].map((m) => ({ userId: m.userId, name: m.name || m.userId })),
+      });
+    call.on(GroupCallEvent.ParticipantsChanged, update);
+    update();
+  };
+  c.on(GroupCallEventHandlerEvent.Incoming, watchGroupCall);
+  c.on(GroupCallEventHandlerEvent.Outgoing, watchGroupCall);
+  c.on(GroupCallEventHandlerEvent.Ended, (call: GroupCall) => useCallStore.getState().setRoomCall(call.room.roomId, null));
 
   let cryptoStarted = false;
   try {
@@ -208,6 +236,35 @@ async function start(session: StoredSession, password?: string): Promise<void> {
     pendingEventOrdering: PendingEventOrdering.Detached,
   });
   if (cryptoStarted) void setUpEncryption(password);
+}
+
+/**
+ * matrix-js-sdk's call event handler takes every RoomEvent.Timeline event, also the history loaded
+ * backwards when a conversation opens (after a reload, say): an invite from the last minute found there
+ * is treated as a new call; it rings, or worse, "glares" with a call we are placing and replaces it.
+ * Call signalling only means something live, so the handler gets only events added at the live end.
+ * (It registers `this.onRoomTimeline` when it starts, after the first sync: wrapping it before works.)
+ */
+function onlyLiveCallEvents(c: MatrixClient): void {
+  const handler = c.callEventHandler as unknown as { onRoomTimeline?: (event: MatrixEvent) => void } | undefined;
+  const original = handler?.onRoomTimeline;
+  if (!handler || !original) return;
+  handler.onRoomTimeline = ((event: MatrixEvent, _room: Room | undefined, toStartOfTimeline?: boolean) => {
+    if (toStartOfTimeline) return;
+    original(event);
+  }) as (event: MatrixEvent) => void;
+}
+
+/**
+ * `localStorage["hs.forceTURN"] = "1"` (set only by the end-to-end tests) makes calls use the TURN relay
+ * only (matrix-js-sdk's forceTURN: iceTransportPolicy "relay").
+ */
+function forceTurnRequested(): boolean {
+  try {
+    return localStorage.getItem("hs.forceTURN") === "1";
+  } catch {
+    return false;
+  }
 }
 
 function scheduleSummaries(): void {

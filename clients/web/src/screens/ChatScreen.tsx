@@ -1,7 +1,8 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { Splash } from "@/App";
 import { cn } from "@/lib/cn";
 import { useAppStore } from "@/store/app";
+import { useCallStore } from "@/store/call";
 import { useUiStore } from "@/store/ui";
 import { RoomList } from "./RoomList";
 import { Conversation } from "./Conversation";
@@ -9,6 +10,19 @@ import { EncryptionBanner, RecoveryKeyDialog } from "./Encryption";
 import { ConnectionBanner, FeatureDialogs } from "./FeatureLayer";
 import { PhoneNav, type PhoneView } from "./PhoneNav";
 import { SidePanel } from "./SidePanel";
+
+// The call screens are a chunk of their own, loaded once a call exists.
+const CallLayer = lazy(() => import("@/calls/CallLayer"));
+
+function Calls() {
+  const active = useCallStore((s) => s.call !== null || s.group !== null || s.groupPrompt !== null);
+  if (!active) return null;
+  return (
+    <Suspense fallback={null}>
+      <CallLayer />
+    </Suspense>
+  );
+}
 
 /**
  * Two panes on desktop; on a phone the list (with a bottom navigation), or the open conversation with
@@ -58,6 +72,7 @@ export default function ChatScreen() {
       </div>
       <RecoveryKeyDialog />
       <FeatureDialogs />
+      <Calls />
     </div>
   );
 }

@@ -24,7 +24,7 @@ import { useRoomTimeline } from "@/matrix/useRoomTimeline";
 import { useTyping } from "@/matrix/useTyping";
 import { useAppStore } from "@/store/app";
 import { useUiStore } from "@/store/ui";
-import { RoomHeaderActions } from "./RoomHeaderActions";
+import { GroupCallBanner, RoomHeaderActions } from "./RoomHeaderActions";
 
 // The full picker and its emoji list are a separate chunk, fetched the first time it opens.
 const EmojiPicker = lazy(() => import("@/components/timeline/EmojiPicker"));
@@ -121,6 +121,7 @@ export function Conversation({ roomId }: { roomId: string }) {
           </div>
           <RoomHeaderActions roomId={roomId} />
         </header>
+        <GroupCallBanner roomId={roomId} />
         <Timeline
           roomId={roomId}
           messages={messages}

@@ -2,7 +2,7 @@
  * Profile and settings: display name and avatar, theme, sessions (rename, sign out with the password,
  * verify with emojis), the recovery key, desktop notifications, and the people you blocked.
  */
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { lazy, Suspense, useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { ListSkeleton } from "@/components/Skeleton";
 import { Avatar } from "@/components/ui/avatar";
 import { Button } from "@/components/ui/button";
@@ -18,6 +18,9 @@ import * as account from "@/matrix/account";
 import * as session from "@/matrix/session";
 import { requestOwnVerification, useVerificationStore } from "@/matrix/verification";
 import { useAppStore } from "@/store/app";
+
+// Devices for calls: a chunk of its own, loaded when the tab opens.
+const DeviceSettings = lazy(() => import("@/calls/DeviceSettings"));
 import { useUiStore } from "@/store/ui";
 import { RecoveryKeyPanel, ResetEncryptionForm } from "./Encryption";
 
@@ -29,13 +32,14 @@ export function SettingsDialog() {
       {open && (
         <DialogContent title="Settings" className="max-w-2xl">
           <Tabs defaultValue="profile">
-            <TabsList className="grid-cols-3 sm:grid-cols-6">
+            <TabsList className="grid-cols-4 sm:grid-cols-7">
               <TabsTrigger value="profile">Profile</TabsTrigger>
               <TabsTrigger value="appearance">Theme</TabsTrigger>
               <TabsTrigger value="sessions">Sessions</TabsTrigger>
               <TabsTrigger value="security">Security</TabsTrigger>
               <TabsTrigger value="notifications">Alerts</TabsTrigger>
               <TabsTrigger value="blocked">Blocked</TabsTrigger>
+              <TabsTrigger value="calls">Calls</TabsTrigger>
             </TabsList>
             <div className="mt-4 min-h-64">
               <TabsContent value="profile"><ProfileSection /></TabsContent>
@@ -44,6 +48,11 @@ export function SettingsDialog() {
               <TabsContent value="security"><SecuritySection /></TabsContent>
               <TabsContent value="notifications"><NotificationsSection /></TabsContent>
               <TabsContent value="blocked"><BlockedSection /></TabsContent>
+              <TabsContent value="calls">
+                <Suspense fallback={<p className="text-sm text-fg-muted">Loading…</p>}>
+                  <DeviceSettings />
+                </Suspense>
+              </TabsContent>
             </div>
           </Tabs>
         </DialogContent>
