@@ -130,6 +130,9 @@ class FederationEventHandler:
         except PduRefused as e:
             logger.info("Refused %s from %s: %s", event.event_id, origin, e)
             results[event.event_id] = {"error": str(e)}
+        except Exception:  # one PDU's failure must not fail the transaction (the peer would resend it forever)
+            logger.exception("Processing %s from %s failed", event.event_id, origin)
+            results[event.event_id] = {"error": "The event could not be processed"}
 
     async def _receive(self, origin: str, event: Event, room_version: RoomVersion, fill_gap: bool) -> None:
         """Check and persist one event (the caller holds the room's lock)."""
