@@ -20,6 +20,7 @@ from homeserver.federation.hierarchy import RemoteHierarchy
 from homeserver.federation.keys import KeyRing, ServerKeys, notaries
 from homeserver.federation.sender import FederationSender
 from homeserver.federation.server_acl import ServerAclChecker
+from homeserver.federation.transport import e2e as federation_e2e
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
 from homeserver.federation.transport import membership as federation_membership
@@ -408,13 +409,19 @@ class HomeServer:
         self._build_push(config, reactor)
         self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
                                                  self.devices_store, self.notifier,
-                                                 config.max_to_device_message_size)
+                                                 config.max_to_device_message_size, edus=self.federation_sender)
         self.key_backup_handler = KeyBackupHandler(self.key_backup_store)
-        self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier, self.events_store)
+        self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier, self.events_store,
+                                                       config.server_name, edus=self.federation_sender)
         # Every device creation, rename and deletion (in whichever module's transaction) is a device-list change.
         self.devices_store.change_listeners.append(self.device_lists_handler.on_device_committed)
         self.e2e_keys_handler = E2EKeysHandler(config.server_name, self.clock, self.e2e_keys_store,
-                                               self.device_lists_handler)
+                                               self.device_lists_handler, self.federation_api)
+        self.federation_event_handler.edu_handlers.update({
+            "m.device_list_update": self.device_lists_handler.on_remote_change,
+            "m.signing_key_update": self.device_lists_handler.on_remote_change,
+            "m.direct_to_device": self.to_device_handler.on_remote_to_device,
+        })
         self.cross_signing_handler = CrossSigningHandler(self.clock, self.e2e_keys_store, self.e2e_keys_handler,
                                                          self.devices_store, self.device_lists_handler)
         self.dehydrated_device_handler = DehydratedDeviceHandler(
@@ -492,7 +499,7 @@ class HomeServer:
         router = Router()
         if "federation" in names:
             for module in (federation_version, federation_events, federation_membership, federation_transactions,
-                           federation_query):
+                           federation_query, federation_e2e):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.internet import defer
 
@@ -34,7 +35,10 @@ class MembershipMoves:
 
 
 class DeviceListsHandler:
-    def __init__(self, store: DeviceListsStore, notifier: Notifier, events: EventsStore):
+    def __init__(self, store: DeviceListsStore, notifier: Notifier, events: EventsStore, server_name: str = "",
+                 edus: Any = None):
+        self._server_name = server_name
+        self._edus = edus  # the federation sender: our users' changes to the servers sharing a room
         self._store = store
         self._events = events
         self._notifier = notifier
@@ -49,6 +53,31 @@ class DeviceListsHandler:
         await self._store.add_change(user_id)
         for other in await self._store.get_users_sharing_a_room(user_id) | {user_id}:
             self._notifier.on_user_data(other)
+        if self._edus is not None and user_id.partition(":")[2] == self._server_name:
+            await self._tell_other_servers(user_id)
+
+    async def _tell_other_servers(self, user_id: str) -> None:
+        """An m.device_list_update to every server sharing a room with the user. It names a
+        previous update the receiver never saw, so the receiver fetches the whole list again
+        (GET /user/devices): one message covers any change (devices, keys, cross-signing)."""
+        servers: set[str] = set()
+        for room_id in await self._events.get_rooms_for_user(user_id):
+            servers |= await self._edus.destinations_for(room_id)
+        servers.discard(self._server_name)
+        position = self._store.stream.current
+        content = {"user_id": user_id, "device_id": "", "stream_id": position,
+                   "prev_id": [f"{position}-unseen"], "deleted": False}
+        for server in sorted(servers):
+            self._edus.send_edu(server, "m.device_list_update", content)
+
+    async def on_remote_change(self, origin: str, content: dict[str, Any]) -> None:
+        """m.device_list_update or m.signing_key_update of a user of the sending server: the users
+        sharing a room with them are told their keys changed (clients query them again)."""
+        user_id = content.get("user_id")
+        if not isinstance(user_id, str) or user_id.partition(":")[2] != origin:
+            return
+        if await self._events.get_rooms_for_user(user_id):
+            await self.user_keys_changed(user_id)
 
     async def signature_added_by(self, signer: str, target: str) -> None:
         """`signer` signed `target`'s master key: only the signer may see that signature."""

@@ -9,9 +9,11 @@ from typing import Any
 
 from signedjson.key import decode_verify_key_base64
 from signedjson.sign import SignatureVerifyException, verify_signed_json
+from twisted.internet import defer
 
 from homeserver.api.errors import Codes, MatrixError, invalid_param
 from homeserver.clock import Clock
+from homeserver.federation.api import FederationApi
 from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.storage.e2e_keys import (
     CrossSigningKey,
@@ -69,7 +71,9 @@ def merge_signatures(key: dict[str, Any], signatures: list[Signature]) -> dict[s
 
 
 class E2EKeysHandler:
-    def __init__(self, server_name: str, clock: Clock, store: E2EKeysStore, device_lists: DeviceListsHandler):
+    def __init__(self, server_name: str, clock: Clock, store: E2EKeysStore, device_lists: DeviceListsHandler,
+                 federation: FederationApi | None = None):
+        self._federation = federation
         self._server_name = server_name
         self._clock = clock
         self._store = store
@@ -156,8 +160,92 @@ class E2EKeysHandler:
     # -- query ----------------------------------------------------------------------------------
 
     async def query(self, requester: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        """Device and cross-signing keys of local and (asked of their servers, in parallel)
+        remote users; servers that fail are named in `failures`."""
         local = {u: d for u, d in wanted.items() if is_local(u, self._server_name)}
-        failures = {u.partition(":")[2]: dict(REMOTE_UNREACHABLE) for u in wanted if u not in local}
+        by_server: dict[str, dict[str, list[str]]] = {}
+        for user_id, devices in wanted.items():
+            if user_id not in local:
+                by_server.setdefault(user_id.partition(":")[2], {})[user_id] = devices
+        result = await self._query_local(requester, local)
+        answers, failures = await self._ask_servers(by_server, self._query_remote)
+        for answer in answers.values():
+            for key in ("device_keys", "master_keys", "self_signing_keys"):
+                result[key].update(answer.get(key, {}))
+        result["failures"].update(failures)
+        return result
+
+    async def _ask_servers(self, by_server: dict[str, Any], ask: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(server -> its checked answer, server -> the failure to report); all asked at once."""
+        if not by_server:
+            return {}, {}
+        if self._federation is None:
+            return {}, {server: dict(REMOTE_UNREACHABLE) for server in by_server}
+        servers = sorted(by_server)
+        outcomes = await defer.DeferredList(
+            [defer.ensureDeferred(ask(server, by_server[server])) for server in servers], consumeErrors=True)
+        answers: dict[str, Any] = {}
+        failures: dict[str, Any] = {}
+        for server, (ok, value) in zip(servers, outcomes, strict=True):
+            if ok:
+                answers[server] = value
+            else:
+                failures[server] = {"status": 503, "message": f"{server} could not be reached"}
+        return answers, failures
+
+    async def _query_remote(self, server: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        """The keys another server gives for its own users, those that are well formed."""
+        assert self._federation is not None
+        answer = await self._federation.query_keys(server, wanted)
+        if not isinstance(answer, dict):
+            raise ValueError("not an object")
+        out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+        device_keys = answer.get("device_keys")
+        for user_id, devices in (device_keys.items() if isinstance(device_keys, dict) else []):
+            if user_id not in wanted or not isinstance(devices, dict):
+                continue
+            out["device_keys"][user_id] = {
+                device_id: keys for device_id, keys in devices.items()
+                if isinstance(keys, dict) and keys.get("user_id") == user_id and keys.get("device_id") == device_id}
+        for key in ("master_keys", "self_signing_keys"):
+            given = answer.get(key)
+            for user_id, signing_key in (given.items() if isinstance(given, dict) else []):
+                if user_id in wanted and isinstance(signing_key, dict) and signing_key.get("user_id") == user_id:
+                    out[key][user_id] = signing_key
+        return out
+
+    async def federation_query(self, wanted: dict[str, Any]) -> dict[str, Any]:
+        """POST /_matrix/federation/v1/user/keys/query: our users' keys, for another server."""
+        local = {u: d if isinstance(d, list) else [] for u, d in wanted.items()
+                 if isinstance(u, str) and is_local(u, self._server_name)}
+        found = await self._query_local("", local)
+        return {k: found[k] for k in ("device_keys", "master_keys", "self_signing_keys")}
+
+    async def federation_claim(self, wanted: dict[str, Any]) -> dict[str, Any]:
+        """POST /_matrix/federation/v1/user/keys/claim: one-time keys of our users' devices."""
+        local = {u: {d: a for d, a in devices.items() if isinstance(d, str) and isinstance(a, str)}
+                 for u, devices in wanted.items()
+                 if isinstance(u, str) and is_local(u, self._server_name) and isinstance(devices, dict)}
+        return {"one_time_keys": (await self._claim_local(local))}
+
+    async def federation_devices(self, user_id: str, stream_id: int) -> dict[str, Any]:
+        """GET /_matrix/federation/v1/user/devices/{userId}: a user's devices and signing keys."""
+        if not is_local(user_id, self._server_name):
+            raise MatrixError(404, Codes.NOT_FOUND, "Not a user of this server")
+        found = await self._query_local("", {user_id: []})
+        devices = [{"device_id": device_id, "keys": {k: v for k, v in keys.items() if k != "unsigned"},
+                    **({"device_display_name": keys["unsigned"]["device_display_name"]}
+                       if "device_display_name" in keys.get("unsigned", {}) else {})}
+                   for device_id, keys in sorted(found["device_keys"].get(user_id, {}).items())]
+        answer: dict[str, Any] = {"user_id": user_id, "stream_id": stream_id, "devices": devices}
+        if user_id in found["master_keys"]:
+            answer["master_key"] = found["master_keys"][user_id]
+        if user_id in found["self_signing_keys"]:
+            answer["self_signing_key"] = found["self_signing_keys"][user_id]
+        return answer
+
+    async def _query_local(self, requester: str, local: dict[str, list[str]]) -> dict[str, Any]:
+        failures: dict[str, Any] = {}
         existing, found, cross_signing, signatures = await self._store.get_keys_for_query(local)
         by_target: dict[tuple[str, str], list[Signature]] = {}
         for s in signatures:
@@ -189,18 +277,37 @@ class E2EKeysHandler:
     # -- claim ----------------------------------------------------------------------------------
 
     async def claim(self, wanted: dict[str, dict[str, str]]) -> dict[str, Any]:
-        failures: dict[str, Any] = {}
-        claims = []
+        """One-time keys of local and (asked of their servers, in parallel) remote devices."""
+        local = {u: d for u, d in wanted.items() if is_local(u, self._server_name)}
+        by_server: dict[str, dict[str, dict[str, str]]] = {}
         for user_id, devices in wanted.items():
-            if not is_local(user_id, self._server_name):
-                failures[user_id.partition(":")[2]] = dict(REMOTE_UNREACHABLE)
-                continue
-            claims += [(user_id, device_id, algorithm) for device_id, algorithm in devices.items()]
+            if user_id not in local:
+                by_server.setdefault(user_id.partition(":")[2], {})[user_id] = devices
+        one_time_keys = await self._claim_local(local)
+        answers, failures = await self._ask_servers(by_server, self._claim_remote)
+        for answer in answers.values():
+            one_time_keys.update(answer["one_time_keys"])
+        return {"one_time_keys": one_time_keys, "failures": failures}
+
+    async def _claim_local(self, wanted: dict[str, dict[str, str]]) -> dict[str, dict[str, dict[str, Any]]]:
+        claims = [(user_id, device_id, algorithm) for user_id, devices in wanted.items()
+                  for device_id, algorithm in devices.items()]
         one_time_keys: dict[str, dict[str, dict[str, Any]]] = {}
         for (user_id, device_id), (key_id, key) in (await self._store.claim_keys(claims)).items():
             algorithm = wanted[user_id][device_id]
             one_time_keys.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": key}
-        return {"one_time_keys": one_time_keys, "failures": failures}
+        return one_time_keys
+
+    async def _claim_remote(self, server: str, wanted: dict[str, dict[str, str]]) -> dict[str, Any]:
+        assert self._federation is not None
+        answer = await self._federation.claim_keys(server, wanted)
+        given = answer.get("one_time_keys") if isinstance(answer, dict) else None
+        if not isinstance(given, dict):
+            raise ValueError("no one_time_keys")
+        kept = {user_id: {device_id: keys for device_id, keys in devices.items()
+                          if device_id in wanted[user_id] and isinstance(keys, dict)}
+                for user_id, devices in given.items() if user_id in wanted and isinstance(devices, dict)}
+        return {"one_time_keys": kept}
 
     # -- for cross-signing ----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ sees it: a sync retried with the same token gets the same messages again)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ def message_event(message: InboxMessage) -> dict[str, Any]:
 
 class ToDeviceHandler:
     def __init__(self, server_name: str, clock: Clock, store: ToDeviceStore, devices: DevicesStore,
-                 notifier: Notifier, max_message_size: int):
+                 notifier: Notifier, max_message_size: int, edus: Any = None):
         self._server_name = server_name
+        self._edus = edus  # the federation sender: messages for other servers' users go as EDUs
         self._clock = clock
         self._store = store
         self._devices = devices
@@ -76,6 +78,55 @@ class ToDeviceHandler:
             rows = await self._rows_for_local_devices(message_type, messages)
             await self._store.add_messages(sender, sender_device, txn_id, self._clock.time_msec(), message_type,
                                            rows)
+            self._send_remote(sender, f"{sender_device}|{txn_id}", message_type, messages)
+        for user_id in {user_id for user_id, _, _ in rows}:
+            self._notifier.on_user_data(user_id)
+
+    def _send_remote(self, sender: str, txn_key: str, message_type: str,
+                     messages: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """Messages for other servers' users: one m.direct_to_device EDU per server, its
+        message_id unique for this (device, transaction) so a resent EDU is delivered once."""
+        if self._edus is None:
+            return
+        by_server: dict[str, dict[str, dict[str, Any]]] = {}
+        for user_id, by_device in messages.items():
+            domain = UserID.parse(user_id).domain
+            if domain != self._server_name:
+                by_server.setdefault(domain, {})[user_id] = by_device
+        message_id = hashlib.sha256(f"{sender}|{txn_key}".encode()).hexdigest()[:32]
+        for server, for_server in sorted(by_server.items()):
+            self._edus.send_edu(server, "m.direct_to_device", {
+                "sender": sender, "type": message_type, "message_id": message_id, "messages": for_server})
+
+    async def on_remote_to_device(self, origin: str, content: dict[str, Any]) -> None:
+        """An m.direct_to_device EDU: messages of the sending server's user for our users' devices,
+        delivered once per message_id."""
+        sender, message_type, message_id = content.get("sender"), content.get("type"), content.get("message_id")
+        messages = content.get("messages")
+        if not isinstance(sender, str) or sender.partition(":")[2] != origin or not isinstance(message_type, str) \
+                or not isinstance(message_id, str) or not message_id or len(message_id) > 255 \
+                or not isinstance(messages, dict):
+            return
+        local: dict[str, dict[str, dict[str, Any]]] = {}
+        for user_id, by_device in messages.items():
+            if not isinstance(by_device, dict) or not user_id.endswith(":" + self._server_name):
+                continue
+            kept = {d: c for d, c in by_device.items() if isinstance(d, str) and isinstance(c, dict)
+                    and len(encode_canonical_json(c)) <= self._max_message_size}
+            if kept:
+                local[user_id] = kept
+        if not local:
+            return
+        try:
+            for user_id in local:
+                UserID.parse(user_id)
+        except MatrixError:
+            return
+        async with self._txn_lock.queue(f"{sender}||{message_id}"):
+            if await self._store.txn_done(sender, "", message_id):
+                return
+            rows = await self._rows_for_local_devices(message_type, local)
+            await self._store.add_messages(sender, "", message_id, self._clock.time_msec(), message_type, rows)
         for user_id in {user_id for user_id, _, _ in rows}:
             self._notifier.on_user_data(user_id)
 
@@ -86,9 +137,7 @@ class ToDeviceHandler:
         rows = []
         for user_id, by_device in messages.items():
             if UserID.parse(user_id).domain != self._server_name:
-                logger.info("Not sending %s to-device message to remote user %s: no federation", message_type,
-                            user_id)
-                continue
+                continue  # another server's user: sent as an EDU (_send_remote)
             existing = {d.device_id for d in await self._devices.get_devices(user_id)}
             targets: dict[str, dict[str, Any]] = {}
             if ALL_DEVICES in by_device:
