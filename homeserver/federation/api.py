@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from homeserver.federation.client import FederationError, quote
 
+MEDIA_V3 = "/_matrix/media/v3"
+
 V1 = "/_matrix/federation/v1"
 V2 = "/_matrix/federation/v2"
 
@@ -19,6 +21,9 @@ class JsonClient(Protocol):
     async def put_json(self, destination: str, path: str, body: Any, query: dict[str, Any] | None = None) -> Any: ...
 
     async def post_json(self, destination: str, path: str, body: Any) -> Any: ...
+
+    async def get_raw(self, destination: str, path: str, query: dict[str, Any] | None = None, *,
+                      max_response_size: int, timeout_s: float | None = None) -> Any: ...
 
 
 def _unknown_endpoint(e: FederationError) -> bool:
@@ -118,3 +123,26 @@ class FederationApi:
 
     async def get_event_auth(self, destination: str, room_id: str, event_id: str) -> Any:
         return await self._client.get_json(destination, f"{V1}/event_auth/{quote(room_id)}/{quote(event_id)}")
+
+    async def download_media(self, destination: str, media_id: str, max_size: int,
+                             timeout_ms: int | None = None) -> Any:
+        """The multipart/mixed answer of `/media/download/{mediaId}` (an OutboundResponse)."""
+        query = {"timeout_ms": str(timeout_ms)} if timeout_ms is not None else None
+        return await self._client.get_raw(destination, f"{V1}/media/download/{quote(media_id)}", query,
+                                          max_response_size=max_size)
+
+    async def download_media_legacy(self, destination: str, media_id: str, max_size: int,
+                                    timeout_ms: int | None = None) -> Any:
+        """The plain answer of an older server's `/_matrix/media/v3/download/{origin}/{mediaId}`
+        (allow_remote=false: it must not fetch from elsewhere on our behalf)."""
+        query = {"allow_remote": "false"}
+        if timeout_ms is not None:
+            query["timeout_ms"] = str(timeout_ms)
+        return await self._client.get_raw(destination, f"{MEDIA_V3}/download/{quote(destination)}/{quote(media_id)}",
+                                          query, max_response_size=max_size)
+
+
+def unknown_endpoint(e: FederationError) -> bool:
+    """The peer does not serve the endpoint at all (an older server): 404 M_UNRECOGNIZED, a 404
+    without a Matrix error, or 400 (some servers' answer to a path they do not route)."""
+    return (e.code == 404 and e.errcode in (None, "M_UNRECOGNIZED")) or e.code == 400 or e.code == 405
