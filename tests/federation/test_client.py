@@ -294,3 +294,32 @@ class BackoffTest(ClientTestCase):
         peer = self.peer("remote.test:8448", "203.0.113.10", 8448)
         await self.client.get_json("remote.test:8448", "/x")
         self.assertEqual(len(peer.requests), 1)
+
+
+class RawGetTest(ClientTestCase):
+    """get_raw: media answers are not JSON; too large is the caller's limit, not a broken peer."""
+
+    async def test_raw_answer_with_headers(self) -> None:
+        peer = self.peer("remote.test:8448", "203.0.113.10", 8448)
+        peer.answers["/_matrix/federation/v1/media/download/m"] = (200, b"\x00binary\xff")
+        response = await self.client.get_raw("remote.test:8448", "/_matrix/federation/v1/media/download/m",
+                                             {"timeout_ms": "5"}, max_response_size=100)
+        self.assertEqual((response.code, response.body), (200, b"\x00binary\xff"))
+        self.assertEqual(response.header("Content-Type"), "application/json")  # the fake peer's label
+        self.assertTrue(peer.requests[0]["signed"])
+        self.assertEqual(peer.requests[0]["uri"], "/_matrix/federation/v1/media/download/m?timeout_ms=5")
+
+    async def test_too_large_does_not_back_off_and_errors_are_federation_errors(self) -> None:
+        from homeserver.federation.client import AnswerTooLarge
+
+        peer = self.peer("remote.test:8448", "203.0.113.10", 8448)
+        peer.answers["/big"] = (200, b"x" * 1000)
+        peer.answers["/missing"] = (404, b'{"errcode": "M_NOT_FOUND", "error": "no"}')
+        with self.assertRaises(AnswerTooLarge):
+            await self.client.get_raw("remote.test:8448", "/big", max_response_size=999)
+        self.assertIsNone(self.client.backoff.retry_at("remote.test:8448"))
+        with self.assertRaises(FederationError) as caught:
+            await self.client.get_raw("remote.test:8448", "/missing", max_response_size=999)
+        self.assertEqual((caught.exception.code, caught.exception.errcode), (404, "M_NOT_FOUND"))
+        self.assertEqual(len((await self.client.get_raw("remote.test:8448", "/big", max_response_size=1000)).body),
+                         1000)
