@@ -333,6 +333,27 @@ class RemoteMediaTest(TwoServerTestCase):
         self.assertEqual((await self.download_on_b(media_id)).body, data)
         self.assertEqual(len(self.media_requests()), 2)
 
+    async def test_admin_purges_the_remote_cache(self) -> None:
+        media_id = await self.upload_on_a(b"cached", "text/plain")
+        self.assertEqual((await self.download_on_b(media_id)).body, b"cached")
+        admin, token = await self.register_on(self.site_b, "admin")
+        await self.hs_b.users_store.set_admin(admin, True)
+        now = self.hs_b.clock.time_msec()
+        r = await self.request("POST", f"/_synapse/admin/v1/purge_media_cache?before_ts={now - 1}", {},
+                               token=token, site=self.site_b)
+        self.assertEqual((r.code, r.json), (200, {"deleted": 0}))
+        r = await self.request("POST", f"/_synapse/admin/v1/purge_media_cache?before_ts={now + 1}", {},
+                               token=token, site=self.site_b)
+        self.assertEqual((r.code, r.json), (200, {"deleted": 1}))
+        self.assertIsNone(await self.hs_b.media_store.get_remote(NAME_A, media_id))
+        r = await self.request("POST", "/_synapse/admin/v1/purge_media_cache", {}, token=token, site=self.site_b)
+        self.assertEqual(r.code, 400)
+        r = await self.request("POST", f"/_synapse/admin/v1/purge_media_cache?before_ts={now}", {},
+                               token=self.token_b, site=self.site_b)
+        self.assertEqual((r.code, r.json["errcode"]), (403, "M_FORBIDDEN"))
+        # The local media of A is untouched, and B fetches it again.
+        self.assertEqual((await self.download_on_b(media_id)).body, b"cached")
+
 
 def _with(config: Any, **changes: Any) -> Any:
     import dataclasses

@@ -349,6 +349,15 @@ class MediaRepository:
             raise not_found("Media not found")
         return current
 
+    async def purge_remote_cache(self, before_ts: int) -> int:
+        """Drop cached remote media last used before `before_ts`; returns how many."""
+        deleted = 0
+        while unused := await self._store.remote_unused_since(before_ts, RETENTION_BATCH):
+            for origin, media_id in unused:
+                await self.delete_remote_media(origin, media_id)
+            deleted += len(unused)
+        return deleted
+
     async def delete_remote_media(self, origin: str, media_id: str) -> None:
         for sha256 in await self._store.delete_remote(origin, media_id):
             await self._remove_if_unreferenced(sha256)
@@ -451,10 +460,7 @@ class MediaRepository:
                 deleted += await self.delete_local_media(unused)
         remote_lifetime = self.config.remote_media_lifetime_ms
         if remote_lifetime is not None:
-            while unused_remote := await self._store.remote_unused_since(now - remote_lifetime, RETENTION_BATCH):
-                for origin, media_id in unused_remote:
-                    await self.delete_remote_media(origin, media_id)
-                deleted += len(unused_remote)
+            deleted += await self.purge_remote_cache(now - remote_lifetime)
         await self._store.delete_expired_url_previews(now)
         return deleted
 
