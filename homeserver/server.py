@@ -23,6 +23,7 @@ from homeserver.federation.server_acl import ServerAclChecker
 from homeserver.federation.transport import e2e as federation_e2e
 from homeserver.federation.transport import events as federation_events
 from homeserver.federation.transport import keys as federation_keys
+from homeserver.federation.transport import media as federation_media
 from homeserver.federation.transport import membership as federation_membership
 from homeserver.federation.transport import query as federation_query
 from homeserver.federation.transport import transactions as federation_transactions
@@ -52,6 +53,7 @@ from homeserver.handlers.initial_sync import InitialSyncHandler
 from homeserver.handlers.key_backup import KeyBackupHandler
 from homeserver.handlers.login import LoginHandler
 from homeserver.handlers.media.config import MediaConfig
+from homeserver.handlers.media.remote import REMOTE_MEDIA_TIMEOUT_S, RemoteMediaFetcher
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
 from homeserver.handlers.mutual_rooms import MutualRoomsHandler
@@ -201,6 +203,11 @@ class _LazyFederationFetcher:
 
     async def put_json(self, destination: str, path: str, body: Any, query: dict[str, Any] | None = None) -> Any:
         return await self._hs.federation_client.put_json(destination, path, body, query)
+
+    async def get_raw(self, destination: str, path: str, query: dict[str, Any] | None = None, *,
+                      max_response_size: int, timeout_s: float | None = None) -> Any:
+        return await self._hs.federation_client.get_raw(destination, path, query,
+                                                        max_response_size=max_response_size, timeout_s=timeout_s)
 
 
 class _CurrentSrvResolver:
@@ -448,8 +455,15 @@ class HomeServer:
             self.room_read_handler, self.event_creation_handler, self.room_creation_handler,
             self.room_member_handler, self.room_extras_store, self.directory_handler, users=self.users_store)
         media_config = MediaConfig.from_config(config)
+        # Other servers' media: over federation; a Location they answer with is fetched under the
+        # federation IP range policy, bounded like an upload.
+        remote_media = RemoteMediaFetcher(
+            self.federation_api,
+            self.outbound.client(policy=config.federation_ip_range_policy, timeout_s=REMOTE_MEDIA_TIMEOUT_S,
+                                 max_response_size=media_config.max_upload_size, max_redirects=5),
+            media_config.max_upload_size)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
-                                                self.media_store, self.cpu_pool)
+                                                self.media_store, self.cpu_pool, remote_media)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
@@ -499,7 +513,7 @@ class HomeServer:
         router = Router()
         if "federation" in names:
             for module in (federation_version, federation_events, federation_membership, federation_transactions,
-                           federation_query, federation_e2e):
+                           federation_query, federation_e2e, federation_media):
                 module.register_servlets(self, router)
         if names & {"federation", "keys"}:
             federation_keys.register_servlets(self, router)

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from homeserver.federation.client import FederationError, quote
 
+MEDIA_V3 = "/_matrix/media/v3"
+
 V1 = "/_matrix/federation/v1"
 V2 = "/_matrix/federation/v2"
 
@@ -20,10 +22,14 @@ class JsonClient(Protocol):
 
     async def post_json(self, destination: str, path: str, body: Any) -> Any: ...
 
+    async def get_raw(self, destination: str, path: str, query: dict[str, Any] | None = None, *,
+                      max_response_size: int, timeout_s: float | None = None) -> Any: ...
 
-def _unknown_endpoint(e: FederationError) -> bool:
-    """The peer does not serve that version of the endpoint (older servers: v2 paths)."""
-    return e.code in (400, 404) and e.errcode in (None, "M_UNRECOGNIZED")
+
+def unknown_endpoint(e: FederationError) -> bool:
+    """The peer does not serve the endpoint, or that version of it (an older server): 404, 405 or
+    400 without a Matrix error code or with M_UNRECOGNIZED."""
+    return e.code in (400, 404, 405) and e.errcode in (None, "M_UNRECOGNIZED")
 
 
 def _v1_answer(answer: Any) -> Any:
@@ -54,7 +60,7 @@ class FederationApi:
         try:
             return await self._client.put_json(destination, V2 + path, pdu)
         except FederationError as e:
-            if not _unknown_endpoint(e):
+            if not unknown_endpoint(e):
                 raise
         return _v1_answer(await self._client.put_json(destination, V1 + path, pdu))
 
@@ -69,7 +75,7 @@ class FederationApi:
         try:
             return await self._client.put_json(destination, V2 + path, pdu)
         except FederationError as e:
-            if not _unknown_endpoint(e):
+            if not unknown_endpoint(e):
                 raise
         return _v1_answer(await self._client.put_json(destination, V1 + path, pdu))
 
@@ -82,7 +88,7 @@ class FederationApi:
         try:
             return await self._client.put_json(destination, V2 + path, body)
         except FederationError as e:
-            if room_version not in ("1", "2") or not _unknown_endpoint(e):
+            if room_version not in ("1", "2") or not unknown_endpoint(e):
                 raise
         return _v1_answer(await self._client.put_json(
             destination, V1 + path, {**pdu, "unsigned": {"invite_room_state": stripped_state}}))
@@ -124,3 +130,20 @@ class FederationApi:
 
     async def claim_keys(self, destination: str, one_time_keys: dict[str, dict[str, str]]) -> Any:
         return await self._client.post_json(destination, f"{V1}/user/keys/claim", {"one_time_keys": one_time_keys})
+
+    async def download_media(self, destination: str, media_id: str, max_size: int,
+                             timeout_ms: int | None = None) -> Any:
+        """The multipart/mixed answer of `/media/download/{mediaId}` (an OutboundResponse)."""
+        query = {"timeout_ms": str(timeout_ms)} if timeout_ms is not None else None
+        return await self._client.get_raw(destination, f"{V1}/media/download/{quote(media_id)}", query,
+                                          max_response_size=max_size)
+
+    async def download_media_legacy(self, destination: str, media_id: str, max_size: int,
+                                    timeout_ms: int | None = None) -> Any:
+        """The plain answer of an older server's `/_matrix/media/v3/download/{origin}/{mediaId}`
+        (allow_remote=false: it must not fetch from elsewhere on our behalf)."""
+        query = {"allow_remote": "false"}
+        if timeout_ms is not None:
+            query["timeout_ms"] = str(timeout_ms)
+        return await self._client.get_raw(destination, f"{MEDIA_V3}/download/{quote(destination)}/{quote(media_id)}",
+                                          query, max_response_size=max_size)

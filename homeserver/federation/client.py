@@ -38,7 +38,14 @@ from homeserver.federation.discovery import (
     parse_server_name,
 )
 from homeserver.federation.request_auth import authorization_header
-from homeserver.outbound import AddressRefused, IpRangePolicy, OutboundError, OutboundHttp, OutboundResponse
+from homeserver.outbound import (
+    AddressRefused,
+    IpRangePolicy,
+    OutboundError,
+    OutboundHttp,
+    OutboundResponse,
+    ResponseTooLarge,
+)
 from homeserver.outbound.endpoint import Route
 from homeserver.outbound.tls import TlsPolicy
 
@@ -78,6 +85,10 @@ class DestinationBackedOff(FederationClientError):
 
 class FederationUnreachable(FederationClientError):
     """No answer: discovery, DNS, connection, TLS, timeout, or an answer larger than allowed."""
+
+
+class AnswerTooLarge(FederationClientError):
+    """The answer (of get_raw) was larger than the caller allows."""
 
 
 class InvalidResponse(FederationClientError):
@@ -160,6 +171,26 @@ class FederationHttpClient:
                            ignore_backoff: bool = False) -> Any:
         """Send one signed request and return the parsed JSON answer (any JSON value). Raises a
         FederationClientError subclass (see above) otherwise."""
+        response = await self._send(method, destination, path, query, body, timeout_s, max_response_size,
+                                    ignore_backoff)
+        return self._answer(destination, response)
+
+    async def get_raw(self, destination: str, path: str, query: dict[str, Any] | None = None, *,
+                      max_response_size: int, timeout_s: float | None = None) -> OutboundResponse:
+        """A signed GET whose 2xx answer is not JSON (media): the whole response (headers and
+        body, at most `max_response_size` bytes). Error statuses raise FederationError as for
+        JSON; an answer larger than allowed raises AnswerTooLarge (the peer is not backed off
+        from: it works, the content is just bigger than we take)."""
+        response = await self._send("GET", destination, path, query, None, timeout_s, max_response_size, False,
+                                    too_large_is_failure=False)
+        if 200 <= response.code < 300:
+            self.backoff.succeeded(destination)
+            return response
+        return self._answer(destination, response)  # raises FederationError
+
+    async def _send(self, method: str, destination: str, path: str, query: dict[str, Any] | None, body: Any,
+                    timeout_s: float | None, max_response_size: int | None, ignore_backoff: bool,
+                    too_large_is_failure: bool = True) -> OutboundResponse:
         if not self.federates_with(destination):
             raise DestinationRefused(destination, "not in federation_domain_whitelist")
         try:
@@ -183,16 +214,20 @@ class FederationHttpClient:
         try:
             dest = await self.destination(destination, fresh=True)
             headers["Host"] = dest.host_header
-            response = await self._client.request(method, f"https://{url_host}{uri}", headers=headers, body=data,
-                                                  max_size=max_response_size, timeout_s=timeout_s)
+            return await self._client.request(method, f"https://{url_host}{uri}", headers=headers, body=data,
+                                              max_size=max_response_size, timeout_s=timeout_s)
         except AddressRefused as e:
             self.backoff.failed(destination)
             raise DestinationRefused(destination, str(e)) from None
+        except ResponseTooLarge as e:
+            if too_large_is_failure:
+                self.backoff.failed(destination)
+                raise FederationUnreachable(destination, str(e)) from None
+            raise AnswerTooLarge(destination, str(e)) from None
         except (OutboundError, DiscoveryError) as e:
             self.backoff.failed(destination)
             logger.info("%s %s%s failed: %s", method, destination, path, e)
             raise FederationUnreachable(destination, str(e)) from None
-        return self._answer(destination, response)
 
     def _answer(self, destination: str, response: OutboundResponse) -> Any:
         try:

@@ -34,6 +34,28 @@ class LocalMedia:
 
 
 @dataclass(frozen=True)
+class RemoteMedia:
+    """A cached copy of mxc://<origin>/<media_id>."""
+
+    origin: str
+    media_id: str
+    created_ts: int
+    content_type: str
+    upload_name: str | None
+    size: int
+    sha256: str
+    authenticated: bool
+    last_access_ts: int
+
+    @classmethod
+    def from_row(cls, row: tuple) -> RemoteMedia:
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8])
+
+
+_REMOTE_COLUMNS = "origin, media_id, created_ts, content_type, upload_name, size, sha256, authenticated, last_access_ts"
+
+
+@dataclass(frozen=True)
 class Thumbnail:
     width: int  # the box it was made for (see thumbnails.py), not necessarily its own size
     height: int
@@ -139,15 +161,38 @@ class MediaStore:
 
     # -- thumbnails -----------------------------------------------------------------------------
 
-    async def get_thumbnails(self, media_id: str) -> list[Thumbnail]:
-        rows = await self._db.execute(
-            "get_thumbnails",
-            "SELECT width, height, method, animated, content_type, sha256, size FROM local_media_thumbnails "
-            "WHERE media_id = ?", media_id)
+    async def get_thumbnails(self, media_id: str, origin: str | None = None) -> list[Thumbnail]:
+        """Thumbnails of local media, or (`origin` given) of cached remote media."""
+        columns = "width, height, method, animated, content_type, sha256, size"
+        if origin is None:
+            rows = await self._db.execute(
+                "get_thumbnails", f"SELECT {columns} FROM local_media_thumbnails WHERE media_id = ?", media_id)
+        else:
+            rows = await self._db.execute(
+                "get_remote_thumbnails",
+                f"SELECT {columns} FROM remote_media_thumbnails WHERE origin = ? AND media_id = ?", origin, media_id)
         return [Thumbnail(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in rows]
 
-    async def store_thumbnail(self, media_id: str, thumb: Thumbnail) -> bool:
+    async def store_thumbnail(self, media_id: str, thumb: Thumbnail, origin: str | None = None) -> bool:
         """Record a thumbnail; False if the media was deleted meanwhile or the thumbnail exists."""
+
+        def remote_txn(txn: Transaction) -> bool:
+            if txn.execute("SELECT 1 FROM remote_media WHERE origin = ? AND media_id = ?",
+                           (origin, media_id)).fetchone() is None:
+                return False
+            if txn.execute("SELECT 1 FROM remote_media_thumbnails WHERE origin = ? AND media_id = ? AND width = ? "
+                           "AND height = ? AND method = ? AND animated = ?",
+                           (origin, media_id, thumb.width, thumb.height, thumb.method,
+                            int(thumb.animated))).fetchone():
+                return False
+            txn.execute("INSERT INTO remote_media_thumbnails (origin, media_id, width, height, method, animated, "
+                        "content_type, sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (origin, media_id, thumb.width, thumb.height, thumb.method, int(thumb.animated),
+                         thumb.content_type, thumb.sha256, thumb.size))
+            return True
+
+        if origin is not None:
+            return await self._db.run("store_remote_thumbnail", remote_txn)
 
         def txn_fn(txn: Transaction) -> bool:
             if txn.execute("SELECT 1 FROM local_media WHERE media_id = ?", (media_id,)).fetchone() is None:
@@ -166,6 +211,56 @@ class MediaStore:
 
     async def is_hash_referenced(self, sha256: str) -> bool:
         return await self._db.run("is_hash_referenced", _hash_referenced, sha256)
+
+    # -- remote media ---------------------------------------------------------------------------
+
+    async def get_remote(self, origin: str, media_id: str) -> RemoteMedia | None:
+        rows = await self._db.execute(
+            "get_remote_media", f"SELECT {_REMOTE_COLUMNS} FROM remote_media WHERE origin = ? AND media_id = ?",
+            origin, media_id)
+        return RemoteMedia.from_row(rows[0]) if rows else None
+
+    async def store_remote(self, media: RemoteMedia) -> bool:
+        """Record a fetched copy; False if one is recorded already (that one stays)."""
+
+        def txn_fn(txn: Transaction) -> bool:
+            if txn.execute("SELECT 1 FROM remote_media WHERE origin = ? AND media_id = ?",
+                           (media.origin, media.media_id)).fetchone():
+                return False
+            txn.execute(f"INSERT INTO remote_media ({_REMOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (media.origin, media.media_id, media.created_ts, media.content_type, media.upload_name,
+                         media.size, media.sha256, int(media.authenticated), media.last_access_ts))
+            return True
+
+        return await self._db.run("store_remote_media", txn_fn)
+
+    async def touch_remote(self, origin: str, media_id: str, now: int) -> None:
+        await self._write("touch_remote_media",
+                          "UPDATE remote_media SET last_access_ts = ? WHERE origin = ? AND media_id = ?",
+                          now, origin, media_id)
+
+    async def remote_unused_since(self, before_ts: int, limit: int) -> list[tuple[str, str]]:
+        """(origin, media_id) of cached remote media last used before `before_ts`, oldest first."""
+        rows = await self._db.execute(
+            "remote_media_unused_since",
+            "SELECT origin, media_id FROM remote_media WHERE last_access_ts < ? ORDER BY last_access_ts LIMIT ?",
+            before_ts, limit)
+        return [(r[0], r[1]) for r in rows]
+
+    async def delete_remote(self, origin: str, media_id: str) -> list[str]:
+        """Drop a cached remote media and its thumbnails; the hashes no row references any more."""
+
+        def txn_fn(txn: Transaction) -> list[str]:
+            hashes = {r[0] for r in txn.execute("SELECT sha256 FROM remote_media WHERE origin = ? AND media_id = ?",
+                                                (origin, media_id)).fetchall()}
+            hashes |= {r[0] for r in txn.execute(
+                "SELECT sha256 FROM remote_media_thumbnails WHERE origin = ? AND media_id = ?",
+                (origin, media_id)).fetchall()}
+            txn.execute("DELETE FROM remote_media_thumbnails WHERE origin = ? AND media_id = ?", (origin, media_id))
+            txn.execute("DELETE FROM remote_media WHERE origin = ? AND media_id = ?", (origin, media_id))
+            return [h for h in sorted(hashes) if not _hash_referenced(txn, h)]
+
+        return await self._db.run("delete_remote_media", txn_fn)
 
     # -- URL previews ---------------------------------------------------------------------------
 
@@ -186,6 +281,7 @@ class MediaStore:
         await self._write("expire_url_previews", "DELETE FROM url_previews WHERE expires_ts <= ?", now)
 
 
-def _hash_referenced(txn: Transaction, sha256: str) -> Any:
-    return (txn.execute("SELECT 1 FROM local_media WHERE sha256 = ?", (sha256,)).fetchone() is not None
-            or txn.execute("SELECT 1 FROM local_media_thumbnails WHERE sha256 = ?", (sha256,)).fetchone() is not None)
+def _hash_referenced(txn: Transaction, sha256: str) -> bool:
+    """Whether any local or cached remote media, or thumbnail of either, uses this file."""
+    return any(txn.execute(f"SELECT 1 FROM {table} WHERE sha256 = ?", (sha256,)).fetchone() is not None
+               for table in ("local_media", "local_media_thumbnails", "remote_media", "remote_media_thumbnails"))

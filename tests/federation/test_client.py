@@ -46,6 +46,7 @@ class FakePeer(resource.Resource):
         self.requests: list[dict[str, Any]] = []
         self.answers: dict[str, tuple[int, bytes]] = {}
         self.hanging: list[server.Request] = []
+        self.hang_paths: set[str] = set()
 
     def render(self, request: server.Request) -> Any:
         body = request.content.read()
@@ -59,7 +60,7 @@ class FakePeer(resource.Resource):
                               "content": content, "signed": valid, "secure": request.isSecure(),
                               "content_type": request.getHeader("content-type")})
         path = request.path.decode()
-        if path == "/hang":
+        if path == "/hang" or path in self.hang_paths:
             self.hanging.append(request)
             return server.NOT_DONE_YET
         if not valid and not path.startswith("/.well-known/"):
@@ -294,3 +295,80 @@ class BackoffTest(ClientTestCase):
         peer = self.peer("remote.test:8448", "203.0.113.10", 8448)
         await self.client.get_json("remote.test:8448", "/x")
         self.assertEqual(len(peer.requests), 1)
+
+
+class RawGetTest(ClientTestCase):
+    """get_raw: media answers are not JSON; too large is the caller's limit, not a broken peer."""
+
+    async def test_raw_answer_with_headers(self) -> None:
+        peer = self.peer("remote.test:8448", "203.0.113.10", 8448)
+        peer.answers["/_matrix/federation/v1/media/download/m"] = (200, b"\x00binary\xff")
+        response = await self.client.get_raw("remote.test:8448", "/_matrix/federation/v1/media/download/m",
+                                             {"timeout_ms": "5"}, max_response_size=100)
+        self.assertEqual((response.code, response.body), (200, b"\x00binary\xff"))
+        self.assertEqual(response.header("Content-Type"), "application/json")  # the fake peer's label
+        self.assertTrue(peer.requests[0]["signed"])
+        self.assertEqual(peer.requests[0]["uri"], "/_matrix/federation/v1/media/download/m?timeout_ms=5")
+
+    async def test_too_large_does_not_back_off_and_errors_are_federation_errors(self) -> None:
+        from homeserver.federation.client import AnswerTooLarge
+
+        peer = self.peer("remote.test:8448", "203.0.113.10", 8448)
+        peer.answers["/big"] = (200, b"x" * 1000)
+        peer.answers["/missing"] = (404, b'{"errcode": "M_NOT_FOUND", "error": "no"}')
+        with self.assertRaises(AnswerTooLarge):
+            await self.client.get_raw("remote.test:8448", "/big", max_response_size=999)
+        self.assertIsNone(self.client.backoff.retry_at("remote.test:8448"))
+        with self.assertRaises(FederationError) as caught:
+            await self.client.get_raw("remote.test:8448", "/missing", max_response_size=999)
+        self.assertEqual((caught.exception.code, caught.exception.errcode), (404, "M_NOT_FOUND"))
+        self.assertEqual(len((await self.client.get_raw("remote.test:8448", "/big", max_response_size=1000)).body),
+                         1000)
+
+
+class RemoteMediaFetchTest(ClientTestCase):
+    """The remote media fetcher over the real signed client: slow and oversized peers."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        from homeserver.federation.api import FederationApi
+        from homeserver.handlers.media.remote import RemoteMediaFetcher
+
+        self.remote = self.peer("remote.test:8448", "203.0.113.10", 8448)
+        location_client = self.outbound.client(policy=self.policy, timeout_s=5, max_response_size=1000)
+        self.fetcher = RemoteMediaFetcher(FederationApi(self.client), location_client, 1000)
+
+    async def test_a_slow_peer_is_a_bad_gateway(self) -> None:
+        from homeserver.api.errors import MatrixError
+
+        self.remote.hang_paths.add("/_matrix/federation/v1/media/download/m")
+        work = defer.ensureDeferred(self.fetcher.fetch("remote.test:8448", "m", None))
+        for _ in range(50):
+            if self.remote.hanging:
+                break
+            await task.deferLater(reactor, 0, lambda: None)
+        self.assertEqual(len(self.remote.hanging), 1)
+        self.time.advance(60)
+        with self.assertRaises(MatrixError) as caught:
+            await work
+        self.assertEqual((caught.exception.code, caught.exception.errcode), (502, "M_UNKNOWN"))
+
+    async def test_an_oversized_answer_is_cut_off(self) -> None:
+        from homeserver.api.errors import MatrixError
+
+        self.remote.answers["/_matrix/federation/v1/media/download/m"] = (200, b"x" * 200_000)
+        with self.assertRaises(MatrixError) as caught:
+            await self.fetcher.fetch("remote.test:8448", "m", None)
+        # treq's body collector clears its Deferred only after the error has run through us: let
+        # it, before the test's cleanup drops the connection.
+        await task.deferLater(reactor, 0, lambda: None)
+        self.assertEqual((caught.exception.code, caught.exception.errcode), (502, "M_TOO_LARGE"))
+        self.assertIsNone(self.client.backoff.retry_at("remote.test:8448"))
+
+    async def test_wrong_content_type_is_a_bad_gateway(self) -> None:
+        from homeserver.api.errors import MatrixError
+
+        self.remote.answers["/_matrix/federation/v1/media/download/m"] = (200, b'{"not": "multipart"}')
+        with self.assertRaises(MatrixError) as caught:
+            await self.fetcher.fetch("remote.test:8448", "m", None)
+        self.assertEqual((caught.exception.code, caught.exception.errcode), (502, "M_UNKNOWN"))

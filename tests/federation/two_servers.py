@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from twisted.internet import defer, reactor
+from twisted.web.http_headers import Headers
 
 from homeserver.clock import Clock
 from homeserver.config import Config
-from homeserver.federation.client import FederationError, FederationUnreachable
+from homeserver.federation.client import AnswerTooLarge, FederationError, FederationUnreachable
 from homeserver.federation.request_auth import authorization_header
+from homeserver.outbound import OutboundResponse
 from homeserver.server import HomeServer
 from homeserver.util.cpu_pool import CpuPool
 from tests.outbound.fakes import StaticResolver, StaticSrvResolver
@@ -54,6 +56,8 @@ class Link:
         self.origin = origin
         self.down: set[str] = set()
         self.requests: list[tuple[str, str, str]] = []
+        # Set by a test to stand for the peer's answer: `rewrite(uri, response) -> response`.
+        self.rewrite: Any = None
 
     async def request_json(self, method: str, destination: str, path: str, query: dict | None = None,
                            body: Any = None) -> Any:
@@ -70,6 +74,32 @@ class Link:
             j = r.json if isinstance(r.json, dict) else {}
             raise FederationError(destination, r.code, j.get("errcode"), j.get("error"), r.json)
         return r.json
+
+    async def get_raw(self, destination: str, path: str, query: dict | None = None, *, max_response_size: int,
+                      timeout_s: float | None = None) -> OutboundResponse:
+        """A signed GET whose answer is not JSON (media), as FederationHttpClient.get_raw."""
+        site = self.test.sites.get(destination)
+        if site is None or destination in self.down:
+            raise FederationUnreachable(destination, "no route in the test network")
+        uri = path + ("?" + urlencode(query, doseq=True) if query else "")
+        self.requests.append(("GET", destination, uri))
+        header = authorization_header(self.origin.config.server_name, self.origin.signing_key, destination,
+                                      "GET", uri, None)
+        r = await self.test.request("GET", uri, headers={"Authorization": header}, site=site)
+        response = OutboundResponse(r.code, Headers({k.encode(): [v.encode()] for k, v in r.headers.items()}),
+                                    r.body, f"https://{destination}{uri}")
+        if self.rewrite is not None:
+            response = self.rewrite(uri, response)
+        if len(response.body) > max_response_size:
+            raise AnswerTooLarge(destination, f"larger than {max_response_size} bytes")
+        if not 200 <= response.code < 300:
+            try:
+                j = json.loads(response.body)
+            except ValueError:
+                j = None
+            j = j if isinstance(j, dict) else {}
+            raise FederationError(destination, response.code, j.get("errcode"), j.get("error"), j)
+        return response
 
     async def get_json(self, destination: str, path: str, query: dict | None = None) -> Any:
         return await self.request_json("GET", destination, path, query)

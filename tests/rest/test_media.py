@@ -145,9 +145,12 @@ class UploadDownloadTests(MediaTestCase):
         r = await self.request("GET", f"{AUTHED}/download/test/{media_id}")
         self.assert_error(r, 401, "M_MISSING_TOKEN")
 
-    async def test_unknown_media_and_remote_servers_are_not_found(self) -> None:
+    async def test_unknown_media_and_unreachable_remote_servers(self) -> None:
         self.assert_error(await self.download("doesNotExist"), 404, "M_NOT_FOUND")
-        self.assert_error(await self.download("abc", server="other.example.org"), 404, "M_NOT_FOUND")
+        # Another server's media is fetched over federation (tests/federation/test_remote_media.py);
+        # one that cannot be reached is a bad gateway, and nothing is cached.
+        self.assert_error(await self.download("abc", server="other.example.org"), 502, "M_UNKNOWN")
+        self.assertIsNone(await self.hs.media_store.get_remote("other.example.org", "abc"))
         self.assert_error(await self.thumbnail("doesNotExist", "width=32&height=32"), 404, "M_NOT_FOUND")
 
     async def test_malformed_server_names_and_media_ids(self) -> None:

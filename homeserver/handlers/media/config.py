@@ -32,6 +32,7 @@ class MediaConfig:
     max_spider_size: int
     url_preview_timeout_ms: int
     local_media_lifetime_ms: int | None
+    remote_media_lifetime_ms: int | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> MediaConfig:
@@ -52,6 +53,7 @@ class MediaConfig:
             max_spider_size=size_bytes(raw["max_spider_size"]),
             url_preview_timeout_ms=duration_ms(raw["url_preview_timeout"]),
             local_media_lifetime_ms=duration_ms(raw["media_retention"].get("local_media_lifetime")),
+            remote_media_lifetime_ms=duration_ms(raw["media_retention"].get("remote_media_lifetime")),
         )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from twisted.internet import defer, threads
+from twisted.python.failure import Failure
 
 from homeserver.api.errors import Codes, LimitExceeded, MatrixError, forbidden, not_found
 from homeserver.api.identifiers import is_valid_server_name
@@ -23,7 +24,8 @@ from homeserver.clock import Clock
 from homeserver.handlers.media import thumbnails
 from homeserver.handlers.media.config import MediaConfig, ThumbnailSize
 from homeserver.handlers.media.filestore import MediaFileStore, TooLargeWhileWriting
-from homeserver.storage.media import LocalMedia, MediaStore, Thumbnail
+from homeserver.handlers.media.remote import RemoteMediaFetcher
+from homeserver.storage.media import LocalMedia, MediaStore, RemoteMedia, Thumbnail
 from homeserver.util.cpu_pool import CpuPool, LimitedRunner
 
 logger = logging.getLogger(__name__)
@@ -94,8 +96,12 @@ class KeyedLock:
 
 class MediaRepository:
     def __init__(self, config: MediaConfig, server_name: str, clock: Clock, reactor: Any, store: MediaStore,
-                 cpu_pool: CpuPool):
+                 cpu_pool: CpuPool, remote: RemoteMediaFetcher | None = None):
+        """`remote`: fetches other servers' media (None: remote media is not available)."""
         self.config = config
+        self._remote = remote
+        # One fetch per remote media at a time: later requests wait for the first one's result.
+        self._fetching: dict[tuple[str, str], list[defer.Deferred]] = {}
         # Image decoding runs on the CPU pool, never more than MAX_CONCURRENT_THUMBNAILS at once.
         self.thumbnailer = LimitedRunner(cpu_pool, MAX_CONCURRENT_THUMBNAILS)
         thumbnails.limit_pillow(config.max_image_pixels)
@@ -217,6 +223,15 @@ class MediaRepository:
 
     # -- downloading ----------------------------------------------------------------------------
 
+    async def get_media(self, server_name: str, media_id: str, timeout_ms: int | None, legacy: bool,
+                        allow_remote: bool = True) -> LocalMedia | RemoteMedia:
+        """Local media, or other servers' media (fetched over federation and cached)."""
+        check_server_name(server_name)
+        check_media_id(media_id)
+        if server_name == self._server_name:
+            return await self.get_local_media(server_name, media_id, timeout_ms, legacy)
+        return await self.get_remote_media(server_name, media_id, timeout_ms, legacy, allow_remote)
+
     async def get_local_media(self, server_name: str, media_id: str, timeout_ms: int | None,
                               legacy: bool) -> LocalMedia:
         """Uploaded media to serve, waiting up to `timeout_ms` for an async upload to arrive.
@@ -224,8 +239,7 @@ class MediaRepository:
         check_server_name(server_name)
         check_media_id(media_id)
         if server_name != self._server_name:
-            # No federation yet: we cannot fetch other servers' media.
-            raise not_found("Remote media is not available on this server")
+            raise not_found("Not media of this server")
         media = await self._store.get(media_id)
         if media is None or (legacy and media.authenticated):
             raise not_found("Media not found")
@@ -262,14 +276,100 @@ class MediaRepository:
                 return refreshed
         raise MatrixError(504, NOT_YET_UPLOADED, "Content has not yet been uploaded")
 
-    def served_file(self, media: LocalMedia) -> ServedFile:
+    # -- remote media -----------------------------------------------------------------------------
+
+    async def get_remote_media(self, origin: str, media_id: str, timeout_ms: int | None, legacy: bool,
+                               allow_remote: bool = True) -> RemoteMedia:
+        """Our cached copy of another server's media, fetched first if we have none. `legacy`:
+        asked on an unauthenticated endpoint, which fetches nothing new while those are frozen
+        (enable_authenticated_media) and never serves media fetched while they were."""
+        cached = await self._store.get_remote(origin, media_id)
+        if cached is not None:
+            if legacy and cached.authenticated:
+                raise not_found("Media not found")
+            now = self._clock.time_msec()
+            if now - cached.last_access_ts > TOUCH_INTERVAL_MS:
+                await self._store.touch_remote(origin, media_id, now)
+            return cached
+        if legacy and self.config.authenticated_media:
+            raise not_found("Media not found")
+        if not allow_remote or self._remote is None:
+            raise not_found("Remote media is not available on this server")
+        key = (origin, media_id)
+        waiter: defer.Deferred = defer.Deferred()
+        waiters = self._fetching.get(key)
+        if waiters is None:
+            self._fetching[key] = [waiter]
+            # Not tied to this request: a client going away does not cancel the others' fetch.
+            defer.ensureDeferred(self._fetch_for_waiters(origin, media_id, timeout_ms))
+        else:
+            waiters.append(waiter)
+        media = await waiter
+        if legacy and media.authenticated:
+            raise not_found("Media not found")
+        return media
+
+    async def _fetch_for_waiters(self, origin: str, media_id: str, timeout_ms: int | None) -> None:
+        try:
+            result: Any = await self._fetch_and_store(origin, media_id, timeout_ms)
+        except MatrixError:
+            result = Failure()
+        except Exception:
+            logger.exception("Fetching mxc://%s/%s failed", origin, media_id)
+            result = Failure(MatrixError(502, Codes.UNKNOWN, "Could not fetch the remote media"))
+        for waiter in self._fetching.pop((origin, media_id), []):
+            if not waiter.called:  # a cancelled waiter (client gone) has been called already
+                waiter.callback(result) if not isinstance(result, Failure) else waiter.errback(result)
+        if isinstance(result, Failure):
+            result.cleanFailure()
+
+    async def _fetch_and_store(self, origin: str, media_id: str, timeout_ms: int | None) -> RemoteMedia:
+        assert self._remote is not None
+        fetched = await self._remote.fetch(origin, media_id, timeout_ms)
+        if len(fetched.data) > self.config.max_upload_size:
+            raise MatrixError(502, Codes.TOO_LARGE, "Remote media is larger than this server takes")
+        tmp_path, sha256, size = await self._in_thread(self.files.write_bytes_temp, fetched.data)
+        now = self._clock.time_msec()
+        media = RemoteMedia(origin, media_id, now, fetched.content_type, fetched.upload_name, size, sha256,
+                            self.config.authenticated_media, now)
+        async with self._hash_locks.hold(sha256):
+            existed = await self._in_thread(self.files.exists, sha256)
+            try:
+                await self._in_thread(self.files.commit, tmp_path, sha256)
+                stored = await self._store.store_remote(media)
+            except BaseException:
+                await self._in_thread(self.files.discard, tmp_path)
+                if not existed and not await self._store.is_hash_referenced(sha256):
+                    await self._in_thread(self.files.remove, sha256)
+                raise
+        if not stored:
+            await self._remove_if_unreferenced(sha256)
+        current = await self._store.get_remote(origin, media_id)
+        if current is None:  # deleted at once by retention: serve what we fetched is not possible
+            raise not_found("Media not found")
+        return current
+
+    async def purge_remote_cache(self, before_ts: int) -> int:
+        """Drop cached remote media last used before `before_ts`; returns how many."""
+        deleted = 0
+        while unused := await self._store.remote_unused_since(before_ts, RETENTION_BATCH):
+            for origin, media_id in unused:
+                await self.delete_remote_media(origin, media_id)
+            deleted += len(unused)
+        return deleted
+
+    async def delete_remote_media(self, origin: str, media_id: str) -> None:
+        for sha256 in await self._store.delete_remote(origin, media_id):
+            await self._remove_if_unreferenced(sha256)
+
+    def served_file(self, media: LocalMedia | RemoteMedia) -> ServedFile:
         assert media.sha256 is not None
         return ServedFile(self.files.path_for(media.sha256), _content_type(media.content_type), media.size,
                           media.upload_name)
 
     # -- thumbnails -----------------------------------------------------------------------------
 
-    async def get_thumbnail(self, media: LocalMedia, width: int, height: int, method: str,
+    async def get_thumbnail(self, media: LocalMedia | RemoteMedia, width: int, height: int, method: str,
                             animated: bool) -> ServedFile:
         if width < 1 or height < 1:
             raise MatrixError(400, Codes.INVALID_PARAM, "width and height must be positive")
@@ -278,17 +378,19 @@ class MediaRepository:
             raise MatrixError(400, Codes.UNKNOWN, "Cannot generate thumbnails for the requested content")
         box = (ThumbnailSize(width, height, method) if self.config.dynamic_thumbnails
                else _choose_size(self.config.thumbnail_sizes, width, height, method))
-        for thumb in await self._store.get_thumbnails(media.media_id):
+        origin = media.origin if isinstance(media, RemoteMedia) else None
+        assert media.sha256 is not None and media.content_type is not None
+        for thumb in await self._store.get_thumbnails(media.media_id, origin):
             if (thumb.width, thumb.height, thumb.method, thumb.animated) == (box.width, box.height, box.method,
                                                                               animated):
                 return ServedFile(self.files.path_for(thumb.sha256), thumb.content_type, thumb.size, None)
-        made = await self._make_thumbnail(media.media_id, media.sha256, media.content_type, box, animated)
+        made = await self._make_thumbnail(media.media_id, media.sha256, media.content_type, box, animated, origin)
         if made is None:  # the original fits the box and may be served as it is
             return self.served_file(media)
         return ServedFile(self.files.path_for(made.sha256), made.content_type, made.size, None)
 
     async def _make_thumbnail(self, media_id: str, sha256: str, content_type: str, box: ThumbnailSize,
-                              animated: bool) -> Thumbnail | None:
+                              animated: bool, origin: str | None = None) -> Thumbnail | None:
         try:
             made = await self.thumbnailer.run(thumbnails.make_thumbnail, self.files.path_for(sha256), content_type,
                                               box.width, box.height, box.method, animated,
@@ -303,7 +405,7 @@ class MediaRepository:
         thumb = Thumbnail(box.width, box.height, box.method, animated, made.content_type, thumb_sha, size)
         async with self._hash_locks.hold(thumb_sha):
             await self._in_thread(self.files.commit, tmp_path, thumb_sha)
-            if not await self._store.store_thumbnail(media_id, thumb):
+            if not await self._store.store_thumbnail(media_id, thumb, origin):
                 # Media deleted meanwhile, or someone made it first: keep the file only if used.
                 if not await self._store.is_hash_referenced(thumb_sha):
                     await self._in_thread(self.files.remove, thumb_sha)
@@ -346,7 +448,8 @@ class MediaRepository:
                 await self._in_thread(self.files.remove, sha256)
 
     async def apply_retention(self) -> int:
-        """Delete expired pending uploads, and media unused for local_media_lifetime; returns how many."""
+        """Delete expired pending uploads, media unused for local_media_lifetime, and cached remote
+        media unused for remote_media_lifetime; returns how many."""
         now = self._clock.time_msec()
         deleted = 0
         while expired := await self._store.expired_pending(now, RETENTION_BATCH):
@@ -355,6 +458,9 @@ class MediaRepository:
         if lifetime is not None:
             while unused := await self._store.media_ids_unused_since(now - lifetime, RETENTION_BATCH):
                 deleted += await self.delete_local_media(unused)
+        remote_lifetime = self.config.remote_media_lifetime_ms
+        if remote_lifetime is not None:
+            deleted += await self.purge_remote_cache(now - remote_lifetime)
         await self._store.delete_expired_url_previews(now)
         return deleted
 

@@ -1,4 +1,5 @@
-"""Admin API for media, with Synapse's paths: delete one media item, or all of a user's."""
+"""Admin API for media, with Synapse's paths: delete one media item, or all of a user's; purge
+the cache of other servers' media."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from homeserver.api.errors import Codes, MatrixError, not_found
 from homeserver.api.identifiers import UserID
 from homeserver.handlers.media.repository import check_media_id, check_server_name
 from homeserver.rest.admin.users import _admin_path
-from homeserver.rest.http import HomeserverRequest, RestServlet, Router
+from homeserver.rest.http import HomeserverRequest, RestServlet, Router, parse_integer
 
 
 class DeleteMediaServlet(RestServlet):
@@ -38,6 +39,19 @@ class DeleteUserMediaServlet(RestServlet):
         return 200, {"deleted_media": deleted, "total": len(deleted)}
 
 
+class PurgeMediaCacheServlet(RestServlet):
+    """Drop cached copies of other servers' media last used before `before_ts` (ms); they are
+    fetched again when next asked for. Local media is never touched."""
+
+    PATTERNS = _admin_path("/purge_media_cache")
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        before_ts = parse_integer(request, "before_ts", required=True, minimum=0)
+        return 200, {"deleted": await self.hs.media_repository.purge_remote_cache(before_ts)}
+
+
 def register_servlets(hs: Any, router: Router) -> None:
+    router.register(PurgeMediaCacheServlet(hs))
     router.register(DeleteMediaServlet(hs))
     router.register(DeleteUserMediaServlet(hs))

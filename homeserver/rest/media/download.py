@@ -23,6 +23,12 @@ _THUMBNAIL_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "
                          "image/apng": "png"}
 
 
+def _allow_remote(request: HomeserverRequest, legacy: bool) -> bool:
+    """The deprecated endpoints' `allow_remote` (servers fetching from us set it to false, so we
+    never fetch from a third server for them); the authenticated ones have no such parameter."""
+    return not legacy or bool(parse_boolean(request, "allow_remote", default=True))
+
+
 def authed_patterns(path_regex: str) -> list[re.Pattern[str]]:
     return [re.compile(f"^{CLIENT_PREFIX}/v1/media{path_regex}$")]
 
@@ -37,7 +43,8 @@ class DownloadServlet(RestServlet):
         if not self.legacy:
             await self.auth(request)
         repo = self.hs.media_repository
-        media = await repo.get_local_media(server_name, media_id, parse_integer(request, "timeout_ms"), self.legacy)
+        media = await repo.get_media(server_name, media_id, parse_integer(request, "timeout_ms"), self.legacy,
+                                     _allow_remote(request, self.legacy))
         return 200, FileBody(repo.served_file(media), file_name or media.upload_name)
 
 
@@ -59,7 +66,8 @@ class ThumbnailServlet(RestServlet):
         method = parse_string(request, "method", default="scale", allowed=("crop", "scale"))
         animated = parse_boolean(request, "animated", default=False)
         repo = self.hs.media_repository
-        media = await repo.get_local_media(server_name, media_id, parse_integer(request, "timeout_ms"), self.legacy)
+        media = await repo.get_media(server_name, media_id, parse_integer(request, "timeout_ms"), self.legacy,
+                                     _allow_remote(request, self.legacy))
         served = await repo.get_thumbnail(media, width, height, method, animated)
         extension = _THUMBNAIL_EXTENSIONS.get(served.content_type, "png")
         return 200, FileBody(served, f"thumbnail.{extension}", thumbnail=True)

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from homeserver.api.errors import Codes
+from homeserver.federation.multipart import multipart_head, multipart_tail, new_boundary
 from homeserver.handlers.media.repository import ServedFile
 from homeserver.handlers.media.thumbnails import base_type
 from homeserver.rest.http import CORS_HEADERS, HomeserverRequest, RawBody, respond_json
@@ -130,14 +131,47 @@ class FileBody(RawBody):
         FileProducer(request, f, first, length).start()
 
 
+class MultipartFileBody(RawBody):
+    """A federation media answer: multipart/mixed, metadata `{}` then the file (streamed)."""
+
+    def __init__(self, served: ServedFile, filename: str | None, thumbnail: bool = False):
+        self.served = served
+        self.filename = filename
+        self.thumbnail = thumbnail
+
+    def send(self, request: HomeserverRequest, code: int) -> None:
+        try:
+            f = open(self.served.path, "rb")  # noqa: SIM115 - the producer closes it
+        except FileNotFoundError:
+            logger.error("Media file missing from the store: %s", self.served.path)
+            respond_json(request, 404, {"errcode": Codes.NOT_FOUND, "error": "Media not found"})
+            return
+        size = os.fstat(f.fileno()).st_size
+        boundary = new_boundary()
+        head = multipart_head(boundary, _served_content_type(self.served.content_type),
+                              content_disposition(self.served.content_type, self.filename, self.thumbnail))
+        tail = multipart_tail(boundary)
+        headers = request.responseHeaders
+        headers.setRawHeaders(b"Content-Type", [f"multipart/mixed; boundary={boundary}".encode("ascii")])
+        headers.setRawHeaders(b"Content-Length", [str(len(head) + size + len(tail)).encode("ascii")])
+        request.setResponseCode(code)
+        if request.method == b"HEAD":
+            f.close()
+            request.finish()
+            return
+        request.write(head)
+        FileProducer(request, f, 0, size, trailer=tail).start()
+
+
 @implementer(IPushProducer)
 class FileProducer:
     """Writes `length` bytes of a file from `offset` to the request as fast as the connection
     takes them: the transport pauses us when its buffer is full and resumes us when it drains,
     so at most a buffer's worth of the file is ever in memory."""
 
-    def __init__(self, request: HomeserverRequest, f: BinaryIO, offset: int, length: int):
+    def __init__(self, request: HomeserverRequest, f: BinaryIO, offset: int, length: int, trailer: bytes = b""):
         self._request = request
+        self._trailer = trailer
         self._file = f
         self._offset = offset
         self._remaining = length
@@ -153,6 +187,9 @@ class FileProducer:
     def resumeProducing(self) -> None:  # noqa: N802 - Twisted's interface names
         self._paused = False
         while not self._paused and not self._done:
+            if self._remaining <= 0:
+                self._finish()
+                return
             data = self._file.read(min(SEND_CHUNK, self._remaining))
             if not data:  # the file shrank under us: end the response where it is
                 self._finish()
@@ -175,4 +212,6 @@ class FileProducer:
         self._done = True
         self._file.close()
         self._request.unregisterProducer()
+        if self._trailer:
+            self._request.write(self._trailer)
         self._request.finish()
