@@ -24,12 +24,13 @@ from typing import Any
 
 from twisted.internet import defer
 
-from homeserver.events.auth import AuthError, check_auth, check_auth_event_list, domain_of
+from homeserver.events.auth import domain_of
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.federation.api import FederationApi
-from homeserver.handlers.event_checker import CREATE_KEY, EventChecker, EventCheckError
+from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.persister import EventPersister
+from homeserver.handlers.remote_state import auth_against_own
 from homeserver.state.resolution import resolve_state
 from homeserver.storage.events import BackfilledEvent, EventsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
@@ -128,7 +129,7 @@ class BackfillHandler:
         known = await self._auth_events(server, room_id, room_version, wanted)
         passed: list[Event] = []
         for event in sorted(wanted.values(), key=lambda e: (e.depth, e.event_id)):
-            reason = _auth_against_own(event, known)
+            reason = auth_against_own(event, known)
             if reason is not None:
                 logger.info("Dropped backfilled %s from %s: %s", event.event_id, server, reason)
                 known.pop(event.event_id, None)
@@ -170,7 +171,7 @@ class BackfillHandler:
         if fetched:
             passed: dict[str, Event] = {}
             for auth_event in sorted(fetched.values(), key=lambda e: (e.depth, e.event_id)):
-                if _auth_against_own(auth_event, known) is None:
+                if auth_against_own(auth_event, known) is None:
                     passed[auth_event.event_id] = auth_event
                 else:
                     known.pop(auth_event.event_id)
@@ -263,24 +264,3 @@ class BackfillHandler:
             return chain
 
         return chain_of
-
-
-def _auth_against_own(event: Event, known: dict[str, Event]) -> str | None:
-    """None if the event passes the auth rules against its own auth events (all of which must be
-    known), else why not."""
-    try:
-        if event.type == "m.room.create":
-            check_auth(event, {})
-            return None
-        if any(a not in known for a in event.auth_event_ids):
-            return "auth events missing"
-        own = check_auth_event_list(event, [known[a] for a in event.auth_event_ids])
-        if event.room_version.room_id_from_create_event:
-            create = known.get("$" + event.room_id[1:])
-            if create is None:
-                return "the room's create event is missing"
-            own = {**own, CREATE_KEY: create}
-        check_auth(event, own)
-    except AuthError as e:
-        return str(e)
-    return None

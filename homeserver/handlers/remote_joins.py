@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from signedjson.key import SigningKey
@@ -58,22 +59,30 @@ class RemoteJoinHandler:
     async def join(self, user_id: str, room_id: str, servers: list[str], content: dict[str, Any]) -> str:
         """Join `user_id` to the remote room through the first of `servers` that lets us in;
         returns the join's event ID. A refusal from the room's servers is passed on (e.g. 403)."""
+        return await self._through_servers("join", room_id, servers,
+                                           lambda server: self._join_via(server, user_id, room_id, content))
+
+    async def _through_servers(self, what: str, room_id: str, servers: list[str],
+                               attempt: Callable[[str], Awaitable[str]]) -> str:
+        """`attempt(server)` through each of the room's servers (ours left out, 10 at most) until
+        one succeeds. A refusal by a server (4xx with a Matrix error) is passed on when none
+        succeeds; 404 when there is no server to try, 502 when none could be reached."""
         candidates = [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]
         if not candidates:
-            raise not_found("No known servers to join the room through")
+            raise not_found(f"No known servers to {what} the room through")
         refusal: MatrixError | None = None
         for server in candidates:
             try:
-                return await self._join_via(server, user_id, room_id, content)
+                return await attempt(server)
             except FederationError as e:
-                logger.info("Joining %s through %s refused: %s %s", room_id, server, e.code, e.errcode)
+                logger.info("%s %s through %s refused: %s %s", what, room_id, server, e.code, e.errcode)
                 if 400 <= e.code < 500 and e.errcode:
-                    refusal = MatrixError(e.code, e.errcode, e.error or "The room's server refused the join")
+                    refusal = MatrixError(e.code, e.errcode, e.error or f"The room's server refused the {what}")
             except (FederationClientError, JoinFailed) as e:
-                logger.info("Joining %s through %s failed: %s", room_id, server, e)
+                logger.info("%s %s through %s failed: %s", what, room_id, server, e)
         if refusal is not None:
             raise refusal
-        raise MatrixError(502, Codes.UNKNOWN, "None of the room's servers could be reached to join it")
+        raise MatrixError(502, Codes.UNKNOWN, f"None of the room's servers could be reached to {what}")
 
     async def _join_via(self, server: str, user_id: str, room_id: str, content: dict[str, Any]) -> str:
         supported = list(KNOWN_ROOM_VERSIONS)
@@ -202,32 +211,20 @@ class RemoteJoinHandler:
         """Knock on a room we do not hold (spec: "Knocking upon a room"): make_knock/send_knock
         through the first of `servers` that answers; the knock is kept with the room's stripped
         state so the user sees it."""
-        candidates = [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]
-        if not candidates:
-            raise not_found("No known servers to knock on the room through")
-        refusal: MatrixError | None = None
-        for server in candidates:
-            try:
-                answer = await self._federation.make_knock(server, room_id, user_id, list(KNOWN_ROOM_VERSIONS))
-                room_version = KNOWN_ROOM_VERSIONS.get(answer.get("room_version", "")) \
-                    if isinstance(answer, dict) else None
-                if room_version is None:
-                    raise JoinFailed("make_knock answered no known room version")
-                pdu = self._fill_template(answer.get("event"), user_id, room_id, content, room_version, "knock")
-                reply = await self._federation.send_knock(server, room_id, self._event_id(pdu, room_version), pdu)
-                stripped = stripped_events(reply.get("knock_room_state") if isinstance(reply, dict) else None)
-                persisted = await self._persister.persist_out_of_band_membership(
-                    event_from_pdu(pdu, room_version), stripped)
-                return persisted.event.event_id
-            except FederationError as e:
-                logger.info("Knocking on %s through %s refused: %s %s", room_id, server, e.code, e.errcode)
-                if 400 <= e.code < 500 and e.errcode:
-                    refusal = MatrixError(e.code, e.errcode, e.error or "The room's server refused the knock")
-            except (FederationClientError, JoinFailed) as e:
-                logger.info("Knocking on %s through %s failed: %s", room_id, server, e)
-        if refusal is not None:
-            raise refusal
-        raise MatrixError(502, Codes.UNKNOWN, "None of the room's servers could be reached to knock")
+        async def attempt(server: str) -> str:
+            answer = await self._federation.make_knock(server, room_id, user_id, list(KNOWN_ROOM_VERSIONS))
+            room_version = KNOWN_ROOM_VERSIONS.get(answer.get("room_version", "")) if isinstance(answer, dict) \
+                else None
+            if room_version is None:
+                raise JoinFailed("make_knock answered no known room version")
+            pdu = self._fill_template(answer.get("event"), user_id, room_id, content, room_version, "knock")
+            reply = await self._federation.send_knock(server, room_id, self._event_id(pdu, room_version), pdu)
+            stripped = stripped_events(reply.get("knock_room_state") if isinstance(reply, dict) else None)
+            persisted = await self._persister.persist_out_of_band_membership(event_from_pdu(pdu, room_version),
+                                                                             stripped)
+            return persisted.event.event_id
+
+        return await self._through_servers("knock", room_id, servers, attempt)
 
     @staticmethod
     def _event_id(pdu: dict[str, Any], room_version: RoomVersion) -> str:

@@ -72,7 +72,7 @@ async def check_state_answer(checker: EventChecker, store: EventsStore, server: 
     rejected: dict[str, str] = {}
     # Auth in depth order: an event's auth events come before it (and are judged first).
     for event in sorted(checked.values(), key=lambda e: (e.depth, e.event_id)):
-        reason = _auth_against_own(event, passed, room_version)
+        reason = auth_against_own(event, passed)
         if reason is None:
             passed[event.event_id] = event
         else:
@@ -86,7 +86,9 @@ async def check_state_answer(checker: EventChecker, store: EventsStore, server: 
     return CheckedState(state, checked, rejected)
 
 
-def _auth_against_own(event: Event, passed: dict[str, Event], room_version: RoomVersion) -> str | None:
+def auth_against_own(event: Event, known: dict[str, Event]) -> str | None:
+    """None if the event passes the auth rules against its own auth events (each of which must
+    be in `known`: accepted), else why not."""
     if event.type == "m.room.create":
         try:
             check_auth(event, {})
@@ -94,11 +96,11 @@ def _auth_against_own(event: Event, passed: dict[str, Event], room_version: Room
             return str(e)
         return None
     try:
-        own = check_auth_event_list(event, [passed[a] for a in event.auth_event_ids if a in passed])
-        if len(own) < len(event.auth_event_ids):
+        if any(a not in known for a in event.auth_event_ids):
             return "auth events missing or rejected"
-        if room_version.room_id_from_create_event:
-            create = passed.get("$" + event.room_id[1:])
+        own = check_auth_event_list(event, [known[a] for a in event.auth_event_ids])
+        if event.room_version.room_id_from_create_event:
+            create = known.get("$" + event.room_id[1:])
             if create is None:
                 return "the room's create event is missing"
             own = {**own, CREATE_KEY: create}
