@@ -236,8 +236,11 @@ class BackfillTest(TwoServerTestCase):
         # second power levels name; the first batch of 50 reaches them but not it.
         store_b = self.hs_b.events_store
         self.assertIn(first_levels, await store_b.get_seen_event_ids([first_levels]))
-        for table in ("events", "event_auth"):
-            await self.hs_b.database.execute("forget", f"DELETE FROM {table} WHERE event_id = ?", first_levels)
+        def forget(txn: Any) -> None:
+            for table in ("events", "event_auth"):
+                txn.execute(f"DELETE FROM {table} WHERE event_id = ?", (first_levels,))
+
+        await self.hs_b.database.run("forget", forget)
         store_b._event_cache.pop(first_levels)
 
         history = await self.history(room_id, limit=50)
