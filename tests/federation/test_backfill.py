@@ -219,3 +219,32 @@ class BackfillTest(TwoServerTestCase):
         self.assertEqual(self.backfill_requests(), 1)
         for page in pages:
             self.assertEqual(len([e for e in page["chunk"] if e["type"] == "m.room.message"]), 5)
+
+    async def test_auth_events_we_lack_are_fetched(self) -> None:
+        room_id = await self.room_with_history(5)
+        first_levels = (await self.hs.events_store.get_current_state_ids(room_id))[("m.room.power_levels", "")]
+        levels = (await self.hs.events_store.get_event(first_levels)).content
+        r = await self.request("PUT", f"{V3}/rooms/{quote(room_id)}/state/m.room.power_levels/",
+                               {**levels, "ban": 60}, token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+        for i in range(5, 50):
+            r = await self.request("PUT", f"{V3}/rooms/{quote(room_id)}/send/m.room.message/t{i}",
+                                   {"msgtype": "m.text", "body": f"m{i}"}, token=self.token_a)
+            self.assertEqual(r.code, 200, r.json)
+        await self.join_b(room_id)
+        # B's copy of the auth chain loses the first power levels, which the first messages and the
+        # second power levels name; the first batch of 50 reaches them but not it.
+        store_b = self.hs_b.events_store
+        self.assertIn(first_levels, await store_b.get_seen_event_ids([first_levels]))
+        def forget(txn: Any) -> None:
+            for table in ("events", "event_auth"):
+                txn.execute(f"DELETE FROM {table} WHERE event_id = ?", (first_levels,))
+
+        await self.hs_b.database.run("forget", forget)
+        store_b._event_cache.pop(first_levels)
+
+        history = await self.history(room_id, limit=50)
+        self.assertEqual([e["content"]["body"] for e in reversed(history) if e["type"] == "m.room.message"],
+                         [f"m{i}" for i in range(50)])
+        self.assertIn(first_levels, {e["event_id"] for e in history})
+        self.assertTrue(any("/event_auth/" in uri for _, _, uri in self.link_b.requests))
