@@ -146,6 +146,10 @@ class WithSynapseTest(FederationTestCase):
             await self.send_text(creator, room_id, "while away")
             await self.join_via(joiner, room_id, home.server_name)
             await self.wait_membership(creator, room_id, joiner.user_id, "join")
+            # The joiner's own server, too, holds the rejoin as its current state.
+            self.assertEqual(await self.membership_seen(joiner, room_id, joiner.user_id), "join")
+            status, body = await self.raw(joiner, "GET", "/_matrix/client/v3/joined_rooms")
+            self.assertIn(room_id, body.get("joined_rooms", []), f"{joiner.user_id}: {status} {body}")
             await self.send_text(joiner, room_id, "back")
             await self.wait_texts(creator, room_id, ["while away", "back"])
             await self.send_text(creator, room_id, "welcome back")
