@@ -167,9 +167,8 @@ class TwoProcessesTest(FederationTestCase):
 
         self.run_scenario(scenario)
 
-    # B holds the room's state from the join but none of its earlier timeline, and /messages
-    # does not yet backfill from the room's other servers (docs/federation.md, "Not yet"); the
-    # Synapse test shows our /backfill serving that history. Remove this mark when it lands.
+    # B holds the room's state from the join but none of its earlier timeline: /messages
+    # backfills it from A.
 
     async def _contains_all(self, client, room_id: str, bodies: list[str]) -> bool:
         texts = await self.texts(client, room_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from nio import (
     AsyncClient,
+    JoinResponse,
     RoomCreateResponse,
     RoomInviteResponse,
     RoomLeaveResponse,
@@ -75,6 +76,17 @@ class WithSynapseTest(FederationTestCase):
         self.assertEqual((await self.state(sam, room_id, "m.room.topic")).get("topic"), "hello")
         await self.conversation(alice, sam, room_id)
 
+        # By alias: Synapse asks our /query/directory, then joins through the servers we name.
+        resp = await alice.room_create(name="Ours, by alias", alias="hall", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a room with an alias")
+        by_alias = resp.room_id
+        join = await sam.join(f"#hall:{self.ours.server_name}")
+        self.assert_nio_ok(join, JoinResponse, "sam joins by alias")
+        self.assertEqual(join.room_id, by_alias)
+        await self.wait_membership(alice, by_alias, sam.user_id, "join")
+        await self.send_text(sam, by_alias, "found it")
+        await self.wait_texts(alice, by_alias, ["found it"])
+
         # An invite from us to a Synapse user, at createRoom and afterwards.
         sue = await self.register_on(self.synapse, "sue")
         resp = await alice.room_create(name="Ours, private", invite=[sam.user_id])
@@ -103,6 +115,18 @@ class WithSynapseTest(FederationTestCase):
         await self.wait_membership(sam, room_id, bob.user_id, "join")
         self.assertEqual((await self.state(bob, room_id, "m.room.topic")).get("topic"), "theirs")
         await self.conversation(sam, bob, room_id)
+
+        # By alias: ours asks Synapse's /query/directory, then joins through the servers named.
+        resp = await sam.room_create(name="Synapse, by alias", alias="lobby", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "sam creates a room with an alias")
+        by_alias = resp.room_id
+        dave = await self.register_on(self.ours, "dave")
+        join = await dave.join(f"#lobby:{self.synapse.server_name}")
+        self.assert_nio_ok(join, JoinResponse, "dave joins by alias")
+        self.assertEqual(join.room_id, by_alias)
+        await self.wait_membership(sam, by_alias, dave.user_id, "join")
+        await self.send_text(dave, by_alias, "found it")
+        await self.wait_texts(sam, by_alias, ["found it"])
 
         # An invite from Synapse to one of ours, at createRoom and afterwards.
         carol = await self.register_on(self.ours, "carol")
@@ -146,6 +170,10 @@ class WithSynapseTest(FederationTestCase):
             await self.send_text(creator, room_id, "while away")
             await self.join_via(joiner, room_id, home.server_name)
             await self.wait_membership(creator, room_id, joiner.user_id, "join")
+            # The joiner's own server, too, holds the rejoin as its current state.
+            self.assertEqual(await self.membership_seen(joiner, room_id, joiner.user_id), "join")
+            status, body = await self.raw(joiner, "GET", "/_matrix/client/v3/joined_rooms")
+            self.assertIn(room_id, body.get("joined_rooms", []), f"{joiner.user_id}: {status} {body}")
             await self.send_text(joiner, room_id, "back")
             await self.wait_texts(creator, room_id, ["while away", "back"])
             await self.send_text(creator, room_id, "welcome back")

@@ -97,6 +97,10 @@ class RemoteJoinTest(TwoServerTestCase):
         r = await self.join_b(room_id)
         self.assertEqual(r.code, 200, r.json)
         self.assertEqual(await self.membership(self.hs, room_id, self.bob), "join")
+        # B's own view: its current state (from the extremities it had and the rejoin) says join.
+        self.assertEqual(await self.membership(self.hs_b, room_id, self.bob), "join")
+        r = await self.request("GET", f"{V3}/joined_rooms", token=self.token_b, site=self.site_b)
+        self.assertIn(room_id, r.json["joined_rooms"])
         await self.say(room_id, "welcome back")
         await self.eventually(lambda: self.has(room_id, "welcome back", on_b=True))
 
