@@ -17,7 +17,7 @@ names 127.0.0.1:PORT, one throw-away CA, loopback whitelisted). For each pair:
    process CPU time over the phase divided by the number of events.
 
     .venv/bin/python bench/federation.py [--state 500] [--messages 2000] [--burst 200] [--pings 20]
-                                         [--only ours|synapse]
+                                         [--pairs ours,synapse,mixed]
 
 Synapse comes from .venv-synapse (HOMESERVER_TEST_SYNAPSE_PYTHON or --synapse-python points at
 another install). See bench/README.md.
@@ -43,7 +43,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "bench")]
 
-WIDTH = 78
+WIDTH = 82
+PAIRS = ("ours", "synapse", "mixed")
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,7 +55,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--burst", type=int, default=200, help="messages sent back to back in the burst (200)")
     p.add_argument("--pings", type=int, default=20, help="messages sent one at a time for latency (20)")
     p.add_argument("--fill-connections", type=int, default=4, help="concurrent requests while filling (4)")
-    p.add_argument("--only", choices=["ours", "synapse"], help="bench one pair only")
+    p.add_argument("--pairs", default="ours,synapse,mixed",
+                   help="pairs to bench, comma-separated: ours (A1->A2), synapse (S1->S2), mixed (S1->A2: "
+                        "Synapse's room and sender, our joiner and receiver) (all three)")
     p.add_argument("--synapse-python", help="Python of a Synapse install (default: .venv-synapse)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for arrivals (300)")
     args = p.parse_args()
@@ -309,8 +312,10 @@ async def bench_pair(one: Any, two: Any, args: argparse.Namespace) -> Figures:
 def run_pair(label: str, ca: TestCa, args: argparse.Namespace) -> Figures:
     if label == "ours":
         servers = [FederatingServer(ca, "a1"), FederatingServer(ca, "a2")]
-    else:
+    elif label == "synapse":
         servers = [SynapseProcess(ca), SynapseProcess(ca)]
+    else:  # mixed: the same server 1 as the synapse pair, ours as server 2
+        servers = [SynapseProcess(ca), FederatingServer(ca, "a2")]
     try:
         for server in servers:
             server.start()
@@ -353,18 +358,21 @@ def report(results: dict[str, Figures], args: argparse.Namespace, versions: dict
     print(f"room: {args.state} state events + {args.messages} messages; burst {args.burst}; pings {args.pings}; "
           "SQLite everywhere")
     print("-" * WIDTH)
-    print(f"{'metric':<34}{'unit':>5}{'ours':>12}{'synapse':>12}{'ours/syn':>12}")
+    print(f"{'metric':<32}{'unit':>5}{'ours':>9}{'synapse':>9}{'ours/syn':>9}{'mixed':>9}{'mix/syn':>9}")
     for name, unit, get in ROWS:
         values = {label: get(fig, args) for label, fig in results.items()}
-        cells = [f"{values[label]:12.2f}" if label in values else f"{'-':>12}" for label in ("ours", "synapse")]
-        r = (f"{values['ours'] / values['synapse']:12.2f}" if len(values) == 2 and values["synapse"]
-             else f"{'':>12}")
-        print(f"{name:<34}{unit:>5}{cells[0]}{cells[1]}{r}")
+
+        cells = {label: f"{values[label]:9.2f}" if label in values else f"{'-':>9}" for label in PAIRS}
+        rel = {label: f"{values[label] / values['synapse']:9.2f}" if label in values and values.get("synapse")
+               else f"{'':>9}" for label in PAIRS}
+        print(f"{name:<32}{unit:>5}{cells['ours']}{cells['synapse']}{rel['ours']}{cells['mixed']}{rel['mixed']}")
     print("-" * WIDTH)
     for label, fig in results.items():
         if fig.limited_syncs:
             print(f"NOTE: {label}: {fig.limited_syncs} /sync answers had a limited timeline (gap read from /messages)")
-    print("ours/syn is ours divided by Synapse: below 1 is better for times and CPU, above 1 for rates.")
+    print("ours = A1->A2, synapse = S1->S2, mixed = S1->A2 (Synapse's room and sender, our joiner/receiver).")
+    print("ours/syn and mix/syn divide by the synapse pair: below 1 is better for times and CPU, above 1 for")
+    print("rates. mix/syn isolates server 2 (join, receiving, CPU per received PDU); server 1 is Synapse in both.")
     print("=" * WIDTH)
 
 
@@ -384,8 +392,10 @@ def versions() -> dict[str, str]:
 
 def main() -> None:
     args = ARGS
-    labels = [args.only] if args.only else ["ours", "synapse"]
-    if "synapse" in labels and not SynapseProcess.available():
+    labels = [label.strip() for label in args.pairs.split(",") if label.strip()]
+    if not labels or set(labels) - set(PAIRS):
+        sys.exit(f"--pairs: a comma-separated list of ours, synapse, mixed (got {args.pairs!r})")
+    if {"synapse", "mixed"} & set(labels) and not SynapseProcess.available():
         sys.exit(f"Synapse is not installed at {SYNAPSE_PYTHON} (scripts/setup-env.sh test installs it; "
                  "--synapse-python or HOMESERVER_TEST_SYNAPSE_PYTHON points at another install)")
     # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the servers.
@@ -396,7 +406,7 @@ def main() -> None:
         results: dict[str, Figures] = {}
         for label in labels:
             results[label] = run_pair(label, ca, args)
-        report(results, args, {k: v for k, v in versions().items() if k in labels})
+        report(results, args, versions())
     finally:
         shutil.rmtree(certs, ignore_errors=True)
 
