@@ -112,7 +112,7 @@ class TwoProcessesTest(FederationTestCase):
         self.run_scenario(scenario)
 
     def test_kill_sender_with_events_queued_for_a_dead_receiver(self) -> None:
-        if os.environ.get("HOMESERVER_TEST_DB") == "postgres":
+        if os.environ.get("HOMESERVER_TEST_DB") == "postgres" and not os.environ.get("RUN_FLAKY"):
             raise unittest.SkipTest(
                 "flaky on PostgreSQL (about half the runs): the receiver gets the catch-up event and "
                 "its get_missing_events answer, yet the queued messages do not show; open, see the closing note")
