@@ -141,6 +141,16 @@ class FederationSender:
             if self._federates_with(server):
                 self.send_edu(server, edu_type, content)
 
+    async def send_edu_to_user_rooms(self, user_id: str, edu_type: str, content: dict[str, Any]) -> None:
+        """An EDU about one user (presence, device lists) to the servers sharing a room with them."""
+        servers: set[str] = set()
+        for room_id in await self._events.get_rooms_for_user(user_id):
+            servers |= await self.destinations_for(room_id)
+        servers.discard(self._server_name)
+        for server in sorted(servers):
+            if self._federates_with(server):
+                self.send_edu(server, edu_type, content)
+
     def send_edu(self, destination: str, edu_type: str, content: dict[str, Any]) -> None:
         dest = self._destinations.setdefault(destination, _Destination())
         dest.edus.append({"edu_type": edu_type, "content": content})

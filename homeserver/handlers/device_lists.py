@@ -60,15 +60,10 @@ class DeviceListsHandler:
         """An m.device_list_update to every server sharing a room with the user. It names a
         previous update the receiver never saw, so the receiver fetches the whole list again
         (GET /user/devices): one message covers any change (devices, keys, cross-signing)."""
-        servers: set[str] = set()
-        for room_id in await self._events.get_rooms_for_user(user_id):
-            servers |= await self._edus.destinations_for(room_id)
-        servers.discard(self._server_name)
         position = self._store.stream.current
-        content = {"user_id": user_id, "device_id": "", "stream_id": position,
-                   "prev_id": [f"{position}-unseen"], "deleted": False}
-        for server in sorted(servers):
-            self._edus.send_edu(server, "m.device_list_update", content)
+        await self._edus.send_edu_to_user_rooms(user_id, "m.device_list_update", {
+            "user_id": user_id, "device_id": "", "stream_id": position, "prev_id": [f"{position}-unseen"],
+            "deleted": False})
 
     async def on_remote_change(self, origin: str, content: dict[str, Any]) -> None:
         """m.device_list_update or m.signing_key_update of a user of the sending server: the users

@@ -172,13 +172,8 @@ class PresenceHandler:
             self._notifier.on_new_event(room_id)
         self._notifier.on_user_data(user_id)
         if self._edus is not None and local:
-            servers: set[str] = set()
-            for room_id in rooms:
-                servers |= await self._edus.destinations_for(room_id)
-            servers.discard(self._server_name)
-            content = {"push": [{"user_id": user_id, **self._content(user_id, state)}]}
-            for server in sorted(servers):
-                self._edus.send_edu(server, "m.presence", content)
+            await self._edus.send_edu_to_user_rooms(
+                user_id, "m.presence", {"push": [{"user_id": user_id, **self._content(user_id, state)}]})
 
     async def on_remote_presence(self, origin: str, content: dict[str, Any]) -> None:
         """An m.presence EDU: the presence of the sending server's users who share a room with
