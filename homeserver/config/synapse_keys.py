@@ -7,7 +7,8 @@ Any other option stops start-up (a typo, most likely). docs/synapse_migration.md
 to operators.
 
 The top-level names follow Synapse's configuration manual (docs/usage/configuration/
-config_documentation.md) up to Synapse 1.163, plus the older names Synapse still reads.
+config_documentation.md) up to Synapse 1.163, plus the older and undocumented names Synapse 1.163
+still reads (checked against its config package).
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ SYNAPSE_TOP_LEVEL_KEYS: frozenset[str] = frozenset("""
     user_types web_client_location worker_app worker_daemonize worker_listeners worker_log_config
     worker_manhole worker_name worker_pid_file worker_replication_host worker_replication_http_port
     worker_replication_secret
+    backup_media_store_path bind_host bind_port database_path disable_registration enable_ephemeral_messages
+    exclude_rooms_from_presence federation_rc_concurrent federation_rc_reject_limit federation_rc_sleep_delay
+    federation_rc_sleep_limit federation_rc_window_size form_secret_path gzip_responses invite_3pid_guest
+    log_file macaroon_secret_key_path manhole metrics_bind_host metrics_port no_redirect_stdio no_tls
+    print_pidfile push_rules rc_message_burst_count rc_messages_per_second recaptcha_private_key_path
+    recaptcha_public_key_path redaction_allowed_period replication_torture_level
+    restrict_public_rooms_to_local_users room_invite_state_types trust_identity_server_for_password_resets
+    unsecure_port use_account_validity_in_account_status use_frozen_dicts user_agent_suffix
+    worker_main_http_uri worker_replication_http_tls rc_user_directory rc_profile
 """.split())
 
 # Options inside sections we do implement that Synapse has and we do not: accepted and listed in the
