@@ -7,6 +7,7 @@ import difflib
 import logging
 import os
 import re
+import secrets
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -159,6 +160,26 @@ def size_bytes(value: int | str) -> int:
     return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
 
 
+def _read_or_create_secret(path: str, key: str) -> str:
+    """The secret in `path`; a missing file is created with a new random secret (as Synapse does)."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise ConfigError(f"Config error at {key}: cannot read {path}: {e.strerror}") from None
+    secret = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+    except OSError as e:
+        raise ConfigError(f"Config error at {key}: cannot create {path}: {e.strerror}") from None
+    logger.warning("Wrote a new registration shared secret to %s", path)
+    return secret
+
+
 def _complete_rate_limits(raw: dict[str, Any]) -> None:
     """`rc_x: {per_second: 1}` keeps the default burst_count (and the other way round), as in Synapse."""
     schema = config_schema()
@@ -245,8 +266,8 @@ class Config:
         self.inhibit_user_in_use_error: bool = raw["inhibit_user_in_use_error"]
         secret = raw["registration_shared_secret"]
         if secret is None and raw["registration_shared_secret_path"]:
-            with open(self.path(raw["registration_shared_secret_path"])) as f:
-                secret = f.read().strip()
+            secret = _read_or_create_secret(self.path(raw["registration_shared_secret_path"]),
+                                            "registration_shared_secret_path")
         self.registration_shared_secret: str | None = secret
 
         pw = raw["password_config"]

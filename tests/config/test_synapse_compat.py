@@ -64,6 +64,16 @@ class SynapseOptionsTest(unittest.TestCase):
             Config({"server_name": "x", "no_such_thing": 1}, "/tmp")
         self.assertNotIn("did you mean", str(cm.exception))
 
+    def test_registration_shared_secret_path_is_created_when_missing(self) -> None:
+        d = tempfile.mkdtemp()
+        first = Config({"server_name": "x", "registration_shared_secret_path": "secret"}, d)
+        self.assertGreaterEqual(len(first.registration_shared_secret), 32)
+        self.assertEqual(os.stat(os.path.join(d, "secret")).st_mode & 0o777, 0o600)
+        again = Config({"server_name": "x", "registration_shared_secret_path": "secret"}, d)
+        self.assertEqual(again.registration_shared_secret, first.registration_shared_secret)
+        with self.assertRaises(ConfigError):
+            Config({"server_name": "x", "registration_shared_secret_path": "/nonexistent/dir/secret"}, d)
+
     def test_every_option_of_ours_that_synapse_has_is_in_the_list(self) -> None:
         # Guards the data file against losing names: these are in Synapse's manual.
         for name in ("server_name", "listeners", "database", "log_config", "media_store_path",
