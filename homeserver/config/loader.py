@@ -176,7 +176,6 @@ def _read_or_create_secret(path: str, key: str) -> str:
             f.write(secret + "\n")
     except OSError as e:
         raise ConfigError(f"Config error at {key}: cannot create {path}: {e.strerror}") from None
-    logger.warning("Wrote a new registration shared secret to %s", path)
     return secret
 
 
@@ -266,8 +265,11 @@ class Config:
         self.inhibit_user_in_use_error: bool = raw["inhibit_user_in_use_error"]
         secret = raw["registration_shared_secret"]
         if secret is None and raw["registration_shared_secret_path"]:
-            secret = _read_or_create_secret(self.path(raw["registration_shared_secret_path"]),
-                                            "registration_shared_secret_path")
+            path = self.path(raw["registration_shared_secret_path"])
+            existed = os.path.exists(path)
+            secret = _read_or_create_secret(path, "registration_shared_secret_path")
+            if not existed:
+                self.warnings.append(f"Wrote a new registration shared secret to {path}")
         self.registration_shared_secret: str | None = secret
 
         pw = raw["password_config"]

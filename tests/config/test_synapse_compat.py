@@ -69,8 +69,10 @@ class SynapseOptionsTest(unittest.TestCase):
         first = Config({"server_name": "x", "registration_shared_secret_path": "secret"}, d)
         self.assertGreaterEqual(len(first.registration_shared_secret), 32)
         self.assertEqual(os.stat(os.path.join(d, "secret")).st_mode & 0o777, 0o600)
+        self.assertEqual(first.warnings, [f"Wrote a new registration shared secret to {os.path.join(d, 'secret')}"])
         again = Config({"server_name": "x", "registration_shared_secret_path": "secret"}, d)
         self.assertEqual(again.registration_shared_secret, first.registration_shared_secret)
+        self.assertEqual(again.warnings, [])
         with self.assertRaises(ConfigError):
             Config({"server_name": "x", "registration_shared_secret_path": "/nonexistent/dir/secret"}, d)
 
