@@ -21,7 +21,6 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.clock import Clock
-from homeserver.events.auth import domain_of
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.federation.api import FederationApi
@@ -206,8 +205,7 @@ class FederationEventHandler:
         return state
 
     async def _has_local_member(self, room_id: str) -> bool:
-        return any(membership == "join" and domain_of(user_id) == self._server_name
-                   for user_id, membership, _ in await self._events.get_members(room_id))
+        return self._server_name in await self._events.get_joined_servers(room_id)
 
     async def _without_state(self, event_ids: Iterable[str]) -> set[str]:
         """Those of the events whose state we do not hold (not here, or here only as outliers)."""
