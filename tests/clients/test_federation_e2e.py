@@ -12,6 +12,7 @@ from nio import AsyncClient, EnableEncryptionBuilder, JoinResponse, LoginRespons
 
 from tests.clients.federation_support import SYNAPSE_PYTHON, FederationTestCase, SynapseProcess
 from tests.clients.nio_e2e_support import NioE2EMixin
+from tests.clients.test_js_sdk import run_node_scenario
 
 
 class FederatedEncryptionTest(NioE2EMixin, FederationTestCase):
@@ -104,3 +105,16 @@ class FederatedEncryptionTest(NioE2EMixin, FederationTestCase):
                         await self.expect_decrypted(reader, group, event_id, body)
 
         self.run_scenario(scenario)
+
+
+class JsFederatedEncryptionTest(FederationTestCase):
+    """The same with matrix-js-sdk 43 and its Rust crypto (scenarios/encrypted_dm_federated.js)."""
+
+    timeout = 300
+
+    def test_encrypted_dms_with_another_of_ours_and_with_synapse(self) -> None:
+        if not SynapseProcess.available():
+            self.fail(f"Synapse is not installed at {SYNAPSE_PYTHON} (scripts/setup-env.sh test installs it)")
+        ours, there, synapse = self.our_server("ours"), self.our_server("there"), self.synapse_server()
+        self.start_all(ours, there, synapse)
+        run_node_scenario(self, "encrypted_dm_federated", [ours, there, synapse])
