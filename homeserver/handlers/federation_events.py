@@ -102,9 +102,24 @@ class FederationEventHandler:
         if handler is None:
             return
         try:
-            await handler(origin, edu["content"])
+            content = await self._acl_filtered(origin, edu["edu_type"], edu["content"])
+            if content is not None:
+                await handler(origin, content)
         except Exception:
             logger.exception("EDU %s from %s failed", edu.get("edu_type"), origin)
+
+    async def _acl_filtered(self, origin: str, edu_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+        """The EDU without what the rooms' server ACLs deny the origin (spec: server-server
+        "Server Access Control Lists"): a typing notification in such a room is dropped, a
+        receipt EDU loses those rooms."""
+        if edu_type == "m.typing":
+            room_id = content.get("room_id")
+            allowed = isinstance(room_id, str) and await self._acl.is_allowed(origin, room_id)
+            return content if allowed else None
+        if edu_type == "m.receipt":
+            return {room_id: receipts for room_id, receipts in content.items()
+                    if await self._acl.is_allowed(origin, room_id)}
+        return content
 
     async def _on_pdu(self, origin: str, pdu: Any, results: dict[str, dict[str, Any]]) -> None:
         room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
