@@ -45,66 +45,62 @@ class FederatedEncryptionTest(NioE2EMixin, FederationTestCase):
         to_alice = await self.send_encrypted(bob, room_id, "decrypted on the other side")
         await self.expect_decrypted(alice, room_id, to_alice, "decrypted on the other side")
 
-    def test_encrypted_dm_between_two_of_ours_and_a_new_device(self) -> None:
-        here, there = self.our_server("here"), self.our_server("there")
-        self.start_all(here, there)
+    # One test with three servers started side by side (each start costs seconds; Synapse ~13 s).
+    def test_dms_with_another_of_ours_and_synapse_a_new_device_and_a_group_on_three_servers(self) -> None:
+        if not SynapseProcess.available():
+            self.fail(f"Synapse is not installed at {SYNAPSE_PYTHON} (scripts/setup-env.sh test installs it)")
+        here, there, synapse = self.our_server("here"), self.our_server("there"), self.synapse_server()
+        self.start_all(here, there, synapse)
 
         async def scenario() -> None:
             alice = await self.user_on(here, "alice")
             bob = await self.user_on(there, "bob")
-            room_id = await self.encrypted_dm(alice, bob)
-            await self.both_directions(alice, bob, room_id)
-
-            # bob logs in on a second device: alice's server hears of it (m.device_list_update),
-            # alice's client sees it in /keys/query, and the next message's room key reaches it.
-            phone = self.e2e_client(there, "bob-phone", bob.user_id)
-            login = await phone.login("bob password", device_name="bob's phone")
-            self.assert_nio_ok(login, LoginResponse, "bob logs in on a second device")
-            await self.sync_once(phone)
-
-            def phone_known(_: Any) -> bool:
-                return any(d.id == phone.device_id for d in alice.device_store.active_user_devices(bob.user_id))
-
-            await self.sync_until(alice, phone_known, "bob's second device in alice's /keys/query")
-            to_phone = await self.send_encrypted(alice, room_id, "for both of bob's devices")
-            await self.expect_decrypted(phone, room_id, to_phone, "for both of bob's devices")
-            await self.expect_decrypted(bob, room_id, to_phone, "for both of bob's devices")
-
-        self.run_scenario(scenario)
-
-    def test_encrypted_dm_with_synapse_and_a_group_on_three_servers(self) -> None:
-        if not SynapseProcess.available():
-            self.fail(f"Synapse is not installed at {SYNAPSE_PYTHON} (scripts/setup-env.sh test installs it)")
-        ours, there, synapse = self.our_server("ours"), self.our_server("there"), self.synapse_server()
-        self.start_all(ours, there, synapse)
-
-        async def scenario() -> None:
-            alice = await self.user_on(ours, "alice")
             sam = await self.user_on(synapse, "sam")
+            await self.new_device_of_the_other_side(alice, bob, there)
             room_id = await self.encrypted_dm(alice, sam)  # our room, Synapse's user
             await self.both_directions(alice, sam, room_id)
-
-            # A group on Synapse with a member on each of two of ours: everyone decrypts everyone.
-            carol = await self.user_on(there, "carol")
-            members = [sam, alice, carol]
-            created = await sam.room_create(name="Three servers", invite=[alice.user_id, carol.user_id],
-                                            initial_state=[EnableEncryptionBuilder().as_dict()])
-            self.assert_nio_ok(created, RoomCreateResponse, "sam creates the encrypted group")
-            group = created.room_id
-            for member in (alice, carol):
-                await self.sync_until(member, lambda _, m=member: group in m.invited_rooms, "the group invite")
-                self.assert_nio_ok(await member.join(group), JoinResponse, f"{member.user_id} joins the group")
-            for member in members:
-                await self.sync_until(member, lambda _, m=member: group in m.rooms and m.rooms[group].encrypted
-                                      and len(m.rooms[group].users) == 3, "all three in the encrypted group")
-            for sender in members:
-                body = f"from {sender.user_id}"
-                event_id = await self.send_encrypted(sender, group, body)
-                for reader in members:
-                    if reader is not sender:
-                        await self.expect_decrypted(reader, group, event_id, body)
+            await self.group_on_synapse(sam, alice, await self.user_on(there, "carol"))
 
         self.run_scenario(scenario)
+
+    async def new_device_of_the_other_side(self, alice: AsyncClient, bob: AsyncClient, there: Any) -> None:
+        """A DM between two of ours; then bob logs in on a second device: alice's server hears
+        of it (m.device_list_update), alice's client sees it in /keys/query, and the next
+        message's room key reaches it."""
+        room_id = await self.encrypted_dm(alice, bob)
+        await self.both_directions(alice, bob, room_id)
+        phone = self.e2e_client(there, "bob-phone", bob.user_id)
+        login = await phone.login("bob password", device_name="bob's phone")
+        self.assert_nio_ok(login, LoginResponse, "bob logs in on a second device")
+        await self.sync_once(phone)
+
+        def phone_known(_: Any) -> bool:
+            return any(d.id == phone.device_id for d in alice.device_store.active_user_devices(bob.user_id))
+
+        await self.sync_until(alice, phone_known, "bob's second device in alice's /keys/query")
+        to_phone = await self.send_encrypted(alice, room_id, "for both of bob's devices")
+        await self.expect_decrypted(phone, room_id, to_phone, "for both of bob's devices")
+        await self.expect_decrypted(bob, room_id, to_phone, "for both of bob's devices")
+
+    async def group_on_synapse(self, sam: AsyncClient, alice: AsyncClient, carol: AsyncClient) -> None:
+        """A group on Synapse with a member on each of two of ours: everyone decrypts everyone."""
+        members = [sam, alice, carol]
+        created = await sam.room_create(name="Three servers", invite=[alice.user_id, carol.user_id],
+                                        initial_state=[EnableEncryptionBuilder().as_dict()])
+        self.assert_nio_ok(created, RoomCreateResponse, "sam creates the encrypted group")
+        group = created.room_id
+        for member in (alice, carol):
+            await self.sync_until(member, lambda _, m=member: group in m.invited_rooms, "the group invite")
+            self.assert_nio_ok(await member.join(group), JoinResponse, f"{member.user_id} joins the group")
+        for member in members:
+            await self.sync_until(member, lambda _, m=member: group in m.rooms and m.rooms[group].encrypted
+                                  and len(m.rooms[group].users) == 3, "all three in the encrypted group")
+        for sender in members:
+            body = f"from {sender.user_id}"
+            event_id = await self.send_encrypted(sender, group, body)
+            for reader in members:
+                if reader is not sender:
+                    await self.expect_decrypted(reader, group, event_id, body)
 
 
 class JsFederatedEncryptionTest(FederationTestCase):
