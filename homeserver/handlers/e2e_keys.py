@@ -4,6 +4,7 @@ one-time keys. Spec: client-server API, "End-to-end encryption"."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from homeserver.storage.e2e_keys import (
     Signature,
     StaleDeviceKeys,
 )
+
+logger = logging.getLogger(__name__)
 
 INVALID_SIGNATURE = "M_INVALID_SIGNATURE"
 ALGORITHM_RE = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -228,6 +231,7 @@ class E2EKeysHandler:
             if ok:
                 answers[server] = value
             else:
+                logger.info("Keys of %s's users: %s", server, value.getErrorMessage())
                 failures[server] = {"status": 503, "message": f"{server} could not be reached"}
         return answers, failures
 

@@ -43,16 +43,15 @@ class RemoteDeviceListsStore:
         return await self._db.run("get_remote_device_lists", txn_fn) if user_ids else {}
 
     async def put(self, device_list: RemoteDeviceList, now_ms: int) -> None:
-        await self._db.execute(
-            "put_remote_device_list",
+        await self._db.run("put_remote_device_list", lambda txn: txn.execute(
             "INSERT INTO remote_device_lists (user_id, stream_id, device_list, stale, updated_ts) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, "
             "device_list = excluded.device_list, stale = excluded.stale, updated_ts = excluded.updated_ts",
-            device_list.user_id, device_list.stream_id, device_list.document(), int(device_list.stale), now_ms)
+            (device_list.user_id, device_list.stream_id, device_list.document(), int(device_list.stale), now_ms)))
 
     async def mark_stale(self, user_id: str) -> None:
-        await self._db.execute("mark_remote_device_list_stale",
-                               "UPDATE remote_device_lists SET stale = 1 WHERE user_id = ?", user_id)
+        await self._db.run("mark_remote_device_list_stale", lambda txn: txn.execute(
+            "UPDATE remote_device_lists SET stale = 1 WHERE user_id = ?", (user_id,)))
 
     async def delete(self, user_ids: list[str]) -> None:
         def txn_fn(txn: Transaction) -> None:
