@@ -267,6 +267,87 @@ class WithSynapseTest(FederationTestCase):
 
         self.run_scenario(scenario)
 
+    def test_media_profiles_and_presence_both_ways(self) -> None:
+        async def scenario() -> None:
+            alice = await self.register_on(self.ours, "alice_p")
+            sam = await self.register_on(self.synapse, "sam_p")
+            await self.share_a_room(alice, sam)
+            for owner, reader, home in ((alice, sam, self.ours), (sam, alice, self.synapse)):
+                await self.media_crosses(owner, reader, home)
+                await self.profile_crosses(owner, reader)
+                await self.presence_crosses(owner, reader)
+
+        self.run_scenario(scenario)
+
+    async def share_a_room(self, alice: AsyncClient, sam: AsyncClient) -> str:
+        resp = await alice.room_create(name="Shared", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a public room")
+        await self.join_via(sam, resp.room_id, self.ours.server_name)
+        await self.wait_membership(alice, resp.room_id, sam.user_id, "join")
+        return resp.room_id
+
+    async def media_crosses(self, owner: AsyncClient, reader: AsyncClient, home: Any) -> None:
+        """An image uploaded on the owner's server downloads byte-identical through the reader's
+        server (authenticated media), and as a thumbnail."""
+        import io
+        from urllib.parse import quote
+
+        import aiohttp
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (640, 480), (200, 30, 90)).save(buffer, "PNG")
+        image = buffer.getvalue()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{owner.homeserver}/_matrix/media/v3/upload?filename=pic.png", data=image,
+                                 headers={"Authorization": f"Bearer {owner.access_token}",
+                                          "Content-Type": "image/png"}) as r:
+                self.assertEqual(r.status, 200, await r.text())
+                mxc = (await r.json())["content_uri"]
+            server_name, media_id = mxc[len("mxc://"):].split("/", 1)
+            self.assertEqual(server_name, home.server_name)
+            auth = {"Authorization": f"Bearer {reader.access_token}"}
+            path = f"{quote(server_name, safe='')}/{quote(media_id, safe='')}"
+            async with http.get(f"{reader.homeserver}/_matrix/client/v1/media/download/{path}", headers=auth) as r:
+                got = await r.read()
+                self.assertEqual(r.status, 200, got[:500])
+                self.assertEqual(got, image, f"{mxc} through {reader.user_id}'s server")
+            async with http.get(f"{reader.homeserver}/_matrix/client/v1/media/thumbnail/{path}"
+                                "?width=64&height=64&method=scale", headers=auth) as r:
+                got = await r.read()
+                self.assertEqual(r.status, 200, got[:500])
+                thumbnail = Image.open(io.BytesIO(got))
+                self.assertLessEqual(max(thumbnail.size), 320, thumbnail.size)  # Synapse: its 320x240 size
+
+    async def profile_crosses(self, owner: AsyncClient, reader: AsyncClient) -> None:
+        from urllib.parse import quote
+
+        name = f"Display {owner.user_id[1:5]}"
+        status, body = await self.raw(owner, "PUT", f"/_matrix/client/v3/profile/{quote(owner.user_id, safe='')}"
+                                      "/displayname", {"displayname": name})
+        self.assertEqual(status, 200, body)
+
+        async def seen() -> bool:
+            status, body = await self.raw(reader, "GET", f"/_matrix/client/v3/profile/"
+                                          f"{quote(owner.user_id, safe='')}/displayname")
+            return status == 200 and body.get("displayname") == name
+
+        await self.wait_for(f"{owner.user_id}'s new name at {reader.user_id}'s server", seen)
+
+    async def presence_crosses(self, owner: AsyncClient, reader: AsyncClient) -> None:
+        from urllib.parse import quote
+
+        status, body = await self.raw(owner, "PUT", f"/_matrix/client/v3/presence/{quote(owner.user_id, safe='')}"
+                                      "/status", {"presence": "online", "status_msg": "here"})
+        self.assertEqual(status, 200, body)
+
+        async def seen() -> bool:
+            status, body = await self.raw(reader, "GET", f"/_matrix/client/v3/presence/"
+                                          f"{quote(owner.user_id, safe='')}/status")
+            return status == 200 and body.get("presence") == "online" and body.get("status_msg") == "here"
+
+        await self.wait_for(f"{owner.user_id}'s presence at {reader.user_id}'s server", seen)
+
     async def wait_in_sync(self, client: AsyncClient, what: str, check: Any) -> None:
         """Follow the client's /sync from now (incremental: Synapse answers a repeated identical
         request from a cache) until `check(rooms)` holds for one response's `rooms`."""
