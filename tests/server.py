@@ -27,6 +27,7 @@ ACCOUNT_TABLES = [
     "users", "profiles", "erased_users", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
     "openid_tokens",
     "ui_auth_sessions", "ui_auth_sessions_credentials", "ui_auth_sessions_data",
+    "user_threepids", "threepid_validation_sessions", "email_outbox",
     "state_groups", "state_group_entries", "event_to_state_groups",
     "room_aliases", "room_directory",
     "rooms", "events", "event_edges", "event_auth", "event_forward_extremities", "current_state_events",
