@@ -39,6 +39,7 @@ from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.handlers.email_notifications import EmailNotifier
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
@@ -498,8 +499,10 @@ class HomeServer:
     def _build_push(self, config: Config, reactor: Any) -> None:
         """Pushers, the notifications recorded after each event, and their delivery to push gateways."""
         self.read_positions = ReadPositions(self.events_store, self.receipts_store)
+        email_notifs = config.email is not None and config.email.enable_notifs
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
-                                            config.ip_range_policy)
+                                            config.ip_range_policy,
+                                            email_owner=self.threepid_handler.owner_of if email_notifs else None)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool,
                                                        self.account_data_store)
@@ -508,15 +511,22 @@ class HomeServer:
                                                                self.account_data_store, self.push_rules_handler,
                                                                self.notifier)
         self.event_persister.add_listener(self.upgrade_settings_handler.on_event_persisted)
+        push_content = PushContent(self.events_store, self.pushers_store, self.read_positions,
+                                   self.notification_counter)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
-            self.clock, self.pushers_store, self.events_store, self.read_positions,
-            PushContent(self.events_store, self.pushers_store, self.read_positions, self.notification_counter),
+            self.clock, self.pushers_store, self.events_store, self.read_positions, push_content,
             PushGatewayClient(self.outbound, config.ip_range_policy, config.push_gateway_timeout_ms / 1000,
                               config.push_tls))
         self.pusher_handler.set_listeners.append(self.pusher_pool.on_pusher_set)
         self.pushers_store.removed_listeners.append(self.pusher_pool.on_pushers_removed)
         self.push_actions_handler.recorded_listeners.append(self.pusher_pool.on_new_notifications)
+        # E-mail notification digests (email.enable_notifs), one e-mail pusher per address.
+        self.email_notifier = EmailNotifier(config, self.clock, self.pushers_store, self.events_store,
+                                            self.read_positions, push_content, self.mailer,
+                                            self.signing_key.encode())
+        self.threepid_handler.bound_listeners.append(self.email_notifier.on_address_bound)
+        self.threepid_handler.unbound_listeners.append(self.email_notifier.on_address_unbound)
         self.notification_list_handler = NotificationListHandler(self.pushers_store, self.events_store,
                                                                  self.read_positions, self.room_read_handler)
 
@@ -584,6 +594,7 @@ class HomeServer:
         await self.delayed_events_handler.start()
         if self.mailer is not None:
             self.mailer.start()  # sends what the outbox kept over a restart
+        self.email_notifier.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -618,6 +629,7 @@ class HomeServer:
 
     async def stop(self) -> None:
         self.presence_handler.stop()
+        self.email_notifier.stop()
         if self.mailer is not None:
             self.mailer.stop()
         await self._run_logged("stop delayed events", self.delayed_events_handler.stop)

@@ -143,6 +143,25 @@ class SubmitTokenServlet(RestServlet):
         return 400, _page("Validation failed", f'<p class="error">{escape(result.message)}</p>')
 
 
+class UnsubscribeServlet(RestServlet):
+    """The unsubscribe link of a notification mail. GET asks for a click (link scanners open
+    links); POST unsubscribes, as mail programs do for `List-Unsubscribe-Post: One-Click`."""
+
+    PATTERNS = client_patterns("/email/unsubscribe", releases=(), unstable=True)
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        return 200, _page("Unsubscribe", "<p>Stop e-mail notifications to this address?</p>"
+                                         '<form method="post"><button type="submit">Unsubscribe</button></form>')
+
+    async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
+        ok = await self.hs.email_notifier.unsubscribe(
+            parse_string(request, "user_id", default=""), parse_string(request, "address", default=""),
+            parse_string(request, "sig", default=""))
+        if not ok:
+            return 400, _page("Unsubscribe", '<p class="error">This unsubscribe link is not valid.</p>')
+        return 200, _page("Unsubscribed", "<p>You will get no more notification mails at this address.</p>")
+
+
 class AddThreepidServlet(RestServlet):
     PATTERNS = client_patterns("/account/3pid/add")
 
@@ -184,6 +203,7 @@ class RemoveThreepidServlet(RestServlet):
 
 
 def register_servlets(hs: Any, router: Any) -> None:
-    for servlet in (EmailRequestTokenServlet, MsisdnRequestTokenServlet, SubmitTokenServlet, AddThreepidServlet,
+    for servlet in (EmailRequestTokenServlet, MsisdnRequestTokenServlet, SubmitTokenServlet, UnsubscribeServlet,
+                    AddThreepidServlet,
                     BindThreepidServlet, RemoveThreepidServlet):
         router.register(servlet(hs))
