@@ -293,6 +293,7 @@ class HomeServer:
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
+        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
         self.registration_token_validity_limiter = RateLimiter(self.clock, config.rc_registration_token_validity)
         self.login_address_limiter = RateLimiter(self.clock, config.rc_login_address)
         self.login_account_limiter = RateLimiter(self.clock, config.rc_login_account)
@@ -310,7 +311,8 @@ class HomeServer:
         if config.email is not None:
             self.mailer = Mailer(self.clock, self.email_outbox_store, SmtpTransport(reactor, config.email),
                                  config.email.notif_from)
-        self.threepid_handler = ThreepidHandler(config, self.clock, self.threepids_store, self.mailer)
+        self.threepid_handler = ThreepidHandler(config, self.clock, self.threepids_store, self.mailer,
+                                                self.threepid_validation_limiter)
         self.uia_handler = UIAHandler(config, self.clock, self.uia_store, self.users_store, self.passwords,
                                       self.registration_tokens_store, self.login_failed_limiter,
                                       threepids=self.threepid_handler)

@@ -89,7 +89,7 @@ def test_config(data_dir: str, **overrides: Any) -> dict[str, Any]:
         "enable_registration": True,
         "enable_registration_without_verification": True,
         "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192},
-        "rc_message": unlimited, "rc_registration": unlimited, "rc_registration_token_validity": unlimited,
+        "rc_message": unlimited, "rc_registration": unlimited, "rc_3pid_validation": unlimited, "rc_registration_token_validity": unlimited,
         "rc_login": {"address": unlimited, "account": unlimited, "failed_attempts": unlimited},
         "rc_delayed_event_mgmt": unlimited,
     }

@@ -215,6 +215,7 @@ class Config:
 
         self.rc_message = raw["rc_message"]
         self.rc_registration = raw["rc_registration"]
+        self.rc_3pid_validation = raw["rc_3pid_validation"]
         self.rc_registration_token_validity = raw["rc_registration_token_validity"]
         self.rc_login_address = raw["rc_login"]["address"]
         self.rc_login_account = raw["rc_login"]["account"]

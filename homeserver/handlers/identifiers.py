@@ -68,7 +68,8 @@ async def identify_user(users: UsersStore, threepids: Any, server_name: str, bod
     threepid = requested_threepid(body)
     if threepid is not None:
         medium, address = threepid
-        return await threepids.owner_of(medium, address), f"{medium}:{address.strip().lower()}"
+        key = f"{medium}:{address.strip().lower()}"
+        return (await threepids.owner_of(medium, address) if threepids is not None else None), key
     named = requested_user(body)
     user_id = await resolve_user_id(users, server_name, named)
     return user_id, user_id or named.lower()

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from homeserver.api.errors import AuthRequired, Codes, MatrixError, forbidden
 from homeserver.clock import Clock
 from homeserver.config import Config
-from homeserver.handlers.identifiers import requested_user, resolve_user_id
+from homeserver.handlers.identifiers import identify_user
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.threepids import PASSWORD_RESET, ThreepidHandler
 from homeserver.ratelimit import RateLimiter
@@ -132,8 +132,8 @@ class UIAHandler:
         password = auth.get("password")
         if not isinstance(password, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing auth.password")
-        if "identifier" in auth or "user" in auth:
-            named = await resolve_user_id(self._users, self._config.server_name, requested_user(auth))
+        if "identifier" in auth or "user" in auth or "medium" in auth:
+            named, _ = await identify_user(self._users, self._threepids, self._config.server_name, auth)
             if user_id is None:
                 user_id = named
             elif named != user_id:

@@ -303,6 +303,17 @@ class AddAndDeleteTest(EmailTestCase):
                                             "medium": "email", "address": "bob@example.org"})
         self.assert_error(r, 403, "M_FORBIDDEN")
 
+    async def test_password_stage_names_the_user_by_address(self) -> None:
+        r = await self.register_with_email("carol", "carol@example.org")
+        token = r.json["access_token"]
+        sid = await self.validated_session("account/3pid", "carol2@example.org")
+        body: dict[str, Any] = {"sid": sid, "client_secret": "secret"}
+        first = await self.post(f"{V3}/account/3pid/add", body, token=token)
+        body["auth"] = {"type": "m.login.password", "session": first.json["session"], "password": "password",
+                        "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": "Carol@example.org"}}
+        r = await self.post(f"{V3}/account/3pid/add", body, token=token)
+        self.assertEqual(r.code, 200, r.json)
+
     async def test_add_refused(self) -> None:
         token = (await self.register("bob"))["access_token"]
         r = await self.request_token("account/3pid", "bob@example.org")
@@ -349,3 +360,24 @@ class NoEmailTest(HomeserverTestCase):
         self.assertEqual(r.json["flows"], [{"stages": ["m.login.dummy"]}])
         r = await self.post(f"{V3}/account/password", {"new_password": "x"}, token=token)
         self.assertEqual(r.json["flows"], [{"stages": ["m.login.password"]}])
+
+
+class RateLimitTest(EmailTestCase):
+    config_overrides = {"email": EMAIL_CONFIG, "rc_3pid_validation": {"per_second": 0.001, "burst_count": 2}}
+
+    async def test_mails_per_address_and_per_ip(self) -> None:
+        for attempt in (1, 2):
+            self.assertEqual((await self.request_token("register", "alice@example.org", attempt=attempt)).code, 200)
+        await self.next_mail(2)
+        # A third mail to the address is refused (and nothing is sent), even from elsewhere...
+        self.hs.threepid_validation_limiter._buckets.pop("ip:127.0.0.1", None)  # as if from another client
+        r = await self.request_token("register", "alice@example.org", secret="other")
+        self.assert_error(r, 429, "M_LIMIT_EXCEEDED")
+        # ...and a client address has a number of requests, whatever the address.
+        self.assertEqual((await self.request_token("register", "bob@example.org")).code, 200)
+        r = await self.request_token("register", "carol@example.org")
+        self.assert_error(r, 429, "M_LIMIT_EXCEEDED")
+        await self.next_mail(3)
+        await self.pump()
+        self.assertEqual([to for _, to, _ in self.transport.sent],
+                         ["alice@example.org", "alice@example.org", "bob@example.org"])

@@ -99,6 +99,7 @@ class EmailRequestTokenServlet(RestServlet):
 
     async def on_POST(self, request: HomeserverRequest, prefix: str) -> tuple[int, Any]:
         body = parse_json_object(request, EMAIL_TOKEN_BODY)
+        self.hs.threepid_validation_limiter.check(f"ip:{request.client_ip()}")
         sid = await self.hs.threepid_handler.request_email_token(PURPOSES[prefix], body)
         return 200, {"sid": sid}
 
