@@ -34,6 +34,7 @@ def compose(sender: str, recipient: str, subject: str, text: str, html: str | No
     msg["Date"] = email.utils.formatdate(now_s)
     domain = email.utils.parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     msg["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"  # no vacation replies to the server, please
     for name, value in (headers or {}).items():
         msg[name] = value
     msg.set_content(text)
@@ -67,6 +68,18 @@ class Mailer:
     def start(self) -> None:
         self._stopped = False
         self.kick()
+        probe = getattr(self.transport, "probe", None)
+        if probe is not None:
+            defer.ensureDeferred(self._probe(probe))
+
+    async def _probe(self, probe: Any) -> None:
+        try:
+            greeting = await probe()
+        except Exception as e:
+            logger.error("E-mail: cannot reach the SMTP server (%s: %s); mails wait in the outbox until it "
+                         "answers. Check email.smtp_host and email.smtp_port.", type(e).__name__, e)
+            return
+        logger.info("E-mail: the SMTP server answers: %s", greeting)
 
     def stop(self) -> None:
         self._stopped = True

@@ -112,6 +112,8 @@ class EmailProcessTest(unittest.TestCase):
         self.assertEqual((mail_from, rcpt), ("matrix@localhost.test", ["alice@example.org"]))
         self.assertEqual(message["Subject"], "[localhost] Validate your email")
         self.assertEqual(self.mailbox.logins, [SMTP_USER.encode()])
+        self.assertEqual(message["Auto-Submitted"], "auto-generated")
+        self.assertIn("the SMTP server answers: 220", self.server.log_tail(20000))
         link = link_in(message)
         self.assertEqual(urlsplit(link).netloc, f"{HOST}:{self.server.port}")
 
@@ -168,14 +170,19 @@ class SmtpDownProcessTest(unittest.TestCase):
         })
         server.start()
         self.addCleanup(server.stop)
+        self.assertTrue(self._logged(server, "cannot reach the SMTP server"))
         started = time.monotonic()
         status, body = server.request("POST", f"{V3}/register/email/requestToken",
                                       {"client_secret": "c", "email": "bob@example.org", "send_attempt": 1})
         self.assertEqual(status, 200, body)
         self.assertLess(time.monotonic() - started, 10)
-        deadline = time.monotonic() + MAIL_WAIT_S
-        while "sending to bob@example.org failed" not in server.log_tail(20000):
-            if time.monotonic() > deadline:
-                self.fail("the failed send was not logged:\n" + server.log_tail())
-            time.sleep(0.2)
+        self.assertTrue(self._logged(server, "sending to bob@example.org failed"))
         self.assertIn("retrying in 30s", server.log_tail(20000))
+
+    def _logged(self, server: ServerProcess, text: str) -> bool:
+        deadline = time.monotonic() + MAIL_WAIT_S
+        while text not in server.log_tail(20000):
+            if time.monotonic() > deadline:
+                self.fail(f"{text!r} was not logged:\n" + server.log_tail())
+            time.sleep(0.2)
+        return True

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from homeserver.mail.outbox import FIRST_RETRY_MS, GIVE_UP_AFTER_ATTEMPTS, Mailer, retry_delay_ms
-from tests.mail.fakes import EMAIL_CONFIG, FakeMailTransport, mail_text, parse_mail
+from tests.mail.fakes import EMAIL_CONFIG, mail_text, parse_mail
 from tests.server import HomeserverTestCase
 
 
@@ -16,8 +16,7 @@ class OutboxTest(HomeserverTestCase):
 
     async def _set_up(self) -> None:
         await super()._set_up()
-        self.transport = FakeMailTransport()
-        self.hs.mailer.transport = self.transport
+        self.transport = self.hs.mailer.transport
 
     def capture_log(self) -> list[str]:
         logged: list[str] = []

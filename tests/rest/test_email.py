@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.handlers.uia import EMAIL_IDENTITY
-from tests.mail.fakes import EMAIL_CONFIG, FakeMailTransport, link_params, mail_link, parse_mail
+from tests.mail.fakes import EMAIL_CONFIG, link_params, mail_link, parse_mail
 from tests.server import HomeserverTestCase
 
 V3 = "/_matrix/client/v3"
@@ -19,8 +19,7 @@ class EmailTestCase(HomeserverTestCase):
 
     async def _set_up(self) -> None:
         await super()._set_up()
-        self.transport = FakeMailTransport()
-        self.hs.mailer.transport = self.transport
+        self.transport = self.hs.mailer.transport
 
     async def request_token(self, prefix: str, address: str, secret: str = "secret", attempt: int = 1,
                             **extra: Any) -> Any:
