@@ -150,7 +150,9 @@ class EmailNotifier:
                                                            MAX_PER_MAIL)
         if not rows:
             return
+        # Rooms the user is in, and those they are invited to (an invitation is worth a mail too).
         joined = set(await self._events.get_rooms_for_user(pusher.user_id))
+        joined.update(await self._events.get_rooms_for_user(pusher.user_id, "invite"))
         unread: list[NotificationRecord] = []
         for row in rows:
             if row.room_id in joined and not await self._reads.has_read(

@@ -71,6 +71,18 @@ class EmailNotificationsTest(EmailTestCase):
         await self.digest_round()
         self.assertEqual(len(self.transport.sent), mails_before + 1)
 
+    async def test_invitation_is_mailed(self) -> None:
+        alice, bob, _ = await self.setup_room()
+        mails_before = len(self.transport.sent)
+        r = await self.post(f"{V3}/createRoom", {"name": "Secret base", "invite": ["@alice:test"]}, token=bob)
+        self.assertEqual(r.code, 200, r.json)
+        await self.hs.push_actions_handler.drain()
+        self.advance(10 * 60)
+        await self.digest_round()
+        text = mail_text(await self.next_mail(mails_before + 1))
+        self.assertIn("invited you", text)
+        self.assertIn("Secret base", text)
+
     async def test_read_messages_are_not_mailed(self) -> None:
         alice, bob, room_id = await self.setup_room()
         mails_before = len(self.transport.sent)
