@@ -4,9 +4,13 @@ as a user would, to sign up with a confirmed address and to reset a forgotten pa
 
 from __future__ import annotations
 
+import datetime
 import email
+import logging
 import email.policy
 import re
+import ssl
+import tempfile
 import threading
 import time
 import urllib.error
@@ -17,6 +21,32 @@ from urllib.parse import urlsplit
 from twisted.trial import unittest
 
 from tests.clients.server_process import HOST, ServerProcess, free_port
+
+
+def self_signed_localhost(directory: str) -> tuple[str, str]:
+    """A certificate for `localhost` (and its key), written as PEM files; the server process is told
+    to trust it (SSL_CERT_FILE), as an operator's system trusts their SMTP relay's CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = f"{directory}/smtp.crt", f"{directory}/smtp.key"
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
 
 try:
     from aiosmtpd.controller import Controller
@@ -186,3 +216,66 @@ class SmtpDownProcessTest(unittest.TestCase):
                 self.fail(f"{text!r} was not logged:\n" + server.log_tail())
             time.sleep(0.2)
         return True
+
+
+class TlsProcessTest(unittest.TestCase):
+    """STARTTLS (required, with the login only over TLS) and implicit TLS (force_tls), the SMTP
+    server's certificate verified against `localhost`."""
+
+    def setUp(self) -> None:
+        if Controller is None:
+            raise unittest.SkipTest("aiosmtpd is not installed (pip install -e .[test])")
+        self.dir = tempfile.mkdtemp(prefix="smtp-tls-")
+        self.cert, key = self_signed_localhost(self.dir)
+        self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.tls.load_cert_chain(self.cert, key)
+        self.mailbox = Mailbox()
+
+    def run_case(self, email_settings: dict[str, Any], trust: bool = True, **controller: Any) -> ServerProcess:
+        port = free_port()
+        smtp = Controller(self.mailbox, hostname=HOST, port=port, authenticator=self.mailbox.authenticate,
+                          **controller)
+        smtp.start()
+        self.addCleanup(smtp.stop)
+        server = ServerProcess({
+            "enable_registration": True, "registrations_require_3pid": ["email"],
+            "enable_registration_without_verification": False,
+            "email": {"smtp_host": "localhost", "smtp_port": port, "smtp_user": SMTP_USER, "smtp_pass": SMTP_PASS,
+                      "notif_from": "matrix@localhost.test", **email_settings},
+        }, env={"SSL_CERT_FILE": self.cert} if trust else None)
+        server.start()
+        self.addCleanup(server.stop)
+        status, body = server.request("POST", f"{V3}/register/email/requestToken",
+                                      {"client_secret": "c", "email": "tls@example.org", "send_attempt": 1})
+        self.assertEqual(status, 200, body)
+        if not trust:
+            return server
+        try:
+            _, rcpt, message = self.mailbox.wait_for(1)
+        except AssertionError:
+            self.fail("no mail; the server's log:\n" + server.log_tail())
+        self.assertEqual(rcpt, ["tls@example.org"])
+        self.assertIn("submit_token", link_in(message))
+        self.assertEqual(self.mailbox.logins, [SMTP_USER.encode()])
+        return server
+
+    def test_untrusted_certificate_refused(self) -> None:
+        # aiosmtpd logs the handshake our client aborts as an error with a traceback: expected here.
+        mail_log = logging.getLogger("mail.log")
+        self.addCleanup(mail_log.setLevel, mail_log.level)
+        mail_log.setLevel(logging.CRITICAL)
+        server = self.run_case({"require_transport_security": True}, trust=False, tls_context=self.tls,
+                               require_starttls=True)
+        deadline = time.monotonic() + MAIL_WAIT_S
+        while "sending to tls@example.org failed" not in server.log_tail(20000):
+            if time.monotonic() > deadline:
+                self.fail("the failed send was not logged:\n" + server.log_tail())
+            time.sleep(0.2)
+        self.assertEqual((self.mailbox.messages, self.mailbox.logins), ([], []))
+
+    def test_starttls_required(self) -> None:
+        self.run_case({"require_transport_security": True}, tls_context=self.tls, require_starttls=True)
+
+    def test_implicit_tls(self) -> None:
+        # aiosmtpd does not count implicit TLS as TLS for its auth_require_tls: it is on from the first byte.
+        self.run_case({"force_tls": True}, ssl_context=self.tls, server_hostname="localhost", auth_require_tls=False)
