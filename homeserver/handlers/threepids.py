@@ -21,7 +21,6 @@ from homeserver.api.errors import Codes, MatrixError, forbidden
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.mail.outbox import Mailer
-from homeserver.ratelimit import RateLimiter
 from homeserver.storage.threepids import Threepid, ThreepidsStore, ValidationSession
 from homeserver.util.secrets import token_hash
 
@@ -86,9 +85,7 @@ def email_not_supported() -> MatrixError:
 
 
 class ThreepidHandler:
-    def __init__(self, config: Config, clock: Clock, store: ThreepidsStore, mailer: Mailer | None,
-                 limiter: RateLimiter | None = None):
-        self._limiter = limiter
+    def __init__(self, config: Config, clock: Clock, store: ThreepidsStore, mailer: Mailer | None):
         self._config = config
         self._email = config.email
         self._clock = clock
@@ -142,8 +139,6 @@ class ThreepidHandler:
         existing = await self._store.find_session(client_secret, "email", address, purpose)
         if existing is not None and send_attempt <= existing.last_send_attempt:
             return existing.session_id  # the mail for this attempt was sent already
-        if self._limiter is not None:
-            self._limiter.check(f"email:{address}")  # mails to one address, whoever asks
         token = secrets.token_urlsafe(24)
         session_id = existing.session_id if existing else secrets.token_urlsafe(12)
         session = ValidationSession(

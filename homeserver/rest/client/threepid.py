@@ -13,6 +13,7 @@ from typing import Any
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.threepids import ADD_THREEPID, PASSWORD_RESET, REGISTER
 from homeserver.handlers.uia import PASSWORD
+from homeserver.ratelimit import check_all
 from homeserver.rest.http import (
     HomeserverRequest,
     HtmlPage,
@@ -76,6 +77,13 @@ def medium_not_supported(msg: str) -> MatrixError:
     return MatrixError(400, Codes.THREEPID_MEDIUM_NOT_SUPPORTED, msg)
 
 
+def check_3pid_validation_limit(hs: Any, request: HomeserverRequest, medium: str, address: str) -> None:
+    """rc_3pid_validation, as Synapse applies it to every requestToken: per client IP address and
+    per address being validated (429 M_LIMIT_EXCEEDED beyond either)."""
+    limiter = hs.threepid_validation_limiter
+    check_all((limiter, f"ip:{request.client_ip()}", 1), (limiter, f"{medium}:{address.lower()}", 1))
+
+
 def _page(title: str, body: str) -> HtmlPage:
     return HtmlPage(PAGE.format(title=escape(title), body=body))
 
@@ -99,7 +107,7 @@ class EmailRequestTokenServlet(RestServlet):
 
     async def on_POST(self, request: HomeserverRequest, prefix: str) -> tuple[int, Any]:
         body = parse_json_object(request, EMAIL_TOKEN_BODY)
-        self.hs.threepid_validation_limiter.check(f"ip:{request.client_ip()}")
+        check_3pid_validation_limit(self.hs, request, "email", body["email"])
         sid = await self.hs.threepid_handler.request_email_token(PURPOSES[prefix], body)
         return 200, {"sid": sid}
 
@@ -108,7 +116,8 @@ class MsisdnRequestTokenServlet(RestServlet):
     PATTERNS = client_patterns("/(?:register|account/password|account/3pid)/msisdn/requestToken")
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
-        parse_json_object(request, MSISDN_TOKEN_BODY)
+        body = parse_json_object(request, MSISDN_TOKEN_BODY)
+        check_3pid_validation_limit(self.hs, request, "msisdn", f"{body['country']}:{body['phone_number']}")
         raise medium_not_supported(NO_SMS)
 
 
