@@ -30,6 +30,14 @@ class EmailConfigTest(unittest.TestCase):
         self.assertEqual(e.subject("email_validation", server_name="example.com"),
                          "[example.com] Validate your email")
 
+    def test_synapse_template_keys_accepted(self) -> None:
+        e = load(email={**EMAIL, "notif_template_html": "notif_mail.html",
+                        "password_reset_template_success_html": "ok.html"}).email
+        self.assertEqual(e.notif_from, "Example <noreply@example.com>")
+        with self.assertRaises(ConfigError) as cm:
+            load(email={**EMAIL, "notif_templte_html": "typo"})
+        self.assertIn("Config error at email", str(cm.exception))
+
     def test_open_registration_with_required_email(self) -> None:
         config = load(enable_registration=True, registrations_require_3pid=["email"], email=EMAIL)
         self.assertEqual(config.registrations_require_3pid, ["email"])
