@@ -59,6 +59,11 @@ class Mailer:
         self._stopped = False
         self.sent = 0  # mails the SMTP server accepted since start (for tests and metrics)
 
+    @property
+    def busy(self) -> bool:
+        """A sending round is under way (it ends with the timer for the next one set)."""
+        return self._running
+
     async def queue(self, recipient: str, subject: str, text: str, html: str | None = None,
                     headers: dict[str, str] | None = None) -> None:
         message = compose(self.sender, recipient, subject, text, html, self._clock.time(), headers)
