@@ -39,6 +39,7 @@ from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.handlers.email_notifications import EmailNotifier
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
@@ -84,12 +85,15 @@ from homeserver.handlers.sessions import SessionHandler
 from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
+from homeserver.handlers.threepids import ThreepidHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
 from homeserver.handlers.upgrade_settings import UpgradeSettingsHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
+from homeserver.mail.outbox import Mailer
+from homeserver.mail.smtp import SmtpTransport
 from homeserver.notifier import Notifier
 from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
@@ -145,6 +149,7 @@ from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.e2e_keys import E2EKeysStore
+from homeserver.storage.email_outbox import EmailOutboxStore
 from homeserver.storage.engines import MissingDriverError, create_engine
 from homeserver.storage.events import EventsStore
 from homeserver.storage.filters import FiltersStore
@@ -163,6 +168,7 @@ from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.storage.threepids import ThreepidsStore
 from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
@@ -248,6 +254,8 @@ class HomeServer:
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
         self.registration_tokens_store = RegistrationTokensStore(self.database)
         self.uia_store = UIAStore(self.database)
+        self.threepids_store = ThreepidsStore(self.database)
+        self.email_outbox_store = EmailOutboxStore(self.database)
         self.openid_tokens_store = OpenIdTokensStore(self.database)
         self.directory_store = DirectoryStore(self.database)
         self.state_groups_store = StateGroupsStore(self.database)
@@ -288,6 +296,7 @@ class HomeServer:
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
+        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
         self.registration_token_validity_limiter = RateLimiter(self.clock, config.rc_registration_token_validity)
         self.login_address_limiter = RateLimiter(self.clock, config.rc_login_address)
         self.login_account_limiter = RateLimiter(self.clock, config.rc_login_account)
@@ -307,7 +316,6 @@ class HomeServer:
         self.key_requests_limiter = RateLimiter(self.clock, config.rc_key_requests)
         self.media_create_limiter = RateLimiter(self.clock, config.rc_media_create)
         # Both per client IP address and per address being validated (the 3PID endpoints use it).
-        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
         # Redactions of other users' events; rc_message when rc_admin_redaction is not set. The
         # admin API's own redactions (e.g. of all of a user's events) may take from it too.
         self.admin_redaction_limiter = RateLimiter(self.clock, config.rc_admin_redaction) \
@@ -318,14 +326,22 @@ class HomeServer:
         self.auth_handler = AuthHandler(self.clock, self.tokens_store, self.devices_store, self.users_store)
         self.session_handler = SessionHandler(config, self.clock, self.database, self.tokens_store,
                                               self.devices_store)
+        # E-mail (config.email): mails go through the outbox; validation sessions and bound addresses.
+        self.mailer: Mailer | None = None
+        if config.email is not None:
+            self.mailer = Mailer(self.clock, self.email_outbox_store, SmtpTransport(reactor, config.email),
+                                 config.email.notif_from)
+        self.threepid_handler = ThreepidHandler(config, self.clock, self.threepids_store, self.mailer)
         self.uia_handler = UIAHandler(config, self.clock, self.uia_store, self.users_store, self.passwords,
-                                      self.registration_tokens_store, self.login_failed_limiter)
+                                      self.registration_tokens_store, self.login_failed_limiter,
+                                      threepids=self.threepid_handler)
         self.registration_handler = RegistrationHandler(
             config, self.clock, self.users_store, self.passwords, self.session_handler, self.uia_handler,
-            self.registration_tokens_store, self.tokens_store,
+            self.registration_tokens_store, self.tokens_store, threepids=self.threepid_handler,
         )
         self.login_handler = LoginHandler(config, self.users_store, self.passwords, self.session_handler,
-                                          self.login_account_limiter, self.login_failed_limiter)
+                                          self.login_account_limiter, self.login_failed_limiter,
+                                          threepids=self.threepid_handler)
         self.device_handler = DeviceHandler(self.devices_store)
         self.openid_handler = OpenIdHandler(config.server_name, self.clock, self.openid_tokens_store,
                                             self.users_store)
@@ -379,7 +395,7 @@ class HomeServer:
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
         self.account_handler = AccountHandler(self.clock, self.users_store, self.passwords, self.events_store,
                                               self.room_member_handler, self.key_backup_store,
-                                              self.account_data_store)
+                                              self.account_data_store, threepids=self.threepid_handler)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
         self.space_hierarchy_handler = SpaceHierarchyHandler(
             self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, self.federation_api))
@@ -514,8 +530,10 @@ class HomeServer:
     def _build_push(self, config: Config, reactor: Any) -> None:
         """Pushers, the notifications recorded after each event, and their delivery to push gateways."""
         self.read_positions = ReadPositions(self.events_store, self.receipts_store)
+        email_notifs = config.email is not None and config.email.enable_notifs
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
-                                            config.ip_range_policy)
+                                            config.ip_range_policy,
+                                            email_owner=self.threepid_handler.owner_of if email_notifs else None)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool,
                                                        self.account_data_store)
@@ -524,15 +542,22 @@ class HomeServer:
                                                                self.account_data_store, self.push_rules_handler,
                                                                self.notifier)
         self.event_persister.add_listener(self.upgrade_settings_handler.on_event_persisted)
+        push_content = PushContent(self.events_store, self.pushers_store, self.read_positions,
+                                   self.notification_counter)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
-            self.clock, self.pushers_store, self.events_store, self.read_positions,
-            PushContent(self.events_store, self.pushers_store, self.read_positions, self.notification_counter),
+            self.clock, self.pushers_store, self.events_store, self.read_positions, push_content,
             PushGatewayClient(self.outbound, config.ip_range_policy, config.push_gateway_timeout_ms / 1000,
                               config.push_tls))
         self.pusher_handler.set_listeners.append(self.pusher_pool.on_pusher_set)
         self.pushers_store.removed_listeners.append(self.pusher_pool.on_pushers_removed)
         self.push_actions_handler.recorded_listeners.append(self.pusher_pool.on_new_notifications)
+        # E-mail notification digests (email.enable_notifs), one e-mail pusher per address.
+        self.email_notifier = EmailNotifier(config, self.clock, self.pushers_store, self.events_store,
+                                            self.read_positions, push_content, self.mailer,
+                                            self.signing_key.encode())
+        self.threepid_handler.bound_listeners.append(self.email_notifier.on_address_bound)
+        self.threepid_handler.unbound_listeners.append(self.email_notifier.on_address_unbound)
         self.notification_list_handler = NotificationListHandler(self.pushers_store, self.events_store,
                                                                  self.read_positions, self.room_read_handler)
 
@@ -598,6 +623,9 @@ class HomeServer:
         self.media_repository.start()
         await self.pusher_pool.start()
         await self.delayed_events_handler.start()
+        if self.mailer is not None:
+            self.mailer.start()  # sends what the outbox kept over a restart
+        self.email_notifier.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -610,6 +638,7 @@ class HomeServer:
     def _housekeeping(self) -> defer.Deferred:
         async def work() -> None:
             await self._run_logged("expire UIA sessions", self.uia_handler.expire_old_sessions)
+            await self._run_logged("expire e-mail validation sessions", self.threepid_handler.expire_old_sessions)
             await self._run_logged("expire login tokens", lambda: self.tokens_store.delete_expired_login_tokens(
                 self.clock.time_msec()))
             await self._run_logged("expire to-device transaction IDs", self.to_device_handler.expire_old_txns)
@@ -631,6 +660,9 @@ class HomeServer:
 
     async def stop(self) -> None:
         self.presence_handler.stop()
+        self.email_notifier.stop()
+        if self.mailer is not None:
+            self.mailer.stop()
         await self._run_logged("stop delayed events", self.delayed_events_handler.stop)
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)

@@ -451,9 +451,9 @@ def _respond(request: HomeserverRequest, code: int, content_type: bytes, chunks:
     request.finish()
 
 
-_TOKEN_IN_URI = re.compile(r"(access_token=)[^&]*")
+_TOKEN_IN_URI = re.compile(r"((?:access_token|token|client_secret)=)[^&]*")
 
 
 def _loggable_uri(request: HomeserverRequest) -> str:
     uri = request.uri.decode("utf-8", "replace")
-    return _TOKEN_IN_URI.sub(r"\1<redacted>", uri) if "access_token=" in uri else uri
+    return _TOKEN_IN_URI.sub(r"\1<redacted>", uri) if ("token=" in uri or "client_secret=" in uri) else uri

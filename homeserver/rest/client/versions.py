@@ -56,7 +56,7 @@ class CapabilitiesServlet(RestServlet):
                 "m.change_password": {"enabled": config.password_enabled},
                 "m.set_displayname": {"enabled": True},
                 "m.set_avatar_url": {"enabled": True},
-                "m.3pid_changes": {"enabled": False},
+                "m.3pid_changes": {"enabled": self.hs.threepid_handler.email_enabled},
                 "m.get_login_token": {"enabled": config.login_via_existing_session_enabled},
             }
         }
