@@ -4,8 +4,9 @@ The OpenAPI document is the spec's client-server API merged by scripts/merge-ope
 as tests/clients/openapi/client-server.json. For each operation, a fresh user (its access token on
 every request) owns a fresh room holding one message, an alias, a filter and an uploaded file; path
 parameters named like those (roomId, userId, eventId, ...) take the real values in most examples and
-schemathesis' generated ones in the rest. Each operation gets a fixed budget of examples, half valid
-per the spec (positive) and half not (negative), derandomized so a run is reproducible.
+schemathesis' generated ones in the rest. Each operation gets the spec's own examples (with the real
+path values), then a fixed budget of generated examples, half valid per the spec (positive) and half
+not (negative), from a fixed seed so a run is reproducible.
 
 Checks, for every response: never a 5xx; every 4xx has a Matrix error body, a JSON object with
 ``errcode`` and ``error`` strings (or, for a 401 of user-interactive auth, its ``flows`` body).
@@ -45,6 +46,7 @@ SERVER_OVERRIDES: dict[str, Any] = {
     "enable_registration": True,
     "enable_registration_without_verification": True,
     # No outbound federation: fuzzed server names must not make the server reach out anywhere.
+    # (URL previews, which fetch any URL, are off by default; there is no identity server support.)
     "federation_domain_whitelist": [],
 }
 
@@ -186,6 +188,20 @@ class _OperationRun:
                 strategies.append(operation.as_strategy(generation_mode=mode))
             except Exception as e:  # noqa: BLE001 (a schema schemathesis cannot negate)
                 self.problems[f"strategy {mode.value}"] = f"{self.label}: cannot generate {mode.value}: {e!r}"
+        # The spec's own examples of this operation first, once each, with the real path values.
+        try:
+            examples = operation.schema.get_strategies_from_examples(operation)
+        except Exception as e:  # noqa: BLE001
+            examples = []
+            self.problems["examples"] = f"{self.label}: cannot read the spec's examples: {e!r}"
+        for example in examples:
+            test = settings(max_examples=1, deadline=None, database=None, phases=[Phase.generate],
+                            suppress_health_check=list(HealthCheck))(
+                given(case=example)(lambda case: self.send(case, [True] * 4)))
+            try:
+                seed(SEED)(test)()
+            except Exception as e:  # noqa: BLE001
+                self.problems.setdefault("example", f"{self.label}: the spec's example failed: {type(e).__name__}: {e}")
         if strategies:
             # For each path parameter (sorted by name), whether it takes the fixture's real value.
             real = st.lists(st.integers(0, 3).map(bool), min_size=4, max_size=4)
