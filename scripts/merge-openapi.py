@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Merge the Matrix client-server API of the spec into one OpenAPI 3.1 document.
+"""Merge the Matrix client-server (and server-server) API of the spec into one OpenAPI 3.1 document each.
 
-The spec describes the client-server API as one OpenAPI 3.1 file per area
-(``data/api/client-server/*.yaml``), each with its own ``servers`` base path and ``$ref``s into
+The spec describes each API as one OpenAPI 3.1 file per area
+(``data/api/client-server/*.yaml``, ``data/api/server-server/*.yaml``), each with its own ``servers`` base path and ``$ref``s into
 ``definitions/``, the event schemas and examples, and its own ``components``. This script makes
-one self-contained document of them, for the spec fuzz test (tests/clients/test_fuzz_client_api.py):
+one self-contained document of each, for the spec fuzz tests (tests/clients/test_fuzz_client_api.py,
+tests/clients/test_fuzz_federation_api.py):
 
 - every path is prefixed with its file's base path (``/_matrix/client/v3``, ``/_matrix/client/v1``,
   ``/_matrix/media/v3``, ``/.well-known``...), so the document's server is just the origin;
@@ -13,8 +14,8 @@ one self-contained document of them, for the spec fuzz test (tests/clients/test_
   its examples); a reference back into a schema being expanded (recursion) becomes ``{}``;
 - the security schemes are the spec's (``definitions/security.yaml``).
 
-The result is vendored as tests/clients/openapi/client-server.json, so CI never reads the spec
-directory; regenerate it after updating the spec:
+The results are vendored as tests/clients/openapi/{client-server,server-server}.json, so CI never
+reads the spec directory; regenerate them after updating the spec:
 
     .venv/bin/python scripts/merge-openapi.py            # ../shared/matrix-spec by default
     .venv/bin/python scripts/merge-openapi.py --spec /path/to/matrix-spec --check   # up to date?
@@ -33,7 +34,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "matrix-spec"
-DEFAULT_OUT = REPO_ROOT / "tests" / "clients" / "openapi" / "client-server.json"
+DEFAULT_OUT = REPO_ROOT / "tests" / "clients" / "openapi"
+APIS = ("client-server", "server-server")
 
 
 class _Loader(yaml.SafeLoader):
@@ -91,8 +93,8 @@ class Merger:
         return {k: self.resolve(v, base, stack) for k, v in node.items()}
 
 
-def merge(spec_dir: Path) -> dict[str, Any]:
-    api_dir = spec_dir / "data" / "api" / "client-server"
+def merge(spec_dir: Path, api: str) -> dict[str, Any]:
+    api_dir = spec_dir / "data" / "api" / api
     files = sorted(api_dir.glob("*.yaml"))
     if not files:
         raise SystemExit(f"no client-server API files in {api_dir}")
@@ -119,7 +121,7 @@ def merge(spec_dir: Path) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "Matrix Client-Server API (merged by scripts/merge-openapi.py)",
+            "title": f"Matrix {api} API (merged by scripts/merge-openapi.py)",
             "version": "1.0.0",
         },
         "servers": [{"url": "http://localhost:8008"}],
@@ -131,23 +133,26 @@ def merge(spec_dir: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="the matrix-spec checkout")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--check", action="store_true", help="fail if --out is not up to date")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the directory of the JSON documents")
+    parser.add_argument("--check", action="store_true", help="fail if a document in --out is not up to date")
     args = parser.parse_args()
-    text = json.dumps(merge(args.spec), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run scripts/merge-openapi.py", file=sys.stderr)
-            return 1
-        print(f"{args.out} is up to date")
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    doc = json.loads(text)
-    operations = sum(1 for item in doc["paths"].values() for k in item if k in _METHODS)
-    print(f"wrote {args.out}: {len(doc['paths'])} paths, {operations} operations, {len(text)} bytes")
-    return 0
+    stale = 0
+    for api in APIS:
+        out = args.out / f"{api}.json"
+        text = json.dumps(merge(args.spec, api), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+        if args.check:
+            if not out.exists() or out.read_text(encoding="utf-8") != text:
+                print(f"{out} is out of date: run scripts/merge-openapi.py", file=sys.stderr)
+                stale += 1
+            else:
+                print(f"{out} is up to date")
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        doc = json.loads(text)
+        operations = sum(1 for item in doc["paths"].values() for k in item if k in _METHODS)
+        print(f"wrote {out}: {len(doc['paths'])} paths, {operations} operations, {len(text)} bytes")
+    return 1 if stale else 0
 
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
