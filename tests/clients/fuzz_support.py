@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 OPENAPI_DIR = Path(__file__).resolve().parent / "openapi"
-EXAMPLES = int(os.environ.get("HOMESERVER_FUZZ_EXAMPLES", "16"))
+# Generated examples per operation: 16 on SQLite, 8 in the PostgreSQL pass of the suite (the same
+# server code again: only the storage differs), to keep both passes inside CI's time.
+_ON_POSTGRES = os.environ.get("HOMESERVER_TEST_DB", "").strip().lower() in ("postgres", "postgresql")
+EXAMPLES = int(os.environ.get("HOMESERVER_FUZZ_EXAMPLES") or (8 if _ON_POSTGRES else 16))
 OPERATIONS = re.compile(os.environ.get("HOMESERVER_FUZZ_OPERATIONS", ""))
 SEED = int(os.environ.get("HOMESERVER_FUZZ_SEED", "18"))
 REQUEST_TIMEOUT_S = 20.0
