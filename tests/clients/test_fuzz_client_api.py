@@ -129,3 +129,25 @@ class FuzzClientAPITest(unittest.TestCase):
 def _call(server: ServerProcess, fixture: _Fixture, case: Any) -> Any:
     return case.call(base_url=server.base_url, headers={"Authorization": f"Bearer {fixture.token}"},
                      timeout=REQUEST_TIMEOUT_S)
+
+
+class VendoredSpecTest(unittest.TestCase):
+    def test_the_vendored_documents_match_the_spec(self) -> None:
+        """tests/clients/openapi/*.json are what scripts/merge-openapi.py makes of the spec beside the
+        repository (../shared/matrix-spec), when it is there."""
+        import importlib.util
+
+        from tests.clients.fuzz_support import OPENAPI_DIR
+        from tests.clients.server_process import REPO_ROOT
+
+        spec_dir = REPO_ROOT.parent / "shared" / "matrix-spec"
+        if not (spec_dir / "data" / "api").is_dir():
+            raise unittest.SkipTest(f"no spec at {spec_dir}")
+        loader = importlib.util.spec_from_file_location("merge_openapi", REPO_ROOT / "scripts" / "merge-openapi.py")
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+        for api in module.APIS:
+            merged = json.loads(json.dumps(module.merge(spec_dir, api), ensure_ascii=False))
+            vendored = json.loads((OPENAPI_DIR / f"{api}.json").read_text(encoding="utf-8"))
+            self.assertTrue(merged == vendored, f"tests/clients/openapi/{api}.json is out of date: "
+                                                "run scripts/merge-openapi.py")
