@@ -86,6 +86,7 @@ from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
 from homeserver.handlers.upgrade_settings import UpgradeSettingsHandler
+from homeserver.handlers.user_admin import UserAdminHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
@@ -94,6 +95,7 @@ from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import RateLimiter
 from homeserver.rest import media, openid, well_known
+from homeserver.rest.admin import accounts as admin_accounts
 from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
 from homeserver.rest.admin import users as admin_users
@@ -164,6 +166,7 @@ from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
+from homeserver.storage.user_admin import UserAdminStore
 from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.cpu_pool import CpuPool
@@ -261,6 +264,7 @@ class HomeServer:
         self.server_keys_store = ServerKeysStore(self.database)
         self.destinations_store = DestinationsStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
+        self.user_admin_store = UserAdminStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
         self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
@@ -362,7 +366,7 @@ class HomeServer:
             self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, self.federation_api))
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_send_handler = RoomSendHandler(self.event_creation_handler, self.relations_handler,
-                                                 self.directory_handler)
+                                                 self.directory_handler, self.users_store)
         self.delayed_events_handler = DelayedEventsHandler(
             DelayedEventSettings(config.max_event_delay_ms, config.max_delayed_events_per_user), self.clock,
             self.delayed_events_store, self.events_store, self.room_send_handler, self.delayed_event_mgmt_limiter)
@@ -464,6 +468,10 @@ class HomeServer:
             media_config.max_upload_size)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
                                                 self.media_store, self.cpu_pool, remote_media)
+        self.user_admin_handler = UserAdminHandler(
+            config.server_name, self.clock, self.users_store, self.user_admin_store, self.passwords,
+            self.account_handler, self.profile_handler, self.session_handler, self.devices_store, self.device_handler,
+            self.events_store, self.media_repository)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
@@ -531,7 +539,7 @@ class HomeServer:
                        relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, admin_accounts, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router

@@ -15,6 +15,7 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventPersister
 from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.restricted_joins import choose_authoriser
+from homeserver.handlers.room_send import fake_event_id
 from homeserver.storage.events import EventsStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.secrets import new_token
@@ -216,6 +217,9 @@ class RoomMemberHandler:
         `can_join` (spec: guest access)."""
         if await self._events.get_room_version(room_id) is None:
             raise not_found("Unknown room")
+        if membership == "invite" and sender != target and \
+                (await self._profiles.get_account_status(sender)).shadow_banned:
+            return fake_event_id()  # a shadow-banned user's invites reach nobody (admin API)
         current = await self._events.get_membership(room_id, target)
         if membership == "leave" and sender == target and current is None:
             raise forbidden("You are not in this room")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, not_found
-from homeserver.api.identifiers import UserID
 from homeserver.handlers.media.repository import check_media_id, check_server_name
 from homeserver.rest.admin.users import _admin_path
 from homeserver.rest.http import HomeserverRequest, RestServlet, Router, parse_integer
@@ -26,19 +25,6 @@ class DeleteMediaServlet(RestServlet):
         return 200, {"deleted_media": [media_id], "total": 1}
 
 
-class DeleteUserMediaServlet(RestServlet):
-    PATTERNS = _admin_path("/users/(?P<user_id>[^/]+)/media")
-
-    async def on_DELETE(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
-        await self.auth_admin(request)
-        if UserID.parse(user_id).domain != self.hs.config.server_name:
-            raise MatrixError(400, Codes.INVALID_PARAM, "Can only look up local users")
-        if await self.hs.users_store.get_user(user_id) is None:
-            raise not_found("Unknown user")
-        deleted = await self.hs.media_repository.delete_media_of_user(user_id)
-        return 200, {"deleted_media": deleted, "total": len(deleted)}
-
-
 class PurgeMediaCacheServlet(RestServlet):
     """Drop cached copies of other servers' media last used before `before_ts` (ms); they are
     fetched again when next asked for. Local media is never touched."""
@@ -54,4 +40,3 @@ class PurgeMediaCacheServlet(RestServlet):
 def register_servlets(hs: Any, router: Router) -> None:
     router.register(PurgeMediaCacheServlet(hs))
     router.register(DeleteMediaServlet(hs))
-    router.register(DeleteUserMediaServlet(hs))
