@@ -74,6 +74,7 @@ from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.remote_joins import RemoteJoinHandler
+from homeserver.handlers.room_admin import RoomAdminHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.room_send import RoomSendHandler
@@ -98,6 +99,7 @@ from homeserver.rest import media, openid, well_known
 from homeserver.rest.admin import accounts as admin_accounts
 from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
+from homeserver.rest.admin import rooms as admin_rooms
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
     account,
@@ -159,6 +161,7 @@ from homeserver.storage.pushers import PushersStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
+from homeserver.storage.room_admin import RoomAdminStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
@@ -265,6 +268,7 @@ class HomeServer:
         self.destinations_store = DestinationsStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
         self.user_admin_store = UserAdminStore(self.database)
+        self.room_admin_store = RoomAdminStore(self.database, config.server_name)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
         self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
@@ -354,7 +358,7 @@ class HomeServer:
                                                          self.event_persister, self.remote_join_handler)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store, self.directory_handler,
-                                                     self.remote_join_handler)
+                                                     self.remote_join_handler, blocked_rooms=self.room_admin_store)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
@@ -472,6 +476,10 @@ class HomeServer:
             config.server_name, self.clock, self.users_store, self.user_admin_store, self.passwords,
             self.account_handler, self.profile_handler, self.session_handler, self.devices_store, self.device_handler,
             self.events_store, self.media_repository)
+        self.room_admin_handler = RoomAdminHandler(
+            config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
+            self.room_read_handler, self.room_member_handler, self.room_creation_handler,
+            self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
@@ -539,7 +547,7 @@ class HomeServer:
                        relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, admin_accounts, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, admin_accounts, admin_rooms, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router
@@ -575,6 +583,7 @@ class HomeServer:
         self.media_repository.start()
         await self.pusher_pool.start()
         await self.delayed_events_handler.start()
+        await self.room_admin_handler.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -609,6 +618,7 @@ class HomeServer:
     async def stop(self) -> None:
         self.presence_handler.stop()
         await self._run_logged("stop delayed events", self.delayed_events_handler.stop)
+        await self._run_logged("finish room deletions", self.room_admin_handler.drain)
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)
         await self._run_logged("finish copying settings to upgraded rooms", self.upgrade_settings_handler.drain)

@@ -17,6 +17,7 @@ from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.restricted_joins import choose_authoriser
 from homeserver.handlers.room_send import fake_event_id
 from homeserver.storage.events import EventsStore
+from homeserver.storage.room_admin import RoomAdminStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.secrets import new_token
 
@@ -153,8 +154,11 @@ class RoomCreationHandler:
 
 class RoomMemberHandler:
     def __init__(self, server_name: str, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
-                 directory: DirectoryHandler, remote_joins: RemoteJoinHandler):
+                 directory: DirectoryHandler, remote_joins: RemoteJoinHandler,
+                 blocked_rooms: RoomAdminStore | None = None):
         self._server_name = server_name
+        # Rooms an admin blocked (admin API): no user of ours may join or be invited.
+        self._blocked_rooms = blocked_rooms
         self._events = events
         self._creator = creator
         self._profiles = profiles
@@ -172,6 +176,7 @@ class RoomMemberHandler:
             room_id, servers = resolved["room_id"], [*servers, *resolved["servers"]]
         elif not room_id_or_alias.startswith("!"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Not a room ID or alias")
+        await self._refuse_if_blocked(room_id)
         local, joined_servers = await self.membership_is_local(room_id)
         if local:
             await self.update_membership(user_id, room_id, user_id, "join", reason, guest=guest)
@@ -217,6 +222,8 @@ class RoomMemberHandler:
         `can_join` (spec: guest access)."""
         if await self._events.get_room_version(room_id) is None:
             raise not_found("Unknown room")
+        if membership in ("join", "invite") and domain_of(target) == self._server_name:
+            await self._refuse_if_blocked(room_id)
         if membership == "invite" and sender != target and \
                 (await self._profiles.get_account_status(sender)).shadow_banned:
             return fake_event_id()  # a shadow-banned user's invites reach nobody (admin API)
@@ -248,6 +255,10 @@ class RoomMemberHandler:
                                          check=check_guest_access if guest and membership == "join" else None,
                                          countersign=countersign)
         return event.event_id
+
+    async def _refuse_if_blocked(self, room_id: str) -> None:
+        if self._blocked_rooms is not None and await self._blocked_rooms.room_blocked_by(room_id) is not None:
+            raise forbidden("This room has been blocked on this server")
 
     async def _holds_room(self, room_id: str) -> bool:
         """Whether we hold the room's state (not only an invite of one of our users to it)."""
