@@ -56,6 +56,7 @@ from homeserver.handlers.media.config import MediaConfig
 from homeserver.handlers.media.remote import REMOTE_MEDIA_TIMEOUT_S, RemoteMediaFetcher
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
+from homeserver.handlers.media_admin import MediaAdminHandler
 from homeserver.handlers.mutual_rooms import MutualRoomsHandler
 from homeserver.handlers.notification_list import NotificationListHandler
 from homeserver.handlers.notifications import NotificationCounter
@@ -480,6 +481,8 @@ class HomeServer:
             config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
             self.room_read_handler, self.room_member_handler, self.room_creation_handler,
             self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store)
+        self.media_admin_handler = MediaAdminHandler(config.server_name, self.media_store, self.media_repository,
+                                                     self.room_admin_store, self.users_store)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 

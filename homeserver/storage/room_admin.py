@@ -245,6 +245,21 @@ class RoomAdminStore:
 
         return await self._db.run("admin_delete_forward_extremities", txn_fn)
 
+    # -- media ------------------------------------------------------------------------------------
+
+    async def event_contents_with_media(self, room_id: str) -> list[str]:
+        """The JSON of the room's events that mention an mxc:// URI (for quarantining a room's media)."""
+        rows = await self._db.execute("events_with_media", "SELECT json FROM events WHERE room_id = ? AND "
+                                      "json LIKE '%mxc://%'", room_id)
+        return [r[0] for r in rows]
+
+    async def room_avatar_urls(self) -> set[str]:
+        """The url of every room's current m.room.avatar."""
+        rows = await self._db.execute(
+            "room_avatar_urls", f"SELECT {self._content(('content', 'url'))} FROM current_state_events c "
+            "JOIN events e ON e.event_id = c.event_id WHERE c.type = 'm.room.avatar' AND c.state_key = ''")
+        return {r[0] for r in rows if isinstance(r[0], str)}
+
     # -- purge ------------------------------------------------------------------------------------
 
     async def purge_room(self, room_id: str) -> list[str]:
