@@ -101,6 +101,7 @@ from homeserver.rest.admin import accounts as admin_accounts
 from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
 from homeserver.rest.admin import rooms as admin_rooms
+from homeserver.rest.admin import server as admin_server
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
     account,
@@ -550,7 +551,7 @@ class HomeServer:
                        relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, admin_accounts, admin_rooms, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, admin_accounts, admin_rooms, admin_server, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router

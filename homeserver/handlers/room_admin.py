@@ -4,6 +4,7 @@ into a new room; block; purge), making a user room admin, and forward extremitie
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
@@ -18,7 +19,7 @@ from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
-from homeserver.handlers.user_admin import Page
+from homeserver.handlers.user_admin import Page, paged
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.room_admin import RoomAdminStore
@@ -261,6 +262,25 @@ class RoomAdminHandler:
             await self._members.update_membership(target, room_id, target, "join")
         else:
             await self._members.update_membership(admin, room_id, target, "invite")
+
+    # -- event reports ----------------------------------------------------------------------------
+
+    async def event_reports(self, page: Page, room_id: str | None, user_id: str | None,
+                            sender: str | None) -> dict[str, Any]:
+        reports, total = await self._store.list_event_reports(page.offset, page.limit, page.backwards, room_id,
+                                                              user_id, sender)
+        return paged("event_reports", reports, total, page)
+
+    async def event_report(self, report_id: int) -> dict[str, Any]:
+        found = await self._store.get_event_report(report_id)
+        if found is None:
+            raise not_found("Event report not found")
+        report, event_json = found
+        return {**report, "event_json": json.loads(event_json) if event_json else None}
+
+    async def delete_event_report(self, report_id: int) -> None:
+        if not await self._store.delete_event_report(report_id):
+            raise not_found("Event report not found")
 
     # -- forward extremities ----------------------------------------------------------------------
 

@@ -76,9 +76,9 @@ class RoomAdminStore:
             return "json_extract(e.json, '$." + ".".join(f'"{p}"' for p in path) + "')"
         return "(e.json::jsonb #>> '{" + ",".join(path) + "}')"
 
-    def _state_value(self, event_type: str, *path: str) -> str:
+    def _state_value(self, event_type: str, *path: str, room: str = "r.room_id") -> str:
         return (f"(SELECT {self._content(('content', *path))} FROM current_state_events c JOIN events e "
-                f"ON e.event_id = c.event_id WHERE c.room_id = r.room_id AND c.type = '{event_type}' "
+                f"ON e.event_id = c.event_id WHERE c.room_id = {room} AND c.type = '{event_type}' "
                 "AND c.state_key = '')")
 
     def _summary_sql(self, extra: str = "") -> str:
@@ -244,6 +244,55 @@ class RoomAdminStore:
             return txn.rowcount
 
         return await self._db.run("admin_delete_forward_extremities", txn_fn)
+
+    # -- event reports ----------------------------------------------------------------------------
+
+    def _report_sql(self) -> str:
+        return ("SELECT er.id, er.received_ts, er.room_id, "
+                f"{self._state_value('m.room.name', 'name', room='er.room_id')}, er.event_id, er.user_id, "
+                "er.reason, er.score, ev.sender, "
+                f"{self._state_value('m.room.canonical_alias', 'alias', room='er.room_id')} "
+                "FROM event_reports er LEFT JOIN events ev ON ev.event_id = er.event_id")
+
+    @staticmethod
+    def _report(r: tuple) -> dict[str, Any]:
+        return {"id": r[0], "received_ts": r[1], "room_id": r[2], "name": r[3], "event_id": r[4], "user_id": r[5],
+                "reason": r[6], "score": r[7], "sender": r[8], "canonical_alias": r[9]}
+
+    async def list_event_reports(self, offset: int, limit: int, backwards: bool, room_id: str | None,
+                                 user_id: str | None, sender: str | None) -> tuple[list[dict[str, Any]], int]:
+        where, args = ["1 = 1"], []
+        for column, value in (("er.room_id", room_id), ("er.user_id", user_id), ("ev.sender", sender)):
+            if value is not None:
+                where.append(f"{column} LIKE ? ESCAPE '\\'")  # contains, as Synapse filters
+                args.append(_like(value))
+        conditions = " AND ".join(where)
+        direction = "DESC" if backwards else "ASC"
+
+        def txn_fn(txn: Transaction) -> tuple[list[dict[str, Any]], int]:
+            rows = txn.execute(f"{self._report_sql()} WHERE {conditions} ORDER BY er.received_ts {direction}, "
+                               f"er.id {direction} LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+            total = txn.execute("SELECT COUNT(*) FROM event_reports er LEFT JOIN events ev ON "
+                                f"ev.event_id = er.event_id WHERE {conditions}", args).fetchone()[0]
+            return [self._report(r) for r in rows], total
+
+        return await self._db.run("admin_list_event_reports", txn_fn)
+
+    async def get_event_report(self, report_id: int) -> tuple[dict[str, Any], str | None] | None:
+        """The report and the reported event's JSON (None if we no longer hold it)."""
+        sql = self._report_sql().replace("ev.sender, ", "ev.sender, ev.json AS event_json, ", 1)
+        rows = await self._db.execute("admin_get_event_report", f"{sql} WHERE er.id = ?", report_id)
+        if not rows:
+            return None
+        r = rows[0]
+        return self._report((*r[:9], r[10])), r[9]
+
+    async def delete_event_report(self, report_id: int) -> bool:
+        def txn_fn(txn: Transaction) -> bool:
+            txn.execute("DELETE FROM event_reports WHERE id = ?", (report_id,))
+            return txn.rowcount > 0
+
+        return await self._db.run("admin_delete_event_report", txn_fn)
 
     # -- media ------------------------------------------------------------------------------------
 
