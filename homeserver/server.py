@@ -81,6 +81,7 @@ from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.room_send import RoomSendHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
+from homeserver.handlers.server_notices import ServerNoticesHandler
 from homeserver.handlers.sessions import SessionHandler
 from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
@@ -167,6 +168,7 @@ from homeserver.storage.room_admin import RoomAdminStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
+from homeserver.storage.server_notices import ServerNoticesStore
 from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
@@ -271,6 +273,7 @@ class HomeServer:
         self.user_directory_store = UserDirectoryStore(self.database)
         self.user_admin_store = UserAdminStore(self.database)
         self.room_admin_store = RoomAdminStore(self.database, config.server_name)
+        self.server_notices_store = ServerNoticesStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
         self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
@@ -482,6 +485,10 @@ class HomeServer:
             config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
             self.room_read_handler, self.room_member_handler, self.room_creation_handler,
             self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store)
+        self.server_notices_handler = ServerNoticesHandler(
+            config.server_notices, config.server_name, self.clock, self.users_store, self.server_notices_store,
+            self.events_store, self.room_creation_handler, self.room_member_handler, self.event_creation_handler,
+            self.tags_handler)
         self.media_admin_handler = MediaAdminHandler(config.server_name, self.media_store, self.media_repository,
                                                      self.room_admin_store, self.users_store)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,

@@ -1,5 +1,5 @@
 """Admin API about the server and its reports, with Synapse's paths (docs/admin_api.md): event
-reports (list, details, delete), the server's version, background updates."""
+reports (list, details, delete), server notices, the server's version, background updates."""
 
 from __future__ import annotations
 
@@ -9,9 +9,23 @@ from homeserver import __version__
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.user_admin import Page
 from homeserver.rest.admin.users import admin_patterns
-from homeserver.rest.http import HomeserverRequest, RestServlet, Router, parse_integer, parse_string
+from homeserver.rest.http import (
+    HomeserverRequest,
+    RestServlet,
+    Router,
+    Validator,
+    parse_integer,
+    parse_json_object,
+    parse_string,
+)
 
 DEFAULT_LIMIT = 100
+NOTICE_BODY = Validator({
+    "type": "object", "required": ["user_id", "content"],
+    "properties": {"user_id": {"type": "string"}, "content": {"type": "object"},
+                   "type": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "state_key": {"type": "string", "maxLength": 255}},
+})
 
 
 def _report_id(raw: str) -> int:
@@ -48,6 +62,26 @@ class EventReportServlet(RestServlet):
         return 200, {}
 
 
+class SendServerNoticeServlet(RestServlet):
+    PATTERNS = admin_patterns("/send_server_notice(?:/(?P<txn_id>[^/]+))?")
+
+    async def _send(self, request: HomeserverRequest, txn_id: str | None) -> tuple[int, Any]:
+        requester = await self.auth_admin(request)
+        body = parse_json_object(request, NOTICE_BODY)
+        event_id = await self.hs.server_notices_handler.send_notice(
+            requester.user_id, body["user_id"], body.get("type", "m.room.message"), body["content"],
+            body.get("state_key"), txn_id)
+        return 200, {"event_id": event_id}
+
+    async def on_POST(self, request: HomeserverRequest, txn_id: str | None = None) -> tuple[int, Any]:
+        return await self._send(request, None)
+
+    async def on_PUT(self, request: HomeserverRequest, txn_id: str | None = None) -> tuple[int, Any]:
+        if txn_id is None:
+            raise MatrixError(405, Codes.UNRECOGNIZED, "PUT needs a transaction ID")
+        return await self._send(request, txn_id)
+
+
 class ServerVersionServlet(RestServlet):
     """Unauthenticated, as Synapse serves it."""
 
@@ -70,5 +104,6 @@ class BackgroundUpdatesStatusServlet(RestServlet):
 
 
 def register_servlets(hs: Any, router: Router) -> None:
-    for servlet in (EventReportsServlet, EventReportServlet, ServerVersionServlet, BackgroundUpdatesStatusServlet):
+    for servlet in (EventReportsServlet, EventReportServlet, SendServerNoticeServlet, ServerVersionServlet,
+                    BackgroundUpdatesStatusServlet):
         router.register(servlet(hs))

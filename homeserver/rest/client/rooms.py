@@ -124,6 +124,7 @@ class MembershipServlet(RestServlet):
         if action == "leave":
             body = parse_json_object(request, REASON_BODY, allow_empty=True)
             target = requester.user_id
+            await self.hs.server_notices_handler.check_may_leave(target, room_id)
         else:
             body = parse_json_object(request, TARGET_BODY)
             target = check_user_id(body["user_id"])
