@@ -188,6 +188,11 @@ class UserAdminHandler:
         await self.existing_user(user_id)
         await self._users.set_account_flag(user_id, flag, value)
 
+    async def suspend(self, requester: str, user_id: str, suspend: bool) -> None:
+        if user_id == requester and suspend:
+            raise MatrixError(400, Codes.INVALID_PARAM, "You may not suspend yourself")
+        await self.set_flag(user_id, "suspended", suspend)
+
     async def login_as(self, requester: str, user_id: str, valid_until_ms: int | None) -> dict[str, Any]:
         """A new device of the user (named "Admin API login") with an access token: unlike
         Synapse's, the session shows in the user's device list, and ends when they log it out."""

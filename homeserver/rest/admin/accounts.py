@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import Codes, MatrixError
 from homeserver.handlers.user_admin import Page
 from homeserver.rest.admin.users import admin_patterns
 from homeserver.rest.http import (
@@ -249,9 +248,7 @@ class SuspendServlet(RestServlet):
     async def on_PUT(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
         requester = await self.auth_admin(request)
         body = parse_json_object(request, SUSPEND_BODY)
-        if user_id == requester.user_id and body["suspend"]:
-            raise MatrixError(400, Codes.INVALID_PARAM, "You may not suspend yourself")
-        await self.hs.user_admin_handler.set_flag(user_id, "suspended", body["suspend"])
+        await self.hs.user_admin_handler.suspend(requester.user_id, user_id, body["suspend"])
         return 200, {f"user_{user_id}_suspended": body["suspend"]}
 
 

@@ -1,0 +1,2 @@
+-- local placeholder (not committed)
+CREATE TABLE placeholder_028 (x INTEGER);
