@@ -263,6 +263,33 @@ class RoomAdminHandler:
         else:
             await self._members.update_membership(admin, room_id, target, "invite")
 
+    # -- joining a user -----------------------------------------------------------------------------
+
+    async def join_user(self, requester: str, room_id_or_alias: str, user_id: str) -> str:
+        """Make a local user join a room (Synapse's /join/<room>): directly where they may (a
+        public room, or they are invited), else invited first by the calling admin, who must then
+        be in the room and allowed to invite."""
+        if UserID.parse(user_id).domain != self._server_name:
+            raise MatrixError(400, Codes.INVALID_PARAM, "This endpoint can only be used with local users")
+        user = await self._users.get_user(user_id)
+        if user is None or user.deactivated:
+            raise not_found("User not found")
+        room_id = await self._resolve(room_id_or_alias)
+        membership = await self._events.get_membership(room_id, user_id)
+        if membership is not None and membership[0] == "join":
+            return room_id
+        state = await self._events.get_current_state_ids(room_id)
+        join_rules_id = state.get(("m.room.join_rules", ""))
+        join_rules = await self._events.get_event(join_rules_id) if join_rules_id else None
+        public = join_rules is not None and join_rules.content.get("join_rule") == "public"
+        if not public and (membership is None or membership[0] != "invite"):
+            mine = await self._events.get_membership(room_id, requester)
+            if mine is None or mine[0] != "join":
+                raise MatrixError(403, Codes.FORBIDDEN, "You must be in the room to add users to a non-public room")
+            await self._members.update_membership(requester, room_id, user_id, "invite")
+        await self._members.update_membership(user_id, room_id, user_id, "join")
+        return room_id
+
     # -- event reports ----------------------------------------------------------------------------
 
     async def event_reports(self, page: Page, room_id: str | None, user_id: str | None,

@@ -15,7 +15,10 @@ from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.profile import ProfileHandler
+from homeserver.handlers.pushers import PusherHandler
+from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.sessions import SessionHandler
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.user_admin import UserAdminStore, UserFilter
@@ -44,7 +47,8 @@ class UserAdminHandler:
     def __init__(self, server_name: str, clock: Clock, users: UsersStore, user_admin: UserAdminStore,
                  passwords: PasswordHandler, accounts: AccountHandler, profiles: ProfileHandler,
                  sessions: SessionHandler, devices: DevicesStore, device_handler: DeviceHandler,
-                 events: EventsStore, media: MediaRepository):
+                 events: EventsStore, media: MediaRepository, pushers: PusherHandler,
+                 account_data: AccountDataStore, registration: RegistrationHandler):
         self._server_name = server_name
         self._clock = clock
         self._users = users
@@ -57,6 +61,9 @@ class UserAdminHandler:
         self._device_handler = device_handler
         self._events = events
         self._media = media
+        self._pushers = pushers
+        self._account_data = account_data
+        self._registration = registration
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -272,3 +279,26 @@ class UserAdminHandler:
         media_ids = [m["media_id"] for m in media]
         await self._media.delete_local_media(media_ids)
         return {"deleted_media": media_ids, "total": len(media_ids)}
+
+    async def media_statistics(self, from_ts: int, until_ts: int | None, search: str | None,
+                               page: Page) -> dict[str, Any]:
+        users, total = await self._user_admin.media_statistics(from_ts, until_ts, search, page.order_by,
+                                                               page.backwards, page.offset, page.limit)
+        return paged("users", users, total, page)
+
+    # -- other reads ------------------------------------------------------------------------------
+
+    async def pushers(self, user_id: str) -> dict[str, Any]:
+        await self.existing_user(user_id)
+        pushers = await self._pushers.get_pushers(user_id)
+        return {"pushers": pushers, "total": len(pushers)}
+
+    async def account_data(self, user_id: str) -> dict[str, Any]:
+        await self.existing_user(user_id)
+        data = await self._account_data.get_changes(user_id, None, self._account_data.stream.current)
+        return {"account_data": {"global": data.pop("", {}), "rooms": data}}
+
+    async def username_available(self, username: str) -> dict[str, Any]:
+        """As the client's /register/available, whether registration is open or not."""
+        await self._registration.check_username(username)
+        return {"available": True}

@@ -33,6 +33,13 @@ MEDIA_ORDERINGS = {
     "safe_from_quarantine": "safe_from_quarantine",
 }
 
+MEDIA_STATS_ORDERINGS = {
+    "user_id": "lm.user_id",
+    "displayname": "COALESCE(p.displayname, '')",
+    "media_length": "media_length",
+    "media_count": "media_count",
+}
+
 _USER_SELECT = (
     "SELECT u.user_id, u.is_guest, u.admin, u.user_type, u.deactivated, e.user_id, u.shadow_banned, "
     "p.displayname, p.avatar_url, u.created_ts, u.locked, u.suspended, s.last_seen_ts "
@@ -138,3 +145,30 @@ class UserAdminStore:
             return media, total
 
         return await self._db.run("admin_list_user_media", txn_fn)
+
+    async def media_statistics(self, from_ts: int, until_ts: int | None, search: str | None, order_by: str,
+                               backwards: bool, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Per local user: how many media they uploaded and their bytes (created in the range)."""
+        where, args = ["lm.created_ts >= ?"], [from_ts]
+        if until_ts is not None:
+            where.append("lm.created_ts <= ?")
+            args.append(until_ts)
+        if search:
+            where.append("(LOWER(lm.user_id) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(p.displayname, '')) LIKE ? "
+                         "ESCAPE '\\')")
+            args += [_like(search), _like(search)]
+        conditions = " AND ".join(where)
+        order = MEDIA_STATS_ORDERINGS[order_by]  # never from input
+        direction = "DESC" if backwards else "ASC"
+        grouped = ("SELECT lm.user_id AS user_id, p.displayname AS displayname, COUNT(*) AS media_count, "
+                   "SUM(lm.size) AS media_length FROM local_media lm LEFT JOIN profiles p ON p.user_id = lm.user_id "
+                   f"WHERE {conditions} GROUP BY lm.user_id, p.displayname")
+
+        def txn_fn(txn: Transaction) -> tuple[list[dict[str, Any]], int]:
+            rows = txn.execute(f"{grouped} ORDER BY {order} {direction}, lm.user_id ASC LIMIT ? OFFSET ?",
+                               [*args, limit, offset]).fetchall()
+            total = txn.execute(f"SELECT COUNT(*) FROM ({grouped}) q", args).fetchone()[0]
+            return [{"user_id": r[0], "displayname": r[1], "media_count": r[2], "media_length": int(r[3] or 0)}
+                    for r in rows], total
+
+        return await self._db.run("admin_media_statistics", txn_fn)

@@ -216,3 +216,30 @@ class DeleteRoomTest(AdminTestCase):
         self.assertEqual((await self.hs.events_store.get_membership(room_id, "@alice:test"))[0], "leave")
         r = await self.get(f"{V1}/rooms/{room_id}", token=self.admin)
         self.assertEqual((r.code, r.json["joined_members"]), (200, 0))
+
+
+class JoinUserTest(AdminTestCase):
+    async def test_join_public_and_private(self) -> None:
+        await self.register("bob")
+        public = await self.create_room(self.alice, preset="public_chat", room_alias_name="pub")
+        r = await self.post(f"{V1}/join/%23pub:test", {"user_id": "@bob:test"}, token=self.admin)
+        self.assertEqual((r.code, r.json), (200, {"room_id": public}))
+        self.assertEqual((await self.hs.events_store.get_membership(public, "@bob:test"))[0], "join")
+        private = await self.create_room(self.alice)
+        path = f"{V1}/join/{private}"
+        # The admin is not in the private room: refused, nothing changed.
+        await self.assert_rejected_without_change("POST", path, {"user_id": "@bob:test"}, 403, "M_FORBIDDEN",
+                                                  token=self.admin)
+        await self.post(f"/_matrix/client/v3/rooms/{private}/invite", {"user_id": "@admin:test"}, token=self.alice)
+        self.assertEqual((await self.join(self.admin, private)).code, 200)
+        r = await self.post(path, {"user_id": "@bob:test"}, token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual((await self.hs.events_store.get_membership(private, "@bob:test"))[0], "join")
+        await self.assert_admin_only("POST", path, {"user_id": "@bob:test"})
+        await self.assert_rejected_without_change("POST", path, {"user_id": "@nobody:test"}, 404, "M_NOT_FOUND",
+                                                  token=self.admin)
+        await self.assert_rejected_without_change("POST", path, {"user_id": "@x:elsewhere"}, 400,
+                                                  "M_INVALID_PARAM", token=self.admin)
+        await self.assert_rejected_without_change("POST", path, {}, 400, "M_MISSING_PARAM", token=self.admin)
+        await self.assert_rejected_without_change("POST", f"{V1}/join/!unknown:test", {"user_id": "@bob:test"},
+                                                  404, "M_NOT_FOUND", token=self.admin)

@@ -364,3 +364,53 @@ class ModerationTest(AdminTestCase):
         self.assertEqual((await self.request("PUT", path, {"suspend": False}, token=self.admin)).code, 200)
         self.assertEqual((await self.join(self.alice, room_id)).code, 200)
         self.assertEqual((await self.send_text(self.alice, room_id, "after", "t2")).code, 200)
+
+
+class OtherUserReadsTest(AdminTestCase):
+    async def test_pushers_account_data_username_available(self) -> None:
+        r = await self.post("/_matrix/client/v3/pushers/set", {
+            "kind": "http", "app_id": "com.example", "pushkey": "key1", "app_display_name": "App",
+            "device_display_name": "Phone", "lang": "en", "data": {"url": "https://push.example/_matrix/push/v1/notify"}},
+            token=self.alice)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.get(f"{V1}/users/@alice:test/pushers", token=self.admin)
+        self.assertEqual((r.json["total"], r.json["pushers"][0]["pushkey"]), (1, "key1"))
+        await self.request("PUT", "/_matrix/client/v3/user/@alice:test/account_data/org.example.setting",
+                           {"on": True}, token=self.alice)
+        r = await self.get(f"{V1}/users/@alice:test/accountdata", token=self.admin)
+        self.assertEqual(r.json["account_data"]["global"]["org.example.setting"], {"on": True})
+        self.assertEqual(r.json["account_data"]["rooms"], {})
+        for path in (f"{V1}/users/@alice:test/pushers", f"{V1}/users/@alice:test/accountdata",
+                     f"{V1}/username_available?username=x"):
+            await self.assert_admin_only("GET", path)
+        for path in (f"{V1}/users/@nobody:test/pushers", f"{V1}/users/@nobody:test/accountdata"):
+            self.assert_error(await self.get(path, token=self.admin), 404, "M_NOT_FOUND")
+        r = await self.get(f"{V1}/username_available?username=newbie", token=self.admin)
+        self.assertEqual(r.json, {"available": True})
+        self.assert_error(await self.get(f"{V1}/username_available?username=alice", token=self.admin), 400,
+                          "M_USER_IN_USE")
+        self.assert_error(await self.get(f"{V1}/username_available?username=b%20d", token=self.admin), 400,
+                          "M_INVALID_USERNAME")
+        self.assert_error(await self.get(f"{V1}/username_available", token=self.admin), 400, "M_MISSING_PARAM")
+
+    async def test_media_statistics(self) -> None:
+        for data in (b"a", b"bb"):
+            r = await self.request("POST", "/_matrix/media/v3/upload", raw_body=data, token=self.alice,
+                                   headers={"Content-Type": "text/plain"})
+            self.assertEqual(r.code, 200)
+        r = await self.request("POST", "/_matrix/media/v3/upload", raw_body=b"cccc", token=self.admin,
+                               headers={"Content-Type": "text/plain"})
+        path = f"{V1}/statistics/users/media"
+        r = await self.get(path, token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual([(u["user_id"], u["media_count"], u["media_length"]) for u in r.json["users"]],
+                         [("@admin:test", 1, 4), ("@alice:test", 2, 3)])
+        self.assertEqual(r.json["total"], 2)
+        r = await self.get(f"{path}?order_by=media_count&dir=b&limit=1", token=self.admin)
+        self.assertEqual(([u["user_id"] for u in r.json["users"]], r.json["next_token"]), (["@alice:test"], 1))
+        r = await self.get(f"{path}?search_term=ALI", token=self.admin)
+        self.assertEqual([u["user_id"] for u in r.json["users"]], ["@alice:test"])
+        r = await self.get(f"{path}?from_ts=1800000000000", token=self.admin)
+        self.assertEqual(r.json["users"], [])
+        await self.assert_admin_only("GET", path)
+        self.assert_error(await self.get(f"{path}?order_by=size", token=self.admin), 400, "M_INVALID_PARAM")

@@ -17,7 +17,7 @@ from homeserver.rest.http import (
     parse_json_object,
     parse_string,
 )
-from homeserver.storage.user_admin import MEDIA_ORDERINGS, USER_ORDERINGS, UserFilter
+from homeserver.storage.user_admin import MEDIA_ORDERINGS, MEDIA_STATS_ORDERINGS, USER_ORDERINGS, UserFilter
 
 USER = "(?P<user_id>[^/]+)"
 DEVICE = "(?P<device_id>[^/]+)"
@@ -252,8 +252,46 @@ class SuspendServlet(RestServlet):
         return 200, {f"user_{user_id}_suspended": body["suspend"]}
 
 
+class PushersServlet(RestServlet):
+    PATTERNS = admin_patterns(f"/users/{USER}/pushers")
+
+    async def on_GET(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        return 200, await self.hs.user_admin_handler.pushers(user_id)
+
+
+class AccountDataServlet(RestServlet):
+    PATTERNS = admin_patterns(f"/users/{USER}/accountdata")
+
+    async def on_GET(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        return 200, await self.hs.user_admin_handler.account_data(user_id)
+
+
+class UsernameAvailableServlet(RestServlet):
+    PATTERNS = admin_patterns("/username_available")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        username = parse_string(request, "username", required=True) or ""
+        return 200, await self.hs.user_admin_handler.username_available(username)
+
+
+class UserMediaStatisticsServlet(RestServlet):
+    PATTERNS = admin_patterns("/statistics/users/media")
+
+    async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        page = parse_page(request, MEDIA_STATS_ORDERINGS, "user_id")
+        from_ts = parse_integer(request, "from_ts", default=0, minimum=0) or 0
+        until_ts = parse_integer(request, "until_ts", minimum=0)
+        return 200, await self.hs.user_admin_handler.media_statistics(
+            from_ts, until_ts, parse_string(request, "search_term"), page)
+
+
 def register_servlets(hs: Any, router: Router) -> None:
-    for servlet in (UsersServlet, UserServlet, DeactivateServlet, ResetPasswordServlet, UserAdminFlagServlet,
+    for servlet in (PushersServlet, AccountDataServlet, UsernameAvailableServlet, UserMediaStatisticsServlet,
+                    UsersServlet, UserServlet, DeactivateServlet, ResetPasswordServlet, UserAdminFlagServlet,
                     WhoisServlet, JoinedRoomsServlet, MembershipsServlet, DevicesServlet, DeviceServlet,
                     DeleteDevicesServlet, UserMediaServlet, LoginAsUserServlet, ShadowBanServlet, SuspendServlet):
         router.register(servlet(hs))

@@ -36,6 +36,7 @@ DELETE_BODY = Validator({
         "force_purge": {"type": "boolean"},
     },
 })
+JOIN_BODY = Validator({"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "string"}}})
 MAKE_ADMIN_BODY = Validator({"type": "object", "properties": {"user_id": {"type": "string"}}})
 
 
@@ -151,8 +152,18 @@ class ForwardExtremitiesServlet(RestServlet):
         return 200, await self.hs.room_admin_handler.delete_forward_extremities(room_id)
 
 
+class JoinRoomServlet(RestServlet):
+    PATTERNS = admin_patterns("/join/(?P<room_id>[^/]+)")
+
+    async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        requester = await self.auth_admin(request)
+        body = parse_json_object(request, JOIN_BODY)
+        return 200, {"room_id": await self.hs.room_admin_handler.join_user(requester.user_id, room_id,
+                                                                            body["user_id"])}
+
+
 def register_servlets(hs: Any, router: Router) -> None:
-    for servlet in (RoomsServlet, RoomServlet, DeleteRoomServlet, DeleteStatusServlet, RoomDeleteStatusServlet,
+    for servlet in (JoinRoomServlet, RoomsServlet, RoomServlet, DeleteRoomServlet, DeleteStatusServlet, RoomDeleteStatusServlet,
                     MembersServlet, StateServlet, MessagesServlet, BlockServlet, MakeRoomAdminServlet,
                     ForwardExtremitiesServlet):
         router.register(servlet(hs))
