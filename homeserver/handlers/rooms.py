@@ -81,6 +81,8 @@ class RoomCreationHandler:
         invitees = list(dict.fromkeys(body.get("invite", [])))
         for invitee in invitees:
             UserID.parse(invitee)
+        if invitees and (await self._profiles.get_account_status(user_id)).shadow_banned:
+            invitees = []  # a shadow-banned user's invites reach nobody (admin API)
         if body.get("invite_3pid"):
             raise MatrixError(400, Codes.UNRECOGNIZED, "Third-party invites are not supported yet")
         # The alias is checked and held before anything is persisted (M_ROOM_IN_USE if taken).

@@ -301,6 +301,9 @@ class ModerationTest(AdminTestCase):
                             token=self.alice)
         self.assertEqual(r.code, 200, r.json)
         self.assertIsNone(await self.hs.events_store.get_membership(room_id, "@carol:test"))
+        r = await self.post("/_matrix/client/v3/createRoom", {"invite": ["@carol:test"]}, token=self.alice)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(await self.hs.events_store.get_rooms_for_user("@carol:test", "invite"), [])
         self.assertEqual(await self._bodies_seen_by(bob, room_id), [])
         details = (await self.get(f"{V2}/users/@alice:test", token=self.admin)).json
         self.assertTrue(details["shadow_banned"])
