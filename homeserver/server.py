@@ -485,7 +485,8 @@ class HomeServer:
         self.room_admin_handler = RoomAdminHandler(
             config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
             self.room_read_handler, self.room_member_handler, self.room_creation_handler,
-            self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store)
+            self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store,
+            self.redaction_handler)
         self.server_notices_handler = ServerNoticesHandler(
             config.server_notices, config.server_name, self.clock, self.users_store, self.server_notices_store,
             self.events_store, self.room_creation_handler, self.room_member_handler, self.event_creation_handler,

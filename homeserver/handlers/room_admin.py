@@ -17,6 +17,7 @@ from homeserver.clock import Clock
 from homeserver.events.auth import get_named_level, get_user_power_level
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.user_admin import Page, paged
@@ -43,7 +44,7 @@ class RoomAdminHandler:
     def __init__(self, server_name: str, clock: Clock, store: RoomAdminStore, events: EventsStore,
                  state_groups: StateGroupsStore, reads: RoomReadHandler, members: RoomMemberHandler,
                  creation: RoomCreationHandler, creator: EventCreationHandler, directory: DirectoryHandler,
-                 directory_store: DirectoryStore, users: UsersStore):
+                 directory_store: DirectoryStore, users: UsersStore, redactions: RedactionHandler):
         self._server_name = server_name
         self._clock = clock
         self._store = store
@@ -56,7 +57,10 @@ class RoomAdminHandler:
         self._directory = directory
         self._directory_store = directory_store
         self._users = users
+        self._redactions = redactions
         self._running: dict[str, defer.Deferred] = {}
+        # redact_id -> (status, failed event_id -> error, finished ms): in memory, as Synapse keeps them.
+        self._user_redactions: dict[str, tuple[str, dict[str, str], int | None]] = {}
 
     async def start(self) -> None:
         now = self._clock.time_msec()
@@ -289,6 +293,62 @@ class RoomAdminHandler:
             await self._members.update_membership(requester, room_id, user_id, "invite")
         await self._members.update_membership(user_id, room_id, user_id, "join")
         return room_id
+
+    # -- redacting a user's events ----------------------------------------------------------------
+
+    async def redact_user_events(self, requester: str, user_id: str, rooms: list[str], reason: str | None,
+                                 limit: int, use_admin: bool, after_ts: int | None, before_ts: int | None) -> str:
+        """Start redacting the user's messages (all their rooms when `rooms` is empty); returns the
+        redact_id the status is under."""
+        UserID.parse(user_id)
+        for room_id in rooms:
+            check_room_id(room_id)
+        if UserID.parse(user_id).domain == self._server_name and await self._users.get_user(user_id) is None:
+            raise not_found("User not found")
+        redact_id = secrets.token_urlsafe(12)
+        now = self._clock.time_msec()
+        self._user_redactions = {k: v for k, v in self._user_redactions.items()
+                                 if v[2] is None or now - v[2] < DELETION_STATUS_KEPT_MS}
+        self._user_redactions[redact_id] = ("scheduled", {}, None)
+        running = defer.ensureDeferred(self._redact_user_events(redact_id, requester, user_id, rooms, reason, limit,
+                                                                use_admin, after_ts, before_ts))
+        self._running[redact_id] = running
+        running.addBoth(lambda _: self._running.pop(redact_id, None))
+        return redact_id
+
+    async def _redact_user_events(self, redact_id: str, requester: str, user_id: str, rooms: list[str],
+                                  reason: str | None, limit: int, use_admin: bool, after_ts: int | None,
+                                  before_ts: int | None) -> None:
+        failed: dict[str, str] = {}
+        self._user_redactions[redact_id] = ("active", failed, None)
+        status = "complete"
+        try:
+            local = UserID.parse(user_id).domain == self._server_name
+            for room_id in rooms or await self._store.rooms_of_user(user_id):
+                event_ids = await self._store.redactable_events(room_id, user_id, limit, after_ts, before_ts)
+                if not event_ids:
+                    continue
+                sender = requester
+                if local and not use_admin:
+                    membership = await self._events.get_membership(room_id, user_id)
+                    if membership is not None and membership[0] == "join":
+                        sender = user_id  # the user redacts their own events: always allowed
+                for event_id in event_ids:
+                    try:
+                        await self._redactions.redact(sender, room_id, event_id, reason,
+                                                      (sender, f"admin-redact-{redact_id}", event_id))
+                    except MatrixError as e:
+                        failed[event_id] = e.msg
+        except Exception:
+            logger.exception("Redacting the events of %s failed", user_id)
+            status = "failed"
+        self._user_redactions[redact_id] = (status, failed, self._clock.time_msec())
+
+    def user_redaction_status(self, redact_id: str) -> dict[str, Any]:
+        found = self._user_redactions.get(redact_id)
+        if found is None:
+            raise not_found(f"redact id '{redact_id}' not found")
+        return {"status": found[0], "failed_redactions": dict(found[1])}
 
     # -- event reports ----------------------------------------------------------------------------
 

@@ -294,6 +294,33 @@ class RoomAdminStore:
 
         return await self._db.run("admin_delete_event_report", txn_fn)
 
+    # -- a user's events --------------------------------------------------------------------------
+
+    async def rooms_of_user(self, user_id: str) -> list[str]:
+        """Every room the user has a membership in (any)."""
+        rows = await self._db.execute("admin_rooms_of_user", "SELECT room_id FROM current_memberships "
+                                      "WHERE user_id = ? ORDER BY room_id", user_id)
+        return [r[0] for r in rows]
+
+    async def redactable_events(self, room_id: str, sender: str, limit: int, after_ts: int | None,
+                                before_ts: int | None) -> list[str]:
+        """The sender's messages (not state, not redactions) in the room that are not redacted yet,
+        newest first."""
+        where, args = ["e.room_id = ?", "e.sender = ?", "e.state_key IS NULL", "e.type <> 'm.room.redaction'",
+                       "e.stream_ordering > 0", "e.rejection_reason IS NULL"], [room_id, sender]
+        if after_ts is not None:
+            where.append("e.origin_server_ts >= ?")
+            args.append(after_ts)
+        if before_ts is not None:
+            where.append("e.origin_server_ts <= ?")
+            args.append(before_ts)
+        rows = await self._db.execute(
+            "admin_redactable_events",
+            f"SELECT e.event_id FROM events e WHERE {' AND '.join(where)} AND NOT EXISTS "
+            "(SELECT 1 FROM redactions r WHERE r.redacts = e.event_id) ORDER BY e.stream_ordering DESC LIMIT ?",
+            *args, limit)
+        return [r[0] for r in rows]
+
     # -- media ------------------------------------------------------------------------------------
 
     async def event_contents_with_media(self, room_id: str) -> list[str]:

@@ -243,3 +243,42 @@ class JoinUserTest(AdminTestCase):
         await self.assert_rejected_without_change("POST", path, {}, 400, "M_MISSING_PARAM", token=self.admin)
         await self.assert_rejected_without_change("POST", f"{V1}/join/!unknown:test", {"user_id": "@bob:test"},
                                                   404, "M_NOT_FOUND", token=self.admin)
+
+
+class RedactUserEventsTest(AdminTestCase):
+    async def _status(self, redact_id: str) -> dict:
+        for _ in range(200):
+            r = await self.get(f"{V1}/user/redact_status/{redact_id}", token=self.admin)
+            if r.json["status"] in ("complete", "failed"):
+                return r.json
+            await self.pump(5)
+        raise AssertionError("the redaction never finished")
+
+    async def _bodies(self, room_id: str) -> list:
+        r = await self.get(f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b", token=self.alice)
+        return [e["content"].get("body") for e in r.json["chunk"] if e["type"] == "m.room.message"]
+
+    async def test_redact_as_the_user_then_as_the_admin(self) -> None:
+        bob = (await self.register("bob"))["access_token"]
+        room_id = await self.create_room(self.alice, preset="public_chat")
+        await self.join(bob, room_id)
+        for i in range(3):
+            await self.send_text(bob, room_id, f"spam {i}", f"s{i}")
+        await self.send_text(self.alice, room_id, "fine", "a1")
+        path = f"{V1}/user/@bob:test/redact"
+        await self.assert_admin_only("POST", path, {"rooms": []})
+        await self.assert_rejected_without_change("POST", path, {}, 400, "M_MISSING_PARAM", token=self.admin)
+        await self.assert_rejected_without_change("POST", path, {"rooms": ["nonsense"]}, 400, "M_INVALID_PARAM",
+                                                  token=self.admin)
+        await self.assert_rejected_without_change("POST", f"{V1}/user/@nobody:test/redact", {"rooms": []}, 404,
+                                                  "M_NOT_FOUND", token=self.admin)
+        r = await self.post(path, {"rooms": [], "reason": "spam", "limit": 2}, token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(await self._status(r.json["redact_id"]), {"status": "complete", "failed_redactions": {}})
+        self.assertEqual(await self._bodies(room_id), ["fine", None, None, "spam 0"])  # the newest two
+        # Bob has left: the admin (not in the room) cannot redact; the failures are listed.
+        await self.post(f"/_matrix/client/v3/rooms/{room_id}/leave", {}, token=bob)
+        r = await self.post(path, {"rooms": [room_id]}, token=self.admin)
+        status = await self._status(r.json["redact_id"])
+        self.assertEqual((status["status"], len(status["failed_redactions"])), ("complete", 1))
+        self.assert_error(await self.get(f"{V1}/user/redact_status/nope", token=self.admin), 404, "M_NOT_FOUND")

@@ -36,6 +36,14 @@ DELETE_BODY = Validator({
         "force_purge": {"type": "boolean"},
     },
 })
+REDACT_BODY = Validator({
+    "type": "object", "required": ["rooms"],
+    "properties": {"rooms": {"type": "array", "items": {"type": "string"}, "maxItems": 10000},
+                   "reason": {"type": "string", "maxLength": 1000},
+                   "limit": {"type": "integer", "minimum": 1, "maximum": 100000},
+                   "use_admin": {"type": "boolean"},
+                   "after_ts": {"type": "integer", "minimum": 0}, "before_ts": {"type": "integer", "minimum": 0}},
+})
 JOIN_BODY = Validator({"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "string"}}})
 MAKE_ADMIN_BODY = Validator({"type": "object", "properties": {"user_id": {"type": "string"}}})
 
@@ -162,8 +170,28 @@ class JoinRoomServlet(RestServlet):
                                                                             body["user_id"])}
 
 
+class RedactUserServlet(RestServlet):
+    PATTERNS = admin_patterns("/user/(?P<user_id>[^/]+)/redact")
+
+    async def on_POST(self, request: HomeserverRequest, user_id: str) -> tuple[int, Any]:
+        requester = await self.auth_admin(request)
+        body = parse_json_object(request, REDACT_BODY)
+        redact_id = await self.hs.room_admin_handler.redact_user_events(
+            requester.user_id, user_id, body["rooms"], body.get("reason"), body.get("limit", 1000),
+            body.get("use_admin", False), body.get("after_ts"), body.get("before_ts"))
+        return 200, {"redact_id": redact_id}
+
+
+class RedactStatusServlet(RestServlet):
+    PATTERNS = admin_patterns("/user/redact_status/(?P<redact_id>[^/]+)")
+
+    async def on_GET(self, request: HomeserverRequest, redact_id: str) -> tuple[int, Any]:
+        await self.auth_admin(request)
+        return 200, self.hs.room_admin_handler.user_redaction_status(redact_id)
+
+
 def register_servlets(hs: Any, router: Router) -> None:
-    for servlet in (JoinRoomServlet, RoomsServlet, RoomServlet, DeleteRoomServlet, DeleteStatusServlet, RoomDeleteStatusServlet,
+    for servlet in (RedactStatusServlet, RedactUserServlet, JoinRoomServlet, RoomsServlet, RoomServlet, DeleteRoomServlet, DeleteStatusServlet, RoomDeleteStatusServlet,
                     MembersServlet, StateServlet, MessagesServlet, BlockServlet, MakeRoomAdminServlet,
                     ForwardExtremitiesServlet):
         router.register(servlet(hs))
