@@ -69,6 +69,17 @@ class RoomAdminHandler:
             logger.warning("%d room deletion(s) were cut short by a restart and are marked failed", failed)
         await self._store.delete_old_deletions(now - DELETION_STATUS_KEPT_MS)
 
+    def _track(self, job_id: str, running: defer.Deferred) -> None:
+        """Keep a background job until it ends (drain() waits for it). The jobs catch their own
+        errors."""
+        self._running[job_id] = running
+
+        def done(result: object) -> object:
+            self._running.pop(job_id, None)
+            return result
+
+        running.addBoth(done)
+
     async def drain(self) -> None:
         """Wait for the deletions under way (shutdown)."""
         for running in list(self._running.values()):
@@ -145,10 +156,27 @@ class RoomAdminHandler:
         delete_id = secrets.token_urlsafe(12)
         if not await self._store.add_deletion(delete_id, room_id, requester, params, self._clock.time_msec()):
             raise MatrixError(400, Codes.UNKNOWN, "A deletion of this room is already in progress")
-        running = defer.ensureDeferred(self._run_deletion(delete_id, room_id, requester, params))
-        self._running[delete_id] = running
-        running.addBoth(lambda _: self._running.pop(delete_id, None))
+        self._track(delete_id, defer.ensureDeferred(self._run_deletion(delete_id, room_id, requester, params)))
         return delete_id
+
+    async def delete_now(self, requester: str, room_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The v1 (synchronous) delete: the same work, answered when done with its result. A room
+        unknown here is only blocked (with `block`), as Synapse does."""
+        check_room_id(room_id)
+        if not await self._store.room_exists(room_id):
+            if not params.get("block", False):
+                raise MatrixError(400, Codes.INVALID_PARAM, "Unknown room: only block it, with block: true")
+            await self._store.block_room(room_id, requester, self._clock.time_msec())
+            return {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [], "new_room_id": None}
+        delete_id = await self.schedule_deletion(requester, room_id, params)
+        running = self._running.get(delete_id)
+        if running is not None:
+            await running
+        deletion = await self._store.get_deletion(delete_id)
+        assert deletion is not None
+        if deletion.status == "failed":
+            raise MatrixError(400, Codes.UNKNOWN, deletion.error or "The deletion failed")
+        return deletion.to_json()["shutdown_room"]
 
     async def _run_deletion(self, delete_id: str, room_id: str, requester: str, params: dict[str, Any]) -> None:
         result: dict[str, Any] = {"kicked_users": [], "failed_to_kick_users": [], "local_aliases": [],
@@ -310,10 +338,8 @@ class RoomAdminHandler:
         self._user_redactions = {k: v for k, v in self._user_redactions.items()
                                  if v[2] is None or now - v[2] < DELETION_STATUS_KEPT_MS}
         self._user_redactions[redact_id] = ("scheduled", {}, None)
-        running = defer.ensureDeferred(self._redact_user_events(redact_id, requester, user_id, rooms, reason, limit,
-                                                                use_admin, after_ts, before_ts))
-        self._running[redact_id] = running
-        running.addBoth(lambda _: self._running.pop(redact_id, None))
+        self._track(redact_id, defer.ensureDeferred(self._redact_user_events(
+            redact_id, requester, user_id, rooms, reason, limit, use_admin, after_ts, before_ts)))
         return redact_id
 
     async def _redact_user_events(self, redact_id: str, requester: str, user_id: str, rooms: list[str],

@@ -282,3 +282,19 @@ class RedactUserEventsTest(AdminTestCase):
         status = await self._status(r.json["redact_id"])
         self.assertEqual((status["status"], len(status["failed_redactions"])), ("complete", 1))
         self.assert_error(await self.get(f"{V1}/user/redact_status/nope", token=self.admin), 404, "M_NOT_FOUND")
+
+
+class DeleteRoomV1Test(AdminTestCase):
+    async def test_synchronous_delete_and_blocking_unknown_rooms(self) -> None:
+        room_id = await self.create_room(self.alice, name="Old")
+        r = await self.request("DELETE", f"{V1}/rooms/{room_id}", {}, token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(r.json, {"kicked_users": ["@alice:test"], "failed_to_kick_users": [], "local_aliases": [],
+                                  "new_room_id": None})
+        self.assert_error(await self.get(f"{V1}/rooms/{room_id}", token=self.admin), 404, "M_NOT_FOUND")
+        await self.assert_rejected_without_change("DELETE", f"{V1}/rooms/!unknown:remote", {}, 400,
+                                                  "M_INVALID_PARAM", token=self.admin)
+        r = await self.request("DELETE", f"{V1}/rooms/!unknown:remote", {"block": True}, token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual((await self.get(f"{V1}/rooms/!unknown:remote/block", token=self.admin)).json["block"], True)
+        await self.assert_admin_only("DELETE", f"{V1}/rooms/{room_id}", {})

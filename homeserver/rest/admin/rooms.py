@@ -70,6 +70,12 @@ class RoomServlet(RestServlet):
         await self.auth_admin(request)
         return 200, await self.hs.room_admin_handler.room_details(room_id)
 
+    async def on_DELETE(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
+        """v1: synchronous, answers with the result."""
+        requester = await self.auth_admin(request)
+        body = parse_json_object(request, DELETE_BODY)
+        return 200, await self.hs.room_admin_handler.delete_now(requester.user_id, room_id, body)
+
 
 class DeleteRoomServlet(RestServlet):
     PATTERNS = admin_patterns(f"/rooms/{ROOM}", "v2")
