@@ -121,8 +121,8 @@ class UserAdminHandler:
             return 201, await self._create(user_id, body, password)
         if user_id == requester and body.get("admin") is False:
             raise MatrixError(400, Codes.INVALID_PARAM, "You may not demote yourself")
-        if user_id == requester and body.get("deactivated") is True:
-            raise MatrixError(400, Codes.INVALID_PARAM, "You may not deactivate yourself here")
+        if user_id == requester and (body.get("deactivated") is True or body.get("locked") is True):
+            raise MatrixError(400, Codes.INVALID_PARAM, "You may not deactivate or lock yourself here")
         if body.get("deactivated") is False and user.deactivated and password is None \
                 and self._passwords.enabled:
             raise MatrixError(400, Codes.MISSING_PARAM, "A password is needed to reactivate a user")

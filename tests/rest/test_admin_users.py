@@ -118,8 +118,9 @@ class QueryAndModifyUserTest(AdminTestCase):
                                                   "M_INVALID_USERNAME", token=self.admin)
         await self.assert_rejected_without_change("PUT", f"{V2}/users/@x:elsewhere", {}, 400, "M_INVALID_PARAM",
                                                   token=self.admin)
-        await self.assert_rejected_without_change("PUT", f"{V2}/users/@admin:test", {"admin": False}, 400,
-                                                  "M_INVALID_PARAM", token=self.admin)
+        for body in ({"admin": False}, {"locked": True}, {"deactivated": True}):
+            await self.assert_rejected_without_change("PUT", f"{V2}/users/@admin:test", body, 400,
+                                                      "M_INVALID_PARAM", token=self.admin)
         await self.assert_rejected_without_change("PUT", path, None, 400, "M_NOT_JSON", token=self.admin,
                                                   raw_body=b"{not json")
 
