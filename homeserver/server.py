@@ -96,7 +96,7 @@ from homeserver.handlers.voip import TurnHandler
 from homeserver.notifier import Notifier
 from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
-from homeserver.ratelimit import RateLimiter
+from homeserver.ratelimit import MembershipLimiters, RateLimiter
 from homeserver.rest import media, openid, well_known
 from homeserver.rest.admin import accounts as admin_accounts
 from homeserver.rest.admin import federation as admin_federation
@@ -304,6 +304,24 @@ class HomeServer:
         self.login_failed_limiter = RateLimiter(self.clock, config.rc_login_failed_attempts)
         self.message_limiter = RateLimiter(self.clock, config.rc_message)
         self.delayed_event_mgmt_limiter = RateLimiter(self.clock, config.rc_delayed_event_mgmt)
+        self.membership_limiters = MembershipLimiters(
+            join_local=RateLimiter(self.clock, config.rc_joins_local),
+            join_remote=RateLimiter(self.clock, config.rc_joins_remote),
+            join_per_room=RateLimiter(self.clock, config.rc_joins_per_room),
+            invite_per_room=RateLimiter(self.clock, config.rc_invites_per_room),
+            invite_per_user=RateLimiter(self.clock, config.rc_invites_per_user),
+            invite_per_issuer=RateLimiter(self.clock, config.rc_invites_per_issuer),
+            room_creation=RateLimiter(self.clock, config.rc_room_creation),
+        )
+        self.presence_limiter = RateLimiter(self.clock, config.rc_presence_per_user)
+        self.key_requests_limiter = RateLimiter(self.clock, config.rc_key_requests)
+        self.media_create_limiter = RateLimiter(self.clock, config.rc_media_create)
+        # Both per client IP address and per address being validated (the 3PID endpoints use it).
+        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
+        # Redactions of other users' events; rc_message when rc_admin_redaction is not set. The
+        # admin API's own redactions (e.g. of all of a user's events) may take from it too.
+        self.admin_redaction_limiter = RateLimiter(self.clock, config.rc_admin_redaction) \
+            if config.rc_admin_redaction is not None else self.message_limiter
 
         # handlers
         self.passwords = PasswordHandler(config, self.cpu_pool)
@@ -360,10 +378,13 @@ class HomeServer:
                                                      self.federation_api)
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
                                                          self.users_store, self.directory_handler,
-                                                         self.event_persister, self.remote_join_handler)
+                                                         self.event_persister, self.remote_join_handler,
+                                                         self.membership_limiters)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store, self.directory_handler,
-                                                     self.remote_join_handler, blocked_rooms=self.room_admin_store)
+                                                     self.remote_join_handler, self.membership_limiters,
+                                                     blocked_rooms=self.room_admin_store)
+        self.event_persister.add_listener(self.room_member_handler.on_event_persisted)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
@@ -390,7 +411,7 @@ class HomeServer:
                                                  backfill=self.backfill_handler)
         self.federation_membership_handler = FederationMembershipHandler(
             config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
-            self.event_persister, self.users_store)
+            self.event_persister, self.users_store, self.membership_limiters.invite_per_user)
         self.federation_event_handler = FederationEventHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.event_creation_handler,
             self.event_checker,
@@ -422,14 +443,16 @@ class HomeServer:
         })
         self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
                                                 self.events_store, self.users_store, self.notifier,
-                                                self.presence_store, edus=self.federation_sender)
+                                                self.presence_store, edus=self.federation_sender,
+                                                limiter=self.presence_limiter)
         self.federation_event_handler.edu_handlers["m.presence"] = self.presence_handler.on_remote_presence
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
                                                         self.push_rules_handler, self.account_data_store)
         self._build_push(config, reactor)
         self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
                                                  self.devices_store, self.notifier,
-                                                 config.max_to_device_message_size, edus=self.federation_sender)
+                                                 config.max_to_device_message_size, edus=self.federation_sender,
+                                                 key_requests_limiter=self.key_requests_limiter)
         self.key_backup_handler = KeyBackupHandler(self.key_backup_store)
         self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier, self.events_store,
                                                        config.server_name, edus=self.federation_sender)
@@ -452,7 +475,8 @@ class HomeServer:
                                         self.push_rules_handler, self.presence_handler,
                                         self.notification_counter, to_device=self.to_device_handler,
                                         device_lists=self.device_lists_handler, e2e_keys=self.e2e_keys_handler)
-        self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
+        self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler,
+                                                  self.message_limiter, self.admin_redaction_limiter)
         self.search_handler = SearchHandler(self.search_store, self.events_store, self.state_groups_store,
                                             self.visibility, self.room_read_handler, self.account_data_store)
         self.initial_sync_handler = InitialSyncHandler(self.events_store, self.room_read_handler,

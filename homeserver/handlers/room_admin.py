@@ -213,7 +213,7 @@ class RoomAdminHandler:
                                               displayname=UserID.parse(new_room_user_id).localpart)
             new_room_id = await self._creation.create_room(new_room_user_id, {
                 "preset": "public_chat", "name": params.get("room_name") or DEFAULT_ROOM_NAME,
-                "power_level_content_override": {"users_default": -10}})
+                "power_level_content_override": {"users_default": -10}}, ratelimit=False)
             await self._creator.send(new_room_user_id, new_room_id, "m.room.message",
                                      {"msgtype": "m.text", "body": params.get("message") or DEFAULT_MESSAGE})
             result["new_room_id"] = new_room_id
@@ -362,7 +362,8 @@ class RoomAdminHandler:
                 for event_id in event_ids:
                     try:
                         await self._redactions.redact(sender, room_id, event_id, reason,
-                                                      (sender, f"admin-redact-{redact_id}", event_id))
+                                                      (sender, f"admin-redact-{redact_id}", event_id),
+                                                      ratelimit=False)
                     except MatrixError as e:
                         failed[event_id] = e.msg
         except Exception:

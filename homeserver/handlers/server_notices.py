@@ -103,7 +103,7 @@ class ServerNoticesHandler:
         if settings.get("room_avatar_url"):
             body["initial_state"] = [{"type": "m.room.avatar", "state_key": "",
                                       "content": {"url": settings["room_avatar_url"]}}]
-        room_id = await self._creation.create_room(system, body)
+        room_id = await self._creation.create_room(system, body, ratelimit=False)
         await self._members.update_membership(system, room_id, user_id, "invite")
         await self._tags.set_tag(user_id, user_id, room_id, SERVER_NOTICE_TAG, {})
         if settings.get("auto_join"):
