@@ -1,2 +1,0 @@
--- local placeholder (not committed)
-CREATE TABLE placeholder_028 (x INTEGER);
