@@ -57,6 +57,7 @@ from homeserver.handlers.media.config import MediaConfig
 from homeserver.handlers.media.remote import REMOTE_MEDIA_TIMEOUT_S, RemoteMediaFetcher
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
+from homeserver.handlers.media_admin import MediaAdminHandler
 from homeserver.handlers.mutual_rooms import MutualRoomsHandler
 from homeserver.handlers.notification_list import NotificationListHandler
 from homeserver.handlers.notifications import NotificationCounter
@@ -76,11 +77,13 @@ from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
 from homeserver.handlers.remote_device_lists import RemoteDeviceListsHandler
 from homeserver.handlers.remote_joins import RemoteJoinHandler
+from homeserver.handlers.room_admin import RoomAdminHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.room_send import RoomSendHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
+from homeserver.handlers.server_notices import ServerNoticesHandler
 from homeserver.handlers.sessions import SessionHandler
 from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
@@ -89,6 +92,7 @@ from homeserver.handlers.threepids import ThreepidHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
 from homeserver.handlers.upgrade_settings import UpgradeSettingsHandler
+from homeserver.handlers.user_admin import UserAdminHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
@@ -99,8 +103,11 @@ from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import MembershipLimiters, RateLimiter
 from homeserver.rest import media, openid, well_known
+from homeserver.rest.admin import accounts as admin_accounts
 from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
+from homeserver.rest.admin import rooms as admin_rooms
+from homeserver.rest.admin import server as admin_server
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
     account,
@@ -164,14 +171,17 @@ from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.remote_device_lists import RemoteDeviceListsStore
+from homeserver.storage.room_admin import RoomAdminStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
+from homeserver.storage.server_notices import ServerNoticesStore
 from homeserver.storage.state_groups import StateGroupsStore
 from homeserver.storage.threepids import ThreepidsStore
 from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
+from homeserver.storage.user_admin import UserAdminStore
 from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.cpu_pool import CpuPool
@@ -271,6 +281,9 @@ class HomeServer:
         self.server_keys_store = ServerKeysStore(self.database)
         self.destinations_store = DestinationsStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
+        self.user_admin_store = UserAdminStore(self.database)
+        self.room_admin_store = RoomAdminStore(self.database, config.server_name)
+        self.server_notices_store = ServerNoticesStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
         self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
@@ -388,7 +401,8 @@ class HomeServer:
                                                          self.membership_limiters)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store, self.directory_handler,
-                                                     self.remote_join_handler, self.membership_limiters)
+                                                     self.remote_join_handler, self.membership_limiters,
+                                                     blocked_rooms=self.room_admin_store)
         self.event_persister.add_listener(self.room_member_handler.on_event_persisted)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
@@ -401,7 +415,7 @@ class HomeServer:
             self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, self.federation_api))
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_send_handler = RoomSendHandler(self.event_creation_handler, self.relations_handler,
-                                                 self.directory_handler)
+                                                 self.directory_handler, self.users_store)
         self.delayed_events_handler = DelayedEventsHandler(
             DelayedEventSettings(config.max_event_delay_ms, config.max_delayed_events_per_user), self.clock,
             self.delayed_events_store, self.events_store, self.room_send_handler, self.delayed_event_mgmt_limiter)
@@ -511,6 +525,22 @@ class HomeServer:
             media_config.max_upload_size)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
                                                 self.media_store, self.cpu_pool, remote_media)
+        self.user_admin_handler = UserAdminHandler(
+            config.server_name, self.clock, self.users_store, self.user_admin_store, self.passwords,
+            self.account_handler, self.profile_handler, self.session_handler, self.devices_store, self.device_handler,
+            self.events_store, self.media_repository, self.pusher_handler, self.account_data_store,
+            self.registration_handler)
+        self.room_admin_handler = RoomAdminHandler(
+            config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
+            self.room_read_handler, self.room_member_handler, self.room_creation_handler,
+            self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store,
+            self.redaction_handler)
+        self.server_notices_handler = ServerNoticesHandler(
+            config.server_notices, config.server_name, self.clock, self.users_store, self.server_notices_store,
+            self.events_store, self.room_creation_handler, self.room_member_handler, self.event_creation_handler,
+            self.tags_handler)
+        self.media_admin_handler = MediaAdminHandler(config.server_name, self.media_store, self.media_repository,
+                                                     self.room_admin_store, self.users_store)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
@@ -587,7 +617,7 @@ class HomeServer:
                        relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, admin_accounts, admin_rooms, admin_server, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router
@@ -626,6 +656,7 @@ class HomeServer:
         if self.mailer is not None:
             self.mailer.start()  # sends what the outbox kept over a restart
         self.email_notifier.start()
+        await self.room_admin_handler.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -664,6 +695,7 @@ class HomeServer:
         if self.mailer is not None:
             self.mailer.stop()
         await self._run_logged("stop delayed events", self.delayed_events_handler.stop)
+        await self._run_logged("finish room deletions", self.room_admin_handler.drain)
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)
         await self._run_logged("finish copying settings to upgraded rooms", self.upgrade_settings_handler.drain)

@@ -43,6 +43,7 @@ ACCOUNT_TABLES = [
     "e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys", "e2e_cross_signing_keys", "e2e_signatures",
     "device_lists_stream",
     "event_search", "user_directory", "user_directory_terms", "user_directory_rooms", "user_directory_rebuild",
+    "blocked_rooms", "room_deletions", "server_notice_rooms",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}

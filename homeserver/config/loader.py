@@ -15,6 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from homeserver.api.errors import MatrixError
+from homeserver.api.identifiers import check_new_localpart
 from homeserver.config.email import EmailConfigError, EmailSettings
 from homeserver.config.synapse_keys import SYNAPSE_NESTED_KEYS, SYNAPSE_TOP_LEVEL_KEYS
 from homeserver.federation.tls import FederationTls
@@ -358,6 +360,13 @@ class Config:
         self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
         self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
         self.require_auth_for_profile_requests: bool = raw["require_auth_for_profile_requests"]
+        # The server_notices section as written (with its defaults), or None when notices are off.
+        self.server_notices: dict[str, Any] | None = raw["server_notices"]
+        if self.server_notices is not None:
+            try:
+                check_new_localpart(self.server_notices["system_mxid_localpart"], self.server_name)
+            except MatrixError as e:
+                raise ConfigError(f"Config error at server_notices.system_mxid_localpart: {e.msg}") from None
         self.limit_profile_requests_to_users_who_share_rooms: bool = \
             raw["limit_profile_requests_to_users_who_share_rooms"]
         push = raw["push"]

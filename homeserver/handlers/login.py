@@ -50,6 +50,8 @@ class LoginHandler:
         user = await self._users.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(403, Codes.USER_DEACTIVATED, "This account has been deactivated")
+        if user.locked:
+            raise MatrixError(401, Codes.USER_LOCKED, "This account has been locked", soft_logout=True)
         result = await self._sessions.create_session(
             user_id, body.get("device_id"), body.get("initial_device_display_name"),
             bool(body.get("refresh_token")),

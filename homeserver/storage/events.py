@@ -127,6 +127,25 @@ class EventsStore:
             version = self._room_versions[room_id] = KNOWN_ROOM_VERSIONS[rows[0][0]]
         return version
 
+    def forget_purged_room(self, room_id: str, event_ids: list[str], user_ids: list[str]) -> None:
+        """Drop what the caches hold of a room whose rows were all deleted (admin API purge),
+        with its events and the memberships of `user_ids`."""
+        self._room_versions.pop(room_id, None)
+        for cache in (self._current_state, self._room_members, self._latest_positions, self._extremities):
+            cache.pop(room_id)
+        for user_id in user_ids:
+            self._user_memberships.pop(user_id)
+        for event_id in event_ids:
+            self._event_cache.pop(event_id)
+            self._positions.pop(event_id)
+            self._redacted_cache.pop(event_id)
+        self._committed_ranges.clear()
+        self._event_at_position.clear()
+
+    def forget_forward_extremities(self, room_id: str) -> None:
+        """The room's forward extremities changed outside a persist (admin API)."""
+        self._extremities.pop(room_id)
+
     # -- persisting -----------------------------------------------------------------------------
 
     async def persist_event(
