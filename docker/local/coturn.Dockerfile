@@ -1,0 +1,12 @@
+# For machines that cannot pull images (this project's CI): coturn from Debian's package, run
+# like the official `coturn/coturn` image (arguments starting with `-` go to turnserver; runs as
+# nobody; turnutils_* beside it). docker-compose.local.yml uses it.
+FROM debian:bookworm-slim
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+    && apt-get update -qq && apt-get install -y -qq --no-install-recommends coturn >/dev/null \
+    && mkdir -p /var/lib/coturn && chown nobody:nogroup /var/lib/coturn
+USER nobody:nogroup
+VOLUME /var/lib/coturn
+EXPOSE 3478 3478/udp
+ENTRYPOINT ["turnserver"]
