@@ -21,6 +21,8 @@ $HOMESERVER_DATA_DIR) and this script adapts it to a container from the environm
     ENABLE_REGISTRATION         "true" opens sign-up on the web client, with a registration token
                                 (`registration_requires_token`; tokens from the admin API)
     HTTP_PORT                   the port the server listens on in the container (default 8008)
+    X_FORWARDED                 "true" when only a reverse proxy reaches the port: client addresses
+                                are read from X-Forwarded-For (default false)
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ def _env(env: dict[str, str], name: str, default: str | None = None) -> str | No
     return value or default
 
 
+def _true(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
 def _yaml_scalar(value: object) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 16).split("\n")[0]
 
@@ -61,8 +67,11 @@ def adapt_config(text: str, env: dict[str, str]) -> str:
     """The config `homeserver generate-config` wrote, changed for a container from `env`: the
     listener on all interfaces, the database, public_baseurl, TURN and registration settings."""
     port = int(_env(env, "HTTP_PORT", "8008"))
-    text = _replace_once(text, r"^  - port: \d+\n    bind_addresses: \['127\.0\.0\.1'\]\n",
-                         f"  - port: {port}\n    bind_addresses: ['0.0.0.0']\n", "the listener")
+    forwarded = "true" if _true(_env(env, "X_FORWARDED")) else "false"
+    text = _replace_once(text, r"^  - port: \d+\n    bind_addresses: \['127\.0\.0\.1'\]\n    type: http\n"
+                         r"    x_forwarded: false\n",
+                         f"  - port: {port}\n    bind_addresses: ['0.0.0.0']\n    type: http\n"
+                         f"    x_forwarded: {forwarded}\n", "the listener")
     baseurl = _env(env, "PUBLIC_BASEURL")
     if baseurl:
         text = _replace_once(text, r"^#? ?public_baseurl: .*?$", "public_baseurl: " + _yaml_scalar(baseurl),
@@ -100,7 +109,7 @@ def adapt_config(text: str, env: dict[str, str]) -> str:
         if turn_secret:
             extra.append(f"turn_shared_secret: {_yaml_scalar(turn_secret)}\n")
         extra.append("turn_user_lifetime: 1d\n")
-    if (_env(env, "ENABLE_REGISTRATION", "false") or "").lower() in ("1", "true", "yes"):
+    if _true(_env(env, "ENABLE_REGISTRATION")):
         text = _replace_once(text, r"^enable_registration: false$",
                              "enable_registration: true\nregistration_requires_token: true", "enable_registration")
     if extra:

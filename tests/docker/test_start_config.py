@@ -40,6 +40,7 @@ class StartConfigTest(unittest.TestCase):
         config, text = self.adapted({"SERVER_NAME": "example.com"})
         self.assertEqual(config.listeners[0]["bind_addresses"], ["0.0.0.0"])
         self.assertEqual(config.listeners[0]["port"], 8008)
+        self.assertFalse(config.listeners[0]["x_forwarded"])
         self.assertEqual(config.database_name, "sqlite3")
         self.assertEqual(config.database_args["database"], os.path.join(self.dir, "homeserver.db"))
         self.assertEqual(config.public_baseurl, "https://example.com/")
@@ -53,9 +54,10 @@ class StartConfigTest(unittest.TestCase):
             "POSTGRES_HOST": "postgres", "POSTGRES_PASSWORD": "p@ss: 'word'", "POSTGRES_DB": "hs",
             "TURN_URIS": "turn:turn.example.com:3478?transport=udp, turn:turn.example.com:3478?transport=tcp",
             "TURN_SHARED_SECRET": "s3cret#x", "REGISTRATION_SHARED_SECRET": "reg: secret",
-            "ENABLE_REGISTRATION": "true", "HTTP_PORT": "8080",
+            "ENABLE_REGISTRATION": "true", "HTTP_PORT": "8080", "X_FORWARDED": "true",
         })
         self.assertEqual(config.listeners[0]["port"], 8080)
+        self.assertTrue(config.listeners[0]["x_forwarded"])
         self.assertEqual(config.public_baseurl, "https://matrix.example.com/")
         self.assertEqual(config.database_name, "psycopg2")
         self.assertEqual(config.database_args["host"], "postgres")
