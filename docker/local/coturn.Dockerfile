@@ -2,9 +2,8 @@
 # like the official `coturn/coturn` image (arguments starting with `-` go to turnserver; runs as
 # nobody; turnutils_* beside it). docker-compose.local.yml uses it.
 FROM debian:bookworm-slim
-RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
-    rm -f /etc/apt/apt.conf.d/docker-clean \
-    && apt-get update -qq && apt-get install -y -qq --no-install-recommends coturn >/dev/null \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends coturn >/dev/null \
+    && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /var/lib/coturn && chown nobody:nogroup /var/lib/coturn
 USER nobody:nogroup
 VOLUME /var/lib/coturn

@@ -2,9 +2,8 @@
 # started like the official `postgres` image (POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB,
 # POSTGRES_INITDB_ARGS; data in /var/lib/postgresql/data). docker-compose.local.yml uses it.
 FROM debian:bookworm-slim
-RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
-    rm -f /etc/apt/apt.conf.d/docker-clean \
-    && apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null \
+    && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /var/lib/postgresql/data /var/run/postgresql \
     && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
 COPY --chmod=755 postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint.sh
