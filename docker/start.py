@@ -33,8 +33,6 @@ import subprocess
 import sys
 import urllib.request
 
-import yaml
-
 CONFIG_PATH = os.environ.get("HOMESERVER_CONFIG_PATH", "/data/homeserver.yaml")
 DATA_DIR = os.environ.get("HOMESERVER_DATA_DIR", "/data")
 
@@ -53,6 +51,8 @@ def _true(value: str | None) -> bool:
 
 
 def _yaml_scalar(value: object) -> str:
+    import yaml  # here, not at the top: the health check runs every few seconds and needs none of it
+
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 16).split("\n")[0]
 
 
