@@ -9,7 +9,8 @@ registers users over HTTP at the web client's origin and with `register-user` in
 sends a message, takes the stack down and up again (volumes kept) and reads the message back,
 allocates a TURN relay from coturn with the credentials from /voip/turnServer, and finally
 removes the containers, network and volumes it made (`down -v`). Images are kept, so that the
-next run builds from cache. The tests run in name order and share one stack.
+next run builds from cache (the untagged ones a rebuild replaced are pruned). The tests run in
+name order and share one stack.
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ class Stack:
         if self.up:
             self.up = False
             self.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=300, check=False)
+            # The images stay for the next run's cache; those a rebuild replaced (untagged) go.
+            subprocess.run(["docker", "image", "prune", "-f", "--filter", "label=io.homeserver.local-build"],
+                           capture_output=True, timeout=120)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
