@@ -110,9 +110,8 @@ fi
 # images, brings PostgreSQL, the homeserver and coturn up, registers, sends, restarts, allocates a
 # TURN relay, and removes what it made (tests/docker/test_compose.py; it runs
 # ../shared/tools/docker-setup.sh to install and start Docker).
-echo "== docker compose stack"
 rm -f "$LOGS/docker-timings.txt"
-run_trial docker HOMESERVER_TEST_DOCKER=1 HOMESERVER_TEST_DOCKER_TIMINGS="$LOGS/docker-timings.txt" -- tests.docker.test_compose
+run_trial docker-compose HOMESERVER_TEST_DOCKER=1 HOMESERVER_TEST_DOCKER_TIMINGS="$LOGS/docker-timings.txt" -- tests.docker.test_compose
 cat "$LOGS/docker-timings.txt" 2>/dev/null
 
 echo
