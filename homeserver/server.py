@@ -145,6 +145,7 @@ from homeserver.rest.client import (
 from homeserver.rest.client import (
     filter as filters,
 )
+from homeserver.rest.health import HealthCheckRoot
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.rest.web_client import RootResource, WebClientResource
 from homeserver.storage.account_data import AccountDataStore
@@ -627,6 +628,7 @@ class HomeServer:
         root: Resource = MatrixResource(self.build_router(resources), self.cpu_pool)
         if self.config.web_client_enabled and "client" in resources:
             root = RootResource(root, WebClientResource(self.config.web_client_path))
+        root = HealthCheckRoot(root)
         site = MatrixSite(root, self.config.max_request_body_size, self.config.max_upload_size, x_forwarded)
         site.upload_spool_dir = self.media_repository.files.tmp_dir
         return site

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 # Where `npm run build` in clients/web puts the bundled client, in a source checkout.
 DEFAULT_WEB_CLIENT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "web", "dist")
+# An install that keeps the built client elsewhere (the Docker image) names it in this variable;
+# `web_client.path` in the config still wins.
+WEB_CLIENT_PATH_ENV = "HOMESERVER_WEB_CLIENT_PATH"
 
 
 class ConfigError(Exception):
@@ -403,7 +406,8 @@ class Config:
         except TlsConfigError as e:
             raise ConfigError(f"Config error at push.extra_ca_certificates: {e}") from None
         self.web_client_enabled: bool = raw["web_client"]["enabled"]
-        self.web_client_path = self.path(raw["web_client"]["path"] or DEFAULT_WEB_CLIENT_PATH)
+        self.web_client_path = self.path(raw["web_client"]["path"] or os.environ.get(WEB_CLIENT_PATH_ENV)
+                                         or DEFAULT_WEB_CLIENT_PATH)
 
     def path(self, p: str) -> str:
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.config_dir, p))
