@@ -530,7 +530,7 @@ class HomeServer:
             config.server_name, self.clock, self.users_store, self.user_admin_store, self.passwords,
             self.account_handler, self.profile_handler, self.session_handler, self.devices_store, self.device_handler,
             self.events_store, self.media_repository, self.pusher_handler, self.account_data_store,
-            self.registration_handler)
+            self.registration_handler, self.threepid_handler)
         self.room_admin_handler = RoomAdminHandler(
             config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
             self.room_read_handler, self.room_member_handler, self.room_creation_handler,

@@ -251,5 +251,36 @@ class ThreepidHandler:
         for t in await self._store.get_user_threepids(user_id):
             await self.remove(user_id, t.medium, t.address)
 
+    # -- for the admin API -----------------------------------------------------------------------
+
+    async def checked_for_admin(self, user_id: str, wanted: list[dict[str, str]]) -> list[tuple[str, str]]:
+        """(medium, address) of an admin's `threepids` list, each an e-mail address no other
+        account holds (400 otherwise); allowed_local_3pids does not bind an admin."""
+        checked = []
+        for item in wanted:
+            if item["medium"] != "email":
+                raise MatrixError(400, Codes.INVALID_PARAM, f"Unsupported medium {item['medium']!r}: only email")
+            address = canonical_email(item["address"])
+            owner = await self._store.get_owner("email", address)
+            if owner is not None and owner != user_id:
+                raise MatrixError(400, Codes.THREEPID_IN_USE, f"{address} is bound to another account")
+            checked.append(("email", address))
+        return checked
+
+    async def set_by_admin(self, user_id: str, wanted: list[tuple[str, str]]) -> None:
+        """Make the account's third-party IDs exactly `wanted` (from checked_for_admin)."""
+        now = self._clock.time_msec()
+        for t in await self._store.get_user_threepids(user_id):
+            if (t.medium, t.address) not in wanted:
+                await self.remove(user_id, t.medium, t.address)
+        held = {(t.medium, t.address) for t in await self._store.get_user_threepids(user_id)}
+        for medium, address in wanted:
+            if (medium, address) in held:
+                continue
+            if not await self._store.add_threepid(user_id, medium, address, now, now):
+                raise MatrixError(400, Codes.THREEPID_IN_USE, f"{address} is bound to another account")
+            for listener in self.bound_listeners:
+                await listener(user_id, medium, address)
+
     async def expire_old_sessions(self) -> None:
         await self._store.delete_sessions_created_before(self._clock.time_msec() - SESSION_RETENTION_MS)

@@ -18,6 +18,7 @@ from homeserver.handlers.profile import ProfileHandler
 from homeserver.handlers.pushers import PusherHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.threepids import ThreepidHandler
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.events import EventsStore
@@ -48,7 +49,7 @@ class UserAdminHandler:
                  passwords: PasswordHandler, accounts: AccountHandler, profiles: ProfileHandler,
                  sessions: SessionHandler, devices: DevicesStore, device_handler: DeviceHandler,
                  events: EventsStore, media: MediaRepository, pushers: PusherHandler,
-                 account_data: AccountDataStore, registration: RegistrationHandler):
+                 account_data: AccountDataStore, registration: RegistrationHandler, threepids: ThreepidHandler):
         self._server_name = server_name
         self._clock = clock
         self._users = users
@@ -64,6 +65,7 @@ class UserAdminHandler:
         self._pushers = pushers
         self._account_data = account_data
         self._registration = registration
+        self._threepids = threepids
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -95,7 +97,9 @@ class UserAdminHandler:
         details = await self._user_admin.get_user(user_id)
         if details is None:
             raise not_found("User not found")
-        return {**details, "threepids": [], "external_ids": [], "appservice_id": None,
+        threepids = [{"medium": t.medium, "address": t.address, "added_at": t.added_at,
+                      "validated_at": t.validated_at} for t in await self._threepids.list_threepids(user_id)]
+        return {**details, "threepids": threepids, "external_ids": [], "appservice_id": None,
                 "consent_server_notice_sent": None, "consent_version": None, "consent_ts": None}
 
     # -- create or modify -------------------------------------------------------------------------
@@ -104,8 +108,9 @@ class UserAdminHandler:
         """PUT /v2/users/<user_id>: 201 and the new account, or 200 and the changed one. Every check
         runs before the first change."""
         self.check_local(user_id)
-        if body.get("threepids"):
-            raise MatrixError(400, Codes.INVALID_PARAM, "This server keeps no third-party IDs: threepids must be []")
+        threepids = None
+        if body.get("threepids") is not None:
+            threepids = await self._threepids.checked_for_admin(user_id, body["threepids"])
         if body.get("external_ids"):
             raise MatrixError(400, Codes.INVALID_PARAM, "This server has no single sign-on: external_ids must be []")
         password = body.get("password")
@@ -118,7 +123,10 @@ class UserAdminHandler:
             raise MatrixError(400, Codes.INVALID_PARAM, "avatar_url must be an mxc:// URI")
         user = await self._users.get_user(user_id)
         if user is None:
-            return 201, await self._create(user_id, body, password)
+            await self._create(user_id, body, password)
+            if threepids is not None:
+                await self._threepids.set_by_admin(user_id, threepids)
+            return 201, await self.user_details(user_id)
         if user_id == requester and body.get("admin") is False:
             raise MatrixError(400, Codes.INVALID_PARAM, "You may not demote yourself")
         if user_id == requester and (body.get("deactivated") is True or body.get("locked") is True):
@@ -127,6 +135,8 @@ class UserAdminHandler:
                 and self._passwords.enabled:
             raise MatrixError(400, Codes.MISSING_PARAM, "A password is needed to reactivate a user")
         await self._modify(user, body, password)
+        if threepids is not None:
+            await self._threepids.set_by_admin(user_id, threepids)
         return 200, await self.user_details(user_id)
 
     async def _create(self, user_id: str, body: dict[str, Any], password: str | None) -> dict[str, Any]:

@@ -95,6 +95,31 @@ class QueryAndModifyUserTest(AdminTestCase):
         r = await self.request("PUT", f"{V2}/users/@dave:test", {"avatar_url": ""}, token=self.admin)
         self.assertIsNone(r.json["avatar_url"])
 
+    async def test_threepids_set_by_an_admin(self) -> None:
+        path = f"{V2}/users/@alice:test"
+        r = await self.request("PUT", path, {"threepids": [{"medium": "email", "address": "Alice@Example.org"}]},
+                               token=self.admin)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertEqual([(t["medium"], t["address"]) for t in r.json["threepids"]], [("email", "alice@example.org")])
+        self.assertIn("validated_at", r.json["threepids"][0])
+        # The account can now log in with it (m.id.thirdparty) and lists it.
+        r = await self.post("/_matrix/client/v3/login", {"type": "m.login.password", "password": "password",
+                                                         "identifier": {"type": "m.id.thirdparty", "medium": "email",
+                                                                        "address": "alice@example.org"}})
+        self.assertEqual((r.code, r.json.get("user_id")), (200, "@alice:test"))
+        r = await self.get("/_matrix/client/v3/account/3pid", token=self.alice)
+        self.assertEqual([t["address"] for t in r.json["threepids"]], ["alice@example.org"])
+        # Another account may not take it; a new user is created with its own.
+        await self.assert_rejected_without_change(
+            "PUT", f"{V2}/users/@eve:test", {"password": "x", "threepids": [
+                {"medium": "email", "address": "alice@example.org"}]}, 400, "M_THREEPID_IN_USE", token=self.admin)
+        r = await self.request("PUT", f"{V2}/users/@eve:test", {"password": "x", "threepids": [
+            {"medium": "email", "address": "eve@example.org"}]}, token=self.admin)
+        self.assertEqual((r.code, [t["address"] for t in r.json["threepids"]]), (201, ["eve@example.org"]))
+        # An empty list removes them.
+        r = await self.request("PUT", path, {"threepids": []}, token=self.admin)
+        self.assertEqual((r.code, r.json["threepids"]), (200, []))
+
     async def test_deactivate_and_reactivate_through_put(self) -> None:
         r = await self.request("PUT", f"{V2}/users/@alice:test", {"deactivated": True}, token=self.admin)
         self.assertEqual((r.code, r.json["deactivated"]), (200, True))
@@ -111,7 +136,10 @@ class QueryAndModifyUserTest(AdminTestCase):
         path = f"{V2}/users/@alice:test"
         await self.assert_admin_only("PUT", path, {"admin": True})
         for body, errcode in (({"admin": "yes"}, "M_BAD_JSON"), ({"user_type": "wizard"}, "M_INVALID_PARAM"),
-                              ({"threepids": [{"medium": "email", "address": "a@b.c"}]}, "M_INVALID_PARAM"),
+                              ({"threepids": [{"medium": "msisdn", "address": "4412345"}]}, "M_INVALID_PARAM"),
+                              ({"threepids": [{"medium": "email", "address": "not an address"}]},
+                               "M_INVALID_PARAM"),
+                              ({"threepids": [{"medium": "email"}]}, "M_MISSING_PARAM"),
                               ({"avatar_url": "https://x/y"}, "M_INVALID_PARAM"), ([], "M_BAD_JSON")):
             await self.assert_rejected_without_change("PUT", path, body, 400, errcode, token=self.admin)
         await self.assert_rejected_without_change("PUT", f"{V2}/users/@Bad!:test", {"password": "x"}, 400,

@@ -30,7 +30,9 @@ USER_BODY = Validator({
         "logout_devices": {"type": "boolean"},
         "displayname": {"type": ["string", "null"], "maxLength": 256},
         "avatar_url": {"type": ["string", "null"], "maxLength": 1000},
-        "threepids": {"type": "array"},
+        "threepids": {"type": "array", "maxItems": 100, "items": {
+            "type": "object", "required": ["medium", "address"],
+            "properties": {"medium": {"type": "string"}, "address": {"type": "string", "maxLength": 320}}}},
         "external_ids": {"type": "array"},
         "admin": {"type": "boolean"},
         "deactivated": {"type": "boolean"},
