@@ -80,8 +80,8 @@ from homeserver.handlers.room_send import RoomSendHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
 from homeserver.handlers.sessions import SessionHandler
-from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sliding_sync import SlidingSyncHandler
+from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
 from homeserver.handlers.to_device import ToDeviceHandler

@@ -230,10 +230,13 @@ class SlidingSyncHandler:
         positions = await self._events.get_stream_orderings([eid for _, eid in rooms.values()])
         joined = [r for r, (m, _) in rooms.items() if m == "join"]
         bumps = await self._events.get_bump_stamps(joined, BUMP_EVENT_TYPES)
+        latest = await self._events.get_latest_positions(joined)
 
         def sort_key(room_id: str) -> tuple[int, str]:
+            # As Synapse: the latest event of any type lifts a joined room (bump_stamp, of a few
+            # types only, is for the client's own sort); other rooms sort by the membership.
             membership, event_id = rooms[room_id]
-            stamp = bumps.get(room_id) if membership == "join" else None
+            stamp = latest.get(room_id) if membership == "join" else None
             return (-(stamp if stamp is not None else positions.get(event_id, 0)), room_id)
 
         ordered = sorted(rooms, key=sort_key)
@@ -431,12 +434,15 @@ class SlidingSyncHandler:
                 and prev is not None and prev.membership == member_event and not (set(out) - {"bump_stamp"}):
             return None, replace(prev, live=True, required_state=config.required_state,
                                  timeline_limit=config.timeline_limit, fields=fields, members=members_sent)
+        if is_dm:
+            out["is_dm"] = True  # whenever the room is sent, as Synapse
         if membership == "join" or fresh:
             out["notification_count"] = fields.get("notification_count", 0)
             out["highlight_count"] = fields.get("highlight_count", 0)
         serialized = await self._sync.serialize_timeline(user_id, device_id, timeline)
         out["timeline"] = serialized
-        out["required_state"] = await self._reads.serialize(state_list, user_id)
+        if state_list or fresh:  # as Synapse: left out when nothing changed
+            out["required_state"] = await self._reads.serialize(state_list, user_id)
         out["limited"] = limited
         out["prev_batch"] = stream_token(start)
         out["num_live"] = sum(1 for p in timeline_positions.values() if since is not None and p > since.events)
@@ -458,12 +464,15 @@ class SlidingSyncHandler:
         avatar = avatar_event.content.get("url") if avatar_event is not None else None
         if isinstance(avatar, str) and avatar:
             fields["avatar"] = avatar
-        members = await self._events.get_members(room_id)
+        # Members as they are now: for joined rooms only (a room left is shown as it was then,
+        # and Synapse sends no counts for it either).
+        members = await self._events.get_members(room_id) if membership == "join" else []
         joined = sorted(u for u, m, _ in members if m == "join")
         invited = sorted(u for u, m, _ in members if m == "invite")
-        fields["joined_count"] = len(joined)
-        fields["invited_count"] = len(invited)
-        if "name" not in fields:
+        if membership == "join":
+            fields["joined_count"] = len(joined)
+            fields["invited_count"] = len(invited)
+        if "name" not in fields and membership == "join":
             ids = {u: e for u, m, e in members}
             heroes = [u for u in joined + invited if u != user_id][:MAX_HEROES]
             member_events = await self._events.get_events([ids[u] for u in heroes])

@@ -409,7 +409,8 @@ class IncrementalTest(SlidingSyncTestCase):
         await self.users()
         old = await self.room_named(self.alice, "Old")
         newer = await self.room_named(self.alice, "Newer")
-        req = {"lists": {"a": all_rooms(ranges=[(0, 0)], timeline_limit=2)}}
+        req = {"lists": {"a": all_rooms(ranges=[(0, 0)], timeline_limit=2,
+                                        required_state=[["m.room.topic", ""]])}}
         body = await self.sss(self.alice, req)
         self.assertEqual(list(body["rooms"]), [newer])
         # Old rises to the top: sent afresh (never sent before on this connection).
@@ -417,20 +418,23 @@ class IncrementalTest(SlidingSyncTestCase):
         body = await self.sss(self.alice, req, body["pos"])
         self.assertEqual(list(body["rooms"]), [old])
         self.assertTrue(body["rooms"][old]["initial"])
-        # Newer (out of the window now) gets state changes that do not bump it: PREVIOUSLY.
+        # Newer (out of the window now) gets events, but Old moves above it again before the
+        # client looks: Newer changed out of range (PREVIOUSLY).
         await self.state(self.alice, newer, "m.room.topic", {"topic": "a"})
         await self.state(self.alice, newer, "m.room.topic", {"topic": "b"})
-        await self.state(self.alice, newer, "m.room.topic", {"topic": "c"})
+        await self.send(self.alice, old, "o2", "t2")
         body = await self.sss(self.alice, req, body["pos"])
-        self.assertEqual(body["rooms"], {})
-        # A message brings it back: not initial, the events it missed, limited at 2.
-        await self.send(self.alice, newer, "n1", "t2")
+        self.assertEqual(list(body["rooms"]), [old])
+        # Newer comes back: not initial, the events it missed since it was last sent, limited at 2.
+        await self.state(self.alice, newer, "m.room.topic", {"topic": "c"})
+        await self.send(self.alice, newer, "n1", "t3")
         body = await self.sss(self.alice, req, body["pos"])
         room = body["rooms"][newer]
         self.assertNotIn("initial", room)
         self.assertTrue(room["limited"])
         self.assertEqual([e["type"] for e in room["timeline"]], ["m.room.topic", "m.room.message"])
-        self.assertEqual(room["num_live"], 1)
+        self.assertEqual(room["num_live"], 2)
+        self.assertEqual(state_keys(room), {("m.room.topic", "")})
         r = await self.get(f"{V3}/rooms/{quote(newer)}/messages?dir=b&limit=1&from={room['prev_batch']}",
                            token=self.alice)
         self.assertEqual(r.json["chunk"][0]["content"], {"topic": "b"})
