@@ -170,6 +170,25 @@ class BasicsTest(SlidingSyncTestCase):
         self.assertTrue(body["rooms"][room_id]["initial"])
 
 
+    async def test_connections_are_bounded(self) -> None:
+        """Past the bound the least recently used connection goes; its client starts over."""
+        from homeserver.util.caches import LruCache
+
+        self.hs.sliding_sync_handler._connections = LruCache("test_connections", 2)
+        await self.users()
+        room_id = await self.room_named(self.alice, "A")
+        positions = {}
+        for conn_id in ("one", "two", "three"):
+            body = await self.sss(self.alice, {"conn_id": conn_id, "lists": {"a": all_rooms()}})
+            positions[conn_id] = body["pos"]
+        r = await self.post(f"{SSS}?pos={quote(positions['one'])}", {"conn_id": "one", "lists": {"a": all_rooms()}},
+                            token=self.alice)
+        self.assert_error(r, 400, "M_UNKNOWN_POS")
+        body = await self.sss(self.alice, {"conn_id": "three", "lists": {"a": all_rooms()}}, positions["three"])
+        self.assertEqual(body["rooms"], {})
+        self.assertEqual(body["lists"]["a"]["ops"][0]["room_ids"], [room_id])
+
+
 class FiltersTest(SlidingSyncTestCase):
     async def test_each_filter(self) -> None:
         await self.users()
@@ -399,8 +418,8 @@ class IncrementalTest(SlidingSyncTestCase):
         # Moving on from the newer position drops the older one.
         body = await self.sss(self.alice, req, again["pos"])
         self.assertEqual(body["rooms"], {})
-        if again["pos"].split("/")[0] != pos.split("/")[0]:
-            r = await self.post(f"{SSS}?pos={quote(pos)}", req, token=self.alice)
+        for superseded in (pos, first["pos"]):
+            r = await self.post(f"{SSS}?pos={quote(superseded)}", req, token=self.alice)
             self.assert_error(r, 400, "M_UNKNOWN_POS")
 
     async def test_room_out_of_range_comes_back_with_a_gap(self) -> None:
