@@ -508,6 +508,44 @@ class IncrementalTest(SlidingSyncTestCase):
         self.assertEqual(body["rooms"], {})
 
 
+class MembershipsTest(SlidingSyncTestCase):
+    async def test_knock_and_lazy_member_changes(self) -> None:
+        await self.users()
+        carol = (await self.register("carol"))["access_token"]
+        knock_room = await self.create(self.alice, name="Knock", initial_state=[
+            {"type": "m.room.join_rules", "content": {"join_rule": "knock"}}])
+        r = await self.post(f"{V3}/knock/{quote(knock_room)}", {}, token=self.bob)
+        self.assertEqual(r.code, 200, r.json)
+        general = await self.room_named(self.alice, "General", preset="public_chat")
+        await self.join(self.bob, general)
+        req = {"lists": {"a": all_rooms(timeline_limit=5, required_state=[["m.room.member", "$LAZY"]])}}
+        body = await self.sss(self.bob, req)
+        knocked = body["rooms"][knock_room]
+        self.assertTrue(knocked["initial"])
+        self.assertEqual(knocked["name"], "Knock")
+        self.assertIn(("m.room.member", "@bob:test"), [(e["type"], e["state_key"]) for e in knocked["invite_state"]])
+        self.assertNotIn("timeline", knocked)
+        # Lazy members: the timeline's senders only (alice, bob), not everyone.
+        self.assertEqual(state_keys(body["rooms"][general]),
+                         {("m.room.member", "@alice:test"), ("m.room.member", "@bob:test")})
+        # Carol joins and leaves without a word: a non-limited incremental answer carries her
+        # membership; alice, already sent, is not sent again for her new message.
+        await self.join(carol, general)
+        await self.send(self.alice, general, "hi", "t1")
+        body = await self.sss(self.bob, req, body["pos"])
+        room = body["rooms"][general]
+        self.assertFalse(room["limited"])
+        self.assertEqual(state_keys(room), {("m.room.member", "@carol:test")})
+        self.assertEqual(room["joined_count"], 3)
+        # Accepted into the knocked room: it starts over, a joined room now.
+        r = await self.post(f"{V3}/rooms/{quote(knock_room)}/invite", {"user_id": "@bob:test"}, token=self.alice)
+        self.assertEqual(r.code, 200, r.json)
+        await self.join(self.bob, knock_room)
+        body = await self.sss(self.bob, req, body["pos"])
+        self.assertTrue(body["rooms"][knock_room]["initial"])
+        self.assertEqual(body["rooms"][knock_room]["timeline"][-1]["content"]["membership"], "join")
+
+
 class LongPollTest(SlidingSyncTestCase):
     async def test_woken_by_an_event_it_can_see_only(self) -> None:
         await self.users()
