@@ -69,6 +69,13 @@ RATE_LIMITS = {
     "rc_login": {"address": NO_LIMIT, "account": NO_LIMIT, "failed_attempts": NO_LIMIT},
     "rc_registration": NO_LIMIT,
     "rc_message": NO_LIMIT,
+    "rc_joins": {"local": NO_LIMIT, "remote": NO_LIMIT},
+    "rc_joins_per_room": NO_LIMIT,
+    "rc_invites": {"per_room": NO_LIMIT, "per_user": NO_LIMIT, "per_issuer": NO_LIMIT},
+    "rc_room_creation": NO_LIMIT,
+    "rc_presence": {"per_user": NO_LIMIT},
+    "rc_key_requests": NO_LIMIT,
+    "rc_media_create": NO_LIMIT,
 }
 
 STARTUP_TIMEOUT = 180.0  # seconds to wait for /_matrix/client/versions
@@ -78,11 +85,6 @@ PASSWORD = "bench-password-123"  # every benchmark user's
 OUR_EXTRA = {"password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192}}
 SYNAPSE_EXTRA = {
     "bcrypt_rounds": 4,
-    # Synapse's rate limits beyond the ones RATE_LIMITS turns off.
-    "rc_joins": {"local": NO_LIMIT, "remote": NO_LIMIT},
-    "rc_joins_per_room": NO_LIMIT,
-    "rc_invites": {"per_room": NO_LIMIT, "per_user": NO_LIMIT, "per_issuer": NO_LIMIT},
-    "rc_room_creation": NO_LIMIT,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import hashlib
 import hmac
@@ -28,13 +29,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
 
     from twisted.internet import defer, reactor
+    from twisted.internet.error import CannotListenError
     from twisted.web.server import Site
 
     from homeserver import metrics
-    from homeserver.logging_setup import setup_logging
+    from homeserver.logging_setup import LogConfigError, setup_logging
     from homeserver.server import HomeServer
 
-    setup_logging(config.log_config)
+    try:
+        setup_logging(config.log_config)
+    except LogConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    for warning in config.warnings:
+        logger.warning("%s", warning)
     try:
         hs = HomeServer(config, reactor)
     except ConfigError as e:
@@ -46,6 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             await hs.start()
             for listener in config.listeners:
+                if listener["type"] == "manhole":
+                    logger.warning("Listener on port %d: type manhole (Synapse's debugging shell) is not "
+                                   "served by this server", listener["port"])
+                    continue
                 for address in listener["bind_addresses"]:
                     if listener["type"] == "metrics":
                         if not config.enable_metrics:
@@ -57,10 +69,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                     else:
                         names = [name for resource in listener["resources"] for name in resource.get("names", [])]
                         site = hs.build_site(listener["x_forwarded"], names)
-                    if listener["tls"]:
-                        reactor.listenSSL(listener["port"], site, tls_context(config), interface=address)
-                    else:
-                        reactor.listenTCP(listener["port"], site, interface=address)
+                    try:
+                        if listener["tls"]:
+                            reactor.listenSSL(listener["port"], site, tls_context(config), interface=address)
+                        else:
+                            reactor.listenTCP(listener["port"], site, interface=address)
+                    except CannotListenError as e:
+                        # Synapse's generated config binds ['::1', '127.0.0.1']: on a host without
+                        # IPv6 the IPv6 address is skipped (as Synapse does), the others still serve.
+                        no_ipv6 = getattr(e.socketError, "errno", None) in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+                        if ":" in address and no_ipv6 and len(listener["bind_addresses"]) > 1:
+                            logger.warning("Not listening on %s:%d: %s", address, listener["port"], e.socketError)
+                            continue
+                        raise
                     logger.info("Listening on %s:%d (%s)", address, listener["port"], listener["type"])
             if config.enable_metrics:
                 metrics.instrument_reactor(reactor)

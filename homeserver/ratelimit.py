@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from homeserver.api.errors import LimitExceeded
@@ -23,16 +24,25 @@ class RateLimiter:
         tokens, last = self._buckets.get(key, (self.burst_count, now))
         return min(self.burst_count, tokens + (now - last) * self.per_second)
 
-    def check(self, key: str, update: bool = True) -> None:
-        """Take one token for `key`, or raise 429 M_LIMIT_EXCEEDED with `retry_after_ms`."""
+    def check(self, key: str, update: bool = True, n: int = 1) -> None:
+        """Take `n` tokens for `key`, or raise 429 M_LIMIT_EXCEEDED with `retry_after_ms`."""
         now = self._clock.time()
         self._prune(now)
         tokens = self._tokens(key, now)
-        if tokens < 1:
-            wait = (1 - tokens) / self.per_second if self.per_second > 0 else 3600
+        if tokens < n:
+            wait = (n - tokens) / self.per_second if self.per_second > 0 else 3600
             raise LimitExceeded(int(wait * 1000) + 1)
         if update:
-            self._buckets[key] = (tokens - 1, now)
+            self._buckets[key] = (tokens - n, now)
+
+    def allows(self, key: str) -> bool:
+        """Take one token for `key` if there is one; False (and nothing taken) if not. For limits
+        whose excess is dropped quietly rather than refused."""
+        try:
+            self.check(key)
+        except LimitExceeded:
+            return False
+        return True
 
     def record(self, key: str) -> None:
         """Take a token without checking (e.g. count a failure after the fact)."""
@@ -45,3 +55,25 @@ class RateLimiter:
         self._last_prune = now
         for key in [k for k in self._buckets if self._tokens(k, now) >= self.burst_count]:
             del self._buckets[key]
+
+
+def check_all(*checks: tuple[RateLimiter, str, int]) -> None:
+    """Several limits on one action: (limiter, key, n) each. Tokens are taken only when every
+    limit allows the action, so a refusal by one costs nothing from the others."""
+    for limiter, key, n in checks:
+        limiter.check(key, update=False, n=n)
+    for limiter, key, n in checks:
+        limiter.check(key, n=n)
+
+
+@dataclass
+class MembershipLimiters:
+    """Synapse's rc_joins, rc_joins_per_room, rc_invites and rc_room_creation."""
+
+    join_local: RateLimiter
+    join_remote: RateLimiter
+    join_per_room: RateLimiter
+    invite_per_room: RateLimiter
+    invite_per_user: RateLimiter
+    invite_per_issuer: RateLimiter
+    room_creation: RateLimiter

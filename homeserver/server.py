@@ -73,6 +73,7 @@ from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
+from homeserver.handlers.remote_device_lists import RemoteDeviceListsHandler
 from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
@@ -93,7 +94,7 @@ from homeserver.handlers.voip import TurnHandler
 from homeserver.notifier import Notifier
 from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
-from homeserver.ratelimit import RateLimiter
+from homeserver.ratelimit import MembershipLimiters, RateLimiter
 from homeserver.rest import media, openid, well_known
 from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
@@ -158,6 +159,7 @@ from homeserver.storage.pushers import PushersStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
+from homeserver.storage.remote_device_lists import RemoteDeviceListsStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
@@ -277,6 +279,7 @@ class HomeServer:
         self.devices_store.add_deletion_hook(self.dehydrated_devices_store.delete_devices_txn)
         self.e2e_keys_store = E2EKeysStore(self.database)
         self.device_lists_store = DeviceListsStore(self.database)
+        self.remote_device_lists_store = RemoteDeviceListsStore(self.database)
         self.devices_store.add_deletion_hook(self.e2e_keys_store.delete_devices_keys_txn)
         self.pushers_store = PushersStore(self.database)
         # A pusher belongs to the device that set it up: logout (and deactivation) removes it.
@@ -292,6 +295,24 @@ class HomeServer:
         self.login_failed_limiter = RateLimiter(self.clock, config.rc_login_failed_attempts)
         self.message_limiter = RateLimiter(self.clock, config.rc_message)
         self.delayed_event_mgmt_limiter = RateLimiter(self.clock, config.rc_delayed_event_mgmt)
+        self.membership_limiters = MembershipLimiters(
+            join_local=RateLimiter(self.clock, config.rc_joins_local),
+            join_remote=RateLimiter(self.clock, config.rc_joins_remote),
+            join_per_room=RateLimiter(self.clock, config.rc_joins_per_room),
+            invite_per_room=RateLimiter(self.clock, config.rc_invites_per_room),
+            invite_per_user=RateLimiter(self.clock, config.rc_invites_per_user),
+            invite_per_issuer=RateLimiter(self.clock, config.rc_invites_per_issuer),
+            room_creation=RateLimiter(self.clock, config.rc_room_creation),
+        )
+        self.presence_limiter = RateLimiter(self.clock, config.rc_presence_per_user)
+        self.key_requests_limiter = RateLimiter(self.clock, config.rc_key_requests)
+        self.media_create_limiter = RateLimiter(self.clock, config.rc_media_create)
+        # Both per client IP address and per address being validated (the 3PID endpoints use it).
+        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
+        # Redactions of other users' events; rc_message when rc_admin_redaction is not set. The
+        # admin API's own redactions (e.g. of all of a user's events) may take from it too.
+        self.admin_redaction_limiter = RateLimiter(self.clock, config.rc_admin_redaction) \
+            if config.rc_admin_redaction is not None else self.message_limiter
 
         # handlers
         self.passwords = PasswordHandler(config, self.cpu_pool)
@@ -348,10 +369,12 @@ class HomeServer:
                                                      self.federation_api)
         self.room_creation_handler = RoomCreationHandler(config, self.events_store, self.event_creation_handler,
                                                          self.users_store, self.directory_handler,
-                                                         self.event_persister, self.remote_join_handler)
+                                                         self.event_persister, self.remote_join_handler,
+                                                         self.membership_limiters)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store, self.directory_handler,
-                                                     self.remote_join_handler)
+                                                     self.remote_join_handler, self.membership_limiters)
+        self.event_persister.add_listener(self.room_member_handler.on_event_persisted)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
@@ -378,7 +401,7 @@ class HomeServer:
                                                  backfill=self.backfill_handler)
         self.federation_membership_handler = FederationMembershipHandler(
             config.server_name, self.signing_key, self.events_store, self.event_creation_handler, self.event_checker,
-            self.event_persister, self.users_store)
+            self.event_persister, self.users_store, self.membership_limiters.invite_per_user)
         self.federation_event_handler = FederationEventHandler(
             config.server_name, self.clock, self.events_store, self.state_groups_store, self.event_creation_handler,
             self.event_checker,
@@ -410,24 +433,31 @@ class HomeServer:
         })
         self.presence_handler = PresenceHandler(config.presence_enabled, config.server_name, self.clock,
                                                 self.events_store, self.users_store, self.notifier,
-                                                self.presence_store, edus=self.federation_sender)
+                                                self.presence_store, edus=self.federation_sender,
+                                                limiter=self.presence_limiter)
         self.federation_event_handler.edu_handlers["m.presence"] = self.presence_handler.on_remote_presence
         self.notification_counter = NotificationCounter(self.events_store, self.receipts_store,
                                                         self.push_rules_handler, self.account_data_store)
         self._build_push(config, reactor)
         self.to_device_handler = ToDeviceHandler(config.server_name, self.clock, self.to_device_store,
                                                  self.devices_store, self.notifier,
-                                                 config.max_to_device_message_size, edus=self.federation_sender)
+                                                 config.max_to_device_message_size, edus=self.federation_sender,
+                                                 key_requests_limiter=self.key_requests_limiter)
         self.key_backup_handler = KeyBackupHandler(self.key_backup_store)
         self.device_lists_handler = DeviceListsHandler(self.device_lists_store, self.notifier, self.events_store,
                                                        config.server_name, edus=self.federation_sender)
         # Every device creation, rename and deletion (in whichever module's transaction) is a device-list change.
         self.devices_store.change_listeners.append(self.device_lists_handler.on_device_committed)
+        self.remote_device_lists_handler = RemoteDeviceListsHandler(
+            config.server_name, self.clock, self.remote_device_lists_store, self.events_store,
+            self.device_lists_handler, self.federation_api)
+        self.event_persister.add_listener(self.remote_device_lists_handler.on_event_persisted)
         self.e2e_keys_handler = E2EKeysHandler(config.server_name, self.clock, self.e2e_keys_store,
-                                               self.device_lists_handler, self.federation_api)
+                                               self.device_lists_handler, self.federation_api,
+                                               self.remote_device_lists_handler)
         self.federation_event_handler.edu_handlers.update({
-            "m.device_list_update": self.device_lists_handler.on_remote_change,
-            "m.signing_key_update": self.device_lists_handler.on_remote_change,
+            "m.device_list_update": self.remote_device_lists_handler.on_device_list_update,
+            "m.signing_key_update": self.remote_device_lists_handler.on_signing_key_update,
             "m.direct_to_device": self.to_device_handler.on_remote_to_device,
         })
         self.cross_signing_handler = CrossSigningHandler(self.clock, self.e2e_keys_store, self.e2e_keys_handler,
@@ -444,7 +474,8 @@ class HomeServer:
             self.sync_handler, self.events_store, self.room_read_handler, self.notifier, self.account_data_store,
             self.receipts_handler, self.typing_handler, self.push_rules_handler, self.notification_counter,
             self.to_device_handler, self.device_lists_handler, self.e2e_keys_handler)
-        self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler)
+        self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler,
+                                                  self.message_limiter, self.admin_redaction_limiter)
         self.search_handler = SearchHandler(self.search_store, self.events_store, self.state_groups_store,
                                             self.visibility, self.room_read_handler, self.account_data_store)
         self.initial_sync_handler = InitialSyncHandler(self.events_store, self.room_read_handler,

@@ -91,6 +91,10 @@ def test_config(data_dir: str, **overrides: Any) -> dict[str, Any]:
         "rc_message": unlimited, "rc_registration": unlimited, "rc_registration_token_validity": unlimited,
         "rc_login": {"address": unlimited, "account": unlimited, "failed_attempts": unlimited},
         "rc_delayed_event_mgmt": unlimited,
+        "rc_joins": {"local": unlimited, "remote": unlimited}, "rc_joins_per_room": unlimited,
+        "rc_invites": {"per_room": unlimited, "per_user": unlimited, "per_issuer": unlimited},
+        "rc_room_creation": unlimited, "rc_presence": {"per_user": unlimited}, "rc_key_requests": unlimited,
+        "rc_media_create": unlimited, "rc_3pid_validation": unlimited,
     }
     raw.update(overrides)
     return raw

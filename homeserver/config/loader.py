@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import os
 import re
+import secrets
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from homeserver.config.synapse_keys import SYNAPSE_NESTED_KEYS, SYNAPSE_TOP_LEVEL_KEYS
 from homeserver.federation.tls import FederationTls
 from homeserver.outbound.ranges import InvalidRange, IpRangePolicy
 from homeserver.outbound.tls import TlsConfigError, TlsSettings
@@ -71,16 +74,57 @@ def _leaf_errors(error: jsonschema.ValidationError):
         yield from _leaf_errors(sub)
 
 
+def _did_you_mean(key: str, candidates: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(candidates), n=1, cutoff=0.75)
+    return f"{key} (did you mean {close[0]}?)" if close else key
+
+
 def _plain_message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"unknown option(s): {', '.join(extra)}"
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - known)
+        if not error.absolute_path:  # top level: Synapse's option names are good guesses too
+            known |= SYNAPSE_TOP_LEVEL_KEYS
+        return f"unknown option(s): {', '.join(_did_you_mean(k, known) for k in extra)}"
     if error.validator == "oneOf" and error.context:
         # Prefer a reason other than "wrong type" among the (nested) alternatives.
         leaves = list(_leaf_errors(error))
         specific = [e for e in leaves if e.validator != "type"]
         return (specific or leaves)[0].message
     return error.message
+
+
+def _strip_section(node: dict[str, Any], value: Any, known: frozenset[str] | str, path: str,
+                   ignored: list[str]) -> None:
+    if not isinstance(value, dict):
+        return
+    ours = set(_resolve(config_schema(), node).get("properties", {}))
+    for key in [k for k in value if k not in ours and (known == "*" or k in known)]:
+        del value[key]
+        ignored.append(f"{path}.{key}")
+
+
+def strip_synapse_only_options(raw: dict[str, Any]) -> list[str]:
+    """Remove (in place) the options Synapse knows and we do not implement; returns their names,
+    sorted. Options in our schema are left to it, so are options nobody knows (the schema refuses
+    them with a suggestion)."""
+    props = config_schema()["properties"]
+    ignored: list[str] = []
+    for key in list(raw):
+        if key not in props:
+            if key in SYNAPSE_TOP_LEVEL_KEYS:
+                del raw[key]
+                ignored.append(key)
+            continue
+        if props[key].get("x-ignored"):
+            ignored.append(key)
+        if key in SYNAPSE_NESTED_KEYS:
+            _strip_section(props[key], raw[key], SYNAPSE_NESTED_KEYS[key], key, ignored)
+        if f"{key}[]" in SYNAPSE_NESTED_KEYS and isinstance(raw[key], list):
+            items = _resolve(config_schema(), props[key]).get("items", {})
+            for i, item in enumerate(raw[key]):
+                _strip_section(items, item, SYNAPSE_NESTED_KEYS[f"{key}[]"], f"{key}[{i}]", ignored)
+    return sorted(ignored)
 
 
 def validate_config(raw: dict[str, Any]) -> None:
@@ -116,18 +160,64 @@ def size_bytes(value: int | str) -> int:
     return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
 
 
+def _read_or_create_secret(path: str, key: str) -> str:
+    """The secret in `path`; a missing file is created with a new random secret (as Synapse does)."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise ConfigError(f"Config error at {key}: cannot read {path}: {e.strerror}") from None
+    secret = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+    except OSError as e:
+        raise ConfigError(f"Config error at {key}: cannot create {path}: {e.strerror}") from None
+    return secret
+
+
+def _complete_rate_limits(raw: dict[str, Any]) -> None:
+    """`rc_x: {per_second: 1}` keeps the default burst_count (and the other way round), as in Synapse."""
+    schema = config_schema()
+
+    def complete(node: dict[str, Any], value: Any) -> None:
+        if not isinstance(value, dict):
+            return
+        if node.get("$ref") == "#/$defs/ratelimit" or any(
+                alt.get("$ref") == "#/$defs/ratelimit" for alt in node.get("oneOf", [])):
+            for field, default in (node.get("default") or {}).items():
+                value.setdefault(field, default)
+            return
+        for key, sub in node.get("properties", {}).items():
+            complete(sub, value.get(key))
+
+    for key, node in schema["properties"].items():
+        if key.startswith("rc_"):
+            complete(node, raw.get(key))
+
+
 class Config:
     """The validated configuration. `raw` is the whole dict with defaults; the attributes
     are the derived values code uses (durations in ms, paths made absolute)."""
 
     def __init__(self, raw: dict[str, Any], config_dir: str):
-        raw = apply_defaults(config_schema(), config_schema(), copy.deepcopy(raw))
+        raw = copy.deepcopy(raw)
+        # Synapse's options that we do not implement: accepted, and named in one warning.
+        self.ignored_synapse_options: list[str] = strip_synapse_only_options(raw)
+        raw = apply_defaults(config_schema(), config_schema(), raw)
         validate_config(raw)
+        _complete_rate_limits(raw)
         self.raw = raw
         self.config_dir = config_dir
-        for key, node in config_schema()["properties"].items():
-            if node.get("x-ignored") and key in raw:
-                logger.info("Option %r is accepted for Synapse compatibility and has no effect", key)
+        # Logged by `homeserver run` once logging is set up.
+        self.warnings: list[str] = []
+        if self.ignored_synapse_options:
+            self.warnings.append(
+                "These options are Synapse's and have no effect on this server (see "
+                f"docs/synapse_migration.md): {', '.join(self.ignored_synapse_options)}")
 
         self.server_name: str = raw["server_name"]
         base = raw["public_baseurl"] or f"https://{self.server_name}/"
@@ -175,8 +265,11 @@ class Config:
         self.inhibit_user_in_use_error: bool = raw["inhibit_user_in_use_error"]
         secret = raw["registration_shared_secret"]
         if secret is None and raw["registration_shared_secret_path"]:
-            with open(self.path(raw["registration_shared_secret_path"])) as f:
-                secret = f.read().strip()
+            path = self.path(raw["registration_shared_secret_path"])
+            existed = os.path.exists(path)
+            secret = _read_or_create_secret(path, "registration_shared_secret_path")
+            if not existed:
+                self.warnings.append(f"Wrote a new registration shared secret to {path}")
         self.registration_shared_secret: str | None = secret
 
         pw = raw["password_config"]
@@ -201,6 +294,21 @@ class Config:
         self.rc_login_account = raw["rc_login"]["account"]
         self.rc_login_failed_attempts = raw["rc_login"]["failed_attempts"]
         self.rc_delayed_event_mgmt = raw["rc_delayed_event_mgmt"]
+        self.rc_joins_local = raw["rc_joins"]["local"]
+        self.rc_joins_remote = raw["rc_joins"]["remote"]
+        self.rc_joins_per_room = raw["rc_joins_per_room"]
+        self.rc_invites_per_room = raw["rc_invites"]["per_room"]
+        self.rc_invites_per_user = raw["rc_invites"]["per_user"]
+        self.rc_invites_per_issuer = raw["rc_invites"]["per_issuer"]
+        self.rc_room_creation = raw["rc_room_creation"]
+        self.rc_presence_per_user = raw["rc_presence"]["per_user"]
+        self.rc_key_requests = raw["rc_key_requests"]
+        self.rc_media_create = raw["rc_media_create"]
+        self.rc_3pid_validation = raw["rc_3pid_validation"]
+        # None: redactions of others' events count against rc_message (Synapse's behaviour).
+        self.rc_admin_redaction: dict[str, float] | None = raw["rc_admin_redaction"]
+        if self.rc_admin_redaction is not None:
+            self.rc_admin_redaction = {**self.rc_message, **self.rc_admin_redaction}
         self.max_event_delay_ms: int | None = duration_ms(raw["max_event_delay_duration"])
         self.max_delayed_events_per_user: int = raw["experimental_features"]["msc4140_max_delayed_events_per_user"]
 

@@ -25,6 +25,7 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventContext, EventPersister
 from homeserver.handlers.remote_state import stripped_state_of
 from homeserver.handlers.restricted_joins import choose_authoriser
+from homeserver.ratelimit import RateLimiter
 from homeserver.storage.events import EventsStore
 from homeserver.storage.state_groups import StateMap
 from homeserver.storage.users import UsersStore
@@ -64,8 +65,12 @@ class AcceptedMembership:
 
 class FederationMembershipHandler:
     def __init__(self, server_name: str, signing_key: SigningKey, events: EventsStore,
-                 builder: EventCreationHandler, checker: EventChecker, persister: EventPersister, users: UsersStore):
+                 builder: EventCreationHandler, checker: EventChecker, persister: EventPersister, users: UsersStore,
+                 invite_per_user_limiter: RateLimiter | None = None):
         self._server_name = server_name
+        # rc_invites.per_user: invites another server sends one of our users (the room and the
+        # inviter are that server's to limit, as Synapse presumes).
+        self._invite_per_user_limiter = invite_per_user_limiter
         self._users = users
         self._signing_key = signing_key
         self._events = events
@@ -183,6 +188,8 @@ class FederationMembershipHandler:
             raise forbidden("The inviter is not on the requesting server")
         if not isinstance(target, str) or not is_valid_user_id(target) or domain_of(target) != self._server_name:
             raise forbidden("The invited user is not on this server")
+        if self._invite_per_user_limiter is not None:
+            self._invite_per_user_limiter.check(target)
         if not await self._users.user_exists(target):
             raise not_found("Unknown user")
         try:
@@ -194,8 +201,8 @@ class FederationMembershipHandler:
         if event.internal.get("content_hash_mismatch"):
             raise invalid("The event's content does not match its hash")
         signed = sign_event(pdu, self._server_name, self._signing_key, room_version)
-        members = await self._events.get_members(room_id) if await self._events.get_room_version(room_id) else []
-        if not any(m == "join" and domain_of(u) == self._server_name for u, m, _ in members) \
+        holds_room = await self._events.get_room_version(room_id) is not None
+        if not (holds_room and self._server_name in await self._events.get_joined_servers(room_id)) \
                 and not await self._events.get_seen_event_ids([event.event_id]):
             await self._persister.persist_out_of_band_membership(
                 event_from_pdu(signed, room_version), stripped_events(stripped_state))

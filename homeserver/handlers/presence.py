@@ -16,6 +16,7 @@ from homeserver.api.errors import forbidden, invalid_param, not_found
 from homeserver.api.identifiers import UserID
 from homeserver.clock import Clock
 from homeserver.notifier import Notifier
+from homeserver.ratelimit import RateLimiter
 from homeserver.storage.events import EventsStore
 from homeserver.storage.presence import PresenceStore, StoredPresence
 from homeserver.storage.users import UsersStore
@@ -43,8 +44,10 @@ class UserPresence:
 
 class PresenceHandler:
     def __init__(self, enabled: bool, server_name: str, clock: Clock, events: EventsStore, users: UsersStore,
-                 notifier: Notifier, store: PresenceStore, edus: Any = None):
+                 notifier: Notifier, store: PresenceStore, edus: Any = None, limiter: RateLimiter | None = None):
         self.enabled = enabled
+        # rc_presence.per_user: PUT /presence beyond it is refused (429); a sync's change is ignored.
+        self._limiter = limiter
         self._edus = edus  # the federation sender: our users' changes to the servers sharing a room
         self._store = store
         self._dirty: set[str] = set()
@@ -125,6 +128,8 @@ class PresenceHandler:
             raise invalid_param(f"presence must be one of {', '.join(STATES)}")
         if not self.enabled:
             return
+        if self._limiter is not None:
+            self._limiter.check(user_id)
         state = await self._state_of(user_id) or self._states.setdefault(user_id, UserPresence())
         state.set_explicitly = presence != "online"
         state.status_msg = status_msg
@@ -150,6 +155,8 @@ class PresenceHandler:
             state.last_active_ms = now
             if now - state.stored_active_ms >= LAST_ACTIVE_GRANULARITY_MS:
                 self._dirty.add(user_id)
+        if state.presence != wanted and self._limiter is not None and not self._limiter.allows(user_id):
+            return  # too many changes: this one is dropped quietly, as Synapse does
         await self._update(user_id, state, wanted)
 
     def sync_finished(self, user_id: str) -> None:

@@ -9,16 +9,22 @@ from homeserver.events.auth import get_named_level, get_user_power_level
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RedactionRules
 from homeserver.handlers.events import EventCreationHandler
+from homeserver.ratelimit import RateLimiter
 from homeserver.storage.events import EventsStore
 
 
 class RedactionHandler:
-    def __init__(self, events: EventsStore, creator: EventCreationHandler):
+    def __init__(self, events: EventsStore, creator: EventCreationHandler,
+                 message_limiter: RateLimiter | None = None, moderator_limiter: RateLimiter | None = None):
         self._events = events
         self._creator = creator
+        # As in Synapse: redacting one's own event counts against rc_message; another user's (a
+        # moderator cleaning up) against rc_admin_redaction, which is rc_message unless set.
+        self._message_limiter = message_limiter
+        self._moderator_limiter = moderator_limiter
 
     async def redact(self, user_id: str, room_id: str, event_id: str, reason: str | None,
-                     txn_id: tuple[str, str, str]) -> Event:
+                     txn_id: tuple[str, str, str], ratelimit: bool = True) -> Event:
         room_version = await self._events.get_room_version(room_id)
         target = await self._events.get_event(event_id)
         if room_version is None or target is None or target.room_id != room_id:
@@ -32,6 +38,9 @@ class RedactionHandler:
             auth_events = {k: fetched[state[k]] for k in keys if k in state and state[k] in fetched}
             if get_user_power_level(user_id, auth_events) < get_named_level(auth_events, "redact", 50):
                 raise forbidden("You may not redact other users' events")
+        limiter = self._message_limiter if target.sender == user_id else self._moderator_limiter
+        if ratelimit and limiter is not None:
+            limiter.check(user_id)
         content: dict[str, Any] = {"reason": reason} if reason is not None else {}
         extra = None
         if room_version.redaction.value >= RedactionRules.V11.value:

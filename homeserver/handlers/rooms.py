@@ -15,7 +15,8 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventPersister
 from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.restricted_joins import choose_authoriser
-from homeserver.storage.events import EventsStore
+from homeserver.ratelimit import MembershipLimiters, check_all
+from homeserver.storage.events import EventsStore, PersistedEvent
 from homeserver.storage.users import UsersStore
 from homeserver.util.secrets import new_token
 
@@ -60,8 +61,10 @@ def default_power_levels(room_version: RoomVersion, creator: str, preset: str, i
 
 class RoomCreationHandler:
     def __init__(self, config: Config, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
-                 directory: DirectoryHandler, persister: EventPersister, remote_joins: RemoteJoinHandler):
+                 directory: DirectoryHandler, persister: EventPersister, remote_joins: RemoteJoinHandler,
+                 limiters: MembershipLimiters | None = None):
         self._config = config
+        self._limiters = limiters
         self._remote_joins = remote_joins
         self._events = events
         self._creator = creator
@@ -69,8 +72,12 @@ class RoomCreationHandler:
         self._profiles = profiles
         self._directory = directory
 
-    async def create_room(self, user_id: str, body: dict[str, Any], power_levels: dict[str, Any] | None = None) -> str:
-        """`power_levels`: the whole first power levels content instead of the preset's (upgrades)."""
+    async def create_room(self, user_id: str, body: dict[str, Any], power_levels: dict[str, Any] | None = None,
+                          ratelimit: bool = True) -> str:
+        """`power_levels`: the whole first power levels content instead of the preset's (upgrades).
+        `ratelimit`: count it against rc_room_creation, rc_joins.local (the creator joins) and, for
+        the invitees, rc_invites.per_room keyed by the creator (as Synapse does); False for the
+        server's own rooms (admin API, server notices)."""
         version_id = body.get("room_version", self._config.default_room_version)
         room_version = KNOWN_ROOM_VERSIONS.get(version_id)
         if room_version is None or not room_version.creatable:
@@ -81,6 +88,10 @@ class RoomCreationHandler:
             UserID.parse(invitee)
         if body.get("invite_3pid"):
             raise MatrixError(400, Codes.UNRECOGNIZED, "Third-party invites are not supported yet")
+        if ratelimit and self._limiters is not None:
+            limits = self._limiters
+            check_all((limits.room_creation, user_id, 1), (limits.join_local, user_id, 1),
+                      *([(limits.invite_per_room, user_id, len(invitees))] if invitees else []))
         # The alias is checked and held before anything is persisted (M_ROOM_IN_USE if taken).
         alias = None
         if body.get("room_alias_name") is not None:
@@ -152,8 +163,10 @@ class RoomCreationHandler:
 
 class RoomMemberHandler:
     def __init__(self, server_name: str, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
-                 directory: DirectoryHandler, remote_joins: RemoteJoinHandler):
+                 directory: DirectoryHandler, remote_joins: RemoteJoinHandler,
+                 limiters: MembershipLimiters | None = None):
         self._server_name = server_name
+        self._limiters = limiters
         self._events = events
         self._creator = creator
         self._profiles = profiles
@@ -161,10 +174,12 @@ class RoomMemberHandler:
         self._remote_joins = remote_joins
 
     async def join(self, user_id: str, room_id_or_alias: str, servers: list[str], reason: str | None,
-                   guest: bool = False) -> str:
+                   guest: bool = False, ratelimit: bool = True) -> str:
         """Join a room by ID or alias; returns the room ID. A room in which no user of ours is
         joined while other servers' users are (or one we do not hold) is joined over federation,
-        through `servers`, the alias's servers, the servers of its members and its ID's domain."""
+        through `servers`, the alias's servers, the servers of its members and its ID's domain.
+        `ratelimit`: a new join counts against rc_joins (local or remote) and must find the room
+        within rc_joins_per_room (which every join event in the room counts against)."""
         room_id = room_id_or_alias
         if room_id_or_alias.startswith("#"):
             resolved = await self._directory.resolve_alias(room_id_or_alias)
@@ -172,10 +187,14 @@ class RoomMemberHandler:
         elif not room_id_or_alias.startswith("!"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Not a room ID or alias")
         local, joined_servers = await self.membership_is_local(room_id)
+        current = await self._events.get_membership(room_id, user_id)
+        if ratelimit and self._limiters is not None and (current is None or current[0] != "join"):
+            limits = self._limiters
+            limits.join_per_room.check(room_id, update=False)
+            (limits.join_local if local else limits.join_remote).check(user_id)
         if local:
             await self.update_membership(user_id, room_id, user_id, "join", reason, guest=guest)
             return room_id
-        current = await self._events.get_membership(room_id, user_id)
         if current is not None and current[0] == "invite":
             invite = await self._events.get_event(current[1])
             if invite is not None:
@@ -195,7 +214,7 @@ class RoomMemberHandler:
         servers; and the servers with joined members."""
         if await self._events.get_room_version(room_id) is None:
             return False, set()
-        joined = {domain_of(u) for u, membership, _ in await self._events.get_members(room_id) if membership == "join"}
+        joined = set(await self._events.get_joined_servers(room_id))
         local = self._server_name in joined or (await self._holds_room(room_id) and not joined - {self._server_name})
         return local, joined
 
@@ -210,12 +229,17 @@ class RoomMemberHandler:
 
     async def update_membership(self, sender: str, room_id: str, target: str, membership: str,
                                 reason: str | None = None, txn_id: tuple[str, str, str] | None = None,
-                                guest: bool = False) -> str:
+                                guest: bool = False, ratelimit: bool = False) -> str:
         """Send the membership event; returns its ID. Auth rules decide who may do what; a guest
         (`guest`: the sender is a guest account) joins only rooms whose m.room.guest_access is
-        `can_join` (spec: guest access)."""
+        `can_join` (spec: guest access). `ratelimit`: an invite counts against rc_invites
+        (per_issuer, per_room and per_user: the one invited); the client API asks for it."""
         if await self._events.get_room_version(room_id) is None:
             raise not_found("Unknown room")
+        if ratelimit and membership == "invite" and self._limiters is not None:
+            limits = self._limiters
+            check_all((limits.invite_per_issuer, sender, 1), (limits.invite_per_room, room_id, 1),
+                      (limits.invite_per_user, target, 1))
         current = await self._events.get_membership(room_id, target)
         if membership == "leave" and sender == target and current is None:
             raise forbidden("You are not in this room")
@@ -244,6 +268,14 @@ class RoomMemberHandler:
                                          check=check_guest_access if guest and membership == "join" else None,
                                          countersign=countersign)
         return event.event_id
+
+    def on_event_persisted(self, persisted: PersistedEvent) -> None:
+        """An EventPersister listener: every join to a room (ours or another server's user's)
+        counts against rc_joins_per_room for that room."""
+        event = persisted.event
+        if self._limiters is not None and event.type == "m.room.member" \
+                and event.content.get("membership") == "join":
+            self._limiters.join_per_room.record(event.room_id)
 
     async def _holds_room(self, room_id: str) -> bool:
         """Whether we hold the room's state (not only an invite of one of our users to it)."""

@@ -15,6 +15,7 @@ from homeserver.api.identifiers import UserID
 from homeserver.clock import Clock
 from homeserver.events.hashing import encode_canonical_json
 from homeserver.notifier import Notifier
+from homeserver.ratelimit import RateLimiter
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.to_device import InboxMessage, ToDeviceStore
 from homeserver.util.linearizer import Linearizer
@@ -43,8 +44,11 @@ def message_event(message: InboxMessage) -> dict[str, Any]:
 
 class ToDeviceHandler:
     def __init__(self, server_name: str, clock: Clock, store: ToDeviceStore, devices: DevicesStore,
-                 notifier: Notifier, max_message_size: int, edus: Any = None):
+                 notifier: Notifier, max_message_size: int, edus: Any = None,
+                 key_requests_limiter: RateLimiter | None = None):
         self._server_name = server_name
+        # rc_key_requests: a device's m.room_key_request messages to other users beyond it are dropped.
+        self._key_requests_limiter = key_requests_limiter
         self._edus = edus  # the federation sender: messages for other servers' users go as EDUs
         self._clock = clock
         self._store = store
@@ -75,12 +79,29 @@ class ToDeviceHandler:
         async with self._txn_lock.queue(f"{sender}|{sender_device}|{txn_id}"):
             if await self._store.txn_done(sender, sender_device, txn_id):
                 return
+            messages = self._drop_excess_key_requests(sender, sender_device, message_type, messages)
             rows = await self._rows_for_local_devices(message_type, messages)
             await self._store.add_messages(sender, sender_device, txn_id, self._clock.time_msec(), message_type,
                                            rows)
             self._send_remote(sender, f"{sender_device}|{txn_id}", message_type, messages)
         for user_id in {user_id for user_id, _, _ in rows}:
             self._notifier.on_user_data(user_id)
+
+    def _drop_excess_key_requests(self, sender: str, sender_device: str, message_type: str,
+                                  messages: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Room key requests to other users take from the sending device's rc_key_requests bucket,
+        one per user addressed; those beyond it are dropped (the request still succeeds), as in
+        Synapse: a runaway client must not flood everyone's devices."""
+        if message_type != "m.room_key_request" or self._key_requests_limiter is None:
+            return messages
+        kept = {}
+        for user_id, by_device in messages.items():
+            if user_id == sender or self._key_requests_limiter.allows(f"{sender}|{sender_device}"):
+                kept[user_id] = by_device
+            else:
+                logger.info("Dropping room key requests from %s (%s) to %s: rc_key_requests", sender,
+                            sender_device, user_id)
+        return kept
 
     def _send_remote(self, sender: str, txn_key: str, message_type: str,
                      messages: dict[str, dict[str, dict[str, Any]]]) -> None:

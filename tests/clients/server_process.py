@@ -50,6 +50,14 @@ BASE_OVERRIDES: dict[str, Any] = {
     "rc_registration": dict(_UNLIMITED),
     "rc_message": dict(_UNLIMITED),
     "rc_delayed_event_mgmt": dict(_UNLIMITED),
+    "rc_joins": {"local": dict(_UNLIMITED), "remote": dict(_UNLIMITED)},
+    "rc_joins_per_room": dict(_UNLIMITED),
+    "rc_invites": {"per_room": dict(_UNLIMITED), "per_user": dict(_UNLIMITED), "per_issuer": dict(_UNLIMITED)},
+    "rc_room_creation": dict(_UNLIMITED),
+    "rc_presence": {"per_user": dict(_UNLIMITED)},
+    "rc_key_requests": dict(_UNLIMITED),
+    "rc_media_create": dict(_UNLIMITED),
+    "rc_3pid_validation": dict(_UNLIMITED),
     # Cheapest argon2id settings: tests hash many passwords and security is irrelevant here.
     "password_config": {"argon2_opslimit": 1, "argon2_memlimit": 8192},
 }

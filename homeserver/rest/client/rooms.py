@@ -134,7 +134,7 @@ class MembershipServlet(RestServlet):
                 if not current or current[0] not in ("join", "invite", "knock"):
                     raise forbidden("That user is not in the room")
         await self.hs.room_member_handler.update_membership(
-            requester.user_id, room_id, target, self.MEMBERSHIP[action], body.get("reason"))
+            requester.user_id, room_id, target, self.MEMBERSHIP[action], body.get("reason"), ratelimit=True)
         return 200, {}
 
 

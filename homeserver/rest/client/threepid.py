@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
+from homeserver.ratelimit import check_all
 from homeserver.rest.http import HomeserverRequest, RestServlet, Validator, client_patterns, parse_json_object
 
 EMAIL_TOKEN_BODY = Validator({
@@ -54,13 +55,21 @@ def medium_not_supported(msg: str) -> MatrixError:
     return MatrixError(400, Codes.THREEPID_MEDIUM_NOT_SUPPORTED, msg)
 
 
+def check_3pid_validation_limit(hs: Any, request: HomeserverRequest, medium: str, address: str) -> None:
+    """rc_3pid_validation, as Synapse applies it to every requestToken: per client IP address and
+    per address being validated (429 M_LIMIT_EXCEEDED beyond either)."""
+    limiter = hs.threepid_validation_limiter
+    check_all((limiter, f"ip:{request.client_ip()}", 1), (limiter, f"{medium}:{address.lower()}", 1))
+
+
 class EmailRequestTokenServlet(RestServlet):
     """/register, /account/password and /account/3pid email/requestToken."""
 
     PATTERNS = client_patterns("/(?:register|account/password|account/3pid)/email/requestToken")
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
-        parse_json_object(request, EMAIL_TOKEN_BODY)
+        body = parse_json_object(request, EMAIL_TOKEN_BODY)
+        check_3pid_validation_limit(self.hs, request, "email", body["email"])
         raise medium_not_supported(NO_EMAIL)
 
 
@@ -68,7 +77,8 @@ class MsisdnRequestTokenServlet(RestServlet):
     PATTERNS = client_patterns("/(?:register|account/password|account/3pid)/msisdn/requestToken")
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
-        parse_json_object(request, MSISDN_TOKEN_BODY)
+        body = parse_json_object(request, MSISDN_TOKEN_BODY)
+        check_3pid_validation_limit(self.hs, request, "msisdn", f"{body['country']}:{body['phone_number']}")
         raise medium_not_supported(NO_SMS)
 
 

@@ -37,6 +37,7 @@ class CreateServlet(RestServlet):
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
+        self.hs.media_create_limiter.check(requester.user_id)
         uri, expires = await self.hs.media_repository.create_pending(requester.user_id)
         return 200, {"content_uri": uri, "unused_expires_at": expires}
 
