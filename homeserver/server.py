@@ -85,6 +85,7 @@ from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
 from homeserver.handlers.server_notices import ServerNoticesHandler
 from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.sliding_sync import SlidingSyncHandler
 from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
@@ -500,6 +501,10 @@ class HomeServer:
                                         self.push_rules_handler, self.presence_handler,
                                         self.notification_counter, to_device=self.to_device_handler,
                                         device_lists=self.device_lists_handler, e2e_keys=self.e2e_keys_handler)
+        self.sliding_sync_handler = SlidingSyncHandler(
+            self.sync_handler, self.events_store, self.room_read_handler, self.notifier, self.account_data_store,
+            self.receipts_handler, self.typing_handler, self.push_rules_handler, self.notification_counter,
+            self.to_device_handler, self.device_lists_handler, self.e2e_keys_handler)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler,
                                                   self.message_limiter, self.admin_redaction_limiter)
         self.search_handler = SearchHandler(self.search_store, self.events_store, self.state_groups_store,

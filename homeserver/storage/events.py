@@ -86,6 +86,9 @@ class EventsStore:
         # persist moves a cached room's entry on after its commit; one into a room not cached counts
         # as a change of it, so that a read racing with it (it may miss the event) is not cached.
         self._latest_positions: LruCache[str, int] = LruCache("latest_positions", 20_000)
+        # (room_id, types) -> (the room's latest position then, its bump stamp): sliding sync.
+        self._bump_stamps: LruCache[tuple[str, tuple[str, ...]], tuple[int | None, int | None]] = LruCache(
+            "bump_stamps", 20_000)
         # room -> its forward extremities (sorted), set by each persist after its commit.
         self._extremities: LruCache[str, list[str]] = LruCache("forward_extremities", 5_000)
         # Reads of ranges of committed positions (at or below `stream.current` when asked): events
@@ -632,6 +635,36 @@ class EventsStore:
                 for room_id, latest in found.items():
                     read.fill(room_id, latest)
             out.update(found)
+        return out
+
+    async def get_bump_stamps(self, room_ids: list[str], types: tuple[str, ...]) -> dict[str, int]:
+        """room_id -> stream position of its latest event of one of `types` (sliding sync's
+        bump_stamp); backfilled events (positions below 1) do not count. Remembered per room
+        with the room's latest position: asked again with no new event, no query."""
+        latest = await self.get_latest_positions(room_ids)
+        out: dict[str, int] = {}
+        missing = []
+        for room_id in room_ids:
+            cached = self._bump_stamps.get((room_id, types))
+            if cached is not None and cached[0] == latest.get(room_id):
+                if cached[1] is not None:
+                    out[room_id] = cached[1]
+            else:
+                missing.append(room_id)
+        if not missing:
+            return out
+
+        def txn_fn(txn: Transaction) -> dict[str, int]:
+            marks = ", ".join("?" for _ in types)
+            return dict(txn.select_in(
+                f"SELECT room_id, MAX(stream_ordering) FROM events WHERE type IN ({marks}) "
+                f"AND stream_ordering > 0 AND {VISIBLE} AND room_id {{in}} GROUP BY room_id",
+                missing, before=types))
+
+        found = await self._db.run("get_bump_stamps", txn_fn)
+        for room_id in missing:
+            self._bump_stamps.set((room_id, types), (latest.get(room_id), found.get(room_id)))
+        out.update(found)
         return out
 
     async def get_event_at_position(self, room_id: str, position: int) -> str | None:

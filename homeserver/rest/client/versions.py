@@ -20,6 +20,8 @@ UNSTABLE_FEATURES = {
     "org.matrix.msc3814": True,  # dehydrated devices
     "org.matrix.msc4143": True,  # MatrixRTC transports (/rtc/transports)
     "org.matrix.msc4222": True,  # state_after in /sync
+    # Simplified sliding sync (MSC4186): Element X says "homeserver not supported" without it.
+    "org.matrix.simplified_msc3575": True,
 }
 
 
