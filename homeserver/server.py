@@ -73,6 +73,7 @@ from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
+from homeserver.handlers.remote_device_lists import RemoteDeviceListsHandler
 from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
@@ -157,6 +158,7 @@ from homeserver.storage.pushers import PushersStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
+from homeserver.storage.remote_device_lists import RemoteDeviceListsStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
@@ -276,6 +278,7 @@ class HomeServer:
         self.devices_store.add_deletion_hook(self.dehydrated_devices_store.delete_devices_txn)
         self.e2e_keys_store = E2EKeysStore(self.database)
         self.device_lists_store = DeviceListsStore(self.database)
+        self.remote_device_lists_store = RemoteDeviceListsStore(self.database)
         self.devices_store.add_deletion_hook(self.e2e_keys_store.delete_devices_keys_txn)
         self.pushers_store = PushersStore(self.database)
         # A pusher belongs to the device that set it up: logout (and deactivation) removes it.
@@ -444,11 +447,16 @@ class HomeServer:
                                                        config.server_name, edus=self.federation_sender)
         # Every device creation, rename and deletion (in whichever module's transaction) is a device-list change.
         self.devices_store.change_listeners.append(self.device_lists_handler.on_device_committed)
+        self.remote_device_lists_handler = RemoteDeviceListsHandler(
+            config.server_name, self.clock, self.remote_device_lists_store, self.events_store,
+            self.device_lists_handler, self.federation_api)
+        self.event_persister.add_listener(self.remote_device_lists_handler.on_event_persisted)
         self.e2e_keys_handler = E2EKeysHandler(config.server_name, self.clock, self.e2e_keys_store,
-                                               self.device_lists_handler, self.federation_api)
+                                               self.device_lists_handler, self.federation_api,
+                                               self.remote_device_lists_handler)
         self.federation_event_handler.edu_handlers.update({
-            "m.device_list_update": self.device_lists_handler.on_remote_change,
-            "m.signing_key_update": self.device_lists_handler.on_remote_change,
+            "m.device_list_update": self.remote_device_lists_handler.on_device_list_update,
+            "m.signing_key_update": self.remote_device_lists_handler.on_signing_key_update,
             "m.direct_to_device": self.to_device_handler.on_remote_to_device,
         })
         self.cross_signing_handler = CrossSigningHandler(self.clock, self.e2e_keys_store, self.e2e_keys_handler,

@@ -22,7 +22,7 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, 
 from homeserver.api.identifiers import is_valid_server_name
 from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
-from homeserver.events.auth import domain_of, get_required_level, get_user_power_level
+from homeserver.events.auth import get_required_level, get_user_power_level
 from homeserver.events.hashing import decode_base64, encode_base64
 from homeserver.events.model import Event
 from homeserver.federation.api import FederationApi
@@ -116,8 +116,7 @@ class DirectoryHandler:
         found = await self._store.get_alias(alias)
         if found is None:
             raise not_found(f"Room alias {alias} not found.")
-        others = {domain_of(user_id) for user_id, membership, _ in await self._events.get_members(found.room_id)
-                  if membership == "join"}
+        others = set(await self._events.get_joined_servers(found.room_id))
         others.discard(self._server_name)
         return {"room_id": found.room_id, "servers": [self._server_name, *sorted(others)]}
 

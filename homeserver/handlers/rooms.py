@@ -214,7 +214,7 @@ class RoomMemberHandler:
         servers; and the servers with joined members."""
         if await self._events.get_room_version(room_id) is None:
             return False, set()
-        joined = {domain_of(u) for u, membership, _ in await self._events.get_members(room_id) if membership == "join"}
+        joined = set(await self._events.get_joined_servers(room_id))
         local = self._server_name in joined or (await self._holds_room(room_id) and not joined - {self._server_name})
         return local, joined
 

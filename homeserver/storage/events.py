@@ -4,12 +4,14 @@ current state and memberships. Persisting an event is one transaction."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
 
+from homeserver.events.auth import domain_of
 from homeserver.events.hashing import encode_canonical_json
 from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
@@ -582,6 +584,11 @@ class EventsStore:
             return [(r[0], r[1], r[2]) for r in rows]
 
         return list(await self._room_members.get_or_load(room_id, load))
+
+    async def get_joined_servers(self, room_id: str) -> Counter[str]:
+        """Server name -> how many of its users are joined to the room (the servers in the room)."""
+        return Counter(domain_of(user_id) for user_id, membership, _ in await self.get_members(room_id)
+                       if membership == "join")
 
     # -- for /sync ------------------------------------------------------------------------------
 
