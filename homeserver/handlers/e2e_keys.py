@@ -244,8 +244,7 @@ class E2EKeysHandler:
         tracked = [u for u in wanted if self._remote_lists is not None and await self._remote_lists.is_tracked(u)]
         if tracked:
             assert self._remote_lists is not None
-            lists = await defer.gatherResults(
-                [defer.ensureDeferred(self._remote_lists.get(u)) for u in tracked], consumeErrors=True)
+            lists = (await self._remote_lists.get_many(tracked)).values()
             for device_list in lists:
                 user_id = device_list.user_id
                 out["device_keys"][user_id] = device_keys_of(device_list, wanted[user_id])

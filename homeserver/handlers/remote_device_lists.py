@@ -58,6 +58,19 @@ class RemoteDeviceListsHandler:
                 return kept  # fetched meanwhile
             return await self._fetch(user_id)
 
+    async def get_many(self, user_ids: list[str]) -> dict[str, RemoteDeviceList]:
+        """get() for several users, the kept lists read in one go (a query for the 50 members of a
+        room is one read, not 50); those missing or stale fetched as get() does, in parallel.
+        Raises the first federation error."""
+        kept = await self._store.get(user_ids) if user_ids else {}
+        out = {u: kept[u] for u in user_ids if u in kept and not kept[u].stale}
+        missing = [u for u in user_ids if u not in out]
+        if missing:
+            fetched = await defer.gatherResults([defer.ensureDeferred(self.get(u)) for u in missing],
+                                                consumeErrors=True)
+            out.update(zip(missing, fetched, strict=True))
+        return out
+
     async def _fetch(self, user_id: str) -> RemoteDeviceList:
         """GET /user/devices of the user's server, checked; kept if we still share a room."""
         assert self._federation is not None
