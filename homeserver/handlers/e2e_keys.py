@@ -241,7 +241,7 @@ class E2EKeysHandler:
         of the server."""
         assert self._federation is not None
         out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
-        tracked = [u for u in wanted if self._remote_lists is not None and await self._remote_lists.is_tracked(u)]
+        tracked = await self._remote_lists.tracked(list(wanted)) if self._remote_lists is not None else []
         if tracked:
             assert self._remote_lists is not None
             lists = (await self._remote_lists.get_many(tracked)).values()

@@ -44,6 +44,20 @@ class RemoteDeviceListsHandler:
                 return True
         return False
 
+    async def tracked(self, user_ids: list[str]) -> list[str]:
+        """Those of the (remote) users who are tracked (is_tracked), each room's servers looked at
+        once: the members of one room are one check, not one each."""
+        ours_in: dict[str, bool] = {}
+        out = []
+        for user_id in user_ids:
+            for room_id in await self._events.get_rooms_for_user(user_id):
+                if room_id not in ours_in:
+                    ours_in[room_id] = self._server_name in await self._events.get_joined_servers(room_id)
+                if ours_in[room_id]:
+                    out.append(user_id)
+                    break
+        return out
+
     # -- for /keys/query ------------------------------------------------------------------------
 
     async def get(self, user_id: str) -> RemoteDeviceList:

@@ -99,6 +99,21 @@ class RemoteDeviceListsTest(TwoServerTestCase):
         self.assertEqual(self.device_fetches(), 2)
         self.assertEqual(again["device_keys"], first["device_keys"])
         self.assertEqual(sorted(again["device_keys"]), sorted([self.bob, carol]))
+        # With a user of B who shares no room: asked of B (/user/keys/query) and not kept, the others
+        # still answered from their kept lists.
+        r = await self.request("POST", f"{V3}/register", {"username": "dave", "password": "password",
+                                                         "auth": {"type": "m.login.dummy"}}, site=self.site_b)
+        dave, token_d, dave_device = r.json["user_id"], r.json["access_token"], r.json["device_id"]
+        r = await self.request("POST", f"{V3}/keys/upload", {"device_keys": FakeDevice(dave, dave_device).device_keys()},
+                               token=token_d, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        queries = sum(1 for _, _, uri in self.link_a.requests if uri == f"{F}/user/keys/query")
+        answer = await self.query(device_keys={self.bob: [], carol: [], dave: []})
+        self.assertEqual(sorted(answer["device_keys"]), sorted([self.bob, carol, dave]))
+        self.assertIn(dave_device, answer["device_keys"][dave])
+        self.assertEqual(sum(1 for _, _, uri in self.link_a.requests if uri == f"{F}/user/keys/query"), queries + 1)
+        self.assertEqual(self.device_fetches(), 2)
+        self.assertNotIn(dave, await self.hs.remote_device_lists_store.get([self.bob, carol, dave]))
 
     async def test_an_update_in_the_chain_is_applied_in_place(self) -> None:
         await self.query()
