@@ -241,11 +241,10 @@ class E2EKeysHandler:
         of the server."""
         assert self._federation is not None
         out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
-        tracked = [u for u in wanted if self._remote_lists is not None and await self._remote_lists.is_tracked(u)]
+        tracked = await self._remote_lists.tracked(list(wanted)) if self._remote_lists is not None else []
         if tracked:
             assert self._remote_lists is not None
-            lists = await defer.gatherResults(
-                [defer.ensureDeferred(self._remote_lists.get(u)) for u in tracked], consumeErrors=True)
+            lists = (await self._remote_lists.get_many(tracked)).values()
             for device_list in lists:
                 user_id = device_list.user_id
                 out["device_keys"][user_id] = device_keys_of(device_list, wanted[user_id])

@@ -44,6 +44,20 @@ class RemoteDeviceListsHandler:
                 return True
         return False
 
+    async def tracked(self, user_ids: list[str]) -> list[str]:
+        """Those of the (remote) users who are tracked (is_tracked), each room's servers looked at
+        once: the members of one room are one check, not one each."""
+        ours_in: dict[str, bool] = {}
+        out = []
+        for user_id in user_ids:
+            for room_id in await self._events.get_rooms_for_user(user_id):
+                if room_id not in ours_in:
+                    ours_in[room_id] = self._server_name in await self._events.get_joined_servers(room_id)
+                if ours_in[room_id]:
+                    out.append(user_id)
+                    break
+        return out
+
     # -- for /keys/query ------------------------------------------------------------------------
 
     async def get(self, user_id: str) -> RemoteDeviceList:
@@ -57,6 +71,19 @@ class RemoteDeviceListsHandler:
             if kept is not None and not kept.stale:
                 return kept  # fetched meanwhile
             return await self._fetch(user_id)
+
+    async def get_many(self, user_ids: list[str]) -> dict[str, RemoteDeviceList]:
+        """get() for several users, the kept lists read in one go (a query for the 50 members of a
+        room is one read, not 50); those missing or stale fetched as get() does, in parallel.
+        Raises the first federation error."""
+        kept = await self._store.get(user_ids) if user_ids else {}
+        out = {u: kept[u] for u in user_ids if u in kept and not kept[u].stale}
+        missing = [u for u in user_ids if u not in out]
+        if missing:
+            fetched = await defer.gatherResults([defer.ensureDeferred(self.get(u)) for u in missing],
+                                                consumeErrors=True)
+            out.update(zip(missing, fetched, strict=True))
+        return out
 
     async def _fetch(self, user_id: str) -> RemoteDeviceList:
         """GET /user/devices of the user's server, checked; kept if we still share a room."""

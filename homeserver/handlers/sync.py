@@ -353,11 +353,14 @@ class SyncHandler:
         picked: list[tuple[Event, int]] = []  # newest first
         left_out: list[int] = []  # positions of events passed over
         position, page_size, limited = upto, limit + 1, False
+        oldest: Event | None = None  # the oldest event of the room's stream looked at
         for _ in range(MAX_TIMELINE_PAGES):
             # Never below 0: the room's past fetched from other servers (backfill) is /messages' only.
             rows = await self._events.paginate_room_events(room_id, position, True, page_size,
                                                            0 if since is None else since)
             fetched = await self._events.get_events([eid for eid, _ in rows])
+            if rows:
+                oldest = fetched.get(rows[-1][0], oldest)
             candidates = [fetched[eid] for eid, _ in rows if eid in fetched
                           and f.room.timeline.matches(fetched[eid]) and fetched[eid].sender not in ignored]
             visible = {e.event_id: e for e in await self._visibility.filter_events_for_user(user_id, candidates)}
@@ -379,6 +382,11 @@ class SyncHandler:
             page_size = max(page_size, TIMELINE_PAGE)
         else:
             limited = True  # gave up looking further back: there may be more
+        if since is None and not limited and (oldest is None or oldest.type != "m.room.create"):
+            # Our stream of the room does not start at its creation: it was joined over federation,
+            # and what came before the join is on other servers (backfilled by /messages). Limited,
+            # so clients page back from prev_batch instead of taking this as the whole history.
+            limited = True
         picked.reverse()
         start = picked[0][1] - 1 if picked else upto
         return [e for e, _ in picked], limited, start, any(p > start for p in left_out)

@@ -66,6 +66,55 @@ class RemoteDeviceListsTest(TwoServerTestCase):
         self.assertEqual(answer["failures"], {})
         self.assertIn(self.bob_device, answer["device_keys"][self.bob])
 
+    async def test_kept_lists_of_many_users_are_read_at_once(self) -> None:
+        r = await self.request("POST", f"{V3}/register", {"username": "carol", "password": "password",
+                                                         "auth": {"type": "m.login.dummy"}}, site=self.site_b)
+        carol, token_c, carol_device = r.json["user_id"], r.json["access_token"], r.json["device_id"]
+        r = await self.request("POST", f"{V3}/keys/upload", {"device_keys": FakeDevice(carol, carol_device).device_keys()},
+                               token=token_c, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        r = await self.post(f"{V3}/rooms/{quote(self.room_id)}/invite", {"user_id": carol}, token=self.token_a)
+        self.assertEqual(r.code, 200, r.json)
+        await self.pump()
+        r = await self.request("POST", f"{V3}/join/{quote(self.room_id)}", {}, token=token_c, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        await self.pump()
+        wanted = {"device_keys": {self.bob: [], carol: []}}
+        first = await self.query(**wanted)
+        self.assertEqual(self.device_fetches(), 2)
+        store = self.hs.remote_device_lists_store
+        reads: list[list[str]] = []
+        original = store.get
+
+        async def counting_get(user_ids: list[str]) -> Any:
+            reads.append(sorted(user_ids))
+            return await original(user_ids)
+
+        store.get = counting_get
+        try:
+            again = await self.query(**wanted)
+        finally:
+            store.get = original
+        self.assertEqual(reads, [sorted([self.bob, carol])])
+        self.assertEqual(self.device_fetches(), 2)
+        self.assertEqual(again["device_keys"], first["device_keys"])
+        self.assertEqual(sorted(again["device_keys"]), sorted([self.bob, carol]))
+        # With a user of B who shares no room: asked of B (/user/keys/query) and not kept, the others
+        # still answered from their kept lists.
+        r = await self.request("POST", f"{V3}/register", {"username": "dave", "password": "password",
+                                                         "auth": {"type": "m.login.dummy"}}, site=self.site_b)
+        dave, token_d, dave_device = r.json["user_id"], r.json["access_token"], r.json["device_id"]
+        r = await self.request("POST", f"{V3}/keys/upload", {"device_keys": FakeDevice(dave, dave_device).device_keys()},
+                               token=token_d, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        queries = sum(1 for _, _, uri in self.link_a.requests if uri == f"{F}/user/keys/query")
+        answer = await self.query(device_keys={self.bob: [], carol: [], dave: []})
+        self.assertEqual(sorted(answer["device_keys"]), sorted([self.bob, carol, dave]))
+        self.assertIn(dave_device, answer["device_keys"][dave])
+        self.assertEqual(sum(1 for _, _, uri in self.link_a.requests if uri == f"{F}/user/keys/query"), queries + 1)
+        self.assertEqual(self.device_fetches(), 2)
+        self.assertNotIn(dave, await self.hs.remote_device_lists_store.get([self.bob, carol, dave]))
+
     async def test_an_update_in_the_chain_is_applied_in_place(self) -> None:
         await self.query()
         stream_id = (await self.kept()).stream_id

@@ -67,6 +67,17 @@ class RemoteJoinTest(TwoServerTestCase):
         joined = sync.json["rooms"]["join"][room_id]
         types = {e["type"] for e in joined["state"]["events"] + joined["timeline"]["events"]}
         self.assertTrue({"m.room.create", "m.room.name", "m.room.topic", "m.room.member"} <= types, types)
+        # The room's history before the join is on A: the timeline says it is limited, so clients page
+        # back from prev_batch (which backfills) instead of taking the join as the room's start.
+        self.assertTrue(joined["timeline"]["limited"])
+        r = await self.request("GET", f"{V3}/rooms/{quote(room_id)}/messages?dir=b&limit=50"
+                               f"&from={quote(joined['timeline']['prev_batch'])}", token=self.token_b, site=self.site_b)
+        self.assertEqual(r.code, 200, r.json)
+        self.assertIn("before bob", [e["content"].get("body") for e in r.json["chunk"]])
+        # A room created here starts at its m.room.create: not limited.
+        own = await self.room(name="Own")
+        sync = await self.request("GET", f"{V3}/sync", token=self.token_a)
+        self.assertFalse(sync.json["rooms"]["join"][own]["timeline"]["limited"])
 
         await self.say(room_id, "hi bob")
         await self.eventually(lambda: self.has(room_id, "hi bob", on_b=True))

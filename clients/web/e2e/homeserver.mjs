@@ -218,3 +218,56 @@ export async function launchChromium({ fakeMedia = false } = {}) {
   const args = fakeMedia ? [...CHROMIUM_ARGS, ...FAKE_MEDIA_ARGS] : CHROMIUM_ARGS;
   return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args });
 }
+
+/**
+ * Starts `count` of our homeservers that federate with each other over TLS on loopback, each serving the
+ * built client at / (tests/clients/start_federating_servers.py: the Python federation tests' harness, with
+ * a throw-away CA and servers named 127.0.0.1:PORT). Resolves to { servers: [{ baseUrl, serverName,
+ * logPath }], stop() } once all answer.
+ */
+export async function startFederatingServers({ distDir = join(CLIENT_DIR, "dist"), count = 2, keep = false } = {}) {
+  if (!existsSync(join(distDir, "index.html"))) throw new Error(`No built client in ${distDir}: run npm run build`);
+  const launcher = join(REPO_ROOT, "tests", "clients", "start_federating_servers.py");
+  const proc = spawn(PYTHON, [launcher, "--web-client", distDir, "--count", String(count)], {
+    cwd: REPO_ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, ...(keep ? { HOMESERVER_TEST_KEEP_TMP: "1" } : {}) },
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => (stderr += d));
+  let exited = null;
+  const exit = new Promise((r) => proc.on("exit", (code) => ((exited = code), r())));
+  const line = await new Promise((res, rej) => {
+    let out = "";
+    const timer = setTimeout(() => rej(new Error(`the federating servers did not start in 60 s: ${stderr.slice(-3000)}`)), 60_000);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const nl = out.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        res(out.slice(0, nl));
+      }
+    });
+    exit.then(() => {
+      clearTimeout(timer);
+      rej(new Error(`the federating servers' launcher exited with ${exited}: ${stderr.slice(-6000)}`));
+    });
+  }).catch((e) => {
+    if (exited === null) proc.kill("SIGKILL");
+    throw e;
+  });
+  const servers = JSON.parse(line).servers.map((s) => ({ baseUrl: s.base_url, serverName: s.server_name, logPath: s.log_path }));
+  return {
+    servers,
+    /** The launcher's stderr so far (a server that died says so there). */
+    stderr: () => stderr,
+    async stop() {
+      if (exited === null) {
+        proc.kill("SIGTERM");
+        const t = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+        await exit;
+        clearTimeout(t);
+      }
+    },
+  };
+}

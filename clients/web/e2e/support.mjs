@@ -50,28 +50,9 @@ export async function startEnvironment({ overrides, calls = false } = {}) {
     browser,
     baseUrl: hs.baseUrl,
 
-    /**
-     * A page in a fresh browser context (empty storage) at `viewport`. It records what went wrong:
-     * `errors` (uncaught exceptions), `consoleErrors` (those, console errors and warnings, and the
-     * client's "recovery" log lines), and `chunks` (the script and style assets it requested).
-     */
+    /** A page on this server in a fresh browser context (see newPageAt). */
     async newPage(viewport = DESKTOP) {
-      const context = await browser.newContext({
-        viewport, baseURL: hs.baseUrl, acceptDownloads: true,
-        ...(calls ? { permissions: ["camera", "microphone", "notifications"] } : {}),
-      });
-      const page = await context.newPage();
-      page.setDefaultTimeout(20_000);
-      page.errors = [];
-      page.consoleErrors = [];
-      page.chunks = [];
-      page.on("pageerror", (e) => {
-        page.errors.push(String(e));
-        page.consoleErrors.push(String(e));
-      });
-      page.on("console", (m) => (m.type() === "error" || m.type() === "warning" || m.text().startsWith("recovery")) && page.consoleErrors.push(m.text()));
-      page.on("request", (r) => r.url().includes("/assets/") && page.chunks.push(r.url()));
-      return page;
+      return newPageAt(browser, hs.baseUrl, { viewport, permissions: calls ? ["camera", "microphone", "notifications"] : undefined });
     },
 
     /**
@@ -116,6 +97,27 @@ export async function startEnvironment({ overrides, calls = false } = {}) {
     },
   };
   return env;
+}
+
+/**
+ * A page in a fresh context of `browser` (empty storage) whose relative URLs go to `baseURL`, at `viewport`.
+ * It records what went wrong: `errors` (uncaught exceptions), `consoleErrors` (those, console errors and
+ * warnings, and the client's "recovery" log lines), and `chunks` (the script and style assets it requested).
+ */
+export async function newPageAt(browser, baseURL, { viewport = DESKTOP, permissions } = {}) {
+  const context = await browser.newContext({ viewport, baseURL, acceptDownloads: true, ...(permissions ? { permissions } : {}) });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.errors = [];
+  page.consoleErrors = [];
+  page.chunks = [];
+  page.on("pageerror", (e) => {
+    page.errors.push(String(e));
+    page.consoleErrors.push(String(e));
+  });
+  page.on("console", (m) => (m.type() === "error" || m.type() === "warning" || m.text().startsWith("recovery")) && page.consoleErrors.push(m.text()));
+  page.on("request", (r) => r.url().includes("/assets/") && page.chunks.push(r.url()));
+  return page;
 }
 
 /** Saves a screenshot of the page as `<name>-desktop.png` or `<name>-phone.png`, by its current width. */
