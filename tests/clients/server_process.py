@@ -36,6 +36,14 @@ SERVER_NAME = "localhost"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 STARTUP_TIMEOUT_S = 30.0
+
+# The real-process tests of the protocol with other software (Synapse, matrix-js-sdk, the spec
+# fuzzer) run in the suite's SQLite pass; its PostgreSQL pass skips them (`skip = SQLITE_PASS_ONLY`
+# on the class): the server code is the same, the in-process PostgreSQL pass covers the storage, and
+# CI's time is short. HOMESERVER_TEST_ALL_ON_POSTGRES=1 runs them on PostgreSQL too.
+_ON_POSTGRES = os.environ.get("HOMESERVER_TEST_DB", "").strip().lower() in ("postgres", "postgresql")
+SQLITE_PASS_ONLY = ("run in the SQLite pass (HOMESERVER_TEST_ALL_ON_POSTGRES=1 runs it on PostgreSQL)"
+                    if _ON_POSTGRES and not os.environ.get("HOMESERVER_TEST_ALL_ON_POSTGRES") else None)
 STOP_GRACE_S = 10.0
 
 _UNLIMITED = {"per_second": 1000, "burst_count": 10000}

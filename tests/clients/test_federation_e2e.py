@@ -13,9 +13,11 @@ from nio import AsyncClient, EnableEncryptionBuilder, JoinResponse, LoginRespons
 from tests.clients.federation_support import SYNAPSE_PYTHON, FederationTestCase, SynapseProcess
 from tests.clients.nio_e2e_support import NioE2EMixin
 from tests.clients.test_js_sdk import run_node_scenario
+from tests.clients.server_process import SQLITE_PASS_ONLY
 
 
 class FederatedEncryptionTest(NioE2EMixin, FederationTestCase):
+    skip = SQLITE_PASS_ONLY
     timeout = 300
     wait_s = 60.0  # a first request between two servers fetches keys; a retry waits seconds
 
@@ -104,6 +106,7 @@ class FederatedEncryptionTest(NioE2EMixin, FederationTestCase):
 
 
 class JsFederatedEncryptionTest(FederationTestCase):
+    skip = SQLITE_PASS_ONLY
     """The same with matrix-js-sdk 43 and its Rust crypto (scenarios/encrypted_dm_federated.js)."""
 
     timeout = 300

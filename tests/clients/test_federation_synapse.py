@@ -22,9 +22,11 @@ from nio import (
 )
 
 from tests.clients.federation_support import SYNAPSE_PYTHON, FederationTestCase, SynapseProcess
+from tests.clients.server_process import SQLITE_PASS_ONLY
 
 
 class WithSynapseTest(FederationTestCase):
+    skip = SQLITE_PASS_ONLY
     timeout = 300
 
     def setUp(self) -> None:

@@ -15,7 +15,7 @@ import time
 from twisted.trial import unittest
 
 from tests.clients.nio_support import OPEN_REGISTRATION
-from tests.clients.server_process import ServerProcess
+from tests.clients.server_process import SQLITE_PASS_ONLY, ServerProcess
 from tests.clients.test_js_sdk import JS_DIR, PROCESS_TIMEOUT_S, SCENARIO_TIMEOUT_S, _text, node_problem
 
 # Past the short delay's due time before the server comes back, so start-up itself must send it.
@@ -23,6 +23,7 @@ OVERDUE_MARGIN_S = 1.0
 
 
 class JsSdkDelayedEventsTest(unittest.TestCase):
+    skip = SQLITE_PASS_ONLY
     def run_phase(self, server: ServerProcess, phase: str, state_file: str) -> None:
         env = dict(os.environ, JS_SCENARIO_TIMEOUT_MS=str(SCENARIO_TIMEOUT_S * 1000))
         try:

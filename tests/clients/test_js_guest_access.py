@@ -8,9 +8,11 @@ from twisted.trial import unittest
 
 from tests.clients import test_js_sdk
 from tests.clients.nio_support import OPEN_REGISTRATION
+from tests.clients.server_process import SQLITE_PASS_ONLY
 
 
 class JsSdkGuestAccessTest(unittest.TestCase):
+    skip = SQLITE_PASS_ONLY
     # Imported as a module: a test class imported by name would run here too.
     run_scenario = test_js_sdk.JsSdkEncryptionTest.run_scenario
 

@@ -12,7 +12,7 @@ import subprocess
 from twisted.trial import unittest
 
 from tests.clients.nio_support import OPEN_REGISTRATION
-from tests.clients.server_process import ServerProcess
+from tests.clients.server_process import SQLITE_PASS_ONLY, ServerProcess
 from tests.clients.test_js_sdk import JS_DIR, PROCESS_TIMEOUT_S, SCENARIO_TIMEOUT_S, node_problem
 
 TRANSPORTS = [{"type": "livekit", "livekit_service_url": "https://rtc.example.com/livekit/jwt"},
@@ -20,6 +20,7 @@ TRANSPORTS = [{"type": "livekit", "livekit_service_url": "https://rtc.example.co
 
 
 class JsSdkMatrixRtcServerTest(unittest.TestCase):
+    skip = SQLITE_PASS_ONLY
     def test_transports_summary_and_userinfo_without_federation(self) -> None:
         problem = node_problem()
         if problem is not None:

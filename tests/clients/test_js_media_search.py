@@ -6,9 +6,11 @@ from __future__ import annotations
 from twisted.trial import unittest
 
 from tests.clients import test_js_sdk
+from tests.clients.server_process import SQLITE_PASS_ONLY
 
 
 class JsSdkMediaSearchTest(unittest.TestCase):
+    skip = SQLITE_PASS_ONLY
     # Imported as a module: a test class imported by name would run here too.
     run_scenario = test_js_sdk.JsSdkEncryptionTest.run_scenario
 

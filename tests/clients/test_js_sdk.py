@@ -17,7 +17,7 @@ from pathlib import Path
 from twisted.trial import unittest
 
 from tests.clients.nio_support import OPEN_REGISTRATION
-from tests.clients.server_process import ServerProcess
+from tests.clients.server_process import SQLITE_PASS_ONLY, ServerProcess
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 MIN_NODE_MAJOR = 20
@@ -68,6 +68,7 @@ def run_node_scenario(test: unittest.TestCase, name: str, servers: list) -> None
 
 
 class JsSdkEncryptionTest(unittest.TestCase):
+    skip = SQLITE_PASS_ONLY
     def run_scenario(self, name: str, config: dict | None = None) -> None:
         problem = node_problem()
         if problem is not None:

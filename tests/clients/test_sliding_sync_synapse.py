@@ -23,7 +23,7 @@ from urllib.parse import quote
 from twisted.trial import unittest
 
 from tests.clients.federation_support import SYNAPSE_PYTHON, SynapseProcess, TestCa
-from tests.clients.server_process import SERVER_NAME, ServerProcess
+from tests.clients.server_process import SQLITE_PASS_ONLY, SERVER_NAME, ServerProcess
 
 SSS = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 V3 = "/_matrix/client/v3"
@@ -126,6 +126,7 @@ REQUEST = {
 
 
 class SlidingSyncAgainstSynapseTest(unittest.TestCase):
+    skip = SQLITE_PASS_ONLY
     timeout = 300
     maxDiff = None
 
