@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from twisted.internet import defer
 
@@ -57,6 +57,14 @@ class BackfilledEvent:
     state_exact: bool = True
 
 
+class MemberLists(NamedTuple):
+    """A room's members' user IDs by membership, each sorted."""
+
+    joined: tuple[str, ...]
+    invited: tuple[str, ...]
+    departed: tuple[str, ...]  # left or banned
+
+
 class EventsStore:
     def __init__(self, db: Database, state_groups: StateGroupsStore, relations: RelationsStore):
         self._db = db
@@ -76,6 +84,8 @@ class EventsStore:
         # does not put them back (see LruCache).
         self._room_members: LruCache[str, list[tuple[str, str, str]]] = LruCache("room_members", 5_000)
         self._user_memberships: LruCache[str, dict[str, tuple[str, str]]] = LruCache("user_memberships", 20_000)
+        # room -> (the members list it was made from, MemberLists): see get_member_lists.
+        self._member_lists: LruCache[str, tuple[list, MemberLists]] = LruCache("room_member_lists", 5_000)
         # The position of the latest membership event (set after its commit, before its position
         # is finished): a range of positions past it holds no membership change at all, which
         # every sync woken by a plain message asks about (its own rooms, device lists).
@@ -575,13 +585,33 @@ class EventsStore:
 
     async def get_members(self, room_id: str) -> list[tuple[str, str, str]]:
         """(user_id, membership, event_id) of every current member event of the room."""
+        return list(await self._cached_members(room_id))
+
+    async def _cached_members(self, room_id: str) -> list[tuple[str, str, str]]:
+        """The cached list itself: callers must not change it."""
         async def load() -> list[tuple[str, str, str]]:
             rows = await self._db.execute(
                 "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
                 room_id)
             return [(r[0], r[1], r[2]) for r in rows]
 
-        return list(await self._room_members.get_or_load(room_id, load))
+        return await self._room_members.get_or_load(room_id, load)
+
+    async def get_member_lists(self, room_id: str) -> MemberLists:
+        """The room's members by membership, sorted: worked out once per change of its members
+        (every sync of the room's members wants the counts and the heroes)."""
+        members = await self._cached_members(room_id)
+        cached = self._member_lists.get(room_id)
+        # Keyed by the very list the members cache holds: a membership change replaces that list.
+        if cached is not None and cached[0] is members:
+            return cached[1]
+        by: dict[str, list[str]] = {"join": [], "invite": [], "leave": [], "ban": []}
+        for user_id, membership, _ in members:
+            by.setdefault(membership, []).append(user_id)
+        lists = MemberLists(tuple(sorted(by["join"])), tuple(sorted(by["invite"])),
+                            tuple(sorted(by["leave"] + by["ban"])))
+        self._member_lists.set(room_id, (members, lists))
+        return lists
 
     # -- for /sync ------------------------------------------------------------------------------
 
