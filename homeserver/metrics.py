@@ -17,6 +17,10 @@ db_txn_count = Counter("homeserver_db_transactions_total", "Database transaction
 db_txn_duration = Histogram(
     "homeserver_db_transaction_duration_seconds", "Time spent in a database transaction", ["desc"]
 )
+long_polls_cut_short = Counter(
+    "homeserver_long_polls_cut_short_total",
+    "Long-polls (/sync, /events) answered early because their user opened more than the cap",
+)
 cache_hits = Counter("homeserver_cache_hits_total", "Cache hits", ["cache"])
 cache_misses = Counter("homeserver_cache_misses_total", "Cache misses", ["cache"])
 reactor_tick = Histogram(

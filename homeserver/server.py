@@ -330,7 +330,7 @@ class HomeServer:
         self.thirdparty_handler = ThirdPartyLookupHandler()
         self.filter_handler = FilterHandler(self.filters_store)
         self.signing_key = load_signing_key(config.signing_key_path)
-        self.notifier = Notifier(self.clock)
+        self.notifier = Notifier(self.clock, self.config.max_long_polls_per_user)
         self.notifier.track_streams([self.events_store.stream, self.account_data_store.stream,
                                      self.receipts_store.stream, self.to_device_store.stream,
                                      self.device_lists_store.stream])

@@ -107,8 +107,9 @@ class SyncHandler:
                 raise invalid_param("Unknown since token")
             # The client got this token's to-device messages: they are delivered.
             await self._to_device.acknowledge(user_id, device_id, since_pos.to_device)
-        await self._presence.user_syncing(user_id, set_presence)
         try:
+            # Inside the try: a sync cancelled (its client gone) while this runs still counts as finished.
+            await self._presence.user_syncing(user_id, set_presence)
             result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
             if since_pos is not None and not full_state:
                 deadline = self._notifier.clock.time_msec() + timeout_ms

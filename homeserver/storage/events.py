@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from homeserver.events.hashing import encode_canonical_json
 from homeserver.events.model import Event
@@ -501,32 +502,42 @@ class EventsStore:
     async def _settled_read(self, cache: LruCache, key: tuple, fetch: Callable[[], Awaitable[Any]]) -> Any:
         """A read of committed positions only (its answer changes only when backfill adds the
         room's past below them: see _forget_settled_reads): cached, and shared with the same read
-        already under way. Callers must not change what it returns. Keys start with the room."""
+        already under way. Callers must not change what it returns. Keys start with the room.
+
+        The read runs on its own: a caller cancelled (its client gone) stops waiting for it, the
+        others sharing it still get its answer."""
         cached = cache.get(key)
         if cached is not None:
             return cached
         flight_key = (id(cache), *key)
+        waiting: defer.Deferred = defer.Deferred()
         waiters = self._settled_in_flight.get(flight_key)
         if waiters is not None:
-            waiting: defer.Deferred = defer.Deferred()
             waiters.append(waiting)
             return await waiting
-        waiters = self._settled_in_flight[flight_key] = []
+        waiters = self._settled_in_flight[flight_key] = [waiting]
+        defer.ensureDeferred(self._settle(cache, key, flight_key, waiters, fetch))
+        return await waiting
+
+    async def _settle(self, cache: LruCache, key: tuple, flight_key: tuple, waiters: list[defer.Deferred],
+                      fetch: Callable[[], Awaitable[Any]]) -> None:
         try:
             with cache.reading() as read:
                 value = await fetch()
                 read.fill(key, value)
-        except Exception as e:
+        except Exception:
+            failure = Failure()
             if self._settled_in_flight.get(flight_key) is waiters:
                 del self._settled_in_flight[flight_key]
             for waiting in waiters:
-                waiting.errback(e)
-            raise
+                if not waiting.called:
+                    waiting.errback(failure)
+            return
         if self._settled_in_flight.get(flight_key) is waiters:
             del self._settled_in_flight[flight_key]
         for waiting in waiters:
-            waiting.callback(value)
-        return value
+            if not waiting.called:  # a cancelled caller's
+                waiting.callback(value)
 
     async def get_auth_chain_ids(self, event_ids: list[str]) -> set[str]:
         """Every event reachable through auth_events from `event_ids` (not including them)."""

@@ -7,6 +7,7 @@ from typing import Any
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
+    cancellable,
     client_patterns,
     parse_boolean,
     parse_integer,
@@ -22,6 +23,7 @@ class SyncServlet(RestServlet):
     PATTERNS = client_patterns("/sync")
     GUEST_METHODS = frozenset({"GET"})
 
+    @cancellable  # a client gone away stops costing anything, even while its sync waits
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
         since = parse_string(request, "since")
