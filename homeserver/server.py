@@ -166,6 +166,7 @@ from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
 from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
+from homeserver.util.caches import configure_caches
 from homeserver.util.cpu_pool import CpuPool
 
 logger = logging.getLogger(__name__)
@@ -226,6 +227,8 @@ class HomeServer:
 
     def __init__(self, config: Config, reactor: Any, clock: Clock | None = None, cpu_pool: CpuPool | None = None):
         self.config = config
+        # Before any store builds its caches (those built earlier are resized too).
+        configure_caches(config.cache_global_factor, config.cache_factors, {"events": config.event_cache_size})
         self.reactor = reactor
         self.clock = clock or Clock(reactor)
         self.cpu_pool = cpu_pool or CpuPool(reactor)
