@@ -175,9 +175,7 @@ class TokenReadRacingRevocationTest(HomeserverTestCase):
         me = await self.register("alice", password="pw")
 
         async def revoke() -> None:
-            self.assertEqual(
-                (await self.post("/_matrix/client/v3/logout", token=me["access_token"])).code, 200
-            )
+            self.assertEqual((await self.post("/_matrix/client/v3/logout", token=me["access_token"])).code, 200)
 
         await self._race(me["access_token"], revoke)
 
@@ -198,12 +196,8 @@ class TokenReadRacingRevocationTest(HomeserverTestCase):
 
         async def revoke() -> None:
             first = await self.request("DELETE", path, {}, token=other["access_token"])
-            r = await self.request(
-                "DELETE",
-                path,
-                {"auth": password_auth(first.json["session"], "pw")},
-                token=other["access_token"],
-            )
+            r = await self.request("DELETE", path, {"auth": password_auth(first.json["session"], "pw")},
+                                   token=other["access_token"])
             self.assertEqual(r.code, 200, r.json)
 
         await self._race(me["access_token"], revoke)
@@ -215,11 +209,8 @@ class TokenReadRacingRevocationTest(HomeserverTestCase):
 
         async def revoke() -> None:
             first = await self.post(path, {"new_password": "new"}, token=other["access_token"])
-            r = await self.post(
-                path,
-                {"new_password": "new", "auth": password_auth(first.json["session"], "pw")},
-                token=other["access_token"],
-            )
+            r = await self.post(path, {"new_password": "new", "auth": password_auth(first.json["session"], "pw")},
+                                token=other["access_token"])
             self.assertEqual(r.code, 200, r.json)
 
         await self._race(me["access_token"], revoke)
@@ -231,9 +222,8 @@ class TokenReadRacingRevocationTest(HomeserverTestCase):
 
         async def revoke() -> None:
             first = await self.post(path, {}, token=other["access_token"])
-            r = await self.post(
-                path, {"auth": password_auth(first.json["session"], "pw")}, token=other["access_token"]
-            )
+            r = await self.post(path, {"auth": password_auth(first.json["session"], "pw")},
+                                token=other["access_token"])
             self.assertEqual(r.code, 200, r.json)
 
         await self._race(me["access_token"], revoke)
