@@ -18,7 +18,7 @@ from homeserver.storage.database import Database, Transaction
 from homeserver.storage.ids import IdGenerator, StreamIdTracker
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
-from homeserver.util.caches import LruCache
+from homeserver.util.caches import LruCache, SharedReads
 
 # Events shown to clients: not rejected, soft-failed or outliers (schema 022).
 VISIBLE = "rejection_reason IS NULL AND outlier = 0 AND soft_failed = 0"
@@ -76,6 +76,8 @@ class EventsStore:
         self._room_versions: dict[str, RoomVersion] = {}
         # event_id -> the redaction event's ID, or "" if not redacted.
         self._redacted_cache: LruCache[str, str] = LruCache("redacted", 50_000)
+        # The same new events' redactions asked for by every sync one event wakes: one read for all.
+        self._redaction_reads = SharedReads()
         # room -> current state (type, state_key) -> event_id; filled on first read, kept on write.
         self._current_state: LruCache[str, dict[tuple[str, str], str]] = LruCache("current_state", 2_000)
         # event_id -> stream position: never changes once written; every sync asks for some.
@@ -201,7 +203,7 @@ class EventsStore:
                 txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
                             (event.event_id, event.redacts))
                 self._relations.remove_relation_txn(txn, event.redacts)
-                txn.call_after_commit(lambda: self._redacted_cache.pop(event.redacts))
+                txn.call_after_commit(lambda: self._redaction_written(event.redacts))
             for hook in self.persist_hooks:
                 hook(txn, event, position)
             if txn_id is not None:
@@ -404,6 +406,10 @@ class EventsStore:
             "WHERE e.event_id {in} AND e.rejection_reason IS NULL",
             event_ids)
 
+    def _redaction_written(self, redacts: str) -> None:
+        self._redacted_cache.pop(redacts)
+        self._redaction_reads.changed()
+
     async def get_redactions(self, event_ids: list[str]) -> dict[str, str]:
         """event_id -> ID of a redaction of it, for those of `event_ids` that are redacted."""
         out: dict[str, str] = {}
@@ -420,7 +426,8 @@ class EventsStore:
 
         if missing:
             with self._redacted_cache.reading() as read:
-                found = dict(await self._db.run("get_redactions", txn_fn))
+                found = dict(await self._redaction_reads.read(
+                    tuple(missing), lambda: self._db.run("get_redactions", txn_fn)))
                 for eid in missing:
                     read.fill(eid, found.get(eid, ""))
             out.update(found)
@@ -852,7 +859,7 @@ class EventsStore:
                     txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
                                 (event.event_id, event.redacts))
                     self._relations.remove_relation_txn(txn, event.redacts)
-                    txn.call_after_commit(lambda redacts=event.redacts: self._redacted_cache.pop(redacts))
+                    txn.call_after_commit(lambda redacts=event.redacts: self._redaction_written(redacts))
                 done.append(PersistedEvent(event, position))
             self._update_backward_extremities_txn(txn, room_id, [p.event for p in done])
 

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from twisted.internet import defer
+from twisted.python.failure import Failure
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -224,6 +226,44 @@ class LruCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class SharedReads:
+    """Identical reads asked for while one is under way share it: the many /syncs one event wakes
+    ask the database once, not once each. A writer calls `changed()` after its commit: the reads
+    then under way are detached, so a read asked for afterwards starts afresh and sees the write.
+    A caller cancelled (its client gone) stops waiting; the read goes on for the others. Callers
+    must not change what a read returns (it is shared)."""
+
+    def __init__(self) -> None:
+        self._flights: dict[Hashable, list[defer.Deferred]] = {}
+
+    async def read(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
+        waiting: defer.Deferred = defer.Deferred()
+        waiters = self._flights.get(key)
+        if waiters is not None:
+            waiters.append(waiting)
+            return await waiting  # type: ignore[no-any-return]
+        waiters = self._flights[key] = [waiting]
+        defer.ensureDeferred(self._run(key, waiters, fetch))
+        return await waiting  # type: ignore[no-any-return]
+
+    async def _run(self, key: Hashable, waiters: list[defer.Deferred], fetch: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            value = await fetch()
+        except Exception:
+            outcome: Any = Failure()
+            ok = False
+        else:
+            outcome, ok = value, True
+        if self._flights.get(key) is waiters:
+            del self._flights[key]
+        for waiting in waiters:
+            if not waiting.called:  # not a cancelled caller's
+                waiting.callback(outcome) if ok else waiting.errback(outcome)
+
+    def changed(self) -> None:
+        self._flights.clear()
 
 
 class _CacheCollector:
