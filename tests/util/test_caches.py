@@ -9,7 +9,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from homeserver.config import Config
-from homeserver.util.caches import LruCache, all_caches, configure_caches
+from homeserver.util.caches import LruCache, SharedReads, all_caches, configure_caches
 from tests.rest.test_account import password_auth
 from tests.server import HomeserverTestCase
 
@@ -63,6 +63,34 @@ class CacheSizeTest(unittest.TestCase):
         events = LruCache("events", 50_000)
         self.assertEqual((tokens.max_size, events.max_size), (100_000, 256))
         self.assertIn(tokens, all_caches())
+
+
+class SharedReadsTest(unittest.TestCase):
+    def test_identical_reads_share_one_fetch_until_a_change(self) -> None:
+        reads = SharedReads()
+        fetches: list[defer.Deferred] = []
+
+        def fetch() -> defer.Deferred:
+            fetches.append(defer.Deferred())
+            return fetches[-1]
+
+        first = defer.ensureDeferred(reads.read("k", fetch))
+        second = defer.ensureDeferred(reads.read("k", fetch))
+        cancelled = defer.ensureDeferred(reads.read("k", fetch))
+        other_key = defer.ensureDeferred(reads.read("j", fetch))
+        self.assertEqual(len(fetches), 2)
+        cancelled.cancel()  # its client went away: the others still get the answer
+        self.failureResultOf(cancelled, defer.CancelledError)
+        reads.changed()  # a write committed: a read asked for now must not join the old one
+        after_write = defer.ensureDeferred(reads.read("k", fetch))
+        self.assertEqual(len(fetches), 3)
+        fetches[0].callback("old")
+        self.assertEqual((self.successResultOf(first), self.successResultOf(second)), ("old", "old"))
+        self.assertNoResult(after_write)
+        fetches[2].callback("new")
+        self.assertEqual(self.successResultOf(after_write), "new")
+        fetches[1].errback(ValueError("boom"))
+        self.failureResultOf(other_key, ValueError)
 
 
 class LruCacheTicketTest(unittest.TestCase):
