@@ -146,24 +146,54 @@ def bench_server(label: str, args: argparse.Namespace) -> tuple[Figures, str]:
     return fig, server.version
 
 
+def bench_before(args: argparse.Namespace) -> tuple[Figures, str]:
+    """Ours from another checkout (`--before DIR`, e.g. a `git worktree` of an older commit)."""
+    fig = Figures(notes=busy_notes("before"))
+    repo = common.REPO_DIR
+    common.REPO_DIR = Path(args.before).resolve()
+    try:
+        with serving("ours", "fanout-before", "sqlite", OUR_EXTRA, SYNAPSE_EXTRA) as server:
+            server.label = "before"
+            asyncio.run(bench(server, args, fig))
+    finally:
+        common.REPO_DIR = repo
+    return fig, server.version
+
+
+def bench_all(label: str, args: argparse.Namespace) -> tuple[Figures, str]:
+    if label == "ours" and args.before and args.only != "ours":
+        # The older checkout runs first, in the same run as ours and Synapse.
+        BEFORE_RESULT[:] = [bench_before(args)]
+    return bench_server(label, args)
+
+
+BEFORE_RESULT: list = []
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
 def print_report(results: dict[str, Figures], versions: dict[str, str], args: argparse.Namespace) -> None:
+    if BEFORE_RESULT:
+        results = {"before": BEFORE_RESULT[0][0], **results}
+        versions = {"before": BEFORE_RESULT[0][1], **versions}
     print_header(86, versions)
     print(f"SQLite; one message wakes N long-polling syncs in one room (median of {args.rounds}); 127.0.0.1")
     print("-" * 86)
-    print(f"{'':32s} {'ours':>14s} {'synapse':>14s}   synapse/ours")
+    labels = [label for label in ("before", "ours", "synapse") if label in results]
+    print(f"{'':32s} " + " ".join(f"{label:>12s}" for label in labels)
+          + "   synapse/ours" + ("  synapse/before" if "before" in labels else ""))
 
     def row(name: str, get) -> None:
-        values = {}
-        for label in ("ours", "synapse"):
-            f = results.get(label)
-            values[label] = get(f) if f is not None else None
-        cells = [f"{v:>14.1f}" if v is not None else f"{'-':>14s}" for v in values.values()]
-        ratio = (f"{values['synapse'] / values['ours']:.2f}x" if values["ours"] and values["synapse"] else "-")
-        print(f"{name:32s} {' '.join(cells)}   {ratio}")
+        values = {label: get(results[label]) for label in labels}
+        cells = [f"{v:>12.1f}" for v in values.values()]
+        ratios = []
+        for mine in ("ours", "before"):
+            if mine in values:
+                ok = values.get(mine) and values.get("synapse")
+                ratios.append(f"{values['synapse'] / values[mine]:.2f}x" if ok else "-")
+        print(f"{name:32s} {' '.join(cells)}   " + "  ".join(f"{r:>13s}" for r in ratios))
 
     for size in args.sizes:
         row(f"{size} woken, all answered (ms)", lambda f, s=size: median(f.sizes[s].wake_s) * 1000 if s in f.sizes else 0)
@@ -183,6 +213,8 @@ def main() -> int:
     parser.add_argument("--sizes", default=None, help="comma-separated numbers of waiters (default 200,2000)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per size (default 3)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds for the waiters to start waiting")
+    parser.add_argument("--before", metavar="DIR",
+                        help="also bench ours from this checkout (an older commit), first, in the same run")
     parser.add_argument("--profile", metavar="DIR",
                         help="profile ours (cProfile) during each size's last round; stats to DIR/fanout-1.prof, -2, ...")
     args = parser.parse_args()
@@ -200,7 +232,7 @@ def main() -> int:
     if args.rounds is None:
         args.rounds = 2 if args.quick else 3
     pin_load_generator()
-    return run_side_by_side(bench_server, args, lambda results, versions: print_report(results, versions, args))
+    return run_side_by_side(bench_all, args, lambda results, versions: print_report(results, versions, args))
 
 
 if __name__ == "__main__":
