@@ -6,6 +6,8 @@ stall the reactor nor take memory without bound."""
 
 from __future__ import annotations
 
+import os
+
 import nacl.exceptions
 import nacl.pwhash
 
@@ -13,7 +15,8 @@ from homeserver.api.errors import Codes, MatrixError
 from homeserver.config import Config
 from homeserver.util.cpu_pool import CpuPool, LimitedRunner
 
-MAX_CONCURRENT_HASHES = 2
+# What the cores can run at once (two at most: the reactor and the rest of the pool need CPU too).
+MAX_CONCURRENT_HASHES = max(1, min(2, os.cpu_count() or 1))
 
 
 class PasswordHandler:
