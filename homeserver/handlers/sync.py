@@ -30,7 +30,7 @@ from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.state_groups import StateGroupsStore
-from homeserver.util.caches import LruCache
+from homeserver.util.caches import LruCache, uncancellable
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_HEROES = 5
@@ -106,10 +106,11 @@ class SyncHandler:
                     or since_pos.device_lists > self._device_lists.position:
                 raise invalid_param("Unknown since token")
             # The client got this token's to-device messages: they are delivered.
-            await self._to_device.acknowledge(user_id, device_id, since_pos.to_device)
+            # Writes: carried through even if the sync is cancelled (its client gone) meanwhile.
+            await uncancellable(self._to_device.acknowledge(user_id, device_id, since_pos.to_device))
         try:
-            # Inside the try: a sync cancelled (its client gone) while this runs still counts as finished.
-            await self._presence.user_syncing(user_id, set_presence)
+            # Inside the try: a sync cancelled while this runs still counts as finished.
+            await uncancellable(self._presence.user_syncing(user_id, set_presence))
             result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
             if since_pos is not None and not full_state:
                 deadline = self._notifier.clock.time_msec() + timeout_ms

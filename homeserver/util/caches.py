@@ -228,6 +228,15 @@ class LruCache(Generic[K, V]):
         return len(self._data)
 
 
+async def uncancellable(work: Awaitable[V]) -> V:
+    """Await `work` so that cancelling the caller stops only the waiting: `work` (a write, say)
+    runs to its end regardless."""
+    d = defer.ensureDeferred(work)  # type: ignore[arg-type]
+    shield: defer.Deferred = defer.Deferred()
+    d.chainDeferred(shield)
+    return await shield  # type: ignore[no-any-return]
+
+
 class SharedReads:
     """Identical reads asked for while one is under way share it: the many /syncs one event wakes
     ask the database once, not once each. A writer calls `changed()` after its commit: the reads
