@@ -39,6 +39,7 @@ from homeserver.handlers.device_lists import DeviceListsHandler
 from homeserver.handlers.devices import DeviceHandler
 from homeserver.handlers.directory import DirectoryHandler
 from homeserver.handlers.e2e_keys import E2EKeysHandler
+from homeserver.handlers.email_notifications import EmailNotifier
 from homeserver.handlers.event_checker import EventChecker
 from homeserver.handlers.event_stream import EventStreamHandler
 from homeserver.handlers.events import EventCreationHandler
@@ -56,6 +57,7 @@ from homeserver.handlers.media.config import MediaConfig
 from homeserver.handlers.media.remote import REMOTE_MEDIA_TIMEOUT_S, RemoteMediaFetcher
 from homeserver.handlers.media.repository import MediaRepository
 from homeserver.handlers.media.url_preview import UrlPreviewer
+from homeserver.handlers.media_admin import MediaAdminHandler
 from homeserver.handlers.mutual_rooms import MutualRoomsHandler
 from homeserver.handlers.notification_list import NotificationListHandler
 from homeserver.handlers.notifications import NotificationCounter
@@ -73,29 +75,40 @@ from homeserver.handlers.receipts import ReceiptsHandler, TypingHandler
 from homeserver.handlers.redaction import RedactionHandler
 from homeserver.handlers.registration import RegistrationHandler
 from homeserver.handlers.relations import RelationsHandler
+from homeserver.handlers.remote_device_lists import RemoteDeviceListsHandler
 from homeserver.handlers.remote_joins import RemoteJoinHandler
+from homeserver.handlers.room_admin import RoomAdminHandler
 from homeserver.handlers.room_extras import RoomExtrasHandler
 from homeserver.handlers.room_reads import RoomReadHandler
 from homeserver.handlers.room_send import RoomSendHandler
 from homeserver.handlers.rooms import RoomCreationHandler, RoomMemberHandler
 from homeserver.handlers.search import SearchHandler
+from homeserver.handlers.server_notices import ServerNoticesHandler
 from homeserver.handlers.sessions import SessionHandler
+from homeserver.handlers.sliding_sync import SlidingSyncHandler
 from homeserver.handlers.space_hierarchy import SpaceHierarchyHandler
 from homeserver.handlers.sync import SyncHandler
 from homeserver.handlers.thirdparty import ThirdPartyLookupHandler
+from homeserver.handlers.threepids import ThreepidHandler
 from homeserver.handlers.to_device import ToDeviceHandler
 from homeserver.handlers.uia import UIAHandler
 from homeserver.handlers.upgrade_settings import UpgradeSettingsHandler
+from homeserver.handlers.user_admin import UserAdminHandler
 from homeserver.handlers.user_directory import UserDirectoryHandler
 from homeserver.handlers.visibility import VisibilityHandler
 from homeserver.handlers.voip import TurnHandler
+from homeserver.mail.outbox import Mailer
+from homeserver.mail.smtp import SmtpTransport
 from homeserver.notifier import Notifier
 from homeserver.outbound import OutboundHttp
 from homeserver.push.gateway import PushGatewayClient
 from homeserver.ratelimit import MembershipLimiters, RateLimiter
 from homeserver.rest import media, openid, well_known
+from homeserver.rest.admin import accounts as admin_accounts
 from homeserver.rest.admin import federation as admin_federation
 from homeserver.rest.admin import media as admin_media
+from homeserver.rest.admin import rooms as admin_rooms
+from homeserver.rest.admin import server as admin_server
 from homeserver.rest.admin import users as admin_users
 from homeserver.rest.client import (
     account,
@@ -133,6 +146,7 @@ from homeserver.rest.client import (
 from homeserver.rest.client import (
     filter as filters,
 )
+from homeserver.rest.health import HealthCheckRoot
 from homeserver.rest.http import MatrixResource, MatrixSite, Router
 from homeserver.rest.web_client import RootResource, WebClientResource
 from homeserver.storage.account_data import AccountDataStore
@@ -144,6 +158,7 @@ from homeserver.storage.device_lists import DeviceListsStore
 from homeserver.storage.devices import DevicesStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.e2e_keys import E2EKeysStore
+from homeserver.storage.email_outbox import EmailOutboxStore
 from homeserver.storage.engines import MissingDriverError, create_engine
 from homeserver.storage.events import EventsStore
 from homeserver.storage.filters import FiltersStore
@@ -157,13 +172,18 @@ from homeserver.storage.pushers import PushersStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.relations import RelationsStore
+from homeserver.storage.remote_device_lists import RemoteDeviceListsStore
+from homeserver.storage.room_admin import RoomAdminStore
 from homeserver.storage.room_extras import RoomExtrasStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.server_keys import ServerKeysStore
+from homeserver.storage.server_notices import ServerNoticesStore
 from homeserver.storage.state_groups import StateGroupsStore
+from homeserver.storage.threepids import ThreepidsStore
 from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.uia import UIAStore
+from homeserver.storage.user_admin import UserAdminStore
 from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.caches import configure_caches
@@ -249,6 +269,8 @@ class HomeServer:
         self.users_store = UsersStore(self.database, self.devices_store, self.tokens_store)
         self.registration_tokens_store = RegistrationTokensStore(self.database)
         self.uia_store = UIAStore(self.database)
+        self.threepids_store = ThreepidsStore(self.database)
+        self.email_outbox_store = EmailOutboxStore(self.database)
         self.openid_tokens_store = OpenIdTokensStore(self.database)
         self.directory_store = DirectoryStore(self.database)
         self.state_groups_store = StateGroupsStore(self.database)
@@ -264,6 +286,9 @@ class HomeServer:
         self.server_keys_store = ServerKeysStore(self.database)
         self.destinations_store = DestinationsStore(self.database)
         self.user_directory_store = UserDirectoryStore(self.database)
+        self.user_admin_store = UserAdminStore(self.database)
+        self.room_admin_store = RoomAdminStore(self.database, config.server_name)
+        self.server_notices_store = ServerNoticesStore(self.database)
         # Both indexes are written in the transactions that change what they index.
         self.events_store.persist_hooks.append(self.search_store.index_event_txn)
         self.events_store.persist_hooks.append(self.user_directory_store.on_event_txn)
@@ -279,6 +304,7 @@ class HomeServer:
         self.devices_store.add_deletion_hook(self.dehydrated_devices_store.delete_devices_txn)
         self.e2e_keys_store = E2EKeysStore(self.database)
         self.device_lists_store = DeviceListsStore(self.database)
+        self.remote_device_lists_store = RemoteDeviceListsStore(self.database)
         self.devices_store.add_deletion_hook(self.e2e_keys_store.delete_devices_keys_txn)
         self.pushers_store = PushersStore(self.database)
         # A pusher belongs to the device that set it up: logout (and deactivation) removes it.
@@ -288,6 +314,7 @@ class HomeServer:
 
         # rate limits
         self.registration_limiter = RateLimiter(self.clock, config.rc_registration)
+        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
         self.registration_token_validity_limiter = RateLimiter(self.clock, config.rc_registration_token_validity)
         self.login_address_limiter = RateLimiter(self.clock, config.rc_login_address)
         self.login_account_limiter = RateLimiter(self.clock, config.rc_login_account)
@@ -307,7 +334,6 @@ class HomeServer:
         self.key_requests_limiter = RateLimiter(self.clock, config.rc_key_requests)
         self.media_create_limiter = RateLimiter(self.clock, config.rc_media_create)
         # Both per client IP address and per address being validated (the 3PID endpoints use it).
-        self.threepid_validation_limiter = RateLimiter(self.clock, config.rc_3pid_validation)
         # Redactions of other users' events; rc_message when rc_admin_redaction is not set. The
         # admin API's own redactions (e.g. of all of a user's events) may take from it too.
         self.admin_redaction_limiter = RateLimiter(self.clock, config.rc_admin_redaction) \
@@ -318,14 +344,22 @@ class HomeServer:
         self.auth_handler = AuthHandler(self.clock, self.tokens_store, self.devices_store, self.users_store)
         self.session_handler = SessionHandler(config, self.clock, self.database, self.tokens_store,
                                               self.devices_store)
+        # E-mail (config.email): mails go through the outbox; validation sessions and bound addresses.
+        self.mailer: Mailer | None = None
+        if config.email is not None:
+            self.mailer = Mailer(self.clock, self.email_outbox_store, SmtpTransport(reactor, config.email),
+                                 config.email.notif_from)
+        self.threepid_handler = ThreepidHandler(config, self.clock, self.threepids_store, self.mailer)
         self.uia_handler = UIAHandler(config, self.clock, self.uia_store, self.users_store, self.passwords,
-                                      self.registration_tokens_store, self.login_failed_limiter)
+                                      self.registration_tokens_store, self.login_failed_limiter,
+                                      threepids=self.threepid_handler)
         self.registration_handler = RegistrationHandler(
             config, self.clock, self.users_store, self.passwords, self.session_handler, self.uia_handler,
-            self.registration_tokens_store, self.tokens_store,
+            self.registration_tokens_store, self.tokens_store, threepids=self.threepid_handler,
         )
         self.login_handler = LoginHandler(config, self.users_store, self.passwords, self.session_handler,
-                                          self.login_account_limiter, self.login_failed_limiter)
+                                          self.login_account_limiter, self.login_failed_limiter,
+                                          threepids=self.threepid_handler)
         self.device_handler = DeviceHandler(self.devices_store)
         self.openid_handler = OpenIdHandler(config.server_name, self.clock, self.openid_tokens_store,
                                             self.users_store)
@@ -372,20 +406,21 @@ class HomeServer:
                                                          self.membership_limiters)
         self.room_member_handler = RoomMemberHandler(config.server_name, self.events_store, self.event_creation_handler,
                                                      self.users_store, self.directory_handler,
-                                                     self.remote_join_handler, self.membership_limiters)
+                                                     self.remote_join_handler, self.membership_limiters,
+                                                     blocked_rooms=self.room_admin_store)
         self.event_persister.add_listener(self.room_member_handler.on_event_persisted)
         self.guest_access_handler = GuestAccessHandler(config.server_name, self.events_store, self.users_store,
                                                        self.room_member_handler)
         self.event_persister.add_listener(self.guest_access_handler.on_event_persisted)
         self.account_handler = AccountHandler(self.clock, self.users_store, self.passwords, self.events_store,
                                               self.room_member_handler, self.key_backup_store,
-                                              self.account_data_store)
+                                              self.account_data_store, threepids=self.threepid_handler)
         self.visibility = VisibilityHandler(self.events_store, self.state_groups_store, self.users_store)
         self.space_hierarchy_handler = SpaceHierarchyHandler(
             self.clock, self.events_store, RemoteHierarchy(config.server_name, self.clock, self.federation_api))
         self.relations_handler = RelationsHandler(self.events_store, self.relations_store, self.visibility)
         self.room_send_handler = RoomSendHandler(self.event_creation_handler, self.relations_handler,
-                                                 self.directory_handler)
+                                                 self.directory_handler, self.users_store)
         self.delayed_events_handler = DelayedEventsHandler(
             DelayedEventSettings(config.max_event_delay_ms, config.max_delayed_events_per_user), self.clock,
             self.delayed_events_store, self.events_store, self.room_send_handler, self.delayed_event_mgmt_limiter)
@@ -447,11 +482,16 @@ class HomeServer:
                                                        config.server_name, edus=self.federation_sender)
         # Every device creation, rename and deletion (in whichever module's transaction) is a device-list change.
         self.devices_store.change_listeners.append(self.device_lists_handler.on_device_committed)
+        self.remote_device_lists_handler = RemoteDeviceListsHandler(
+            config.server_name, self.clock, self.remote_device_lists_store, self.events_store,
+            self.device_lists_handler, self.federation_api)
+        self.event_persister.add_listener(self.remote_device_lists_handler.on_event_persisted)
         self.e2e_keys_handler = E2EKeysHandler(config.server_name, self.clock, self.e2e_keys_store,
-                                               self.device_lists_handler, self.federation_api)
+                                               self.device_lists_handler, self.federation_api,
+                                               self.remote_device_lists_handler)
         self.federation_event_handler.edu_handlers.update({
-            "m.device_list_update": self.device_lists_handler.on_remote_change,
-            "m.signing_key_update": self.device_lists_handler.on_remote_change,
+            "m.device_list_update": self.remote_device_lists_handler.on_device_list_update,
+            "m.signing_key_update": self.remote_device_lists_handler.on_signing_key_update,
             "m.direct_to_device": self.to_device_handler.on_remote_to_device,
         })
         self.cross_signing_handler = CrossSigningHandler(self.clock, self.e2e_keys_store, self.e2e_keys_handler,
@@ -464,6 +504,10 @@ class HomeServer:
                                         self.push_rules_handler, self.presence_handler,
                                         self.notification_counter, to_device=self.to_device_handler,
                                         device_lists=self.device_lists_handler, e2e_keys=self.e2e_keys_handler)
+        self.sliding_sync_handler = SlidingSyncHandler(
+            self.sync_handler, self.events_store, self.room_read_handler, self.notifier, self.account_data_store,
+            self.receipts_handler, self.typing_handler, self.push_rules_handler, self.notification_counter,
+            self.to_device_handler, self.device_lists_handler, self.e2e_keys_handler)
         self.redaction_handler = RedactionHandler(self.events_store, self.event_creation_handler,
                                                   self.message_limiter, self.admin_redaction_limiter)
         self.search_handler = SearchHandler(self.search_store, self.events_store, self.state_groups_store,
@@ -490,6 +534,22 @@ class HomeServer:
             media_config.max_upload_size)
         self.media_repository = MediaRepository(media_config, config.server_name, self.clock, reactor,
                                                 self.media_store, self.cpu_pool, remote_media)
+        self.user_admin_handler = UserAdminHandler(
+            config.server_name, self.clock, self.users_store, self.user_admin_store, self.passwords,
+            self.account_handler, self.profile_handler, self.session_handler, self.devices_store, self.device_handler,
+            self.events_store, self.media_repository, self.pusher_handler, self.account_data_store,
+            self.registration_handler, self.threepid_handler)
+        self.room_admin_handler = RoomAdminHandler(
+            config.server_name, self.clock, self.room_admin_store, self.events_store, self.state_groups_store,
+            self.room_read_handler, self.room_member_handler, self.room_creation_handler,
+            self.event_creation_handler, self.directory_handler, self.directory_store, self.users_store,
+            self.redaction_handler)
+        self.server_notices_handler = ServerNoticesHandler(
+            config.server_notices, config.server_name, self.clock, self.users_store, self.server_notices_store,
+            self.events_store, self.room_creation_handler, self.room_member_handler, self.event_creation_handler,
+            self.tags_handler)
+        self.media_admin_handler = MediaAdminHandler(config.server_name, self.media_store, self.media_repository,
+                                                     self.room_admin_store, self.users_store)
         self.url_previewer = UrlPreviewer(media_config, self.clock, self.outbound, self.cpu_pool,
                                           self.media_store, self.media_repository)
 
@@ -509,8 +569,10 @@ class HomeServer:
     def _build_push(self, config: Config, reactor: Any) -> None:
         """Pushers, the notifications recorded after each event, and their delivery to push gateways."""
         self.read_positions = ReadPositions(self.events_store, self.receipts_store)
+        email_notifs = config.email is not None and config.email.enable_notifs
         self.pusher_handler = PusherHandler(self.clock, self.pushers_store, self.events_store,
-                                            config.ip_range_policy)
+                                            config.ip_range_policy,
+                                            email_owner=self.threepid_handler.owner_of if email_notifs else None)
         self.push_actions_handler = PushActionsHandler(config.server_name, self.clock, self.events_store,
                                                        self.push_rules_handler, self.pushers_store, self.cpu_pool,
                                                        self.account_data_store)
@@ -519,15 +581,22 @@ class HomeServer:
                                                                self.account_data_store, self.push_rules_handler,
                                                                self.notifier)
         self.event_persister.add_listener(self.upgrade_settings_handler.on_event_persisted)
+        push_content = PushContent(self.events_store, self.pushers_store, self.read_positions,
+                                   self.notification_counter)
         self.pusher_pool = PusherPool(
             PushSettings(config.push_enabled, config.push_include_content, config.push_give_up_after_ms),
-            self.clock, self.pushers_store, self.events_store, self.read_positions,
-            PushContent(self.events_store, self.pushers_store, self.read_positions, self.notification_counter),
+            self.clock, self.pushers_store, self.events_store, self.read_positions, push_content,
             PushGatewayClient(self.outbound, config.ip_range_policy, config.push_gateway_timeout_ms / 1000,
                               config.push_tls))
         self.pusher_handler.set_listeners.append(self.pusher_pool.on_pusher_set)
         self.pushers_store.removed_listeners.append(self.pusher_pool.on_pushers_removed)
         self.push_actions_handler.recorded_listeners.append(self.pusher_pool.on_new_notifications)
+        # E-mail notification digests (email.enable_notifs), one e-mail pusher per address.
+        self.email_notifier = EmailNotifier(config, self.clock, self.pushers_store, self.events_store,
+                                            self.read_positions, push_content, self.mailer,
+                                            self.signing_key.encode())
+        self.threepid_handler.bound_listeners.append(self.email_notifier.on_address_bound)
+        self.threepid_handler.unbound_listeners.append(self.email_notifier.on_address_unbound)
         self.notification_list_handler = NotificationListHandler(self.pushers_store, self.events_store,
                                                                  self.read_positions, self.room_read_handler)
 
@@ -557,7 +626,7 @@ class HomeServer:
                        relations,
                        directory, sync, to_device, room_keys, dehydrated_devices, keys,
                        filters, profile, presence, receipts, push_rules, pushers, search, user_directory, well_known,
-                       admin_users, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
+                       admin_users, admin_accounts, admin_rooms, admin_server, media, admin_media, admin_federation, spaces, openid, thirdparty, voip, old_sync, threepid, whois,
                        mutual_rooms):
             module.register_servlets(self, router)
         return router
@@ -567,6 +636,7 @@ class HomeServer:
         root: Resource = MatrixResource(self.build_router(resources), self.cpu_pool)
         if self.config.web_client_enabled and "client" in resources:
             root = RootResource(root, WebClientResource(self.config.web_client_path))
+        root = HealthCheckRoot(root)
         site = MatrixSite(root, self.config.max_request_body_size, self.config.max_upload_size, x_forwarded)
         site.upload_spool_dir = self.media_repository.files.tmp_dir
         return site
@@ -593,6 +663,10 @@ class HomeServer:
         self.media_repository.start()
         await self.pusher_pool.start()
         await self.delayed_events_handler.start()
+        if self.mailer is not None:
+            self.mailer.start()  # sends what the outbox kept over a restart
+        self.email_notifier.start()
+        await self.room_admin_handler.start()
         self._looping_calls = [
             self.clock.looping_call(LAST_SEEN_FLUSH_INTERVAL_S, self._flush_last_seen),
             self.clock.looping_call(HOUSEKEEPING_INTERVAL_S, self._housekeeping),
@@ -605,6 +679,7 @@ class HomeServer:
     def _housekeeping(self) -> defer.Deferred:
         async def work() -> None:
             await self._run_logged("expire UIA sessions", self.uia_handler.expire_old_sessions)
+            await self._run_logged("expire e-mail validation sessions", self.threepid_handler.expire_old_sessions)
             await self._run_logged("expire login tokens", lambda: self.tokens_store.delete_expired_login_tokens(
                 self.clock.time_msec()))
             await self._run_logged("expire to-device transaction IDs", self.to_device_handler.expire_old_txns)
@@ -626,7 +701,11 @@ class HomeServer:
 
     async def stop(self) -> None:
         self.presence_handler.stop()
+        self.email_notifier.stop()
+        if self.mailer is not None:
+            self.mailer.stop()
         await self._run_logged("stop delayed events", self.delayed_events_handler.stop)
+        await self._run_logged("finish room deletions", self.room_admin_handler.drain)
         await self._run_logged("finish push rule evaluation", self.push_actions_handler.drain)
         await self._run_logged("finish removing guests", self.guest_access_handler.drain)
         await self._run_logged("finish copying settings to upgraded rooms", self.upgrade_settings_handler.drain)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (once) and run every test suite: lint, the trial suite on SQLite, the trial suite on
 # PostgreSQL (a fresh database per run, dropped at the end), the real-client tests, and the web
-# client's unit (vitest) and end-to-end (Chromium) tests.
+# client's unit (vitest) and end-to-end (Chromium) tests, then the docker compose stack.
 # Ends with one line: "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -105,6 +105,14 @@ if scripts/build-web-client.sh >"$LOGS/web-build.log" 2>&1; then
 else
   echo "!! the web client did not build:"; tail -30 "$LOGS/web-build.log"; failed=$((failed + 1))
 fi
+
+# The docker compose stack (docker/docker-compose.yml with docker-compose.local.yml): builds the
+# images, brings PostgreSQL, the homeserver and coturn up, registers, sends, restarts, allocates a
+# TURN relay, and removes what it made (tests/docker/test_compose.py; it runs
+# ../shared/tools/docker-setup.sh to install and start Docker).
+rm -f "$LOGS/docker-timings.txt"
+run_trial docker-compose HOMESERVER_TEST_DOCKER=1 HOMESERVER_TEST_DOCKER_TIMINGS="$LOGS/docker-timings.txt" -- tests.docker.test_compose
+cat "$LOGS/docker-timings.txt" 2>/dev/null
 
 echo
 echo "$passed passed, $failed failed"

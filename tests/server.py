@@ -21,12 +21,14 @@ from homeserver.config import Config
 from homeserver.rest.http import HomeserverRequest
 from homeserver.server import HomeServer
 from homeserver.util.cpu_pool import CpuPool
+from tests.mail.fakes import FakeMailTransport
 from tests.outbound.fakes import StaticResolver, StaticSrvResolver
 
 ACCOUNT_TABLES = [
     "users", "profiles", "erased_users", "devices", "access_tokens", "refresh_tokens", "login_tokens", "registration_tokens",
     "openid_tokens",
     "ui_auth_sessions", "ui_auth_sessions_credentials", "ui_auth_sessions_data",
+    "user_threepids", "threepid_validation_sessions", "email_outbox",
     "state_groups", "state_group_entries", "event_to_state_groups",
     "room_aliases", "room_directory",
     "rooms", "events", "event_edges", "event_auth", "event_forward_extremities", "current_state_events",
@@ -41,6 +43,7 @@ ACCOUNT_TABLES = [
     "e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys", "e2e_cross_signing_keys", "e2e_signatures",
     "device_lists_stream",
     "event_search", "user_directory", "user_directory_terms", "user_directory_rooms", "user_directory_rebuild",
+    "blocked_rooms", "room_deletions", "server_notice_rooms",
 ]
 # Last-seen times change with every authenticated request, accepted or not: not data.
 SNAPSHOT_COLUMNS = {"devices": "user_id, device_id, display_name"}
@@ -129,6 +132,8 @@ class HomeserverTestCase(unittest.TestCase):
         # server name has SRV records. Tests that federate swap these for their own tables.
         self.hs.outbound.resolver = StaticResolver({"localhost": ["127.0.0.1", "::1"]})
         self.hs.srv_resolver = StaticSrvResolver()
+        if self.hs.mailer is not None:  # no test talks SMTP in process: mails are recorded
+            self.hs.mailer.transport = FakeMailTransport()
         await self.hs.start()
         self.addCleanup(lambda: defer.ensureDeferred(self.hs.stop()))
         self.site = self.hs.build_site()

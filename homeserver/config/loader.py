@@ -15,6 +15,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from homeserver.api.errors import MatrixError
+from homeserver.api.identifiers import check_new_localpart
+from homeserver.config.email import EmailConfigError, EmailSettings
 from homeserver.config.synapse_keys import SYNAPSE_NESTED_KEYS, SYNAPSE_TOP_LEVEL_KEYS
 from homeserver.federation.tls import FederationTls
 from homeserver.outbound.ranges import InvalidRange, IpRangePolicy
@@ -24,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 # Where `npm run build` in clients/web puts the bundled client, in a source checkout.
 DEFAULT_WEB_CLIENT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "web", "dist")
+# An install that keeps the built client elsewhere (the Docker image) names it in this variable;
+# `web_client.path` in the config still wins.
+WEB_CLIENT_PATH_ENV = "HOMESERVER_WEB_CLIENT_PATH"
 
 
 class ConfigError(Exception):
@@ -254,12 +260,30 @@ class Config:
         self.enable_registration: bool = raw["enable_registration"]
         self.registration_requires_token: bool = raw["registration_requires_token"]
         self.enable_registration_without_verification: bool = raw["enable_registration_without_verification"]
+        self.email: EmailSettings | None = None
+        if raw["email"] is not None:
+            try:
+                self.email = EmailSettings.from_raw(raw["email"], self.public_baseurl, duration_ms, self.path)
+            except EmailConfigError as e:
+                raise ConfigError(f"Config error at {e}") from None
+        self.registrations_require_3pid: list[str] = raw["registrations_require_3pid"]
+        if self.registrations_require_3pid and self.email is None:
+            raise ConfigError("Config error at registrations_require_3pid: email addresses can only be required "
+                              "with an email section (the server must be able to send the validation mail)")
+        self.allowed_local_3pids: list[dict[str, Any]] | None = raw["allowed_local_3pids"]
+        for i, entry in enumerate(self.allowed_local_3pids or []):
+            try:
+                re.compile(entry["pattern"])
+            except re.error as e:
+                raise ConfigError(f"Config error at allowed_local_3pids[{i}].pattern: not a regular expression: "
+                                  f"{e}") from None
         if (self.enable_registration and not self.registration_requires_token
-                and not self.enable_registration_without_verification):
+                and not self.registrations_require_3pid and not self.enable_registration_without_verification):
             raise ConfigError(
                 "Config error at enable_registration: open registration with no verification lets "
-                "anyone create accounts. Set registration_requires_token: true, or "
-                "enable_registration_without_verification: true if you really want that."
+                "anyone create accounts. Set registration_requires_token: true, registrations_require_3pid: "
+                "[email] (with an email section), or enable_registration_without_verification: true if you "
+                "really want that."
             )
         self.allow_guest_access: bool = raw["allow_guest_access"]
         self.inhibit_user_in_use_error: bool = raw["inhibit_user_in_use_error"]
@@ -289,6 +313,7 @@ class Config:
 
         self.rc_message = raw["rc_message"]
         self.rc_registration = raw["rc_registration"]
+        self.rc_3pid_validation = raw["rc_3pid_validation"]
         self.rc_registration_token_validity = raw["rc_registration_token_validity"]
         self.rc_login_address = raw["rc_login"]["address"]
         self.rc_login_account = raw["rc_login"]["account"]
@@ -304,7 +329,6 @@ class Config:
         self.rc_presence_per_user = raw["rc_presence"]["per_user"]
         self.rc_key_requests = raw["rc_key_requests"]
         self.rc_media_create = raw["rc_media_create"]
-        self.rc_3pid_validation = raw["rc_3pid_validation"]
         # None: redactions of others' events count against rc_message (Synapse's behaviour).
         self.rc_admin_redaction: dict[str, float] | None = raw["rc_admin_redaction"]
         if self.rc_admin_redaction is not None:
@@ -343,6 +367,13 @@ class Config:
         self.user_directory_enabled: bool = raw["user_directory"]["enabled"]
         self.user_directory_search_all_users: bool = raw["user_directory"]["search_all_users"]
         self.require_auth_for_profile_requests: bool = raw["require_auth_for_profile_requests"]
+        # The server_notices section as written (with its defaults), or None when notices are off.
+        self.server_notices: dict[str, Any] | None = raw["server_notices"]
+        if self.server_notices is not None:
+            try:
+                check_new_localpart(self.server_notices["system_mxid_localpart"], self.server_name)
+            except MatrixError as e:
+                raise ConfigError(f"Config error at server_notices.system_mxid_localpart: {e.msg}") from None
         self.limit_profile_requests_to_users_who_share_rooms: bool = \
             raw["limit_profile_requests_to_users_who_share_rooms"]
         push = raw["push"]
@@ -379,7 +410,8 @@ class Config:
         except TlsConfigError as e:
             raise ConfigError(f"Config error at push.extra_ca_certificates: {e}") from None
         self.web_client_enabled: bool = raw["web_client"]["enabled"]
-        self.web_client_path = self.path(raw["web_client"]["path"] or DEFAULT_WEB_CLIENT_PATH)
+        self.web_client_path = self.path(raw["web_client"]["path"] or os.environ.get(WEB_CLIENT_PATH_ENV)
+                                         or DEFAULT_WEB_CLIENT_PATH)
 
     def path(self, p: str) -> str:
         return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.config_dir, p))

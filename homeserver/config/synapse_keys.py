@@ -88,4 +88,10 @@ SYNAPSE_NESTED_KEYS: dict[str, frozenset[str] | str] = {
     "user_directory": frozenset({"prefer_local_users", "show_locked_users", "exclude_remote_users"}),
     "push": frozenset({"group_unread_count_by_room", "jitter_delay"}),
     "experimental_features": "*",
+    # Synapse's Jinja template file names (we read `template_dir`'s .txt files instead, docs/email.md).
+    "email": frozenset({
+        f"{kind}_template_{variant}" for kind in ("password_reset", "registration", "add_threepid")
+        for variant in ("html", "text", "failure_html", "success_html")
+    } | {"notif_template_html", "notif_template_text", "expiry_template_html", "expiry_template_text",
+         "enable_smtputf8"}),
 }

@@ -128,6 +128,9 @@ class FederationApi:
     async def query_keys(self, destination: str, device_keys: dict[str, list[str]]) -> Any:
         return await self._client.post_json(destination, f"{V1}/user/keys/query", {"device_keys": device_keys})
 
+    async def get_user_devices(self, destination: str, user_id: str) -> Any:
+        return await self._client.get_json(destination, f"{V1}/user/devices/{quote(user_id)}")
+
     async def claim_keys(self, destination: str, one_time_keys: dict[str, dict[str, str]]) -> Any:
         return await self._client.post_json(destination, f"{V1}/user/keys/claim", {"one_time_keys": one_time_keys})
 

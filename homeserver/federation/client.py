@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from canonicaljson import encode_canonical_json
 from signedjson.key import SigningKey
 
+from homeserver.api.errors import Codes, MatrixError
 from homeserver.clock import Clock
 from homeserver.federation.backoff import Backoff
 from homeserver.federation.discovery import (
@@ -73,6 +74,11 @@ class FederationClientError(Exception):
 class DestinationRefused(FederationClientError):
     """We do not send to that server: outside federation_domain_whitelist, not a valid server
     name, or (one of) its addresses refused by the IP range policy. Nothing was sent."""
+
+    def as_matrix_error(self) -> MatrixError:
+        """What a client whose request needed that server gets: 403, as this is this server's own
+        policy (or a name no server can have), not a failure of the other side (502)."""
+        return MatrixError(403, Codes.FORBIDDEN, f"This server does not federate with {self.destination}")
 
 
 class DestinationBackedOff(FederationClientError):

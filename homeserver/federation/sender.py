@@ -103,8 +103,7 @@ class FederationSender:
 
     async def destinations_for(self, room_id: str) -> set[str]:
         """The servers of the room's joined members (us included)."""
-        return {domain_of(user_id) for user_id, membership, _ in await self._events.get_members(room_id)
-                if membership == "join"}
+        return set(await self._events.get_joined_servers(room_id))
 
     async def catch_up(self, rooms_per_destination: int = 50) -> None:
         """At start-up: our latest event in each room a destination has not acknowledged."""

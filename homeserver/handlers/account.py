@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from homeserver.api.errors import MatrixError, forbidden
 from homeserver.clock import Clock
@@ -18,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 class AccountHandler:
     def __init__(self, clock: Clock, users: UsersStore, passwords: PasswordHandler, events: EventsStore,
-                 members: RoomMemberHandler, key_backups: KeyBackupStore, account_data: AccountDataStore):
+                 members: RoomMemberHandler, key_backups: KeyBackupStore, account_data: AccountDataStore,
+                 threepids: Any = None):
+        self._threepids = threepids
         self._clock = clock
         self._account_data = account_data
         self._users = users
@@ -51,6 +54,8 @@ class AccountHandler:
             except MatrixError as e:  # e.g. the room's rules forbid it; the account goes anyway
                 logger.warning("Deactivating %s: could not leave %s: %s", user_id, room_id, e)
         await self._users.deactivate(user_id)
+        if self._threepids is not None:  # the addresses are free for other accounts again
+            await self._threepids.remove_all(user_id)
         await self._key_backups.delete_all_versions(user_id)
         if erase:
             # After the leaves: those are the last events the user sends, and are erased too.

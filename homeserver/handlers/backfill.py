@@ -19,12 +19,10 @@ applied its own rules before answering."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Any
 
 from twisted.internet import defer
 
-from homeserver.events.auth import domain_of
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.federation.api import FederationApi
@@ -103,8 +101,7 @@ class BackfillHandler:
 
     async def _servers(self, room_id: str) -> list[str]:
         """The other servers with joined members in the room, those with the most first."""
-        counts = Counter(domain_of(user_id) for user_id, membership, _ in await self._events.get_members(room_id)
-                         if membership == "join")
+        counts = await self._events.get_joined_servers(room_id)
         counts.pop(self._server_name, None)
         return sorted(counts, key=lambda s: (-counts[s], s))
 

@@ -65,15 +65,6 @@ class DeviceListsHandler:
             "user_id": user_id, "device_id": "", "stream_id": position, "prev_id": [f"{position}-unseen"],
             "deleted": False})
 
-    async def on_remote_change(self, origin: str, content: dict[str, Any]) -> None:
-        """m.device_list_update or m.signing_key_update of a user of the sending server: the users
-        sharing a room with them are told their keys changed (clients query them again)."""
-        user_id = content.get("user_id")
-        if not isinstance(user_id, str) or user_id.partition(":")[2] != origin:
-            return
-        if await self._events.get_rooms_for_user(user_id):
-            await self.user_keys_changed(user_id)
-
     async def signature_added_by(self, signer: str, target: str) -> None:
         """`signer` signed `target`'s master key: only the signer may see that signature."""
         await self._store.add_change(target, only_for=signer)

@@ -22,11 +22,11 @@ from homeserver.api.errors import Codes, MatrixError, forbidden, invalid_param, 
 from homeserver.api.identifiers import is_valid_server_name
 from homeserver.api.numbers import is_safe_integer
 from homeserver.clock import Clock
-from homeserver.events.auth import domain_of, get_required_level, get_user_power_level
+from homeserver.events.auth import get_required_level, get_user_power_level
 from homeserver.events.hashing import decode_base64, encode_base64
 from homeserver.events.model import Event
 from homeserver.federation.api import FederationApi
-from homeserver.federation.client import FederationClientError, FederationError
+from homeserver.federation.client import DestinationRefused, FederationClientError, FederationError
 from homeserver.handlers.auth import AuthHandler
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.room_summary import CANONICAL_ALIAS, SUMMARY_STATE, content_str, public_room_chunk
@@ -116,8 +116,7 @@ class DirectoryHandler:
         found = await self._store.get_alias(alias)
         if found is None:
             raise not_found(f"Room alias {alias} not found.")
-        others = {domain_of(user_id) for user_id, membership, _ in await self._events.get_members(found.room_id)
-                  if membership == "join"}
+        others = set(await self._events.get_joined_servers(found.room_id))
         others.discard(self._server_name)
         return {"room_id": found.room_id, "servers": [self._server_name, *sorted(others)]}
 
@@ -128,6 +127,8 @@ class DirectoryHandler:
             if e.code == 404:
                 raise not_found(f"Room alias {alias} not found.") from None
             raise MatrixError(502, Codes.UNKNOWN, f"{domain} failed to look the alias up") from None
+        except DestinationRefused as e:
+            raise e.as_matrix_error() from None
         except FederationClientError:
             raise MatrixError(502, Codes.UNKNOWN, f"{domain} could not be reached to look the alias up") from None
         room_id = answer.get("room_id") if isinstance(answer, dict) else None
@@ -286,6 +287,8 @@ class DirectoryHandler:
             if e.code in (400, 403, 404) and e.errcode:
                 raise MatrixError(e.code, e.errcode, e.error or f"{server} refused to list its rooms") from None
             raise MatrixError(502, Codes.UNKNOWN, f"{server} failed to list its rooms") from None
+        except DestinationRefused as e:
+            raise e.as_matrix_error() from None
         except FederationClientError:
             raise MatrixError(502, Codes.UNKNOWN, f"{server} could not be reached") from None
         chunk = answer.get("chunk") if isinstance(answer, dict) else None

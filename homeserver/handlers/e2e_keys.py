@@ -4,8 +4,9 @@ one-time keys. Spec: client-server API, "End-to-end encryption"."""
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signedjson.key import decode_verify_key_base64
 from signedjson.sign import SignatureVerifyException, verify_signed_json
@@ -23,12 +24,20 @@ from homeserver.storage.e2e_keys import (
     StaleDeviceKeys,
 )
 
+logger = logging.getLogger(__name__)
+
 INVALID_SIGNATURE = "M_INVALID_SIGNATURE"
 ALGORITHM_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 ONE_TIME_ALGORITHM = "signed_curve25519"
 # An unpadded base64 ed25519 or curve25519 public key: 32 bytes.
 PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}")
 REMOTE_UNREACHABLE = {"status": 503, "message": "Federation is not available on this server"}
+DEFAULT_TIMEOUT_MS = 10_000  # how long /keys/query and /keys/claim wait for other servers
+MAX_TIMEOUT_MS = 60_000
+
+if TYPE_CHECKING:
+    from homeserver.handlers.remote_device_lists import RemoteDeviceListsHandler
+    from homeserver.storage.remote_device_lists import RemoteDeviceList
 
 
 def split_key_id(key_id: str, what: str) -> tuple[str, str]:
@@ -52,6 +61,32 @@ def signature_is_valid(signed: dict[str, Any], signer_user_id: str, key_id: str,
     return True
 
 
+def valid_device_keys(user_id: str, device_id: str, keys: Any) -> bool:
+    """Whether another server's device keys are the device's and signed by its own ed25519 key."""
+    if not isinstance(keys, dict) or keys.get("user_id") != user_id or keys.get("device_id") != device_id \
+            or not isinstance(keys.get("keys"), dict):
+        return False
+    signing_key = keys["keys"].get(f"ed25519:{device_id}")
+    return isinstance(signing_key, str) and signature_is_valid(keys, user_id, f"ed25519:{device_id}", signing_key)
+
+
+def valid_signing_key(user_id: str, key: Any) -> bool:
+    """Whether another server's cross-signing key is well formed and the user's."""
+    return isinstance(key, dict) and key.get("user_id") == user_id and isinstance(key.get("keys"), dict) \
+        and bool(key["keys"]) and isinstance(key.get("usage"), list)
+
+
+def device_keys_of(device_list: RemoteDeviceList, device_ids: list[str]) -> dict[str, Any]:
+    """The /keys/query `device_keys` entry of a kept list (all devices when `device_ids` is empty)."""
+    out = {}
+    for device_id, entry in device_list.devices.items():
+        if device_ids and device_id not in device_ids:
+            continue
+        unsigned = {"device_display_name": entry["device_display_name"]} if "device_display_name" in entry else {}
+        out[device_id] = {**entry["keys"], "unsigned": unsigned}
+    return out
+
+
 def without_signatures(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
 
@@ -72,8 +107,9 @@ def merge_signatures(key: dict[str, Any], signatures: list[Signature]) -> dict[s
 
 class E2EKeysHandler:
     def __init__(self, server_name: str, clock: Clock, store: E2EKeysStore, device_lists: DeviceListsHandler,
-                 federation: FederationApi | None = None):
+                 federation: FederationApi | None = None, remote_lists: RemoteDeviceListsHandler | None = None):
         self._federation = federation
+        self._remote_lists = remote_lists
         self._server_name = server_name
         self._clock = clock
         self._store = store
@@ -159,58 +195,80 @@ class E2EKeysHandler:
 
     # -- query ----------------------------------------------------------------------------------
 
-    async def query(self, requester: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
+    async def query(self, requester: str, wanted: dict[str, list[str]], timeout_ms: int = DEFAULT_TIMEOUT_MS
+                    ) -> dict[str, Any]:
         """Device and cross-signing keys of local and (asked of their servers, in parallel)
-        remote users; servers that fail are named in `failures`."""
+        remote users; servers that fail or take longer than `timeout_ms` are named in `failures`."""
         local = {u: d for u, d in wanted.items() if is_local(u, self._server_name)}
         by_server: dict[str, dict[str, list[str]]] = {}
         for user_id, devices in wanted.items():
             if user_id not in local:
                 by_server.setdefault(user_id.partition(":")[2], {})[user_id] = devices
         result = await self._query_local(requester, local)
-        answers, failures = await self._ask_servers(by_server, self._query_remote)
+        answers, failures = await self._ask_servers(by_server, self._query_remote, timeout_ms)
         for answer in answers.values():
             for key in ("device_keys", "master_keys", "self_signing_keys"):
                 result[key].update(answer.get(key, {}))
         result["failures"].update(failures)
         return result
 
-    async def _ask_servers(self, by_server: dict[str, Any], ask: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(server -> its checked answer, server -> the failure to report); all asked at once."""
+    async def _ask_servers(self, by_server: dict[str, Any], ask: Any, timeout_ms: int
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(server -> its checked answer, server -> the failure to report); all asked at once,
+        waited for at most `timeout_ms` (a late answer still lands, e.g. in the device-list cache)."""
         if not by_server:
             return {}, {}
         if self._federation is None:
             return {}, {server: dict(REMOTE_UNREACHABLE) for server in by_server}
+        timeout_s = min(max(timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
         servers = sorted(by_server)
         outcomes = await defer.DeferredList(
-            [defer.ensureDeferred(ask(server, by_server[server])) for server in servers], consumeErrors=True)
+            [self._clock.wait_at_most(defer.ensureDeferred(ask(server, by_server[server])), timeout_s)
+             for server in servers], consumeErrors=True)
         answers: dict[str, Any] = {}
         failures: dict[str, Any] = {}
         for server, (ok, value) in zip(servers, outcomes, strict=True):
             if ok:
                 answers[server] = value
             else:
+                logger.info("Keys of %s's users: %s", server, value.getErrorMessage())
                 failures[server] = {"status": 503, "message": f"{server} could not be reached"}
         return answers, failures
 
     async def _query_remote(self, server: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
-        """The keys another server gives for its own users, those that are well formed."""
+        """The keys of another server's users, those that are well formed and signed by their
+        device: from the device lists we track (users sharing a room with ours), the others asked
+        of the server."""
         assert self._federation is not None
-        answer = await self._federation.query_keys(server, wanted)
+        out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+        tracked = [u for u in wanted if self._remote_lists is not None and await self._remote_lists.is_tracked(u)]
+        if tracked:
+            assert self._remote_lists is not None
+            lists = await defer.gatherResults(
+                [defer.ensureDeferred(self._remote_lists.get(u)) for u in tracked], consumeErrors=True)
+            for device_list in lists:
+                user_id = device_list.user_id
+                out["device_keys"][user_id] = device_keys_of(device_list, wanted[user_id])
+                if device_list.master_key is not None:
+                    out["master_keys"][user_id] = device_list.master_key
+                if device_list.self_signing_key is not None:
+                    out["self_signing_keys"][user_id] = device_list.self_signing_key
+        others = {u: d for u, d in wanted.items() if u not in tracked}
+        if not others:
+            return out
+        answer = await self._federation.query_keys(server, others)
         if not isinstance(answer, dict):
             raise ValueError("not an object")
-        out: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
         device_keys = answer.get("device_keys")
         for user_id, devices in (device_keys.items() if isinstance(device_keys, dict) else []):
-            if user_id not in wanted or not isinstance(devices, dict):
+            if user_id not in others or not isinstance(devices, dict):
                 continue
-            out["device_keys"][user_id] = {
-                device_id: keys for device_id, keys in devices.items()
-                if isinstance(keys, dict) and keys.get("user_id") == user_id and keys.get("device_id") == device_id}
+            out["device_keys"][user_id] = {device_id: keys for device_id, keys in devices.items()
+                                           if valid_device_keys(user_id, device_id, keys)}
         for key in ("master_keys", "self_signing_keys"):
             given = answer.get(key)
             for user_id, signing_key in (given.items() if isinstance(given, dict) else []):
-                if user_id in wanted and isinstance(signing_key, dict) and signing_key.get("user_id") == user_id:
+                if user_id in others and valid_signing_key(user_id, signing_key):
                     out[key][user_id] = signing_key
         return out
 
@@ -276,7 +334,7 @@ class E2EKeysHandler:
 
     # -- claim ----------------------------------------------------------------------------------
 
-    async def claim(self, wanted: dict[str, dict[str, str]]) -> dict[str, Any]:
+    async def claim(self, wanted: dict[str, dict[str, str]], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> dict[str, Any]:
         """One-time keys of local and (asked of their servers, in parallel) remote devices."""
         local = {u: d for u, d in wanted.items() if is_local(u, self._server_name)}
         by_server: dict[str, dict[str, dict[str, str]]] = {}
@@ -284,7 +342,7 @@ class E2EKeysHandler:
             if user_id not in local:
                 by_server.setdefault(user_id.partition(":")[2], {})[user_id] = devices
         one_time_keys = await self._claim_local(local)
-        answers, failures = await self._ask_servers(by_server, self._claim_remote)
+        answers, failures = await self._ask_servers(by_server, self._claim_remote, timeout_ms)
         for answer in answers.values():
             one_time_keys.update(answer["one_time_keys"])
         return {"one_time_keys": one_time_keys, "failures": failures}

@@ -21,7 +21,6 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.clock import Clock
-from homeserver.events.auth import domain_of
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RoomVersion
 from homeserver.federation.api import FederationApi
@@ -103,9 +102,24 @@ class FederationEventHandler:
         if handler is None:
             return
         try:
-            await handler(origin, edu["content"])
+            content = await self._acl_filtered(origin, edu["edu_type"], edu["content"])
+            if content is not None:
+                await handler(origin, content)
         except Exception:
             logger.exception("EDU %s from %s failed", edu.get("edu_type"), origin)
+
+    async def _acl_filtered(self, origin: str, edu_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+        """The EDU without what the rooms' server ACLs deny the origin (spec: server-server
+        "Server Access Control Lists"): a typing notification in such a room is dropped, a
+        receipt EDU loses those rooms."""
+        if edu_type == "m.typing":
+            room_id = content.get("room_id")
+            allowed = isinstance(room_id, str) and await self._acl.is_allowed(origin, room_id)
+            return content if allowed else None
+        if edu_type == "m.receipt":
+            return {room_id: receipts for room_id, receipts in content.items()
+                    if await self._acl.is_allowed(origin, room_id)}
+        return content
 
     async def _on_pdu(self, origin: str, pdu: Any, results: dict[str, dict[str, Any]]) -> None:
         room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
@@ -206,8 +220,7 @@ class FederationEventHandler:
         return state
 
     async def _has_local_member(self, room_id: str) -> bool:
-        return any(membership == "join" and domain_of(user_id) == self._server_name
-                   for user_id, membership, _ in await self._events.get_members(room_id))
+        return self._server_name in await self._events.get_joined_servers(room_id)
 
     async def _without_state(self, event_ids: Iterable[str]) -> set[str]:
         """Those of the events whose state we do not hold (not here, or here only as outliers)."""

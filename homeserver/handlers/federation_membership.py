@@ -201,8 +201,8 @@ class FederationMembershipHandler:
         if event.internal.get("content_hash_mismatch"):
             raise invalid("The event's content does not match its hash")
         signed = sign_event(pdu, self._server_name, self._signing_key, room_version)
-        members = await self._events.get_members(room_id) if await self._events.get_room_version(room_id) else []
-        if not any(m == "join" and domain_of(u) == self._server_name for u, m, _ in members) \
+        holds_room = await self._events.get_room_version(room_id) is not None
+        if not (holds_room and self._server_name in await self._events.get_joined_servers(room_id)) \
                 and not await self._events.get_seen_event_ids([event.event_id]):
             await self._persister.persist_out_of_band_membership(
                 event_from_pdu(signed, room_version), stripped_events(stripped_state))

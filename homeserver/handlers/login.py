@@ -6,7 +6,7 @@ from typing import Any
 
 from homeserver.api.errors import Codes, MatrixError, forbidden
 from homeserver.config import Config
-from homeserver.handlers.identifiers import requested_user, resolve_user_id
+from homeserver.handlers.identifiers import identify_user
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.sessions import SessionHandler
 from homeserver.ratelimit import RateLimiter
@@ -19,8 +19,9 @@ TOKEN_LOGIN = "m.login.token"
 class LoginHandler:
     def __init__(
         self, config: Config, users: UsersStore, passwords: PasswordHandler, sessions: SessionHandler,
-        account_limiter: RateLimiter, failed_attempts_limiter: RateLimiter,
+        account_limiter: RateLimiter, failed_attempts_limiter: RateLimiter, threepids: Any = None,
     ):
+        self._threepids = threepids
         self._config = config
         self._users = users
         self._passwords = passwords
@@ -49,6 +50,8 @@ class LoginHandler:
         user = await self._users.get_user(user_id)
         if user is None or user.deactivated:
             raise MatrixError(403, Codes.USER_DEACTIVATED, "This account has been deactivated")
+        if user.locked:
+            raise MatrixError(401, Codes.USER_LOCKED, "This account has been locked", soft_logout=True)
         result = await self._sessions.create_session(
             user_id, body.get("device_id"), body.get("initial_device_display_name"),
             bool(body.get("refresh_token")),
@@ -61,9 +64,7 @@ class LoginHandler:
         password = body.get("password")
         if not isinstance(password, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing password")
-        named = requested_user(body)
-        user_id = await resolve_user_id(self._users, self._config.server_name, named)
-        key = user_id or named.lower()
+        user_id, key = await identify_user(self._users, self._threepids, self._config.server_name, body)
         self._account_limiter.check(key)
         self._failed_limiter.check(key, update=False)
         user = await self._users.get_user(user_id) if user_id else None

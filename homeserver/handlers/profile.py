@@ -12,7 +12,7 @@ from homeserver.api.identifiers import UserID
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.federation.api import FederationApi
-from homeserver.federation.client import FederationClientError, FederationError
+from homeserver.federation.client import DestinationRefused, FederationClientError, FederationError
 from homeserver.handlers.events import EventCreationHandler
 from homeserver.notifier import Notifier
 from homeserver.storage.account_data import AccountDataStore
@@ -94,6 +94,8 @@ class ProfileHandler:
             if e.code in (400, 403) and e.errcode:
                 raise MatrixError(e.code, e.errcode, e.error or "The user's server refused") from None
             raise MatrixError(502, Codes.UNKNOWN, "The user's server failed to answer") from None
+        except DestinationRefused as e:
+            raise e.as_matrix_error() from None
         except FederationClientError:
             raise MatrixError(502, Codes.UNKNOWN, "The user's server could not be reached") from None
         if not isinstance(answer, dict):

@@ -62,7 +62,9 @@ def pusher_json(record: PusherRecord) -> dict[str, Any]:
 
 class PusherHandler:
     def __init__(self, clock: Clock, store: PushersStore, events: EventsStore,
-                 gateway_policy: IpRangePolicy | None = None):
+                 gateway_policy: IpRangePolicy | None = None, email_owner: Any = None):
+        # (medium, address) -> the account it is bound to, when e-mail notifications are on; else None.
+        self._email_owner = email_owner
         self._clock = clock
         self._gateway_policy = gateway_policy
         self._store = store
@@ -93,12 +95,16 @@ class PusherHandler:
             raise invalid_param("'kind' must be \"http\", \"email\" or null")
         fields = self._check_fields(body)
         if kind == "email":
-            # The pushkey of an email pusher is one of the account's email addresses: this server
-            # binds none (GET /account/3pid is always empty), so none can be valid.
-            raise MatrixError(400, Codes.THREEPID_NOT_FOUND, "That email address is not bound to your account")
-        if "url" not in fields["data"]:
+            # The pushkey of an email pusher is one of the account's own e-mail addresses, and only
+            # a server that sends notification mails (email.enable_notifs) keeps such pushers.
+            if self._email_owner is None or await self._email_owner("email", pushkey) != user_id:
+                raise MatrixError(400, Codes.THREEPID_NOT_FOUND, "That email address is not bound to your account"
+                                  if self._email_owner is not None else "This server sends no notification mails")
+            pushkey = pushkey.strip().lower()
+        elif "url" not in fields["data"]:
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing parameter: data.url (needed by http pushers)")
-        check_gateway_url(fields["data"]["url"], self._gateway_policy)
+        if kind == "http":
+            check_gateway_url(fields["data"]["url"], self._gateway_policy)
         append = body.get("append", False)
         if not isinstance(append, bool):
             raise invalid_param("'append' must be a boolean")

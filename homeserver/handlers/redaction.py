@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.errors import forbidden, not_found
+from homeserver.api.errors import Codes, MatrixError, forbidden, not_found
 from homeserver.events.auth import get_named_level, get_user_power_level
 from homeserver.events.model import Event
 from homeserver.events.room_versions import RedactionRules
@@ -24,12 +24,16 @@ class RedactionHandler:
         self._moderator_limiter = moderator_limiter
 
     async def redact(self, user_id: str, room_id: str, event_id: str, reason: str | None,
-                     txn_id: tuple[str, str, str], ratelimit: bool = True) -> Event:
+                     txn_id: tuple[str, str, str], ratelimit: bool = True, suspended: bool = False) -> Event:
+        """`suspended`: the sender's account is suspended (admin API): they may redact only their own events."""
         room_version = await self._events.get_room_version(room_id)
         target = await self._events.get_event(event_id)
         if room_version is None or target is None or target.room_id != room_id:
             raise not_found("Event not found")
         if target.sender != user_id:
+            if suspended:
+                raise MatrixError(403, Codes.USER_SUSPENDED, "Your account is suspended: you may redact only "
+                                                             "your own events")
             # From room v3 the auth rules leave this to the server applying the redaction: only
             # the sender, or someone with the "redact" power level, may redact an event.
             state = await self._events.get_current_state_ids(room_id)

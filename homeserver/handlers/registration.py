@@ -13,7 +13,8 @@ from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.handlers.passwords import PasswordHandler
 from homeserver.handlers.sessions import SessionHandler
-from homeserver.handlers.uia import DUMMY, REGISTRATION_TOKEN, UIAHandler
+from homeserver.handlers.threepids import REGISTER, ThreepidHandler, ValidatedAddress
+from homeserver.handlers.uia import DUMMY, EMAIL_IDENTITY, REGISTRATION_TOKEN, UIAHandler
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.tokens import TokensStore
 from homeserver.storage.users import UsersStore
@@ -29,8 +30,9 @@ class RegistrationHandler:
     def __init__(
         self, config: Config, clock: Clock, users: UsersStore, passwords: PasswordHandler,
         sessions: SessionHandler, uia: UIAHandler, registration_tokens: RegistrationTokensStore,
-        tokens: TokensStore,
+        tokens: TokensStore, threepids: ThreepidHandler | None = None,
     ):
+        self._threepids = threepids
         self._tokens = tokens
         self._config = config
         self._clock = clock
@@ -42,9 +44,14 @@ class RegistrationHandler:
         self._nonces: dict[str, float] = {}
 
     def flows(self) -> list[list[str]]:
+        email = self._threepids is not None and self._threepids.email_enabled
+        if "email" in self._config.registrations_require_3pid:
+            return [[REGISTRATION_TOKEN, EMAIL_IDENTITY]] if self._config.registration_requires_token \
+                else [[EMAIL_IDENTITY]]
         if self._config.registration_requires_token:
             return [[REGISTRATION_TOKEN]]
-        return [[DUMMY]]
+        # With e-mail on, a client may confirm an address at sign-up (it is then bound to the account).
+        return [[DUMMY], [EMAIL_IDENTITY]] if email else [[DUMMY]]
 
     def user_id_for(self, localpart: str) -> str:
         return f"@{localpart}:{self._config.server_name}"
@@ -84,6 +91,7 @@ class RegistrationHandler:
         password = params.get("password")
         if isinstance(password, str):
             self._passwords.check_policy(password)
+        address = await self._validated_address(session_id)
         if isinstance(params.get(GUEST_TOKEN_HASH), str):
             guest_id = await self._guest_for(params[GUEST_TOKEN_HASH], username)
             result = await self._upgrade_guest(
@@ -98,11 +106,25 @@ class RegistrationHandler:
                 device_name=params.get("initial_device_display_name"),
                 inhibit_login=bool(params.get("inhibit_login")), want_refresh=bool(params.get("refresh_token")),
             )
+        if address is not None and self._threepids is not None:
+            await self._threepids.bind(result["user_id"], address)
         token = await self._uia.get_session_data(session_id, "registration_token")
         if token:
             await self._registration_tokens.complete_use(token)
         await self._uia.finish(session_id)
         return result
+
+    async def _validated_address(self, session_id: str) -> ValidatedAddress | None:
+        """The address the e-mail stage proved (to bind to the new account), checked still free."""
+        done = await self._uia.completed_stage(session_id, EMAIL_IDENTITY)
+        if not isinstance(done, dict) or self._threepids is None:
+            return None
+        if done.get("purpose") != REGISTER:
+            raise forbidden("That e-mail validation was not started for registration")
+        if await self._threepids.owner_of(done["medium"], done["address"]) is not None:
+            raise MatrixError(400, Codes.THREEPID_IN_USE, "That e-mail address is already in use")
+        return ValidatedAddress(done["medium"], done["address"], done["validated_at"], done["purpose"],
+                                done["sid"])
 
     # -- guests ---------------------------------------------------------------------------------
 

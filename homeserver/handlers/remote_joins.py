@@ -26,7 +26,7 @@ from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomVersion
 from homeserver.events.signing import sign_event
 from homeserver.federation.api import FederationApi
-from homeserver.federation.client import FederationClientError, FederationError
+from homeserver.federation.client import DestinationRefused, FederationClientError, FederationError
 from homeserver.handlers.event_checker import EventChecker, EventCheckError
 from homeserver.handlers.federation_membership import stripped_events
 from homeserver.handlers.persister import EventContext, EventPersister
@@ -66,11 +66,13 @@ class RemoteJoinHandler:
                                attempt: Callable[[str], Awaitable[str]]) -> str:
         """`attempt(server)` through each of the room's servers (ours left out, 10 at most) until
         one succeeds. A refusal by a server (4xx with a Matrix error) is passed on when none
-        succeeds; 404 when there is no server to try, 502 when none could be reached."""
+        succeeds; 404 when there is no server to try, 403 when this server federates with none of
+        them, 502 when none could be reached."""
         candidates = [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]
         if not candidates:
             raise not_found(f"No known servers to {what} the room through")
         refusal: MatrixError | None = None
+        not_sent: list[DestinationRefused] = []  # the servers we do not send to at all
         for server in candidates:
             try:
                 return await attempt(server)
@@ -80,8 +82,12 @@ class RemoteJoinHandler:
                     refusal = MatrixError(e.code, e.errcode, e.error or f"The room's server refused the {what}")
             except (FederationClientError, JoinFailed) as e:
                 logger.info("%s %s through %s failed: %s", what, room_id, server, e)
+                if isinstance(e, DestinationRefused):
+                    not_sent.append(e)
         if refusal is not None:
             raise refusal
+        if len(not_sent) == len(candidates):
+            raise not_sent[0].as_matrix_error()
         raise MatrixError(502, Codes.UNKNOWN, f"None of the room's servers could be reached to {what}")
 
     async def _join_via(self, server: str, user_id: str, room_id: str, content: dict[str, Any]) -> str:
@@ -162,6 +168,8 @@ class RemoteJoinHandler:
             if 400 <= e.code < 500 and e.errcode:
                 raise MatrixError(e.code, e.errcode, e.error or "The invited user's server refused") from None
             raise MatrixError(502, Codes.UNKNOWN, "The invited user's server failed to answer") from None
+        except DestinationRefused as e:
+            raise e.as_matrix_error() from None
         except FederationClientError:
             raise MatrixError(502, Codes.UNKNOWN, "The invited user's server could not be reached") from None
         signed = answer.get("event") if isinstance(answer, dict) else None
@@ -179,7 +187,9 @@ class RemoteJoinHandler:
         """Leave a room we do not hold (reject an invite, withdraw a knock) through the room's
         servers with make_leave/send_leave. When none of them can be reached, the leave is kept
         here only (the user no longer sees the invite; the room's servers never hear of it)."""
-        for server in [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]:
+        candidates = [s for s in dict.fromkeys(servers) if s and s != self._server_name][:MAX_SERVERS_TRIED]
+        not_sent: list[DestinationRefused] = []
+        for server in candidates:
             try:
                 answer = await self._federation.make_leave(server, room_id, user_id)
                 room_version = KNOWN_ROOM_VERSIONS.get(answer.get("room_version", "1")) \
@@ -194,7 +204,11 @@ class RemoteJoinHandler:
                 return persisted.event.event_id
             except (FederationClientError, JoinFailed) as e:
                 logger.info("Leaving %s through %s failed: %s", room_id, server, e)
+                if isinstance(e, DestinationRefused):
+                    not_sent.append(e)
         if invite is None:
+            if candidates and len(not_sent) == len(candidates):
+                raise not_sent[0].as_matrix_error()
             raise MatrixError(502, Codes.UNKNOWN, "None of the room's servers could be reached to leave it")
         pdu = {"room_id": room_id, "sender": user_id, "type": "m.room.member", "state_key": user_id,
                "content": {"membership": "leave"}, "prev_events": [invite.event_id],

@@ -15,8 +15,10 @@ from homeserver.handlers.events import EventCreationHandler
 from homeserver.handlers.persister import EventPersister
 from homeserver.handlers.remote_joins import RemoteJoinHandler
 from homeserver.handlers.restricted_joins import choose_authoriser
+from homeserver.handlers.room_send import fake_event_id
 from homeserver.ratelimit import MembershipLimiters, check_all
 from homeserver.storage.events import EventsStore, PersistedEvent
+from homeserver.storage.room_admin import RoomAdminStore
 from homeserver.storage.users import UsersStore
 from homeserver.util.secrets import new_token
 
@@ -86,6 +88,8 @@ class RoomCreationHandler:
         invitees = list(dict.fromkeys(body.get("invite", [])))
         for invitee in invitees:
             UserID.parse(invitee)
+        if invitees and (await self._profiles.get_account_status(user_id)).shadow_banned:
+            invitees = []  # a shadow-banned user's invites reach nobody (admin API)
         if body.get("invite_3pid"):
             raise MatrixError(400, Codes.UNRECOGNIZED, "Third-party invites are not supported yet")
         if ratelimit and self._limiters is not None:
@@ -164,9 +168,11 @@ class RoomCreationHandler:
 class RoomMemberHandler:
     def __init__(self, server_name: str, events: EventsStore, creator: EventCreationHandler, profiles: UsersStore,
                  directory: DirectoryHandler, remote_joins: RemoteJoinHandler,
-                 limiters: MembershipLimiters | None = None):
+                 limiters: MembershipLimiters | None = None, blocked_rooms: RoomAdminStore | None = None):
         self._server_name = server_name
         self._limiters = limiters
+        # Rooms an admin blocked (admin API): no user of ours may join or be invited.
+        self._blocked_rooms = blocked_rooms
         self._events = events
         self._creator = creator
         self._profiles = profiles
@@ -186,6 +192,7 @@ class RoomMemberHandler:
             room_id, servers = resolved["room_id"], [*servers, *resolved["servers"]]
         elif not room_id_or_alias.startswith("!"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Not a room ID or alias")
+        await self._refuse_if_blocked(room_id)
         local, joined_servers = await self.membership_is_local(room_id)
         current = await self._events.get_membership(room_id, user_id)
         if ratelimit and self._limiters is not None and (current is None or current[0] != "join"):
@@ -214,7 +221,7 @@ class RoomMemberHandler:
         servers; and the servers with joined members."""
         if await self._events.get_room_version(room_id) is None:
             return False, set()
-        joined = {domain_of(u) for u, membership, _ in await self._events.get_members(room_id) if membership == "join"}
+        joined = set(await self._events.get_joined_servers(room_id))
         local = self._server_name in joined or (await self._holds_room(room_id) and not joined - {self._server_name})
         return local, joined
 
@@ -236,10 +243,15 @@ class RoomMemberHandler:
         (per_issuer, per_room and per_user: the one invited); the client API asks for it."""
         if await self._events.get_room_version(room_id) is None:
             raise not_found("Unknown room")
+        if membership in ("join", "invite") and domain_of(target) == self._server_name:
+            await self._refuse_if_blocked(room_id)
         if ratelimit and membership == "invite" and self._limiters is not None:
             limits = self._limiters
             check_all((limits.invite_per_issuer, sender, 1), (limits.invite_per_room, room_id, 1),
                       (limits.invite_per_user, target, 1))
+        if membership == "invite" and sender != target and \
+                (await self._profiles.get_account_status(sender)).shadow_banned:
+            return fake_event_id()  # a shadow-banned user's invites reach nobody (admin API)
         current = await self._events.get_membership(room_id, target)
         if membership == "leave" and sender == target and current is None:
             raise forbidden("You are not in this room")
@@ -268,6 +280,10 @@ class RoomMemberHandler:
                                          check=check_guest_access if guest and membership == "join" else None,
                                          countersign=countersign)
         return event.event_id
+
+    async def _refuse_if_blocked(self, room_id: str) -> None:
+        if self._blocked_rooms is not None and await self._blocked_rooms.room_blocked_by(room_id) is not None:
+            raise forbidden("This room has been blocked on this server")
 
     def on_event_persisted(self, persisted: PersistedEvent) -> None:
         """An EventPersister listener: every join to a room (ours or another server's user's)

@@ -29,16 +29,20 @@ class SessionHandler:
         self._devices = devices
 
     async def create_session(
-        self, user_id: str, device_id: str | None, initial_display_name: str | None, want_refresh: bool
+        self, user_id: str, device_id: str | None, initial_display_name: str | None, want_refresh: bool,
+        expires_at_ms: int | None = None,
     ) -> dict[str, Any]:
         """Make (or reuse) a device and give it fresh tokens; a reused device loses its old tokens.
-        Returns the login/register response fields."""
+        `expires_at_ms`: the access token's end (the admin API's login as a user), instead of the
+        configured lifetime. Returns the login/register response fields."""
         device_id = device_id or generate_device_id()
         now = self._clock.time_msec()
         access_token = new_token("syt_")
         refresh_token = new_token("syr_") if want_refresh else None
         valid_until = _expiry(now, self._config.refreshable_access_token_lifetime_ms if want_refresh
                               else self._config.nonrefreshable_access_token_lifetime_ms)
+        if expires_at_ms is not None:
+            valid_until = expires_at_ms
 
         def txn_fn(txn: Transaction) -> None:
             if not self._devices.ensure_device_txn(txn, user_id, device_id, initial_display_name):

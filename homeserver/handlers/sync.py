@@ -122,7 +122,7 @@ class SyncHandler:
                     # Anything written after the answer was computed notified no waiter of ours:
                     # look again instead of sleeping. (No await between this check and the
                     # waiter's registration, so nothing can slip in between.)
-                    if self._current_token() == result["token"] and not await self._notifier.wait(
+                    if self.current_token() == result["token"] and not await self._notifier.wait(
                             user_id, joined, remaining):
                         break  # timed out
                     result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter,
@@ -131,7 +131,7 @@ class SyncHandler:
             self._presence.sync_finished(user_id)
         return result["body"]
 
-    def _current_token(self) -> SyncToken:
+    def current_token(self) -> SyncToken:
         return SyncToken(self._events.stream.current, self._account_data.stream.current,
                          self._receipts.stream.current, self._typing.serial, self._presence.serial,
                          to_device=self._to_device.current_position, device_lists=self._device_lists.position)
@@ -140,7 +140,7 @@ class SyncHandler:
                        sync_filter: dict[str, Any], use_state_after: bool) -> dict[str, Any]:
         since = since_token.events if since_token is not None else None
         incremental = since_token is not None and not full_state
-        current = self._current_token()
+        current = self.current_token()
         now, account_data_now, receipts_now, typing_now, presence_now = current[:5]
         account_data = await self._account_data.get_changes(
             user_id, since_token.account_data if incremental else None, account_data_now)
@@ -179,11 +179,11 @@ class SyncHandler:
                     # nothing to send for the room (ephemeral events and account data may add it back).
                     if room["timeline"]["events"] or room["state_after" if use_state_after else "state"]["events"]:
                         rooms["join"][room_id] = room
-            elif membership == "invite" and await self._invited_by(event_id) in ignored:
+            elif membership == "invite" and await self.invited_by(event_id) in ignored:
                 continue  # invites from ignored users are not shown
             elif membership in ("invite", "knock") and (since is None or changed):
                 key = "invite_state" if membership == "invite" else "knock_state"
-                rooms[membership][room_id] = {key: {"events": await self._stripped_state(event_id)}}
+                rooms[membership][room_id] = {key: {"events": await self.stripped_state(event_id)}}
             elif membership in ("leave", "ban") and (changed or (since is None and include_leave)) \
                     and room_id not in forgotten:
                 upto = changes[room_id][2] if changed else (await self._events.get_stream_orderings([event_id]))[event_id]
@@ -285,7 +285,7 @@ class SyncHandler:
         """Timeline (since, upto] (the last `limit` visible events) and the state change that
         leads up to its start (all of it when `since` is None); with `use_state_after`, the
         state change up to its end instead (`state_after`, spec v1.16)."""
-        timeline, limited, start, skipped = await self._timeline(user_id, room_id, since, upto, limit, f, ignored)
+        timeline, limited, start, skipped = await self.timeline(user_id, room_id, since, upto, limit, f, ignored)
         if use_state_after:
             start_group = await self._group_at_position(room_id, upto)
         else:
@@ -302,7 +302,7 @@ class SyncHandler:
             # State events within the timeline's span that visibility, the filter or ignoring dropped
             # from it: the client learns of them nowhere else, so they go in `state` (as they stand
             # at the end), or its member list and room state stay wrong.
-            at_end = await self._state_at_position(room_id, upto)
+            at_end = await self.state_at_position(room_id, upto)
             for key, event_id in at_end.items():
                 if state_at_start.get(key) != event_id and event_id not in timeline_ids:
                     wanted[key] = event_id
@@ -326,13 +326,7 @@ class SyncHandler:
                 {e.state_key: e.event_id for e in [*state_events.values(), *timeline] if e.type == "m.room.member"},
                 # At least the position of this response's token (read after it was taken).
                 self._events.stream.current, fresh=since is None)
-        serialized = await self._reads.serialize(timeline, user_id)
-        # Only the user's own events can carry their transaction IDs.
-        txn_ids = await self._events.get_txn_ids(user_id, device_id, [e.event_id for e in timeline
-                                                                       if e.sender == user_id])
-        for event in serialized:
-            if event["event_id"] in txn_ids:
-                event["unsigned"]["transaction_id"] = txn_ids[event["event_id"]]
+        serialized = await self.serialize_timeline(user_id, device_id, timeline)
         formatter = EventFormatter(f.event_format, f.event_fields)
         state_list = list(state_events.values())
         return {
@@ -343,7 +337,18 @@ class SyncHandler:
             "summary": await self._summary(user_id, room_id),
         }
 
-    async def _timeline(self, user_id: str, room_id: str, since: int | None, upto: int, limit: int, f: Filter,
+    async def serialize_timeline(self, user_id: str, device_id: str, timeline: list[Event]) -> list[dict[str, Any]]:
+        """Timeline events as the client gets them; the device's own carry their transaction IDs."""
+        serialized = await self._reads.serialize(timeline, user_id)
+        # Only the user's own events can carry their transaction IDs.
+        txn_ids = await self._events.get_txn_ids(user_id, device_id, [e.event_id for e in timeline
+                                                                       if e.sender == user_id])
+        for event in serialized:
+            if event["event_id"] in txn_ids:
+                event["unsigned"]["transaction_id"] = txn_ids[event["event_id"]]
+        return serialized
+
+    async def timeline(self, user_id: str, room_id: str, since: int | None, upto: int, limit: int, f: Filter,
                         ignored: set[str]) -> tuple[list[Event], bool, int, bool]:
         """The last `limit` events of (since, upto] that pass the timeline filter and the user
         may see, oldest first; whether there were more; the position just before the first;
@@ -417,7 +422,7 @@ class SyncHandler:
         groups = await self._state_groups.get_event_state_groups([event_id])
         return groups[event_id][1] if event_id in groups else None
 
-    async def _state_at_position(self, room_id: str, position: int) -> dict:
+    async def state_at_position(self, room_id: str, position: int) -> dict:
         group = await self._group_at_position(room_id, position)
         return await self._state_groups.get_state(group) if group is not None else {}
 
@@ -433,11 +438,11 @@ class SyncHandler:
             summary["m.heroes"] = heroes
         return summary
 
-    async def _invited_by(self, member_event_id: str) -> str | None:
+    async def invited_by(self, member_event_id: str) -> str | None:
         event = await self._events.get_event(member_event_id)
         return event.sender if event else None
 
-    async def _stripped_state(self, member_event_id: str) -> list[dict[str, Any]]:
+    async def stripped_state(self, member_event_id: str) -> list[dict[str, Any]]:
         """Stripped state for an invite or knock: the room's key state events, plus the
         membership event itself."""
         groups = await self._state_groups.get_event_state_groups([member_event_id])

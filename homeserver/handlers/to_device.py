@@ -178,17 +178,19 @@ class ToDeviceHandler:
         if self._delivered.get(key, 0) <= upto:
             self._delivered.pop(key, None)
 
-    async def messages_for_sync(self, user_id: str, device_id: str, after: int, upto: int) -> ToDeviceBatch:
-        """The device's messages in (after, upto], at most a batch of them."""
+    async def messages_for_sync(self, user_id: str, device_id: str, after: int, upto: int,
+                                limit: int = SYNC_BATCH_LIMIT) -> ToDeviceBatch:
+        """The device's messages in (after, upto], at most a batch (`limit`) of them."""
         if after >= upto:
             return ToDeviceBatch([], upto, False)  # nothing was sent to anyone since
-        messages = await self._store.get_messages(user_id, device_id, after, upto, SYNC_BATCH_LIMIT + 1)
+        limit = max(1, min(limit, SYNC_BATCH_LIMIT))
+        messages = await self._store.get_messages(user_id, device_id, after, upto, limit + 1)
         if messages:
             key = (user_id, device_id)
-            handed_out = messages[min(len(messages), SYNC_BATCH_LIMIT) - 1].stream_id
+            handed_out = messages[min(len(messages), limit) - 1].stream_id
             self._delivered[key] = max(self._delivered.get(key, 0), handed_out)
-        if len(messages) > SYNC_BATCH_LIMIT:
-            messages = messages[:SYNC_BATCH_LIMIT]
+        if len(messages) > limit:
+            messages = messages[:limit]
             return ToDeviceBatch([message_event(m) for m in messages], messages[-1].stream_id, True)
         return ToDeviceBatch([message_event(m) for m in messages], upto, False)
 

@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 from homeserver.api.errors import AuthRequired, Codes, MatrixError, forbidden
 from homeserver.clock import Clock
 from homeserver.config import Config
-from homeserver.handlers.identifiers import requested_user, resolve_user_id
+from homeserver.handlers.identifiers import identify_user
 from homeserver.handlers.passwords import PasswordHandler
+from homeserver.handlers.threepids import PASSWORD_RESET, ThreepidHandler
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.registration_tokens import RegistrationTokensStore
 from homeserver.storage.uia import UIASession, UIAStore
@@ -22,6 +23,7 @@ from homeserver.storage.users import UsersStore
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
 REGISTRATION_TOKEN = "m.login.registration_token"
+EMAIL_IDENTITY = "m.login.email.identity"
 
 SESSION_LIFETIME_MS = 24 * 3600 * 1000
 
@@ -36,7 +38,9 @@ class UIAHandler:
     def __init__(
         self, config: Config, clock: Clock, store: UIAStore, users: UsersStore, passwords: PasswordHandler,
         registration_tokens: RegistrationTokensStore, failed_login_limiter: RateLimiter,
+        threepids: ThreepidHandler | None = None,
     ):
+        self._threepids = threepids
         self._config = config
         self._clock = clock
         self._store = store
@@ -74,7 +78,9 @@ class UIAHandler:
 
         completed = await self._store.get_completed_stages(session_id)
         if any(all(stage in completed for stage in flow) for flow in flows):
-            return UIAResult(session_id, clientdict, user_id or completed.get(PASSWORD))
+            email = completed.get(EMAIL_IDENTITY)
+            proven = completed.get(PASSWORD) or (email.get("user_id") if isinstance(email, dict) else None)
+            return UIAResult(session_id, clientdict, user_id or proven)
         raise AuthRequired(self._state(flows, session_id, completed))
 
     async def _live_session(self, session_id: Any) -> UIASession:
@@ -111,6 +117,8 @@ class UIAHandler:
                 result = await self._check_password(auth, user_id)
             elif stage == REGISTRATION_TOKEN:
                 result = await self._check_registration_token(session_id, auth)
+            elif stage == EMAIL_IDENTITY and self._threepids is not None:
+                result = await self._check_email_identity(auth, user_id)
             else:
                 raise MatrixError(400, Codes.UNRECOGNIZED, f"Unsupported authentication type {stage!r}")
         except MatrixError as e:
@@ -124,8 +132,8 @@ class UIAHandler:
         password = auth.get("password")
         if not isinstance(password, str):
             raise MatrixError(400, Codes.MISSING_PARAM, "Missing auth.password")
-        if "identifier" in auth or "user" in auth:
-            named = await resolve_user_id(self._users, self._config.server_name, requested_user(auth))
+        if "identifier" in auth or "user" in auth or "medium" in auth:
+            named, _ = await identify_user(self._users, self._threepids, self._config.server_name, auth)
             if user_id is None:
                 user_id = named
             elif named != user_id:
@@ -138,6 +146,29 @@ class UIAHandler:
             self._failed_login_limiter.record(user_id)
             raise forbidden("Invalid username or password")
         return user_id
+
+    async def _check_email_identity(self, auth: dict[str, Any], user_id: str | None) -> dict[str, Any]:
+        """A session whose mailed link was opened. For a password reset it also names the account
+        the address belongs to (the logged-in user's, if someone is logged in)."""
+        assert self._threepids is not None
+        creds = auth.get("threepid_creds", auth.get("threepidCreds"))
+        if not isinstance(creds, dict):
+            raise MatrixError(400, Codes.MISSING_PARAM, "Missing auth.threepid_creds")
+        v = await self._threepids.validated_address(creds.get("sid"), creds.get("client_secret"))
+        if v is None:
+            raise MatrixError(401, Codes.UNAUTHORIZED, "That e-mail address has not been validated "
+                                                       "(open the link in the mail first)")
+        result: dict[str, Any] = {"medium": v.medium, "address": v.address, "validated_at": v.validated_at,
+                                  "purpose": v.purpose, "sid": v.session_id}
+        if v.purpose == PASSWORD_RESET:
+            owner = await self._threepids.owner_of(v.medium, v.address)
+            if owner is None or (user_id is not None and owner != user_id):
+                raise forbidden("That e-mail address is not bound to this account")
+            result["user_id"] = owner
+        return result
+
+    async def completed_stage(self, session_id: str, stage: str) -> Any:
+        return (await self._store.get_completed_stages(session_id)).get(stage)
 
     async def _check_registration_token(self, session_id: str, auth: dict[str, Any]) -> str:
         token = auth.get("token")

@@ -301,6 +301,10 @@ def cancellable(method: Handler) -> Handler:
     return method
 
 
+def raise_suspended() -> None:
+    raise MatrixError(403, Codes.USER_SUSPENDED, "Your account has been suspended by the server's administrator")
+
+
 class RestServlet:
     """Base for servlets: `PATTERNS` and `on_<METHOD>` coroutines; `auth()` gives the requester.
 
@@ -310,6 +314,12 @@ class RestServlet:
 
     PATTERNS: list[re.Pattern[str]] = []
     GUEST_METHODS: frozenset[str] = frozenset()
+    # Methods a suspended user may not call (403 M_USER_SUSPENDED): the actions Synapse refuses
+    # them (sending, joining, inviting, creating rooms, changing their profile, uploading).
+    SUSPENDED_REFUSED: frozenset[str] = frozenset()
+    # Whether a locked account may call this (logging out); every other request of theirs gets
+    # 401 M_USER_LOCKED.
+    ALLOW_LOCKED = False
 
     def __init__(self, hs: HomeServer):
         self.hs = hs
@@ -318,9 +328,13 @@ class RestServlet:
         token = get_access_token(request)
         if token is None:
             raise MatrixError(401, Codes.MISSING_TOKEN, "Missing access token")
-        requester = await self.hs.auth_handler.get_requester(token, request.client_ip(), user_agent(request))
-        if requester.is_guest and request.method.decode("ascii", "replace") not in self.GUEST_METHODS:
+        requester = await self.hs.auth_handler.get_requester(token, request.client_ip(), user_agent(request),
+                                                             allow_locked=self.ALLOW_LOCKED)
+        method = request.method.decode("ascii", "replace")
+        if requester.is_guest and method not in self.GUEST_METHODS:
             raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access not allowed")
+        if requester.suspended and method in self.SUSPENDED_REFUSED:
+            raise_suspended()
         return requester
 
     async def optional_auth(self, request: HomeserverRequest) -> Requester | None:
@@ -476,9 +490,9 @@ def _respond(request: HomeserverRequest, code: int, content_type: bytes, chunks:
     request.finish()
 
 
-_TOKEN_IN_URI = re.compile(r"(access_token=)[^&]*")
+_TOKEN_IN_URI = re.compile(r"((?:access_token|token|client_secret)=)[^&]*")
 
 
 def _loggable_uri(request: HomeserverRequest) -> str:
     uri = request.uri.decode("utf-8", "replace")
-    return _TOKEN_IN_URI.sub(r"\1<redacted>", uri) if "access_token=" in uri else uri
+    return _TOKEN_IN_URI.sub(r"\1<redacted>", uri) if ("token=" in uri or "client_secret=" in uri) else uri

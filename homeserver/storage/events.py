@@ -4,6 +4,7 @@ current state and memberships. Persisting an event is one transaction."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from homeserver.events.auth import domain_of
 from homeserver.events.hashing import encode_canonical_json
 from homeserver.events.model import Event
 from homeserver.events.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
@@ -97,6 +99,9 @@ class EventsStore:
         # persist moves a cached room's entry on after its commit; one into a room not cached counts
         # as a change of it, so that a read racing with it (it may miss the event) is not cached.
         self._latest_positions: LruCache[str, int] = LruCache("latest_positions", 20_000)
+        # (room_id, types) -> (the room's latest position then, its bump stamp): sliding sync.
+        self._bump_stamps: LruCache[tuple[str, tuple[str, ...]], tuple[int | None, int | None]] = LruCache(
+            "bump_stamps", 20_000)
         # room -> its forward extremities (sorted), set by each persist after its commit.
         self._extremities: LruCache[str, list[str]] = LruCache("forward_extremities", 5_000)
         # Reads of ranges of committed positions (at or below `stream.current` when asked): events
@@ -137,6 +142,25 @@ class EventsStore:
                 return None
             version = self._room_versions[room_id] = KNOWN_ROOM_VERSIONS[rows[0][0]]
         return version
+
+    def forget_purged_room(self, room_id: str, event_ids: list[str], user_ids: list[str]) -> None:
+        """Drop what the caches hold of a room whose rows were all deleted (admin API purge),
+        with its events and the memberships of `user_ids`."""
+        self._room_versions.pop(room_id, None)
+        for cache in (self._current_state, self._room_members, self._latest_positions, self._extremities):
+            cache.pop(room_id)
+        for user_id in user_ids:
+            self._user_memberships.pop(user_id)
+        for event_id in event_ids:
+            self._event_cache.pop(event_id)
+            self._positions.pop(event_id)
+            self._redacted_cache.pop(event_id)
+        self._committed_ranges.clear()
+        self._event_at_position.clear()
+
+    def forget_forward_extremities(self, room_id: str) -> None:
+        """The room's forward extremities changed outside a persist (admin API)."""
+        self._extremities.pop(room_id)
 
     # -- persisting -----------------------------------------------------------------------------
 
@@ -631,6 +655,11 @@ class EventsStore:
         self._member_lists.set(room_id, (members, lists))
         return lists
 
+    async def get_joined_servers(self, room_id: str) -> Counter[str]:
+        """Server name -> how many of its users are joined to the room (the servers in the room)."""
+        return Counter(domain_of(user_id) for user_id, membership, _ in await self.get_members(room_id)
+                       if membership == "join")
+
     # -- for /sync ------------------------------------------------------------------------------
 
     async def get_latest_positions(self, room_ids: list[str]) -> dict[str, int]:
@@ -654,6 +683,36 @@ class EventsStore:
                 for room_id, latest in found.items():
                     read.fill(room_id, latest)
             out.update(found)
+        return out
+
+    async def get_bump_stamps(self, room_ids: list[str], types: tuple[str, ...]) -> dict[str, int]:
+        """room_id -> stream position of its latest event of one of `types` (sliding sync's
+        bump_stamp); backfilled events (positions below 1) do not count. Remembered per room
+        with the room's latest position: asked again with no new event, no query."""
+        latest = await self.get_latest_positions(room_ids)
+        out: dict[str, int] = {}
+        missing = []
+        for room_id in room_ids:
+            cached = self._bump_stamps.get((room_id, types))
+            if cached is not None and cached[0] == latest.get(room_id):
+                if cached[1] is not None:
+                    out[room_id] = cached[1]
+            else:
+                missing.append(room_id)
+        if not missing:
+            return out
+
+        def txn_fn(txn: Transaction) -> dict[str, int]:
+            marks = ", ".join("?" for _ in types)
+            return dict(txn.select_in(
+                f"SELECT room_id, MAX(stream_ordering) FROM events WHERE type IN ({marks}) "
+                f"AND stream_ordering > 0 AND {VISIBLE} AND room_id {{in}} GROUP BY room_id",
+                missing, before=types))
+
+        found = await self._db.run("get_bump_stamps", txn_fn)
+        for room_id in missing:
+            self._bump_stamps.set((room_id, types), (latest.get(room_id), found.get(room_id)))
+        out.update(found)
         return out
 
     async def get_event_at_position(self, room_id: str, position: int) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from homeserver.storage.database import IN_CHUNK, Database, Transaction
 
 _MEDIA_COLUMNS = ("media_id, user_id, created_ts, unused_expires_ts, sha256, content_type, upload_name, size, "
-                  "authenticated, last_access_ts")
+                  "authenticated, last_access_ts, quarantined_by")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class LocalMedia:
     size: int
     authenticated: bool
     last_access_ts: int
+    quarantined_by: str | None = None  # quarantined (admin API): served to nobody
 
     @property
     def uploaded(self) -> bool:
@@ -30,7 +31,7 @@ class LocalMedia:
 
     @classmethod
     def from_row(cls, row: tuple) -> LocalMedia:
-        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]), row[9])
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]), row[9], row[10])
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,12 @@ class RemoteMedia:
     sha256: str
     authenticated: bool
     last_access_ts: int
+    quarantined_by: str | None = None  # quarantined (admin API): served to nobody
 
     @classmethod
     def from_row(cls, row: tuple) -> RemoteMedia:
-        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8])
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
+                   row[9] if len(row) > 9 else None)
 
 
 _REMOTE_COLUMNS = "origin, media_id, created_ts, content_type, upload_name, size, sha256, authenticated, last_access_ts"
@@ -216,7 +219,8 @@ class MediaStore:
 
     async def get_remote(self, origin: str, media_id: str) -> RemoteMedia | None:
         rows = await self._db.execute(
-            "get_remote_media", f"SELECT {_REMOTE_COLUMNS} FROM remote_media WHERE origin = ? AND media_id = ?",
+            "get_remote_media",
+            f"SELECT {_REMOTE_COLUMNS}, quarantined_by FROM remote_media WHERE origin = ? AND media_id = ?",
             origin, media_id)
         return RemoteMedia.from_row(rows[0]) if rows else None
 
@@ -263,6 +267,65 @@ class MediaStore:
         return await self._db.run("delete_remote_media", txn_fn)
 
     # -- URL previews ---------------------------------------------------------------------------
+
+    # -- quarantine and protection (admin API) ----------------------------------------------------
+
+    async def quarantine_local(self, media_ids: list[str], by: str | None) -> int:
+        """Quarantine (`by`: the admin) or release (None) local media; protected media are never
+        quarantined. Returns how many changed."""
+
+        def txn_fn(txn: Transaction) -> int:
+            changed = 0
+            for i in range(0, len(media_ids), IN_CHUNK):
+                chunk = media_ids[i:i + IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                if by is None:
+                    txn.execute(f"UPDATE local_media SET quarantined_by = NULL WHERE media_id IN ({marks}) "
+                                "AND quarantined_by IS NOT NULL", chunk)
+                else:
+                    txn.execute(f"UPDATE local_media SET quarantined_by = ? WHERE media_id IN ({marks}) "
+                                "AND safe_from_quarantine = ? AND quarantined_by IS NULL", [by, *chunk, False])
+                changed += txn.rowcount
+            return changed
+
+        return await self._db.run("quarantine_local_media", txn_fn) if media_ids else 0
+
+    async def quarantine_remote(self, media: list[tuple[str, str]], by: str | None) -> int:
+        """The same for cached copies of other servers' media, (origin, media_id) each."""
+
+        def txn_fn(txn: Transaction) -> int:
+            changed = 0
+            for origin, media_id in media:
+                txn.execute("UPDATE remote_media SET quarantined_by = ? WHERE origin = ? AND media_id = ?",
+                            (by, origin, media_id))
+                changed += txn.rowcount
+            return changed
+
+        return await self._db.run("quarantine_remote_media", txn_fn) if media else 0
+
+    async def set_protected(self, media_id: str, protected: bool) -> bool:
+        """Protect local media from quarantine (and from deletion by date); False if unknown."""
+
+        def txn_fn(txn: Transaction) -> bool:
+            txn.execute("UPDATE local_media SET safe_from_quarantine = ? WHERE media_id = ?", (protected, media_id))
+            return txn.rowcount > 0
+
+        return await self._db.run("protect_media", txn_fn)
+
+    async def deletable_before(self, before_ts: int, size_gt: int, keep: set[str], limit: int) -> list[str]:
+        """Local media last used before `before_ts`, bigger than `size_gt` bytes, not protected,
+        not in `keep` (avatars): oldest first, at most `limit`."""
+        rows = await self._db.execute(
+            "media_deletable_before",
+            "SELECT media_id FROM local_media WHERE last_access_ts < ? AND size > ? AND safe_from_quarantine = ? "
+            "ORDER BY last_access_ts, media_id", before_ts, size_gt, False)
+        return [r[0] for r in rows if r[0] not in keep][:limit]
+
+    async def avatar_urls(self) -> set[str]:
+        """Every user's avatar_url (mxc URIs): media still shown as a profile picture."""
+        rows = await self._db.execute("avatar_urls", "SELECT DISTINCT avatar_url FROM profiles "
+                                      "WHERE avatar_url IS NOT NULL")
+        return {r[0] for r in rows}
 
     async def get_url_preview(self, url: str, now: int) -> str | None:
         rows = await self._db.execute("get_url_preview",

@@ -37,6 +37,13 @@ class StateGroupsStore:
     async def load(self) -> None:
         await self._ids.load(self._db)
 
+    def forget_purged(self, event_ids: list[str]) -> None:
+        """A room's groups were deleted (admin API purge): forget its events' groups and every
+        cached group (their IDs are never reused, so this is only memory)."""
+        for event_id in event_ids:
+            self._event_groups.pop(event_id)
+        self._cache.clear()
+
     # -- writing --------------------------------------------------------------------------------
 
     async def create_state_group(self, room_id: str, state: StateMap, prev_group: int | None = None) -> int:

@@ -8,6 +8,7 @@ world readable."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,10 @@ class UserDirectoryStore:
             "WHERE u.user_id = ? AND u.deactivated = ?", (user_id, False)).fetchone()
         if row is None:
             return
-        display_name, avatar_url = row
+        self._write_entry_txn(txn, user_id, row[0], row[1])
+
+    def _write_entry_txn(self, txn: Transaction, user_id: str, display_name: str | None,
+                         avatar_url: str | None) -> None:
         txn.execute(
             "INSERT INTO user_directory (user_id, display_name, avatar_url, search_name, search_localpart) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -71,7 +75,11 @@ class UserDirectoryStore:
                         [(t, user_id) for t in sorted(terms_for(user_id, display_name))])
 
     def on_event_txn(self, txn: Transaction, event: Event, position: int) -> None:
-        """A room's join rule or history visibility changed: is its membership public now?"""
+        """A room's join rule or history visibility changed: is its membership public now? A
+        user of another server joined or changed their member event: index their name."""
+        if event.type == "m.room.member" and event.state_key:
+            self._on_member_txn(txn, event)
+            return
         if event.state_key != "":
             return
         if event.type == "m.room.join_rules":
@@ -83,6 +91,37 @@ class UserDirectoryStore:
         # `column` is one of two literals above, never input.
         txn.execute(f"INSERT INTO user_directory_rooms (room_id, {column}) VALUES (?, ?) "
                     f"ON CONFLICT (room_id) DO UPDATE SET {column} = excluded.{column}", (event.room_id, value))
+
+    def _on_member_txn(self, txn: Transaction, event: Event) -> None:
+        """Users of other servers are found by the profile in their current join event (the
+        latest one to become current state wins when rooms differ); whether a searcher may see
+        them is decided at query time, like for our users. One of ours joining a room (one
+        joined on another server, mostly) brings in its other servers' members not indexed yet."""
+        if event.content.get("membership") != "join":
+            return
+        user_id = event.state_key
+        if txn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone() is not None:
+            missing = txn.execute(
+                "SELECT m.user_id, e.json FROM current_memberships m JOIN events e ON e.event_id = m.event_id "
+                "WHERE m.room_id = ? AND m.membership = ? "
+                "AND NOT EXISTS (SELECT 1 FROM user_directory d WHERE d.user_id = m.user_id) "
+                "AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = m.user_id)",
+                (event.room_id, "join")).fetchall()
+            for other, pdu in missing:
+                self._index_remote_txn(txn, other, json.loads(pdu).get("content", {}))
+            return
+        current = txn.execute("SELECT event_id FROM current_memberships WHERE room_id = ? AND user_id = ?",
+                              (event.room_id, user_id)).fetchone()
+        if current is not None and current[0] == event.event_id:  # not an older event arriving late
+            self._index_remote_txn(txn, user_id, event.content)
+
+    def _index_remote_txn(self, txn: Transaction, user_id: str, content: Any) -> None:
+        display_name = content.get("displayname") if isinstance(content, dict) else None
+        avatar_url = content.get("avatar_url") if isinstance(content, dict) else None
+        txn.execute("DELETE FROM user_directory_terms WHERE user_id = ?", (user_id,))
+        txn.execute("DELETE FROM user_directory WHERE user_id = ?", (user_id,))
+        self._write_entry_txn(txn, user_id, display_name if isinstance(display_name, str) else None,
+                              avatar_url if isinstance(avatar_url, str) else None)
 
     async def rebuild_if_pending(self) -> int:
         """Index every user registered before the directory existed (once, after the migration).

@@ -20,6 +20,21 @@ class UserRecord:
     user_type: str | None
     deactivated: bool
     is_guest: bool = False
+    locked: bool = False
+    suspended: bool = False
+    shadow_banned: bool = False
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What every authenticated request checks (cached: read on each request)."""
+
+    locked: bool
+    suspended: bool
+    shadow_banned: bool
+
+
+ACCOUNT_FLAGS = ("locked", "suspended", "shadow_banned")
 
 
 class UsersStore:
@@ -34,6 +49,7 @@ class UsersStore:
         # every batch of events served to clients. Erasure is forever, so entries never go stale
         # but for the one write (which pops after its commit).
         self._erasures: LruCache[str, int | None] = LruCache("erased_users", 100_000)
+        self._status: LruCache[str, AccountStatus] = LruCache("account_status", 100_000)
 
     def _user_changed_txn(self, txn: Transaction, user_id: str) -> None:
         for hook in self.user_changed_hooks:
@@ -65,14 +81,49 @@ class UsersStore:
     async def get_user(self, user_id: str) -> UserRecord | None:
         rows = await self._db.execute(
             "get_user",
-            "SELECT user_id, password_hash, created_ts, admin, user_type, deactivated, is_guest FROM users "
-            "WHERE user_id = ?",
+            "SELECT user_id, password_hash, created_ts, admin, user_type, deactivated, is_guest, locked, suspended, "
+            "shadow_banned FROM users WHERE user_id = ?",
             user_id,
         )
         if not rows:
             return None
         r = rows[0]
-        return UserRecord(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]), bool(r[6]))
+        return UserRecord(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5]), bool(r[6]), bool(r[7]), bool(r[8]),
+                          bool(r[9]))
+
+    async def get_account_status(self, user_id: str) -> AccountStatus:
+        """The user's locked/suspended/shadow-banned flags (all off for an unknown user)."""
+
+        async def load() -> AccountStatus:
+            rows = await self._db.execute(
+                "get_account_status", "SELECT locked, suspended, shadow_banned FROM users WHERE user_id = ?", user_id)
+            return AccountStatus(*(bool(v) for v in rows[0])) if rows else AccountStatus(False, False, False)
+
+        return await self._status.get_or_load(user_id, load)
+
+    async def set_account_flag(self, user_id: str, flag: str, value: bool) -> None:
+        """Set `locked`, `suspended` or `shadow_banned`."""
+        column = {f: f for f in ACCOUNT_FLAGS}[flag]  # never from input
+
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute(f"UPDATE users SET {column} = ? WHERE user_id = ?", (value, user_id))
+            txn.call_after_commit(lambda: self._status.pop(user_id))
+
+        await self._db.run("set_account_flag", txn_fn)
+
+    async def reactivate(self, user_id: str, password_hash: str | None) -> None:
+        """Undo a deactivation (admin API): the account can log in again with this password."""
+
+        def txn_fn(txn: Transaction) -> None:
+            txn.execute("UPDATE users SET deactivated = ?, password_hash = ? WHERE user_id = ?",
+                        (False, password_hash, user_id))
+            self._user_changed_txn(txn, user_id)
+
+        await self._db.run("reactivate_user", txn_fn)
+
+    async def set_user_type(self, user_id: str, user_type: str | None) -> None:
+        await self._db.run("set_user_type", lambda txn: txn.execute(
+            "UPDATE users SET user_type = ? WHERE user_id = ?", (user_type, user_id)))
 
     async def get_guests(self, user_ids: list[str]) -> set[str]:
         """Those of `user_ids` that are guest accounts."""

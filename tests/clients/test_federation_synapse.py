@@ -7,11 +7,15 @@ HOMESERVER_TEST_SYNAPSE_PYTHON points at another install."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from nio import (
     AsyncClient,
     JoinResponse,
+    RoomBanResponse,
     RoomCreateResponse,
     RoomInviteResponse,
+    RoomKickResponse,
     RoomLeaveResponse,
     RoomVisibility,
     SyncResponse,
@@ -252,6 +256,210 @@ class WithSynapseTest(FederationTestCase):
             await self.kill_synapse_while_ours_keeps_sending()
 
         self.run_scenario(scenario)
+
+    def test_ephemeral_and_moderation_both_ways(self) -> None:
+        async def scenario() -> None:
+            alice = await self.register_on(self.ours, "alice_m")
+            sam = await self.register_on(self.synapse, "sam_m")
+            await self.ephemeral_and_moderation(alice, sam, self.ours)  # our room, Synapse's guest
+            bob = await self.register_on(self.ours, "bob_m")
+            await self.ephemeral_and_moderation(sam, bob, self.synapse)  # Synapse's room, our guest
+
+        self.run_scenario(scenario)
+
+    def test_media_profiles_and_presence_both_ways(self) -> None:
+        async def scenario() -> None:
+            alice = await self.register_on(self.ours, "alice_p")
+            sam = await self.register_on(self.synapse, "sam_p")
+            await self.share_a_room(alice, sam)
+            for owner, reader, home in ((alice, sam, self.ours), (sam, alice, self.synapse)):
+                await self.media_crosses(owner, reader, home)
+                await self.profile_crosses(owner, reader)
+                await self.presence_crosses(owner, reader)
+
+        self.run_scenario(scenario)
+
+    async def share_a_room(self, alice: AsyncClient, sam: AsyncClient) -> str:
+        resp = await alice.room_create(name="Shared", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, "alice creates a public room")
+        await self.join_via(sam, resp.room_id, self.ours.server_name)
+        await self.wait_membership(alice, resp.room_id, sam.user_id, "join")
+        return resp.room_id
+
+    async def media_crosses(self, owner: AsyncClient, reader: AsyncClient, home: Any) -> None:
+        """An image uploaded on the owner's server downloads byte-identical through the reader's
+        server (authenticated media), and as a thumbnail."""
+        import io
+        from urllib.parse import quote
+
+        import aiohttp
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (640, 480), (200, 30, 90)).save(buffer, "PNG")
+        image = buffer.getvalue()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{owner.homeserver}/_matrix/media/v3/upload?filename=pic.png", data=image,
+                                 headers={"Authorization": f"Bearer {owner.access_token}",
+                                          "Content-Type": "image/png"}) as r:
+                self.assertEqual(r.status, 200, await r.text())
+                mxc = (await r.json())["content_uri"]
+            server_name, media_id = mxc[len("mxc://"):].split("/", 1)
+            self.assertEqual(server_name, home.server_name)
+            auth = {"Authorization": f"Bearer {reader.access_token}"}
+            path = f"{quote(server_name, safe='')}/{quote(media_id, safe='')}"
+            async with http.get(f"{reader.homeserver}/_matrix/client/v1/media/download/{path}", headers=auth) as r:
+                got = await r.read()
+                self.assertEqual(r.status, 200, got[:500])
+                self.assertEqual(got, image, f"{mxc} through {reader.user_id}'s server")
+            async with http.get(f"{reader.homeserver}/_matrix/client/v1/media/thumbnail/{path}"
+                                "?width=64&height=64&method=scale", headers=auth) as r:
+                got = await r.read()
+                self.assertEqual(r.status, 200, got[:500])
+                thumbnail = Image.open(io.BytesIO(got))
+                self.assertLessEqual(max(thumbnail.size), 320, thumbnail.size)  # Synapse: its 320x240 size
+
+    async def profile_crosses(self, owner: AsyncClient, reader: AsyncClient) -> None:
+        from urllib.parse import quote
+
+        name = f"Display {owner.user_id[1:5]}"
+        status, body = await self.raw(owner, "PUT", f"/_matrix/client/v3/profile/{quote(owner.user_id, safe='')}"
+                                      "/displayname", {"displayname": name})
+        self.assertEqual(status, 200, body)
+
+        async def seen() -> bool:
+            status, body = await self.raw(reader, "GET", f"/_matrix/client/v3/profile/"
+                                          f"{quote(owner.user_id, safe='')}/displayname")
+            return status == 200 and body.get("displayname") == name
+
+        await self.wait_for(f"{owner.user_id}'s new name at {reader.user_id}'s server", seen)
+
+    async def presence_crosses(self, owner: AsyncClient, reader: AsyncClient) -> None:
+        from urllib.parse import quote
+
+        status, body = await self.raw(owner, "PUT", f"/_matrix/client/v3/presence/{quote(owner.user_id, safe='')}"
+                                      "/status", {"presence": "online", "status_msg": "here"})
+        self.assertEqual(status, 200, body)
+
+        async def seen() -> bool:
+            status, body = await self.raw(reader, "GET", f"/_matrix/client/v3/presence/"
+                                          f"{quote(owner.user_id, safe='')}/status")
+            return status == 200 and body.get("presence") == "online" and body.get("status_msg") == "here"
+
+        await self.wait_for(f"{owner.user_id}'s presence at {reader.user_id}'s server", seen)
+
+    async def wait_in_sync(self, client: AsyncClient, what: str, check: Any) -> None:
+        """Follow the client's /sync from now (incremental: Synapse answers a repeated identical
+        request from a cache) until `check(rooms)` holds for one response's `rooms`."""
+        since = getattr(client, "_probe_since", None)
+
+        async def step() -> bool:
+            nonlocal since
+            query = "timeout=0&filter=%7B%22room%22%3A%7B%22include_leave%22%3Atrue%7D%7D"
+            status, body = await self.raw(client, "GET", f"/_matrix/client/v3/sync?{query}"
+                                          + (f"&since={since}" if since else ""))
+            self.assertEqual(status, 200, f"{client.user_id} /sync: {body}")
+            since = body["next_batch"]
+            client._probe_since = since
+            return bool(check(body.get("rooms", {})))
+
+        await self.wait_for(what, step)
+
+    async def ephemeral_and_moderation(self, host: AsyncClient, guest: AsyncClient, home: Any) -> None:
+        """In host's room on its server (`home`), with guest from the other server: typing and
+        receipts cross, a redaction, a name and a power-level change apply on both sides, a kick
+        and a ban are honoured by the guest's server."""
+        from urllib.parse import quote
+
+        resp = await host.room_create(name="Moderated", visibility=RoomVisibility.public)
+        self.assert_nio_ok(resp, RoomCreateResponse, f"{host.user_id} creates a public room")
+        room_id = resp.room_id
+        await self.join_via(guest, room_id, home.server_name)
+        await self.wait_membership(host, room_id, guest.user_id, "join")
+        room = quote(room_id, safe="")
+
+        # Typing and a read receipt of the guest reach the host.
+        await self.wait_in_sync(host, "a first sync", lambda rooms: True)
+        status, body = await self.raw(guest, "PUT", f"/_matrix/client/v3/rooms/{room}/typing/"
+                                      f"{quote(guest.user_id, safe='')}", {"typing": True, "timeout": 30000})
+        self.assertEqual(status, 200, body)
+
+        def typing_seen(rooms: dict) -> bool:
+            events = rooms.get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
+            return any(e["type"] == "m.typing" and guest.user_id in e["content"].get("user_ids", [])
+                       for e in events)
+
+        await self.wait_in_sync(host, f"{guest.user_id} typing at {host.user_id}", typing_seen)
+        host_message = await self.send_text(host, room_id, "please read")
+        await self.wait_texts(guest, room_id, ["please read"])
+        status, body = await self.raw(guest, "POST", f"/_matrix/client/v3/rooms/{room}/receipt/m.read/"
+                                      f"{quote(host_message, safe='')}", {})
+        self.assertEqual(status, 200, body)
+
+        def receipt_seen(rooms: dict) -> bool:
+            events = rooms.get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
+            return any(e["type"] == "m.receipt" and guest.user_id in
+                       e["content"].get(host_message, {}).get("m.read", {}) for e in events)
+
+        await self.wait_in_sync(host, f"{guest.user_id}'s receipt at {host.user_id}", receipt_seen)
+
+        # The host redacts the guest's message: redacted on the guest's server too.
+        guest_message = await self.send_text(guest, room_id, "regrettable")
+        await self.wait_texts(host, room_id, ["regrettable"])
+        status, body = await self.raw(host, "PUT", f"/_matrix/client/v3/rooms/{room}/redact/"
+                                      f"{quote(guest_message, safe='')}/r1", {"reason": "no"})
+        self.assertEqual(status, 200, body)
+
+        async def redacted_at_guest() -> bool:
+            status, body = await self.raw(guest, "GET", f"/_matrix/client/v3/rooms/{room}/event/"
+                                          f"{quote(guest_message, safe='')}")
+            return status == 200 and body.get("content") == {}
+
+        await self.wait_for("the redaction at the guest's server", redacted_at_guest)
+
+        # A new name, and the guest raised to moderator sets the topic.
+        status, body = await self.raw(host, "PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.name/",
+                                      {"name": "Renamed"})
+        self.assertEqual(status, 200, body)
+        status, levels = await self.raw(host, "GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/")
+        self.assertEqual(status, 200, levels)
+        levels["users"][guest.user_id] = 50
+        status, body = await self.raw(host, "PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/",
+                                      levels)
+        self.assertEqual(status, 200, body)
+
+        async def guest_is_moderator() -> bool:
+            got = await self.state(guest, room_id, "m.room.power_levels")
+            return got.get("users", {}).get(guest.user_id) == 50
+
+        await self.wait_for("the new power levels at the guest's server", guest_is_moderator)
+        self.assertEqual((await self.state(guest, room_id, "m.room.name")).get("name"), "Renamed")
+        status, body = await self.raw(guest, "PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.topic/",
+                                      {"topic": "set by the guest"})
+        self.assertEqual(status, 200, body)
+
+        async def topic_at_host() -> bool:
+            return (await self.state(host, room_id, "m.room.topic")).get("topic") == "set by the guest"
+
+        await self.wait_for("the guest's topic at the host", topic_at_host)
+
+        # Kicked: the guest's server knows it left; it may come back (public); banned: it may not.
+        await self.wait_in_sync(guest, "a first sync", lambda rooms: True)
+        resp = await host.room_kick(room_id, guest.user_id, reason="out")
+        self.assert_nio_ok(resp, RoomKickResponse, f"{host.user_id} kicks {guest.user_id}")
+
+        def left_at_guest(rooms: dict) -> bool:
+            return room_id in rooms.get("leave", {})
+
+        await self.wait_in_sync(guest, "the kick at the guest's server", left_at_guest)
+        await self.join_via(guest, room_id, home.server_name)
+        await self.wait_membership(host, room_id, guest.user_id, "join")
+        resp = await host.room_ban(room_id, guest.user_id, reason="out for good")
+        self.assert_nio_ok(resp, RoomBanResponse, f"{host.user_id} bans {guest.user_id}")
+        await self.wait_in_sync(guest, "the ban at the guest's server", left_at_guest)
+        status, body = await self.raw(guest, "POST", f"/_matrix/client/v3/join/{room}?server_name="
+                                      f"{quote(home.server_name, safe='')}", {})
+        self.assertEqual(status, 403, f"a banned user rejoins: {status} {body}")
 
     async def _has_all(self, client: AsyncClient, room_id: str, bodies: list[str]) -> bool:
         texts = await self.texts(client, room_id)

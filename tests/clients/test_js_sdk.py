@@ -42,6 +42,31 @@ def node_problem() -> str | None:
     return None
 
 
+def run_node_scenario(test: unittest.TestCase, name: str, servers: list) -> None:
+    """Run scenarios/{name}.js against the started `servers` (their base URLs as arguments, the
+    first one the default); fail `test` with the output and the servers' log tails."""
+    problem = node_problem()
+    if problem is not None:
+        test.fail(problem)
+    env = dict(os.environ, JS_SCENARIO_TIMEOUT_MS=str(SCENARIO_TIMEOUT_S * 1000))
+
+    def logs() -> str:
+        return "".join(f"--- server log tail ({s.base_url}) ---\n{s.log_tail()}\n" for s in servers)
+
+    try:
+        result = subprocess.run(
+            [shutil.which("node"), f"scenarios/{name}.js", *[s.base_url for s in servers]],
+            cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        test.fail(f"scenario {name} was killed after {PROCESS_TIMEOUT_S}s\n"
+                  f"--- stdout ---\n{_text(e.stdout)[-6000:]}\n--- stderr ---\n{_text(e.stderr)[-4000:]}\n{logs()}")
+    if result.returncode != 0 or f"PASS {name}" not in result.stdout:
+        test.fail(f"scenario {name} failed (exit {result.returncode})\n"
+                  f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-4000:]}\n{logs()}")
+
+
 class JsSdkEncryptionTest(unittest.TestCase):
     def run_scenario(self, name: str, config: dict | None = None) -> None:
         problem = node_problem()
@@ -50,21 +75,7 @@ class JsSdkEncryptionTest(unittest.TestCase):
         server = ServerProcess(OPEN_REGISTRATION if config is None else config)
         server.start()
         self.addCleanup(server.stop)
-        env = dict(os.environ, JS_SCENARIO_TIMEOUT_MS=str(SCENARIO_TIMEOUT_S * 1000))
-        try:
-            result = subprocess.run(
-                [shutil.which("node"), f"scenarios/{name}.js", server.base_url],
-                cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as e:
-            self.fail(f"scenario {name} was killed after {PROCESS_TIMEOUT_S}s\n"
-                      f"--- stdout ---\n{_text(e.stdout)[-6000:]}\n--- stderr ---\n{_text(e.stderr)[-4000:]}\n"
-                      f"--- server log tail ---\n{server.log_tail()}")
-        if result.returncode != 0 or f"PASS {name}" not in result.stdout:
-            self.fail(f"scenario {name} failed (exit {result.returncode})\n"
-                      f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-4000:]}\n"
-                      f"--- server log tail ---\n{server.log_tail()}")
+        run_node_scenario(self, name, [server])
 
     def test_encrypted_dm_both_directions(self):
         self.run_scenario("encrypted_dm")

@@ -32,6 +32,18 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(c.public_baseurl, "https://example.com/")
         self.assertEqual(c.rc_login_address, {"per_second": 0.003, "burst_count": 5})
 
+    def test_web_client_path_from_environment(self) -> None:
+        """The Docker image names its built client in HOMESERVER_WEB_CLIENT_PATH; the config wins."""
+        old = os.environ.pop("HOMESERVER_WEB_CLIENT_PATH", None)
+        self.addCleanup(lambda: os.environ.__setitem__("HOMESERVER_WEB_CLIENT_PATH", old) if old is not None
+                        else os.environ.pop("HOMESERVER_WEB_CLIENT_PATH", None))
+        self.assertTrue(Config({"server_name": "x"}, "/etc/hs").web_client_path.endswith(
+            os.path.join("clients", "web", "dist")))
+        os.environ["HOMESERVER_WEB_CLIENT_PATH"] = "/opt/homeserver/web"
+        self.assertEqual(Config({"server_name": "x"}, "/etc/hs").web_client_path, "/opt/homeserver/web")
+        c = Config({"server_name": "x", "web_client": {"path": "client"}}, "/etc/hs")
+        self.assertEqual(c.web_client_path, "/etc/hs/client")
+
     def test_errors_name_the_key(self) -> None:
         cases = [
             ({"server_name": "x", "bogus": 1}, "Config error at (top level): unknown option(s): bogus"),

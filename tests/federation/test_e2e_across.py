@@ -48,9 +48,12 @@ class E2EAcrossServersTest(TwoServerTestCase):
         claimed = r.json["one_time_keys"][self.bob][self.bob_device]
         self.assertEqual(len(claimed), 1)
         self.assertTrue(next(iter(claimed)).startswith("signed_curve25519:"))
-        # The other server down: named in failures, our own users still answered.
+        # The other server down: a user we share no room with cannot be asked (named in
+        # failures); bob's list is kept (tests/federation/test_remote_device_lists.py); our own
+        # users still answered.
         self.link_a.down.add(NAME_B)
-        r = await self.post(f"{V3}/keys/query", {"device_keys": {self.bob: [], self.alice: []}}, token=self.token_a)
+        carol = f"@carol:{NAME_B}"
+        r = await self.post(f"{V3}/keys/query", {"device_keys": {carol: [], self.alice: []}}, token=self.token_a)
         self.assertEqual(r.code, 200, r.json)
         self.assertIn(NAME_B, r.json["failures"])
         self.assertIn(self.alice, r.json["device_keys"])

@@ -181,6 +181,30 @@ class IncomingTransactionTest(HomeserverTestCase):
         self.assertIn("ACL", r.json["pdus"][self.eid(pdu)]["error"])
         self.assertEqual(await self.hs.events_store.get_seen_event_ids([self.eid(pdu)]), set())
 
+    async def test_typing_and_receipts_from_a_server_denied_by_the_room_acl_are_dropped(self) -> None:
+        pdu = await self.message("read me")
+        await self.send([pdu])
+        r = await self.post(f"{V3}/createRoom", {"preset": "public_chat"}, token=self.token)
+        open_room = r.json["room_id"]
+        await self.remote.send_event(open_room, "m.room.member", {"membership": "join"}, self.bob, self.bob)
+        r = await self.request("PUT", f"{V3}/rooms/{quote(self.room_id)}/state/m.room.server_acl/",
+                               {"allow": ["*"], "deny": ["remote.test"]}, token=self.token)
+        self.assertEqual(r.code, 200, r.json)
+        since = (await self.get(f"{V3}/sync", token=self.token)).json["next_batch"]
+        receipt = {"m.read": {self.bob: {"event_ids": [self.eid(pdu)], "data": {"ts": 1}}}}
+        edus = [{"edu_type": "m.typing", "content": {"room_id": self.room_id, "user_id": self.bob, "typing": True}},
+                {"edu_type": "m.receipt", "content": {self.room_id: receipt}}]
+        r = await self.send([], edus=edus)
+        self.assertEqual(r.code, 200, r.json)
+        sync = (await self.get(f"{V3}/sync?since={since}&timeout=0", token=self.token)).json
+        self.assertNotIn(self.room_id, sync.get("rooms", {}).get("join", {}))
+        # The same server in a room without an ACL: heard.
+        edus = [{"edu_type": "m.typing", "content": {"room_id": open_room, "user_id": self.bob, "typing": True}}]
+        await self.send([], edus=edus)
+        sync = (await self.get(f"{V3}/sync?since={since}&timeout=0", token=self.token)).json
+        typing = sync["rooms"]["join"][open_room]["ephemeral"]["events"]
+        self.assertEqual([e["content"]["user_ids"] for e in typing if e["type"] == "m.typing"], [[self.bob]])
+
     async def test_an_event_that_names_itself_is_refused(self) -> None:
         # Rooms 1-2 name events in the event itself: one can list its own ID among its prev_events.
         r = await self.post(f"{V3}/createRoom", {"preset": "public_chat", "room_version": "1"}, token=self.token)

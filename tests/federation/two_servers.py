@@ -58,6 +58,10 @@ class Link:
         self.requests: list[tuple[str, str, str]] = []
         # Set by a test to stand for the peer's answer: `rewrite(uri, response) -> response`.
         self.rewrite: Any = None
+        # The same for JSON answers: `rewrite_json(uri, answer) -> answer`.
+        self.rewrite_json: Any = None
+        # Destinations that never answer (the request waits until the caller gives up).
+        self.hanging: set[str] = set()
 
     async def request_json(self, method: str, destination: str, path: str, query: dict | None = None,
                            body: Any = None) -> Any:
@@ -66,6 +70,8 @@ class Link:
             raise FederationUnreachable(destination, "no route in the test network")
         uri = path + ("?" + urlencode(query, doseq=True) if query else "")
         self.requests.append((method, destination, uri))
+        if destination in self.hanging:
+            await defer.Deferred()  # never fires
         header = authorization_header(self.origin.config.server_name, self.origin.signing_key, destination,
                                       method, uri, body)
         raw = None if body is None else json.dumps(body).encode()
@@ -73,7 +79,7 @@ class Link:
         if r.code != 200:
             j = r.json if isinstance(r.json, dict) else {}
             raise FederationError(destination, r.code, j.get("errcode"), j.get("error"), r.json)
-        return r.json
+        return r.json if self.rewrite_json is None else self.rewrite_json(uri, r.json)
 
     async def get_raw(self, destination: str, path: str, query: dict | None = None, *, max_response_size: int,
                       timeout_s: float | None = None) -> OutboundResponse:

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 from homeserver.api.errors import Codes, MatrixError
 from homeserver.federation.api import FederationApi, unknown_endpoint
-from homeserver.federation.client import AnswerTooLarge, FederationClientError, FederationError
+from homeserver.federation.client import (
+    AnswerTooLarge,
+    DestinationRefused,
+    FederationClientError,
+    FederationError,
+)
 from homeserver.federation.multipart import MalformedMultipart, filename_from_disposition, parse_media_answer
 from homeserver.outbound import InvalidUrl, OutboundClient, OutboundError, ResponseTooLarge, check_url
 
@@ -72,6 +77,8 @@ class RemoteMediaFetcher:
             raise self._error(origin, e) from None
         except AnswerTooLarge:
             raise too_large(self._max_size) from None
+        except DestinationRefused as e:
+            raise e.as_matrix_error() from None
         except FederationClientError as e:
             raise bad_gateway(str(e)) from None
         try:
@@ -93,6 +100,8 @@ class RemoteMediaFetcher:
             raise self._error(origin, e) from None
         except AnswerTooLarge:
             raise too_large(self._max_size) from None
+        except DestinationRefused as e:
+            raise e.as_matrix_error() from None
         except FederationClientError as e:
             raise bad_gateway(str(e)) from None
         return FetchedMedia(_clean_content_type(response.header("Content-Type")),

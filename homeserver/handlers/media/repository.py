@@ -241,7 +241,7 @@ class MediaRepository:
         if server_name != self._server_name:
             raise not_found("Not media of this server")
         media = await self._store.get(media_id)
-        if media is None or (legacy and media.authenticated):
+        if media is None or media.quarantined_by is not None or (legacy and media.authenticated):
             raise not_found("Media not found")
         if not media.uploaded:
             media = await self._wait_for_upload(media, timeout_ms)
@@ -285,7 +285,7 @@ class MediaRepository:
         (enable_authenticated_media) and never serves media fetched while they were."""
         cached = await self._store.get_remote(origin, media_id)
         if cached is not None:
-            if legacy and cached.authenticated:
+            if cached.quarantined_by is not None or (legacy and cached.authenticated):
                 raise not_found("Media not found")
             now = self._clock.time_msec()
             if now - cached.last_access_ts > TOUCH_INTERVAL_MS:

@@ -52,6 +52,11 @@ def _admin_path(path: str) -> list[re.Pattern[str]]:
     return [re.compile(f"^{ADMIN_PREFIX}{path}$")]
 
 
+def admin_patterns(path: str, version: str = "v1") -> list[re.Pattern[str]]:
+    """The path under /_synapse/admin/<version>."""
+    return [re.compile(f"^/_synapse/admin/{version}{path}$")]
+
+
 class SharedSecretRegisterServlet(RestServlet):
     PATTERNS = _admin_path("/register")
 

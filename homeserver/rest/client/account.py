@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.handlers.uia import PASSWORD
-from homeserver.rest.client.threepid import NO_VALIDATION, medium_not_supported
+from homeserver.api.errors import forbidden
+from homeserver.handlers.threepids import PASSWORD_RESET
+from homeserver.handlers.uia import EMAIL_IDENTITY, PASSWORD
+from homeserver.rest.client.threepid import medium_not_supported
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
@@ -53,14 +55,22 @@ class PasswordServlet(RestServlet):
         requester = await self.optional_auth(request)
         body = parse_json_object(request, PASSWORD_BODY)
         self.hs.passwords.check_policy(body["new_password"])
-        session_id, _, user_id = await self.hs.uia_handler.check(
-            body, "POST", operation_path(request), [[PASSWORD]], requester.user_id if requester else None
+        # A forgotten password: the e-mail stage proves the account by an address bound to it.
+        flows = [[PASSWORD], [EMAIL_IDENTITY]] if self.hs.threepid_handler.email_enabled else [[PASSWORD]]
+        uia = self.hs.uia_handler
+        session_id, _, user_id = await uia.check(
+            body, "POST", operation_path(request), flows, requester.user_id if requester else None
         )
+        email = await uia.completed_stage(session_id, EMAIL_IDENTITY)
+        if isinstance(email, dict) and email.get("purpose") != PASSWORD_RESET:
+            raise forbidden("That e-mail validation was not started for a password reset")
         await self.hs.account_handler.change_password(
             user_id, requester.device_id if requester else None, body["new_password"],
             body.get("logout_devices", True),
         )
-        await self.hs.uia_handler.finish(session_id)
+        if isinstance(email, dict):
+            await self.hs.threepid_handler.use_up(email["sid"])
+        await uia.finish(session_id)
         return 200, {}
 
 
@@ -82,14 +92,17 @@ class ThreepidServlet(RestServlet):
     PATTERNS = client_patterns("/account/3pid")
 
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
-        await self.auth(request)
-        return 200, {"threepids": []}  # no third-party identifiers can be bound yet (no email/SMS)
+        requester = await self.auth(request)
+        threepids = await self.hs.threepid_handler.list_threepids(requester.user_id)
+        return 200, {"threepids": [{"medium": t.medium, "address": t.address, "validated_at": t.validated_at,
+                                    "added_at": t.added_at} for t in threepids]}
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         """The deprecated way to add (and bind) a 3PID: see rest/client/threepid.py."""
         await self.auth(request)
         parse_json_object(request, DEPRECATED_ADD_BODY)
-        raise medium_not_supported(NO_VALIDATION)
+        # Adding needs user-interactive auth, which this deprecated form has no room for.
+        raise medium_not_supported("Use /account/3pid/add to add an address (identity servers are not used)")
 
 
 def register_servlets(hs: Any, router: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.api.errors import invalid_param
+from homeserver.handlers.e2e_keys import DEFAULT_TIMEOUT_MS
 from homeserver.handlers.sync import parse_sync_token
 from homeserver.handlers.uia import PASSWORD
 from homeserver.rest.http import (
@@ -92,7 +93,8 @@ class KeysQueryServlet(RestServlet):
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
         body = parse_json_object(request, QUERY_BODY)
-        return 200, await self.hs.e2e_keys_handler.query(requester.user_id, body["device_keys"])
+        return 200, await self.hs.e2e_keys_handler.query(requester.user_id, body["device_keys"],
+                                                         body.get("timeout", DEFAULT_TIMEOUT_MS))
 
 
 class KeysClaimServlet(RestServlet):
@@ -102,7 +104,7 @@ class KeysClaimServlet(RestServlet):
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         await self.auth(request)
         body = parse_json_object(request, CLAIM_BODY)
-        return 200, await self.hs.e2e_keys_handler.claim(body["one_time_keys"])
+        return 200, await self.hs.e2e_keys_handler.claim(body["one_time_keys"], body.get("timeout", DEFAULT_TIMEOUT_MS))
 
 
 class KeysChangesServlet(RestServlet):

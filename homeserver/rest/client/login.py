@@ -80,6 +80,7 @@ class RefreshServlet(RestServlet):
 class LogoutServlet(RestServlet):
     PATTERNS = client_patterns("/logout")
     GUEST_METHODS = frozenset({"POST"})
+    ALLOW_LOCKED = True
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -89,6 +90,7 @@ class LogoutServlet(RestServlet):
 
 class LogoutAllServlet(RestServlet):
     PATTERNS = client_patterns("/logout/all")
+    ALLOW_LOCKED = True
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -29,6 +29,7 @@ class ProfileServlet(RestServlet):
 class ProfileFieldServlet(RestServlet):
     PATTERNS = client_patterns("/profile/(?P<user_id>[^/]+)/(?P<field>[^/]+)")
     GUEST_METHODS = frozenset({"GET", "PUT", "DELETE"})
+    SUSPENDED_REFUSED = frozenset({"PUT", "DELETE"})
 
     async def on_GET(self, request: HomeserverRequest, user_id: str, field: str) -> tuple[int, Any]:
         requester = await self.optional_auth(request)  # the spec needs no token here

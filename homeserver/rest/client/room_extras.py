@@ -110,6 +110,7 @@ class ForgetServlet(RestServlet):
 
 class KnockServlet(RestServlet):
     PATTERNS = client_patterns("/knock/(?P<room_id>[^/]+)")
+    SUSPENDED_REFUSED = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -15,6 +15,7 @@ from homeserver.rest.http import (
     parse_json_object,
     parse_json_text,
     parse_string,
+    raise_suspended,
 )
 
 ROOM = "(?P<room_id>[^/]+)"
@@ -73,6 +74,7 @@ def parse_filter(request: HomeserverRequest) -> dict[str, Any]:
 
 class CreateRoomServlet(RestServlet):
     PATTERNS = client_patterns("/createRoom")
+    SUSPENDED_REFUSED = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -92,6 +94,7 @@ class JoinedRoomsServlet(RestServlet):
 class JoinServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/join") + client_patterns("/join/(?P<room_id>[^/]+)")
     GUEST_METHODS = frozenset({"POST"})
+    SUSPENDED_REFUSED = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest, room_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -115,10 +118,13 @@ class MembershipServlet(RestServlet):
         requester = await self.auth(request)
         if requester.is_guest and action != "leave":
             raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guests may only leave rooms")
+        if requester.suspended and action != "leave":
+            raise_suspended()
         check_room_id(room_id)
         if action == "leave":
             body = parse_json_object(request, REASON_BODY, allow_empty=True)
             target = requester.user_id
+            await self.hs.server_notices_handler.check_may_leave(target, room_id)
         else:
             body = parse_json_object(request, TARGET_BODY)
             target = check_user_id(body["user_id"])
@@ -154,6 +160,7 @@ def parse_delay(request: HomeserverRequest) -> int | None:
 class SendEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)")
     GUEST_METHODS = frozenset({"PUT"})
+    SUSPENDED_REFUSED = frozenset({"PUT"})
 
     async def on_PUT(self, request: HomeserverRequest, room_id: str, event_type: str, txn_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -176,6 +183,7 @@ class LegacySendEventServlet(RestServlet):
 
     PATTERNS = client_patterns(f"/rooms/{ROOM}/send/(?P<event_type>[^/]+)")
     GUEST_METHODS = frozenset({"POST"})
+    SUSPENDED_REFUSED = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest, room_id: str, event_type: str) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -194,6 +202,7 @@ class LegacySendEventServlet(RestServlet):
 class RoomStateEventServlet(RestServlet):
     PATTERNS = client_patterns(f"/rooms/{ROOM}/state/(?P<event_type>[^/]+)(?:/(?P<state_key>.*))?")
     GUEST_METHODS = frozenset({"GET", "PUT"})
+    SUSPENDED_REFUSED = frozenset({"PUT"})
 
     async def on_GET(self, request: HomeserverRequest, room_id: str, event_type: str,
                      state_key: str | None = None) -> tuple[int, Any]:
@@ -290,7 +299,7 @@ class RedactServlet(RestServlet):
         body = parse_json_object(request, REASON_BODY, allow_empty=True)
         event = await self.hs.redaction_handler.redact(
             requester.user_id, room_id, event_id, body.get("reason"),
-            (requester.user_id, requester.device_id, txn_id))
+            (requester.user_id, requester.device_id, txn_id), suspended=requester.suspended)
         return 200, {"event_id": event.event_id}
 
 

@@ -20,6 +20,8 @@ UNSTABLE_FEATURES = {
     "org.matrix.msc3814": True,  # dehydrated devices
     "org.matrix.msc4143": True,  # MatrixRTC transports (/rtc/transports)
     "org.matrix.msc4222": True,  # state_after in /sync
+    # Simplified sliding sync (MSC4186): Element X says "homeserver not supported" without it.
+    "org.matrix.simplified_msc3575": True,
 }
 
 
@@ -56,7 +58,7 @@ class CapabilitiesServlet(RestServlet):
                 "m.change_password": {"enabled": config.password_enabled},
                 "m.set_displayname": {"enabled": True},
                 "m.set_avatar_url": {"enabled": True},
-                "m.3pid_changes": {"enabled": False},
+                "m.3pid_changes": {"enabled": self.hs.threepid_handler.email_enabled},
                 "m.get_login_token": {"enabled": config.login_via_existing_session_enabled},
             }
         }

@@ -24,6 +24,7 @@ def _upload_args(request: HomeserverRequest) -> tuple[Any, str | None, str | Non
 
 class UploadServlet(RestServlet):
     PATTERNS = media_patterns("/upload")
+    SUSPENDED_REFUSED = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -34,6 +35,7 @@ class UploadServlet(RestServlet):
 
 class CreateServlet(RestServlet):
     PATTERNS = media_patterns("/create", versions=("v1",))
+    SUSPENDED_REFUSED = frozenset({"POST"})
 
     async def on_POST(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
@@ -44,6 +46,7 @@ class CreateServlet(RestServlet):
 
 class UploadToMxcServlet(RestServlet):
     PATTERNS = media_patterns("/upload/(?P<server_name>[^/]+)/(?P<media_id>[^/]+)")
+    SUSPENDED_REFUSED = frozenset({"PUT"})
 
     async def on_PUT(self, request: HomeserverRequest, server_name: str, media_id: str) -> tuple[int, Any]:
         requester = await self.auth(request)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseFlow, completeUia, needsToken, UiaError } from "./auth";
+import { chooseFlow, completeUia, emailNeed, needsToken, UiaError } from "./auth";
 
 function uia401(body: object) {
   return Object.assign(new Error("401"), { httpStatus: 401, data: body });
@@ -15,7 +15,7 @@ describe("chooseFlow", () => {
     const flows = [{ stages: ["m.login.recaptcha"] }, { stages: ["m.login.registration_token", "m.login.dummy"] }];
     expect(chooseFlow(flows, true)).toEqual(flows[1]);
     expect(needsToken(flows)).toBe(true);
-    expect(chooseFlow([{ stages: ["m.login.email.identity"] }], true)).toBeNull();
+    expect(chooseFlow([{ stages: ["m.login.recaptcha"] }], true)).toBeNull();
   });
 });
 
@@ -73,5 +73,51 @@ describe("completeUia", () => {
       throw uia401({ session: "S", flows: [{ stages: ["m.login.recaptcha"] }] });
     };
     await expect(completeUia(send)).rejects.toBeInstanceOf(UiaError);
+  });
+});
+
+describe("e-mail sign-up", () => {
+  it("tells whether an address is needed", () => {
+    expect(emailNeed([{ stages: ["m.login.email.identity"] }])).toBe("required");
+    expect(emailNeed([{ stages: ["m.login.dummy"] }, { stages: ["m.login.email.identity"] }])).toBe("optional");
+    expect(emailNeed([{ stages: ["m.login.dummy"] }])).toBe("no");
+    expect(emailNeed([{ stages: ["m.login.registration_token", "m.login.email.identity"] }])).toBe("required");
+    expect(needsToken([{ stages: ["m.login.registration_token", "m.login.email.identity"] }])).toBe(true);
+  });
+
+  it("mails once, then waits until the link is opened", async () => {
+    const sent: Record<string, unknown>[] = [];
+    let starts = 0;
+    let waits = 0;
+    const flows = [{ stages: ["m.login.email.identity"] }];
+    const result = await completeUia(
+      async (auth) => {
+        if (!auth) throw uia401({ session: "S", flows });
+        sent.push(auth);
+        if (sent.length < 3) throw uia401({ session: "S", flows, errcode: "M_UNAUTHORIZED", error: "not yet" });
+        return "ok";
+      },
+      undefined,
+      {
+        start: async () => {
+          starts++;
+          return { sid: "sid1", client_secret: "cs" };
+        },
+        wait: async () => {
+          waits++;
+        },
+      },
+    );
+    expect(result).toBe("ok");
+    expect(waits).toBe(2);
+    expect(starts).toBe(1);
+    expect(sent[2]).toEqual({ type: "m.login.email.identity", session: "S", threepid_creds: { sid: "sid1", client_secret: "cs" } });
+  });
+
+  it("asks for an address when the server requires one", async () => {
+    const send = async () => {
+      throw uia401({ session: "S", flows: [{ stages: ["m.login.email.identity"] }] });
+    };
+    await expect(completeUia(send)).rejects.toMatchObject({ reason: "email_required" });
   });
 });

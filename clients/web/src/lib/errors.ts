@@ -37,6 +37,11 @@ const ERRCODE_TEXT: Record<string, string> = {
   M_WEAK_PASSWORD: "That password is too weak.",
   M_LIMIT_EXCEEDED: "Too many attempts. Wait a moment and try again.",
   M_USER_DEACTIVATED: "This account has been deactivated.",
+  M_THREEPID_IN_USE: "That e-mail address is already used by an account.",
+  M_THREEPID_NOT_FOUND: "No account has that e-mail address.",
+  M_THREEPID_DENIED: "This server does not accept that e-mail address.",
+  M_THREEPID_MEDIUM_NOT_SUPPORTED: "This server does not send e-mail.",
+  M_THREEPID_AUTH_FAILED: "Open the link in the mail first.",
 };
 
 /** A message for a failed request: our words for known errcodes, else the server's, else a generic one. */

@@ -41,6 +41,38 @@ export async function withPasswordAuth<T>(request: (auth?: Record<string, unknow
   }
 }
 
+// -- e-mail addresses ------------------------------------------------------------------------------
+
+export async function listEmails(): Promise<string[]> {
+  const { threepids } = await getClient().getThreePids();
+  return threepids.filter((t) => t.medium === "email").map((t) => t.address);
+}
+
+/** Asks the server to mail a confirmation link to `address`; pass the result to `confirmEmail`. */
+export async function requestEmail(address: string): Promise<{ sid: string; clientSecret: string }> {
+  const client = getClient();
+  const clientSecret = client.generateClientSecret();
+  const { sid } = await client.requestAdd3pidEmailToken(address, clientSecret, 1);
+  return { sid, clientSecret };
+}
+
+/** After the link was opened: adds the address to the account (the password confirms it is you). */
+export async function confirmEmail(pending: { sid: string; clientSecret: string }, password: string): Promise<void> {
+  await withPasswordAuth(
+    (auth) =>
+      getClient().addThreePidOnly({
+        sid: pending.sid,
+        client_secret: pending.clientSecret,
+        ...(auth ? { auth: auth as { type: string; session?: string } } : {}),
+      }),
+    password,
+  );
+}
+
+export async function removeEmail(address: string): Promise<void> {
+  await getClient().deleteThreePid("email", address);
+}
+
 // -- profile ---------------------------------------------------------------------------------------
 
 export interface Profile {

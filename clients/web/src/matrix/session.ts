@@ -31,7 +31,7 @@ import { GroupCallEventHandlerEvent } from "matrix-js-sdk/lib/webrtc/groupCallEv
 import { useCallStore } from "@/store/call";
 import type { ReactionEventContent, RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
 import { decodeRecoveryKey, type CryptoApi, type GeneratedSecretStorageKey } from "matrix-js-sdk/lib/crypto-api/index.js";
-import { completeUia } from "@/lib/auth";
+import { completeUia, EMAIL_IDENTITY, EMAIL_POLL_MS, uiaBodyOf, type EmailStage } from "@/lib/auth";
 import { deleteCryptoStore, forgetPendingDeletion, rememberPendingDeletion } from "@/lib/crypto-store";
 import { nextEncryptionStep, statusOfStep, type EncryptionFacts } from "@/lib/encryption";
 import { clearSession, cryptoDatabasePrefix, loadSession, saveSession, type StoredSession } from "@/lib/session";
@@ -98,13 +98,32 @@ export async function registrationFlows(homeserverUrl: string): Promise<{ stages
   }
 }
 
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sign-up. With `email`, the server mails a link to the address; `onCheckInbox` is called once the
+ * mail is on its way, and registration goes on by itself once the link has been opened.
+ */
 export async function register(
   homeserverUrl: string,
   username: string,
   password: string,
   registrationToken?: string,
+  email?: string,
+  onCheckInbox?: () => void,
 ): Promise<void> {
   const tmp = createClient({ baseUrl: homeserverUrl });
+  const emailStage: EmailStage | undefined = email
+    ? {
+        async start() {
+          const clientSecret = tmp.generateClientSecret();
+          const { sid } = await tmp.requestRegisterEmailToken(email, clientSecret, 1);
+          onCheckInbox?.();
+          return { sid, client_secret: clientSecret };
+        },
+        wait: () => pause(EMAIL_POLL_MS),
+      }
+    : undefined;
   const response = await completeUia(
     (auth) =>
       tmp.registerRequest({
@@ -114,6 +133,7 @@ export async function register(
         ...(auth ? { auth } : {}),
       } as Parameters<MatrixClient["registerRequest"]>[0]),
     registrationToken || undefined,
+    emailStage,
   );
   if (!response.access_token || !response.device_id) throw new Error("The server did not log the new account in.");
   await begin(
@@ -125,6 +145,40 @@ export async function register(
     },
     password,
   );
+}
+
+/**
+ * A forgotten password: the server mails a link to the account's address; once it has been opened
+ * (and confirmed), the new password is set. `onCheckInbox` is called when the mail is on its way.
+ * Other sessions of the account are logged out.
+ */
+export async function resetPassword(
+  homeserverUrl: string,
+  email: string,
+  newPassword: string,
+  onCheckInbox?: () => void,
+): Promise<void> {
+  const tmp = createClient({ baseUrl: homeserverUrl });
+  const clientSecret = tmp.generateClientSecret();
+  const { sid } = await tmp.requestPasswordEmailToken(email, clientSecret, 1);
+  onCheckInbox?.();
+  let session: string | undefined;
+  for (let round = 0; round < 900; round++) {
+    try {
+      await tmp.setPassword(
+        { type: EMAIL_IDENTITY, threepid_creds: { sid, client_secret: clientSecret }, ...(session ? { session } : {}) },
+        newPassword,
+        true,
+      );
+      return;
+    } catch (error) {
+      const body = uiaBodyOf(error);
+      if (!body || body.errcode !== "M_UNAUTHORIZED") throw error;
+      session = body.session ?? session;
+      await pause(EMAIL_POLL_MS);
+    }
+  }
+  throw new Error("The link in the mail was not opened in time. Ask for a new mail.");
 }
 
 let restoring: Promise<boolean> | null = null;

@@ -3,7 +3,7 @@ import { Button } from "@/components/ui/button";
 import { Input, Label } from "@/components/ui/input";
 import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { ThemeToggle } from "@/components/ThemeToggle";
-import { needsToken } from "@/lib/auth";
+import { emailNeed, needsToken } from "@/lib/auth";
 import { describeError } from "@/lib/errors";
 import { loadSessionModule } from "@/lib/load-session";
 
@@ -13,6 +13,9 @@ export function LoginScreen() {
   const [mode, setMode] = useState<"login" | "register">("login");
   const [server, setServer] = useState(defaultServer);
   const [tokenNeeded, setTokenNeeded] = useState(false);
+  const [emailWanted, setEmailWanted] = useState<"required" | "optional" | "no">("no");
+  const [forgot, setForgot] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
     // The form is on screen with its handlers attached: the page is usable from here (measured by e2e).
@@ -27,7 +30,11 @@ export function LoginScreen() {
     let cancelled = false;
     loadSessionModule()
       .then((m) => m.registrationFlows(server))
-      .then((flows) => !cancelled && setTokenNeeded(flows !== null && needsToken(flows)))
+      .then((flows) => {
+        if (cancelled) return;
+        setTokenNeeded(flows !== null && needsToken(flows));
+        setEmailWanted(flows !== null ? emailNeed(flows) : "no");
+      })
       .catch(() => !cancelled && setTokenNeeded(false));
     return () => {
       cancelled = true;
@@ -48,10 +55,38 @@ export function LoginScreen() {
             <TabsTrigger value="register">Create account</TabsTrigger>
           </TabsList>
           <TabsContent value="login" className="mt-5">
-            <AuthForm mode="login" server={server} />
+            {notice && (
+              <p role="status" className="mb-3 text-sm text-fg-muted">
+                {notice}
+              </p>
+            )}
+            {forgot ? (
+              <ForgotPasswordForm
+                server={server}
+                onDone={(message) => {
+                  setForgot(false);
+                  setNotice(message);
+                }}
+                onCancel={() => setForgot(false)}
+              />
+            ) : (
+              <>
+                <AuthForm mode="login" server={server} />
+                <button
+                  type="button"
+                  className="mt-3 text-sm text-fg-muted underline"
+                  onClick={() => {
+                    setNotice(null);
+                    setForgot(true);
+                  }}
+                >
+                  Forgot password?
+                </button>
+              </>
+            )}
           </TabsContent>
           <TabsContent value="register" className="mt-5">
-            <AuthForm mode="register" server={server} tokenNeeded={tokenNeeded} />
+            <AuthForm mode="register" server={server} tokenNeeded={tokenNeeded} emailWanted={emailWanted} />
           </TabsContent>
         </Tabs>
         <details className="mt-5 text-sm">
@@ -66,11 +101,23 @@ export function LoginScreen() {
   );
 }
 
-function AuthForm({ mode, server, tokenNeeded }: { mode: "login" | "register"; server: string; tokenNeeded?: boolean }) {
+function AuthForm({
+  mode,
+  server,
+  tokenNeeded,
+  emailWanted = "no",
+}: {
+  mode: "login" | "register";
+  server: string;
+  tokenNeeded?: boolean;
+  emailWanted?: "required" | "optional" | "no";
+}) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
   const [token, setToken] = useState("");
+  const [email, setEmail] = useState("");
+  const [inbox, setInbox] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const id = (name: string) => `${mode}-${name}`;
@@ -88,9 +135,13 @@ function AuthForm({ mode, server, tokenNeeded }: { mode: "login" | "register"; s
       const base = server.replace(/\/+$/, "");
       const user = username.trim().replace(/^@/, "");
       if (mode === "login") await session.login(base, user, password);
-      else await session.register(base, user, password, token.trim() || undefined);
+      else {
+        const address = emailWanted !== "no" ? email.trim() || undefined : undefined;
+        await session.register(base, user, password, token.trim() || undefined, address, () => setInbox(address ?? ""));
+      }
     } catch (err) {
       setError(describeError(err));
+      setInbox(null);
       setBusy(false);
     }
   }
@@ -135,6 +186,20 @@ function AuthForm({ mode, server, tokenNeeded }: { mode: "login" | "register"; s
           />
         </div>
       )}
+      {mode === "register" && emailWanted !== "no" && (
+        <div className="space-y-1">
+          <Label htmlFor={id("email")}>{emailWanted === "required" ? "E-mail address" : "E-mail address (optional)"}</Label>
+          <Input
+            id={id("email")}
+            type="email"
+            autoComplete="email"
+            required={emailWanted === "required"}
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+          />
+        </div>
+      )}
+      {inbox !== null && <CheckInbox address={inbox} />}
       {mode === "register" && tokenNeeded && (
         <div className="space-y-1">
           <Label htmlFor={id("token")}>Registration token</Label>
@@ -149,6 +214,96 @@ function AuthForm({ mode, server, tokenNeeded }: { mode: "login" | "register"; s
       <Button type="submit" className="w-full" disabled={busy}>
         {busy ? "Please wait…" : mode === "login" ? "Log in" : "Create account"}
       </Button>
+    </form>
+  );
+}
+
+function CheckInbox({ address }: { address: string }) {
+  return (
+    <p role="status" className="rounded-md border border-border bg-panel p-3 text-sm">
+      <strong>Check your inbox.</strong> We sent a link to {address}. Open it, and this page will continue by
+      itself.
+    </p>
+  );
+}
+
+function ForgotPasswordForm({
+  server,
+  onDone,
+  onCancel,
+}: {
+  server: string;
+  onDone: (message: string) => void;
+  onCancel: () => void;
+}) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [inbox, setInbox] = useState<string | null>(null);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    if (password !== confirm) {
+      setError("The passwords do not match.");
+      return;
+    }
+    setBusy(true);
+    try {
+      const session = await loadSessionModule();
+      const address = email.trim();
+      await session.resetPassword(server.replace(/\/+$/, ""), address, password, () => setInbox(address));
+      onDone("Your password has been changed. Log in with the new one.");
+    } catch (err) {
+      setError(describeError(err));
+      setInbox(null);
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form onSubmit={submit} className="space-y-4" aria-label="Reset password">
+      <p className="text-sm text-fg-muted">We will mail a link to the address of your account.</p>
+      <div className="space-y-1">
+        <Label htmlFor="reset-email">E-mail address</Label>
+        <Input id="reset-email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+      </div>
+      <div className="space-y-1">
+        <Label htmlFor="reset-password">New password</Label>
+        <Input
+          id="reset-password"
+          type="password"
+          autoComplete="new-password"
+          required
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+      </div>
+      <div className="space-y-1">
+        <Label htmlFor="reset-confirm">Confirm new password</Label>
+        <Input
+          id="reset-confirm"
+          type="password"
+          autoComplete="new-password"
+          required
+          value={confirm}
+          onChange={(e) => setConfirm(e.target.value)}
+        />
+      </div>
+      {inbox !== null && <CheckInbox address={inbox} />}
+      {error && (
+        <p role="alert" className="text-sm text-danger">
+          {error}
+        </p>
+      )}
+      <Button type="submit" className="w-full" disabled={busy}>
+        {busy ? "Please wait…" : "Reset password"}
+      </Button>
+      <button type="button" className="text-sm text-fg-muted underline" onClick={onCancel}>
+        Back to log in
+      </button>
     </form>
   );
 }

@@ -42,7 +42,10 @@ export function SettingsDialog() {
               <TabsTrigger value="calls">Calls</TabsTrigger>
             </TabsList>
             <div className="mt-4 min-h-64">
-              <TabsContent value="profile"><ProfileSection /></TabsContent>
+              <TabsContent value="profile">
+                <ProfileSection />
+                <EmailSection />
+              </TabsContent>
               <TabsContent value="appearance"><ThemeSection /></TabsContent>
               <TabsContent value="sessions"><SessionsSection /></TabsContent>
               <TabsContent value="security"><SecuritySection /></TabsContent>
@@ -348,6 +351,101 @@ function NotificationsSection() {
         </p>
       )}
     </div>
+  );
+}
+
+function EmailSection() {
+  const [emails, setEmails] = useState<string[] | null>(null);
+  const [address, setAddress] = useState("");
+  const [pending, setPending] = useState<{ address: string; sid: string; clientSecret: string } | null>(null);
+  const [password, setPassword] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const refresh = useCallback(() => {
+    account.listEmails().then(setEmails, (e) => setError(describeError(e)));
+  }, []);
+  useEffect(refresh, [refresh]);
+
+  const run = async (work: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await work();
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const send = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      const target = address.trim();
+      setPending({ address: target, ...(await account.requestEmail(target)) });
+      setAddress("");
+    });
+  };
+
+  const confirm = (e: FormEvent) => {
+    e.preventDefault();
+    if (!pending) return;
+    void run(async () => {
+      await account.confirmEmail(pending, password);
+      setPending(null);
+      setPassword("");
+      refresh();
+    });
+  };
+
+  return (
+    <section aria-label="E-mail addresses" className="mt-6 space-y-3 border-t border-border pt-4">
+      <h3 className="text-sm font-semibold">E-mail addresses</h3>
+      {emails === null ? (
+        <p className="text-sm text-fg-muted">Loading…</p>
+      ) : emails.length === 0 ? (
+        <p className="text-sm text-fg-muted">No e-mail address. Add one to be able to reset a forgotten password.</p>
+      ) : (
+        <ul aria-label="Your e-mail addresses" className="space-y-2">
+          {emails.map((email) => (
+            <li key={email} className="flex items-center gap-3">
+              <span className="min-w-0 flex-1 truncate text-sm">{email}</span>
+              <Button size="sm" variant="secondary" disabled={busy} onClick={() => void run(async () => {
+                await account.removeEmail(email);
+                refresh();
+              })}>
+                Remove
+              </Button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {pending ? (
+        <form onSubmit={confirm} className="space-y-2" aria-label="Confirm e-mail address">
+          <p role="status" className="text-sm">
+            We sent a link to {pending.address}. Open it, then confirm with your password.
+          </p>
+          <Label htmlFor="email-password">Password</Label>
+          <Input id="email-password" type="password" autoComplete="current-password" required value={password}
+            onChange={(e) => setPassword(e.target.value)} />
+          <div className="flex gap-2">
+            <Button type="submit" size="sm" disabled={busy}>Confirm</Button>
+            <Button type="button" size="sm" variant="secondary" onClick={() => setPending(null)}>Cancel</Button>
+          </div>
+        </form>
+      ) : (
+        <form onSubmit={send} className="flex items-end gap-2" aria-label="New e-mail address">
+          <div className="min-w-0 flex-1 space-y-1">
+            <Label htmlFor="email-new">Add an e-mail address</Label>
+            <Input id="email-new" type="email" autoComplete="email" required value={address}
+              onChange={(e) => setAddress(e.target.value)} />
+          </div>
+          <Button type="submit" size="sm" disabled={busy}>Send link</Button>
+        </form>
+      )}
+      <Status error={error} />
+    </section>
   );
 }
 

@@ -215,9 +215,11 @@ function roomTriggers(client) {
 
 /** One scenario run: the server, the users and clients it made, and the step log. */
 export class Scenario {
-    constructor(name, baseUrl) {
+    constructor(name, baseUrl, otherBaseUrls = []) {
         this.name = name;
         this.baseUrl = baseUrl.replace(/\/+$/, "");
+        // Further servers (federation scenarios): registerUser(name, this.otherBaseUrls[i]).
+        this.otherBaseUrls = otherBaseUrls.map((url) => url.replace(/\/+$/, ""));
         this.runId = randomBytes(4).toString("hex");
         this.clients = [];
     }
@@ -230,10 +232,10 @@ export class Scenario {
     // ------------------------------------------------------------------ accounts and clients
 
     /** Register a fresh account through the SDK (open registration, m.login.dummy); returns its credentials. */
-    async registerUser(name) {
+    async registerUser(name, baseUrl = this.baseUrl) {
         const localpart = `${name}-${this.runId}`;
         const password = `pw-${randomBytes(12).toString("hex")}`;
-        const anonymous = createClient({ baseUrl: this.baseUrl, logger: makeSdkLogger(`${name} register`) });
+        const anonymous = createClient({ baseUrl, logger: makeSdkLogger(`${name} register`) });
         const body = { username: localpart, password, inhibit_login: true };
         let session;
         try {
@@ -247,7 +249,7 @@ export class Scenario {
         }
         const done = await anonymous.registerRequest({ ...body, auth: { type: "m.login.dummy", session } });
         check(done.user_id, `register ${localpart}: no user_id in ${JSON.stringify(done)}`);
-        return { name, localpart, userId: done.user_id, password };
+        return { name, localpart, userId: done.user_id, password, baseUrl };
     }
 
     /**
@@ -255,7 +257,8 @@ export class Scenario {
      * sync. `cryptoCallbacks` go to createClient (e.g. getSecretStorageKey).
      */
     async login(user, { label = user.name, cryptoCallbacks } = {}) {
-        const anonymous = createClient({ baseUrl: this.baseUrl, logger: makeSdkLogger(`${label} login`) });
+        const baseUrl = user.baseUrl || this.baseUrl;
+        const anonymous = createClient({ baseUrl, logger: makeSdkLogger(`${label} login`) });
         const session = await anonymous.loginRequest({
             type: "m.login.password",
             identifier: { type: "m.id.user", user: user.localpart },
@@ -263,7 +266,7 @@ export class Scenario {
             initial_device_display_name: `js-sdk scenario ${this.name} (${label})`,
         });
         const client = createClient({
-            baseUrl: this.baseUrl,
+            baseUrl,
             userId: session.user_id,
             deviceId: session.device_id,
             accessToken: session.access_token,
@@ -332,7 +335,7 @@ export class Scenario {
 
     /** A JSON request with the client's access token; returns {status, body}. */
     async api(client, method, path, body) {
-        const resp = await fetch(this.baseUrl + path, {
+        const resp = await fetch(client.getHomeserverUrl().replace(/\/+$/, "") + path, {
             method,
             headers: {
                 Authorization: `Bearer ${client.getAccessToken()}`,
@@ -491,7 +494,7 @@ export async function runScenario(name, body) {
         console.error(`usage: node ${process.argv[1]} BASE_URL  (a homeserver with open registration)`);
         process.exit(2);
     }
-    const scenario = new Scenario(name, baseUrl);
+    const scenario = new Scenario(name, baseUrl, process.argv.slice(3));
     process.on("unhandledRejection", (err) => {
         console.log(`FAIL ${name} (during step: ${scenario.currentStep}): unhandled rejection: ${describeError(err)}`);
         process.exit(1);
