@@ -17,8 +17,11 @@ db_txn_count = Counter("homeserver_db_transactions_total", "Database transaction
 db_txn_duration = Histogram(
     "homeserver_db_transaction_duration_seconds", "Time spent in a database transaction", ["desc"]
 )
-cache_hits = Counter("homeserver_cache_hits_total", "Cache hits", ["cache"])
-cache_misses = Counter("homeserver_cache_misses_total", "Cache misses", ["cache"])
+long_polls_cut_short = Counter(
+    "homeserver_long_polls_cut_short_total",
+    "Long-polls (/sync, /events) answered early because their user opened more than the cap",
+)
+# Cache hits, misses and sizes: collected from the caches themselves (util/caches.py).
 reactor_tick = Histogram(
     "homeserver_reactor_tick_seconds",
     "Time the reactor spent running callbacks in one iteration",

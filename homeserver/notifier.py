@@ -7,7 +7,12 @@ woken or until its timeout fires on the server's clock.
 Stream positions may commit out of order, and a stream's readable position (`current`) only
 passes a write once every earlier write has committed too. A wake-up sent while an earlier write
 is still in flight would find nothing new to read, and the sleeper would miss the write for good;
-so such a wake-up is held until every stream has caught up with what was allocated when it was sent."""
+so such a wake-up is held until every stream has caught up with what was allocated when it was sent.
+
+A user has at most `max_waits_per_user` waiters at once: when one more starts, the oldest is woken
+as if its timeout had passed (its /sync answers with nothing new, as on any timeout), so a client
+opening thousands of long-polls holds only that many, and a client that reconnects while its old
+request hangs somewhere is not refused."""
 
 from __future__ import annotations
 
@@ -16,7 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet import defer
 
+from homeserver import metrics
 from homeserver.clock import Clock
+
+DEFAULT_MAX_WAITS_PER_USER = 50
 
 if TYPE_CHECKING:
     from homeserver.storage.events import PersistedEvent
@@ -30,9 +38,11 @@ class Stream(Protocol):
 
 
 class Notifier:
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: Clock, max_waits_per_user: int = DEFAULT_MAX_WAITS_PER_USER):
         self._clock = clock
-        self._by_user: dict[str, set[defer.Deferred]] = {}
+        self._max_waits_per_user = max(1, max_waits_per_user)
+        # Insertion-ordered (dict keys), so that the oldest waiter of a user is the first.
+        self._by_user: dict[str, dict[defer.Deferred, None]] = {}
         self._by_room: dict[str, set[defer.Deferred]] = {}
         self._streams: list[Stream] = []
         # Wake-ups waiting for streams to catch up: ([(stream, position)], room_id, users).
@@ -73,7 +83,7 @@ class Notifier:
     def _wake(self, room_id: str, users: Iterable[str]) -> None:
         woken = set(self._by_room.get(room_id, ()))
         for user in users:
-            woken |= self._by_user.get(user, set())
+            woken.update(self._by_user.get(user, ()))
         for d in woken:
             if not d.called:
                 d.callback(True)
@@ -86,7 +96,8 @@ class Notifier:
         """Sleep until woken (True) or the timeout passes (False)."""
         d: defer.Deferred = defer.Deferred()
         rooms = list(room_ids)
-        self._by_user.setdefault(user_id, set()).add(d)
+        self._make_room_for(user_id)
+        self._by_user.setdefault(user_id, {})[d] = None
         for room in rooms:
             self._by_room.setdefault(room, set()).add(d)
         timer = self._clock.call_later(timeout_ms / 1000, lambda: d.called or d.callback(False))
@@ -99,11 +110,28 @@ class Notifier:
             for room in rooms:
                 self._discard(self._by_room, room, d)
 
+    def _make_room_for(self, user_id: str) -> None:
+        """Wake the user's oldest waiters (as timed out) until one more fits under the cap."""
+        while True:
+            mine = self._by_user.get(user_id)
+            if not mine or len(mine) < self._max_waits_per_user:
+                return
+            oldest = next(iter(mine))
+            del mine[oldest]
+            if not mine:
+                del self._by_user[user_id]
+            if not oldest.called:
+                metrics.long_polls_cut_short.inc()
+                oldest.callback(False)  # its finally runs now: nothing else of ours is touched
+
     @staticmethod
-    def _discard(index: dict[str, set[defer.Deferred]], key: str, d: defer.Deferred) -> None:
+    def _discard(index: dict, key: str, d: defer.Deferred) -> None:
         waiters = index.get(key)
         if waiters is not None:
-            waiters.discard(d)
+            if isinstance(waiters, dict):
+                waiters.pop(d, None)
+            else:
+                waiters.discard(d)
             if not waiters:
                 del index[key]
 

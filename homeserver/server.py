@@ -186,6 +186,7 @@ from homeserver.storage.uia import UIAStore
 from homeserver.storage.user_admin import UserAdminStore
 from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.storage.users import UsersStore
+from homeserver.util.caches import configure_caches
 from homeserver.util.cpu_pool import CpuPool
 
 logger = logging.getLogger(__name__)
@@ -246,6 +247,8 @@ class HomeServer:
 
     def __init__(self, config: Config, reactor: Any, clock: Clock | None = None, cpu_pool: CpuPool | None = None):
         self.config = config
+        # Before any store builds its caches (those built earlier are resized too).
+        configure_caches(config.cache_global_factor, config.cache_factors, {"events": config.event_cache_size})
         self.reactor = reactor
         self.clock = clock or Clock(reactor)
         self.cpu_pool = cpu_pool or CpuPool(reactor)
@@ -364,7 +367,7 @@ class HomeServer:
         self.thirdparty_handler = ThirdPartyLookupHandler()
         self.filter_handler = FilterHandler(self.filters_store)
         self.signing_key = load_signing_key(config.signing_key_path)
-        self.notifier = Notifier(self.clock)
+        self.notifier = Notifier(self.clock, self.config.max_long_polls_per_user)
         self.notifier.track_streams([self.events_store.stream, self.account_data_store.stream,
                                      self.receipts_store.stream, self.to_device_store.stream,
                                      self.device_lists_store.stream])

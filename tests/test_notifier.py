@@ -67,3 +67,42 @@ class NotifierTestCase(unittest.TestCase):
         waiter = self.wait("@b:t")
         self.notifier.on_user_data("@b:t")
         self.assertTrue(self.successResultOf(waiter))
+
+
+class LongPollCapTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.reactor = task.Clock()
+        self.notifier = Notifier(Clock(self.reactor), max_waits_per_user=3)
+
+    def wait(self, user: str, rooms: list[str] = ()) -> defer.Deferred:
+        return defer.ensureDeferred(self.notifier.wait(user, rooms, 30_000))
+
+    def test_one_more_than_the_cap_answers_the_oldest_as_timed_out(self) -> None:
+        waits = [self.wait("@flood:t", ["!r:t"]) for _ in range(5000)]
+        other = self.wait("@quiet:t", ["!r:t"])
+        # Only the three newest of the 5,000 still wait; the rest were answered as on a timeout.
+        for d in waits[:-3]:
+            self.assertFalse(self.successResultOf(d))
+        for d in waits[-3:]:
+            self.assertNoResult(d)
+        self.assertEqual(self.notifier.waiter_count(), 4)
+        self.notifier.on_new_event("!r:t")
+        for d in [*waits[-3:], other]:
+            self.assertTrue(self.successResultOf(d))
+        self.assertEqual(self.notifier.waiter_count(), 0)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])  # no timer left behind
+
+    def test_another_users_waits_are_untouched(self) -> None:
+        quiet = [self.wait("@quiet:t") for _ in range(3)]
+        for _ in range(10):
+            self.wait("@flood:t")
+        for d in quiet:
+            self.assertNoResult(d)
+
+    def test_a_cancelled_wait_leaves_nothing_behind(self) -> None:
+        d = self.wait("@a:t", ["!r:t"])
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.assertEqual(self.notifier.waiter_count(), 0)
+        self.assertEqual(self.notifier._by_room, {})
+        self.assertEqual(self.reactor.getDelayedCalls(), [])

@@ -339,6 +339,10 @@ class Config:
         self.max_upload_size = size_bytes(raw["max_upload_size"])
         self.max_request_body_size = size_bytes(raw["max_request_body_size"])
         self.max_to_device_message_size = size_bytes(raw["max_to_device_message_size"])
+        self.max_long_polls_per_user: int = raw["max_long_polls_per_user"]
+        self.event_cache_size = size_bytes(raw["event_cache_size"])
+        self.cache_global_factor: float = float(raw["caches"]["global_factor"])
+        self.cache_factors: dict[str, float] = {k: float(v) for k, v in raw["caches"]["per_cache_factors"].items()}
         self.media_store_path = self.path(raw["media_store_path"])
         self.default_room_version: str = raw["default_room_version"]
         self.serve_server_wellknown: bool = raw["serve_server_wellknown"]

@@ -88,7 +88,7 @@ class NotificationCounter:
         keys = recipient_state_keys(user_id)
         state_events = await self._events.get_events([state[k] for k in keys if k in state])
         auth_state = {k: state_events[state[k]] for k in keys if k in state and state[k] in state_events}
-        member_count = sum(1 for _, m, _ in await self._events.get_members(room_id) if m == "join")
+        member_count = len((await self._events.get_member_lists(room_id)).joined)
         for event_id, position in rows:
             event = fetched.get(event_id)
             if event is None or event.sender == user_id or event.sender in ignored:

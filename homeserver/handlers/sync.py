@@ -30,7 +30,7 @@ from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.events import EventsStore
 from homeserver.storage.receipts import ReceiptsStore
 from homeserver.storage.state_groups import StateGroupsStore
-from homeserver.util.caches import LruCache
+from homeserver.util.caches import LruCache, uncancellable
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_HEROES = 5
@@ -106,9 +106,11 @@ class SyncHandler:
                     or since_pos.device_lists > self._device_lists.position:
                 raise invalid_param("Unknown since token")
             # The client got this token's to-device messages: they are delivered.
-            await self._to_device.acknowledge(user_id, device_id, since_pos.to_device)
-        await self._presence.user_syncing(user_id, set_presence)
+            # Writes: carried through even if the sync is cancelled (its client gone) meanwhile.
+            await uncancellable(self._to_device.acknowledge(user_id, device_id, since_pos.to_device))
         try:
+            # Inside the try: a sync cancelled while this runs still counts as finished.
+            await uncancellable(self._presence.user_syncing(user_id, set_presence))
             result = await self._compute(user_id, device_id, since_pos, full_state, sync_filter, use_state_after)
             if since_pos is not None and not full_state:
                 deadline = self._notifier.clock.time_msec() + timeout_ms
@@ -285,14 +287,16 @@ class SyncHandler:
         state change up to its end instead (`state_after`, spec v1.16)."""
         timeline, limited, start, skipped = await self.timeline(user_id, room_id, since, upto, limit, f, ignored)
         if use_state_after:
-            state_at_start = await self.state_at_position(room_id, upto)
+            start_group = await self._group_at_position(room_id, upto)
         else:
-            state_at_start = await self._state_at(room_id, timeline[0].event_id if timeline else None, upto)
+            start_group = await self._group_at(room_id, timeline[0].event_id if timeline else None, upto)
+        state_at_start = await self._state_groups.get_state(start_group) if start_group is not None else {}
         if since is None:
             wanted = dict(state_at_start)
         else:
-            before = await self.state_at_position(room_id, since)
-            wanted = {k: v for k, v in state_at_start.items() if before.get(k) != v}
+            # The same change for every member woken by the same event: worked out once (cached).
+            wanted = dict(await self._state_groups.get_state_delta(
+                await self._group_at_position(room_id, since), start_group))
         timeline_ids = {e.event_id for e in timeline}
         if skipped and not use_state_after:
             # State events within the timeline's span that visibility, the filter or ignoring dropped
@@ -411,32 +415,35 @@ class SyncHandler:
             wanted = {k: v for k, v in wanted.items() if k[0] != "m.room.member" or had.get(k[1]) != v}
         return wanted
 
-    async def _state_at(self, room_id: str, first_timeline_event: str | None, upto: int) -> dict:
-        """The state just before the timeline's first event (or at `upto` if it is empty)."""
+    async def _group_at(self, room_id: str, first_timeline_event: str | None, upto: int) -> int | None:
+        """The state group just before the timeline's first event (or at `upto` if it is empty)."""
         if first_timeline_event is not None:
             groups = await self._state_groups.get_event_state_groups([first_timeline_event])
             if first_timeline_event in groups:
-                return await self._state_groups.get_state(groups[first_timeline_event][0])
-        return await self.state_at_position(room_id, upto)
+                return groups[first_timeline_event][0]
+        return await self._group_at_position(room_id, upto)
 
-    async def state_at_position(self, room_id: str, position: int) -> dict:
+    async def _group_at_position(self, room_id: str, position: int) -> int | None:
         event_id = await self._events.get_event_at_position(room_id, position)
         if event_id is None:
-            return {}
+            return None
         groups = await self._state_groups.get_event_state_groups([event_id])
-        return await self._state_groups.get_state(groups[event_id][1]) if event_id in groups else {}
+        return groups[event_id][1] if event_id in groups else None
+
+    async def state_at_position(self, room_id: str, position: int) -> dict:
+        group = await self._group_at_position(room_id, position)
+        return await self._state_groups.get_state(group) if group is not None else {}
 
     async def _summary(self, user_id: str, room_id: str) -> dict[str, Any]:
-        members = await self._events.get_members(room_id)
-        joined = sorted(u for u, m, _ in members if m == "join")
-        invited = sorted(u for u, m, _ in members if m == "invite")
-        summary: dict[str, Any] = {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited)}
+        members = await self._events.get_member_lists(room_id)
+        summary: dict[str, Any] = {"m.joined_member_count": len(members.joined),
+                                   "m.invited_member_count": len(members.invited)}
         state = await self._events.get_current_state_ids(room_id)
         if ("m.room.name", "") not in state and ("m.room.canonical_alias", "") not in state:
-            others = [u for u in joined + invited if u != user_id]
-            if not others:  # everyone left: heroes are those who did
-                others = sorted(u for u, m, _ in members if m in ("leave", "ban") and u != user_id)
-            summary["m.heroes"] = others[:MAX_HEROES]
+            heroes = _first_others(user_id, MAX_HEROES, members.joined, members.invited)
+            if not heroes:  # everyone left: heroes are those who did
+                heroes = _first_others(user_id, MAX_HEROES, members.departed)
+            summary["m.heroes"] = heroes
         return summary
 
     async def invited_by(self, member_event_id: str) -> str | None:
@@ -462,3 +469,15 @@ class SyncHandler:
         fetched = await self._events.get_events(ids + [member_event_id])
         out: list[Event] = [fetched[i] for i in ids + [member_event_id] if i in fetched]
         return [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender} for e in out]
+
+
+def _first_others(user_id: str, count: int, *sorted_lists: tuple[str, ...]) -> list[str]:
+    """The first `count` user IDs of the lists, in turn, other than `user_id`."""
+    out: list[str] = []
+    for users in sorted_lists:
+        for user in users:
+            if len(out) == count:
+                return out
+            if user != user_id:
+                out.append(user)
+    return out

@@ -7,9 +7,10 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from homeserver.events.auth import domain_of
 from homeserver.events.hashing import encode_canonical_json
@@ -19,7 +20,7 @@ from homeserver.storage.database import Database, Transaction
 from homeserver.storage.ids import IdGenerator, StreamIdTracker
 from homeserver.storage.relations import RelationsStore
 from homeserver.storage.state_groups import StateGroupsStore, StateMap
-from homeserver.util.caches import LruCache
+from homeserver.util.caches import LruCache, SharedReads
 
 # Events shown to clients: not rejected, soft-failed or outliers (schema 022).
 VISIBLE = "rejection_reason IS NULL AND outlier = 0 AND soft_failed = 0"
@@ -59,6 +60,14 @@ class BackfilledEvent:
     state_exact: bool = True
 
 
+class MemberLists(NamedTuple):
+    """A room's members' user IDs by membership, each sorted."""
+
+    joined: tuple[str, ...]
+    invited: tuple[str, ...]
+    departed: tuple[str, ...]  # left or banned
+
+
 class EventsStore:
     def __init__(self, db: Database, state_groups: StateGroupsStore, relations: RelationsStore):
         self._db = db
@@ -69,6 +78,8 @@ class EventsStore:
         self._room_versions: dict[str, RoomVersion] = {}
         # event_id -> the redaction event's ID, or "" if not redacted.
         self._redacted_cache: LruCache[str, str] = LruCache("redacted", 50_000)
+        # The same new events' redactions asked for by every sync one event wakes: one read for all.
+        self._redaction_reads = SharedReads()
         # room -> current state (type, state_key) -> event_id; filled on first read, kept on write.
         self._current_state: LruCache[str, dict[tuple[str, str], str]] = LruCache("current_state", 2_000)
         # event_id -> stream position: never changes once written; every sync asks for some.
@@ -78,6 +89,8 @@ class EventsStore:
         # does not put them back (see LruCache).
         self._room_members: LruCache[str, list[tuple[str, str, str]]] = LruCache("room_members", 5_000)
         self._user_memberships: LruCache[str, dict[str, tuple[str, str]]] = LruCache("user_memberships", 20_000)
+        # room -> (the members list it was made from, MemberLists): see get_member_lists.
+        self._member_lists: LruCache[str, tuple[list, MemberLists]] = LruCache("room_member_lists", 5_000)
         # The position of the latest membership event (set after its commit, before its position
         # is finished): a range of positions past it holds no membership change at all, which
         # every sync woken by a plain message asks about (its own rooms, device lists).
@@ -214,7 +227,7 @@ class EventsStore:
                 txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
                             (event.event_id, event.redacts))
                 self._relations.remove_relation_txn(txn, event.redacts)
-                txn.call_after_commit(lambda: self._redacted_cache.pop(event.redacts))
+                txn.call_after_commit(lambda: self._redaction_written(event.redacts))
             for hook in self.persist_hooks:
                 hook(txn, event, position)
             if txn_id is not None:
@@ -417,6 +430,10 @@ class EventsStore:
             "WHERE e.event_id {in} AND e.rejection_reason IS NULL",
             event_ids)
 
+    def _redaction_written(self, redacts: str) -> None:
+        self._redacted_cache.pop(redacts)
+        self._redaction_reads.changed()
+
     async def get_redactions(self, event_ids: list[str]) -> dict[str, str]:
         """event_id -> ID of a redaction of it, for those of `event_ids` that are redacted."""
         out: dict[str, str] = {}
@@ -433,7 +450,8 @@ class EventsStore:
 
         if missing:
             with self._redacted_cache.reading() as read:
-                found = dict(await self._db.run("get_redactions", txn_fn))
+                found = dict(await self._redaction_reads.read(
+                    tuple(missing), lambda: self._db.run("get_redactions", txn_fn)))
                 for eid in missing:
                     read.fill(eid, found.get(eid, ""))
             out.update(found)
@@ -515,32 +533,42 @@ class EventsStore:
     async def _settled_read(self, cache: LruCache, key: tuple, fetch: Callable[[], Awaitable[Any]]) -> Any:
         """A read of committed positions only (its answer changes only when backfill adds the
         room's past below them: see _forget_settled_reads): cached, and shared with the same read
-        already under way. Callers must not change what it returns. Keys start with the room."""
+        already under way. Callers must not change what it returns. Keys start with the room.
+
+        The read runs on its own: a caller cancelled (its client gone) stops waiting for it, the
+        others sharing it still get its answer."""
         cached = cache.get(key)
         if cached is not None:
             return cached
         flight_key = (id(cache), *key)
+        waiting: defer.Deferred = defer.Deferred()
         waiters = self._settled_in_flight.get(flight_key)
         if waiters is not None:
-            waiting: defer.Deferred = defer.Deferred()
             waiters.append(waiting)
             return await waiting
-        waiters = self._settled_in_flight[flight_key] = []
+        waiters = self._settled_in_flight[flight_key] = [waiting]
+        defer.ensureDeferred(self._settle(cache, key, flight_key, waiters, fetch))
+        return await waiting
+
+    async def _settle(self, cache: LruCache, key: tuple, flight_key: tuple, waiters: list[defer.Deferred],
+                      fetch: Callable[[], Awaitable[Any]]) -> None:
         try:
             with cache.reading() as read:
                 value = await fetch()
                 read.fill(key, value)
-        except Exception as e:
+        except Exception:
+            failure = Failure()
             if self._settled_in_flight.get(flight_key) is waiters:
                 del self._settled_in_flight[flight_key]
             for waiting in waiters:
-                waiting.errback(e)
-            raise
+                if not waiting.called:
+                    waiting.errback(failure)
+            return
         if self._settled_in_flight.get(flight_key) is waiters:
             del self._settled_in_flight[flight_key]
         for waiting in waiters:
-            waiting.callback(value)
-        return value
+            if not waiting.called:  # a cancelled caller's
+                waiting.callback(value)
 
     async def get_auth_chain_ids(self, event_ids: list[str]) -> set[str]:
         """Every event reachable through auth_events from `event_ids` (not including them)."""
@@ -599,13 +627,33 @@ class EventsStore:
 
     async def get_members(self, room_id: str) -> list[tuple[str, str, str]]:
         """(user_id, membership, event_id) of every current member event of the room."""
+        return list(await self._cached_members(room_id))
+
+    async def _cached_members(self, room_id: str) -> list[tuple[str, str, str]]:
+        """The cached list itself: callers must not change it."""
         async def load() -> list[tuple[str, str, str]]:
             rows = await self._db.execute(
                 "get_members", "SELECT user_id, membership, event_id FROM current_memberships WHERE room_id = ?",
                 room_id)
             return [(r[0], r[1], r[2]) for r in rows]
 
-        return list(await self._room_members.get_or_load(room_id, load))
+        return await self._room_members.get_or_load(room_id, load)
+
+    async def get_member_lists(self, room_id: str) -> MemberLists:
+        """The room's members by membership, sorted: worked out once per change of its members
+        (every sync of the room's members wants the counts and the heroes)."""
+        members = await self._cached_members(room_id)
+        cached = self._member_lists.get(room_id)
+        # Keyed by the very list the members cache holds: a membership change replaces that list.
+        if cached is not None and cached[0] is members:
+            return cached[1]
+        by: dict[str, list[str]] = {"join": [], "invite": [], "leave": [], "ban": []}
+        for user_id, membership, _ in members:
+            by.setdefault(membership, []).append(user_id)
+        lists = MemberLists(tuple(sorted(by["join"])), tuple(sorted(by["invite"])),
+                            tuple(sorted(by["leave"] + by["ban"])))
+        self._member_lists.set(room_id, (members, lists))
+        return lists
 
     async def get_joined_servers(self, room_id: str) -> Counter[str]:
         """Server name -> how many of its users are joined to the room (the servers in the room)."""
@@ -870,7 +918,7 @@ class EventsStore:
                     txn.execute("INSERT INTO redactions (event_id, redacts) VALUES (?, ?)",
                                 (event.event_id, event.redacts))
                     self._relations.remove_relation_txn(txn, event.redacts)
-                    txn.call_after_commit(lambda redacts=event.redacts: self._redacted_cache.pop(redacts))
+                    txn.call_after_commit(lambda redacts=event.redacts: self._redaction_written(redacts))
                 done.append(PersistedEvent(event, position))
             self._update_backward_extremities_txn(txn, room_id, [p.event for p in done])
 

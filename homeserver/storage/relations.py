@@ -7,6 +7,7 @@ from typing import Any
 
 from homeserver.events.model import Event
 from homeserver.storage.database import Database, Transaction
+from homeserver.util.caches import SharedReads
 
 
 def relation_of(event: Event) -> tuple[str, str, str | None] | None:
@@ -24,6 +25,8 @@ def relation_of(event: Event) -> tuple[str, str, str | None] | None:
 class RelationsStore:
     def __init__(self, db: Database):
         self._db = db
+        # Aggregations of the same events asked for by many syncs at once (one event waking a room).
+        self._aggregation_reads = SharedReads()
 
     # -- writing (inside the event persistence transaction) -------------------------------------
 
@@ -38,10 +41,12 @@ class RelationsStore:
             (event.event_id, parent, rel_type, key, event.room_id, event.type, event.sender, stream_ordering,
              event.origin_server_ts),
         )
+        txn.call_after_commit(self._aggregation_reads.changed)
 
     def remove_relation_txn(self, txn: Transaction, event_id: str) -> None:
         """A redacted child event no longer relates to anything."""
         txn.execute("DELETE FROM event_relations WHERE event_id = ?", (event_id,))
+        txn.call_after_commit(self._aggregation_reads.changed)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -90,7 +95,8 @@ class RelationsStore:
                 "origin_server_ts, room_id FROM event_relations WHERE relates_to_id {in} "
                 "AND relation_type IN ('m.replace', 'm.thread', 'm.reference')", parent_ids)
 
-        return await self._db.run("get_aggregation_rows", txn_fn)
+        return await self._aggregation_reads.read(
+            tuple(parent_ids), lambda: self._db.run("get_aggregation_rows", txn_fn))
 
     async def get_threads(self, room_id: str, participant: str | None, before_stream: int | None,
                           limit: int) -> list[tuple[str, int]]:

@@ -22,10 +22,17 @@ class StateGroupsStore:
     def __init__(self, db: Database):
         self._db = db
         self._ids = IdGenerator("state_groups", "id")
-        # group -> (its state, delta depth); states are shared, never mutated.
-        self._cache: LruCache[int, tuple[dict[StateKey, str], int]] = LruCache("state_groups", 5_000)
+        # group -> (its state, delta depth); states are shared, never mutated. Weighed by state
+        # entries: a room of 2,000 members joining one by one makes 2,000 groups of up to 2,000
+        # entries each, which a count of groups would not bound.
+        self._cache: LruCache[int, tuple[dict[StateKey, str], int]] = LruCache(
+            "state_groups", 500_000, weigher=lambda v: len(v[0]))
         # event_id -> (group before, group after): written once, never changed, read by every sync.
         self._event_groups: LruCache[str, tuple[int, int]] = LruCache("event_state_groups", 100_000)
+        # (group, group) -> what the second has that the first has not: every sync woken by the same
+        # event in a big room asks for the same change, which would cost a walk of the whole state each.
+        self._deltas: LruCache[tuple[int | None, int | None], dict[StateKey, str]] = LruCache(
+            "state_deltas", 100_000, weigher=len)
 
     async def load(self) -> None:
         await self._ids.load(self._db)
@@ -87,6 +94,21 @@ class StateGroupsStore:
             return cached[0]
         state, _ = await self._db.run("get_state_group", self._get_state_txn, group)
         return state
+
+    async def get_state_delta(self, before: int | None, after: int | None) -> dict[StateKey, str]:
+        """The entries of group `after`'s state that differ from group `before`'s (None: no state).
+        Shared with the cache: do not modify it."""
+        if before == after:
+            return {}
+        key = (before, after)
+        cached = self._deltas.get(key)
+        if cached is not None:
+            return cached
+        old = await self.get_state(before) if before is not None else {}
+        new = await self.get_state(after) if after is not None else {}
+        delta = {k: v for k, v in new.items() if old.get(k) != v}
+        self._deltas.set(key, delta)  # groups never change: nothing can make this stale
+        return delta
 
     def _get_state_txn(self, txn: Transaction, group: int) -> tuple[dict[StateKey, str], int]:
         # Runs in a database thread: only peek at the cache; it is filled after commit.

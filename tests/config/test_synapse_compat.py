@@ -32,7 +32,7 @@ class SynapseOptionsTest(unittest.TestCase):
             "experimental_features": {"msc3266_enabled": True, "msc4140_max_delayed_events_per_user": 3},
         }, "/etc/hs")
         self.assertEqual(c.ignored_synapse_options, [
-            "caches", "database.txn_limit", "enable_media_repo", "experimental_features.msc3266_enabled",
+            "database.txn_limit", "enable_media_repo", "experimental_features.msc3266_enabled",
             "form_secret", "listeners[0].tag", "macaroon_secret_key", "password_config.pepper", "rc_federation",
             "report_stats"])
         self.assertEqual(len(c.warnings), 1)
@@ -40,6 +40,7 @@ class SynapseOptionsTest(unittest.TestCase):
             self.assertIn(name, c.warnings[0])
         # What we implement is still read.
         self.assertEqual(c.max_delayed_events_per_user, 3)
+        self.assertEqual(c.cache_global_factor, 2.0)
         self.assertTrue(c.password_policy["enabled"])
         self.assertEqual(c.database_args["database"], "/etc/hs/x.db")
         # Nothing to say about a config of our own.

@@ -9,7 +9,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from homeserver.handlers.passwords import MAX_CONCURRENT_HASHES, PasswordHandler
+from homeserver.api.errors import LimitExceeded
+from homeserver.handlers.passwords import MAX_CONCURRENT_HASHES, MAX_QUEUED_HASHES, PasswordHandler
 
 
 class GatedPool:
@@ -35,7 +36,8 @@ class PasswordPoolTests(unittest.TestCase):
         handler = PasswordHandler(config(), pool)  # type: ignore[arg-type]
         hashes = [defer.ensureDeferred(handler.hash(f"pw{i}")) for i in range(5)]
         self.assertEqual(len(pool.gates), MAX_CONCURRENT_HASHES)
-        self.assertEqual((handler.hasher.running, handler.hasher.waiting), (2, 3))
+        self.assertEqual((handler.hasher.running, handler.hasher.waiting),
+                         (MAX_CONCURRENT_HASHES, 5 - MAX_CONCURRENT_HASHES))
         opened = 0
         while opened < len(pool.gates):
             pool.gates[opened].callback(None)
@@ -50,3 +52,20 @@ class PasswordPoolTests(unittest.TestCase):
         pool.gates[6].callback(None)
         self.assertEqual((self.successResultOf(verified), self.successResultOf(wrong)), (True, False))
         self.assertEqual((handler.hasher.running, handler.hasher.waiting), (0, 0))
+
+    def test_a_flood_beyond_the_queue_is_refused_not_queued(self) -> None:
+        pool = GatedPool()
+        handler = PasswordHandler(config(), pool)  # type: ignore[arg-type]
+        queued = [defer.ensureDeferred(handler.verify("pw", "$argon2id$bad"))
+                  for _ in range(MAX_CONCURRENT_HASHES + MAX_QUEUED_HASHES)]
+        self.assertEqual(handler.hasher.waiting, MAX_QUEUED_HASHES)
+        refused = defer.ensureDeferred(handler.hash("one too many"))
+        self.assertEqual(self.failureResultOf(refused, LimitExceeded).value.retry_after_ms, 1000)
+        opened = 0
+        while opened < len(pool.gates):
+            pool.gates[opened].callback(None)
+            opened += 1
+        self.assertEqual([self.successResultOf(d) for d in queued], [False] * len(queued))
+        again = defer.ensureDeferred(handler.hash("pw"))  # room again: accepted
+        pool.gates[-1].callback(None)
+        self.assertTrue(self.successResultOf(again).startswith("$argon2id$"))

@@ -303,3 +303,40 @@ class RedactionWithoutAdminLimitTest(RedactionTestCase):
         r = await self.request("PUT", f"{V3}/rooms/{quote(room_id)}/send/m.room.message/m0",
                                {"msgtype": "m.text", "body": "hi"}, token=self.alice)
         self.assert_limited(r)
+
+
+class FloodTest(RateLimitTestCase):
+    """One client sending at 1,000 requests a second (on the fake clock) is held to rc_message
+    (Synapse's defaults: 0.2/s, burst 10) with 429s that say when to come back, while another
+    user sending at a normal pace in the same room is never refused."""
+
+    limits = {"rc_message": {"per_second": 0.2, "burst_count": 10}}
+
+    async def test_one_flooding_client_does_not_hurt_others(self) -> None:
+        await self.users()
+        room_id = await self.create(self.alice, preset="public_chat")
+        self.assertEqual((await self.join(self.bob, room_id)).code, 200)
+        path = f"{V3}/rooms/{quote(room_id)}/send/m.room.message"
+        accepted, refused = 0, 0
+        for i in range(1000):
+            self.advance(0.001)  # 1,000 requests in one second
+            r = await self.request("PUT", f"{path}/flood{i}", {"msgtype": "m.text", "body": "spam"}, token=self.alice)
+            if r.code == 200:
+                accepted += 1
+            else:
+                self.assert_limited(r)
+                self.assertEqual(r.headers["retry-after"], str(-(-r.json["retry_after_ms"] // 1000)))
+                refused += 1
+            if i % 100 == 0:  # bob, ten messages over the same second: all through
+                r = await self.request("PUT", f"{path}/bob{i}", {"msgtype": "m.text", "body": "hi"}, token=self.bob)
+                self.assertEqual(r.code, 200, r.json)
+        self.assertEqual(accepted, 10)  # the burst, and nothing refilled within the second
+        self.assertEqual(refused, 990)
+        # Nothing of what was refused was stored.
+        r = await self.get(f"{V3}/rooms/{quote(room_id)}/messages?dir=b&limit=100", token=self.bob)
+        bodies = [e["content"]["body"] for e in r.json["chunk"] if e["type"] == "m.room.message"]
+        self.assertEqual((bodies.count("spam"), bodies.count("hi")), (10, 10))
+        # After the advertised wait, the flooder may send again.
+        self.advance(5)
+        r = await self.request("PUT", f"{path}/later", {"msgtype": "m.text", "body": "sorry"}, token=self.alice)
+        self.assertEqual(r.code, 200)

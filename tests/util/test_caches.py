@@ -8,11 +8,89 @@ from typing import Any
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from homeserver.util.caches import LruCache
+from homeserver.config import Config
+from homeserver.util.caches import LruCache, SharedReads, all_caches, configure_caches
 from tests.rest.test_account import password_auth
 from tests.server import HomeserverTestCase
 
 WHOAMI = "/_matrix/client/v3/account/whoami"
+
+
+class CacheSizeTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.addCleanup(configure_caches, 1.0, {})
+
+    def test_weighed_cache_is_bounded_by_weight(self) -> None:
+        cache: LruCache[str, str] = LruCache("weighed", 10, weigher=len)
+        cache.set("a", "xxxx")
+        cache.set("b", "xxxxx")
+        cache.set("c", "xx")  # 11 > 10: the oldest goes
+        self.assertEqual((cache.get("a"), cache.size, len(cache)), (None, 7, 2))
+        cache.set("b", "x")  # replaced: its old weight is given back
+        self.assertEqual(cache.size, 3)
+        cache.set("huge", "x" * 11)  # heavier than the whole cache: not kept, nothing evicted for it
+        self.assertEqual((cache.get("huge"), cache.size), (None, 3))
+        cache.pop("c")
+        cache.pop_where(lambda k, v: k == "b")
+        self.assertEqual((cache.size, len(cache)), (0, 0))
+
+    def test_factors_resize_caches_built_before_and_after(self) -> None:
+        before: LruCache[int, int] = LruCache("sized", 100)
+        for i in range(100):
+            before.set(i, i)
+        configure_caches(0.5, {"other": 3.0})
+        self.assertEqual((before.max_size, len(before)), (50, 50))
+        self.assertIsNone(before.get(0))  # the least recently used went
+        self.assertEqual(before.get(99), 99)
+        self.assertEqual(LruCache("other", 100).max_size, 300)
+        configure_caches(1.0, {}, {"sized": 10})
+        self.assertEqual((before.max_size, len(before)), (10, 10))
+
+    def test_config_sizes_every_cache_of_a_server(self) -> None:
+        config = Config(
+            {
+                "server_name": "example.com",
+                "event_cache_size": "1K",
+                "caches": {"global_factor": 0.25, "per_cache_factors": {"access_tokens": 2}},
+            },
+            "/tmp",
+        )
+        self.assertEqual((config.event_cache_size, config.cache_global_factor), (1024, 0.25))
+        configure_caches(
+            config.cache_global_factor, config.cache_factors, {"events": config.event_cache_size}
+        )
+        tokens = LruCache("access_tokens", 50_000)
+        events = LruCache("events", 50_000)
+        self.assertEqual((tokens.max_size, events.max_size), (100_000, 256))
+        self.assertIn(tokens, all_caches())
+
+
+class SharedReadsTest(unittest.TestCase):
+    def test_identical_reads_share_one_fetch_until_a_change(self) -> None:
+        reads = SharedReads()
+        fetches: list[defer.Deferred] = []
+
+        def fetch() -> defer.Deferred:
+            fetches.append(defer.Deferred())
+            return fetches[-1]
+
+        first = defer.ensureDeferred(reads.read("k", fetch))
+        second = defer.ensureDeferred(reads.read("k", fetch))
+        cancelled = defer.ensureDeferred(reads.read("k", fetch))
+        other_key = defer.ensureDeferred(reads.read("j", fetch))
+        self.assertEqual(len(fetches), 2)
+        cancelled.cancel()  # its client went away: the others still get the answer
+        self.failureResultOf(cancelled, defer.CancelledError)
+        reads.changed()  # a write committed: a read asked for now must not join the old one
+        after_write = defer.ensureDeferred(reads.read("k", fetch))
+        self.assertEqual(len(fetches), 3)
+        fetches[0].callback("old")
+        self.assertEqual((self.successResultOf(first), self.successResultOf(second)), ("old", "old"))
+        self.assertNoResult(after_write)
+        fetches[2].callback("new")
+        self.assertEqual(self.successResultOf(after_write), "new")
+        fetches[1].errback(ValueError("boom"))
+        self.failureResultOf(other_key, ValueError)
 
 
 class LruCacheTicketTest(unittest.TestCase):

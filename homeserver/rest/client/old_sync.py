@@ -11,6 +11,7 @@ from homeserver.rest.client.sync import MAX_TIMEOUT_MS
 from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
+    cancellable,
     client_patterns,
     parse_boolean,
     parse_integer,
@@ -44,6 +45,7 @@ class EventsServlet(RestServlet):
     PATTERNS = client_patterns("/events")
     GUEST_METHODS = frozenset({"GET"})
 
+    @cancellable
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
         from_token = parse_string(request, "from")

@@ -11,6 +11,7 @@ from homeserver.rest.http import (
     HomeserverRequest,
     RestServlet,
     Validator,
+    cancellable,
     client_patterns,
     parse_boolean,
     parse_integer,
@@ -27,6 +28,7 @@ class SyncServlet(RestServlet):
     PATTERNS = client_patterns("/sync")
     GUEST_METHODS = frozenset({"GET"})
 
+    @cancellable  # a client gone away stops costing anything, even while its sync waits
     async def on_GET(self, request: HomeserverRequest) -> tuple[int, Any]:
         requester = await self.auth(request)
         since = parse_string(request, "since")
