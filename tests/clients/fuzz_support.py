@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 OPENAPI_DIR = Path(__file__).resolve().parent / "openapi"
-# Generated examples per operation: 12 (8 in the PostgreSQL pass). The suite's PostgreSQL pass
+# Generated examples per operation: 8 (6 in the PostgreSQL pass). The suite's PostgreSQL pass
 # skips the fuzz tests (the same server code again, only the storage differs; CI's time is
 # short): HOMESERVER_FUZZ_ON_POSTGRES=1 runs them there by hand.
 _ON_POSTGRES = os.environ.get("HOMESERVER_TEST_DB", "").strip().lower() in ("postgres", "postgresql")
-EXAMPLES = int(os.environ.get("HOMESERVER_FUZZ_EXAMPLES") or (8 if _ON_POSTGRES else 12))
+EXAMPLES = int(os.environ.get("HOMESERVER_FUZZ_EXAMPLES") or (6 if _ON_POSTGRES else 8))
 SKIP_REASON = ("the fuzz tests run in the SQLite pass; HOMESERVER_FUZZ_ON_POSTGRES=1 runs them on PostgreSQL"
                if _ON_POSTGRES and not os.environ.get("HOMESERVER_FUZZ_ON_POSTGRES") else None)
 OPERATIONS = re.compile(os.environ.get("HOMESERVER_FUZZ_OPERATIONS", ""))
