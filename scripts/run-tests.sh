@@ -111,7 +111,8 @@ fi
 # TURN relay, and removes what it made (tests/docker/test_compose.py; it runs
 # ../shared/tools/docker-setup.sh to install and start Docker).
 rm -f "$LOGS/docker-timings.txt"
-run_trial docker-compose HOMESERVER_TEST_DOCKER=1 HOMESERVER_TEST_DOCKER_TIMINGS="$LOGS/docker-timings.txt" -- tests.docker.test_compose
+# An absolute path: trial runs the tests in its temporary directory.
+run_trial docker-compose HOMESERVER_TEST_DOCKER=1 HOMESERVER_TEST_DOCKER_TIMINGS="$PWD/$LOGS/docker-timings.txt" -- tests.docker.test_compose
 cat "$LOGS/docker-timings.txt" 2>/dev/null
 
 echo
