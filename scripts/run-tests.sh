@@ -44,7 +44,8 @@ else
   failed=$((failed + 1)); cat "$LOGS/ruff.log"
 fi
 
-run_trial sqlite HOMESERVER_TEST_DB=sqlite -- tests
+# Two workers on SQLite (each test has its own database); the PostgreSQL pass stays serial.
+run_trial sqlite HOMESERVER_TEST_DB=sqlite -- -j2 tests
 
 # PostgreSQL: start it if it is installed but down, then a fresh database for this run.
 PGHOST=${HOMESERVER_TEST_PG_HOST:-127.0.0.1}
