@@ -83,6 +83,16 @@ def parse_range(header: bytes | None, size: int) -> tuple[int, int] | None | str
     return first, min(last, size - 1)
 
 
+def _open_served(request: HomeserverRequest, served: ServedFile) -> BinaryIO | None:
+    """The stored file opened for reading (the producer closes it), or None once a 404 went out."""
+    try:
+        return open(served.path, "rb")  # noqa: SIM115 - the producer closes it
+    except FileNotFoundError:
+        logger.error("Media file missing from the store: %s", served.path)
+        respond_json(request, 404, {"errcode": Codes.NOT_FOUND, "error": "Media not found"})
+        return None
+
+
 class FileBody(RawBody):
     def __init__(self, served: ServedFile, filename: str | None, thumbnail: bool = False):
         self.served = served
@@ -90,11 +100,8 @@ class FileBody(RawBody):
         self.thumbnail = thumbnail
 
     def send(self, request: HomeserverRequest, code: int) -> None:
-        try:
-            f = open(self.served.path, "rb")  # noqa: SIM115 - the producer closes it
-        except FileNotFoundError:
-            logger.error("Media file missing from the store: %s", self.served.path)
-            respond_json(request, 404, {"errcode": Codes.NOT_FOUND, "error": "Media not found"})
+        f = _open_served(request, self.served)
+        if f is None:
             return
         size = os.fstat(f.fileno()).st_size
         headers = request.responseHeaders
@@ -131,20 +138,12 @@ class FileBody(RawBody):
         FileProducer(request, f, first, length).start()
 
 
-class MultipartFileBody(RawBody):
+class MultipartFileBody(FileBody):
     """A federation media answer: multipart/mixed, metadata `{}` then the file (streamed)."""
 
-    def __init__(self, served: ServedFile, filename: str | None, thumbnail: bool = False):
-        self.served = served
-        self.filename = filename
-        self.thumbnail = thumbnail
-
     def send(self, request: HomeserverRequest, code: int) -> None:
-        try:
-            f = open(self.served.path, "rb")  # noqa: SIM115 - the producer closes it
-        except FileNotFoundError:
-            logger.error("Media file missing from the store: %s", self.served.path)
-            respond_json(request, 404, {"errcode": Codes.NOT_FOUND, "error": "Media not found"})
+        f = _open_served(request, self.served)
+        if f is None:
             return
         size = os.fstat(f.fileno()).st_size
         boundary = new_boundary()
